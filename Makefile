@@ -1,0 +1,50 @@
+# Every target does its own set-up and is fast when it is already done.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOXIPROXY_VERSION := 2.12.0
+INTEROP := tests/interop
+
+.PHONY: setup demo test lint fmt clean
+
+setup: $(VENV)/.installed $(BIN)/toxiproxy-server $(INTEROP)/node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The real Toxiproxy server, built from the Go module registry with its version stamped in
+# (a plain `go install` would report "git"), renamed from `server` to `toxiproxy-server`.
+$(BIN)/toxiproxy-server: | $(VENV)/.installed
+	@command -v go >/dev/null || { echo "go (>= 1.23) is needed to build toxiproxy-server" >&2; exit 3; }
+	rm -rf $(VENV)/gobin && mkdir -p $(VENV)/gobin
+	GOBIN=$(abspath $(VENV)/gobin) GOFLAGS=-mod=mod go install \
+	  -ldflags="-X github.com/Shopify/toxiproxy/v2.Version=$(TOXIPROXY_VERSION)" \
+	  github.com/Shopify/toxiproxy/v2/cmd/server@v$(TOXIPROXY_VERSION)
+	mv $(VENV)/gobin/server $@
+	rm -rf $(VENV)/gobin
+	$@ -version
+
+$(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(BIN)/python -m harness demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) $(INTEROP)/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,31 @@
+"""The Phoenix Channels protocol without I/O (stdlib only).
+
+Shared by the harness's client swarm and the reference server: events as frozen dataclasses,
+codecs for V2/V1 JSON and V2 binary frames, and typed errors. Nothing here opens a socket,
+starts a task or reads a clock; drivers feed bytes in and take events out, as with h11/wsproto.
+"""
+
+from ._errors import LocalProtocolError as LocalProtocolError
+from ._errors import ProtocolError as ProtocolError
+from ._errors import RemoteProtocolError as RemoteProtocolError
+from ._events import HEARTBEAT_TOPIC as HEARTBEAT_TOPIC
+from ._events import Broadcast as Broadcast
+from ._events import ChannelClose as ChannelClose
+from ._events import ChannelError as ChannelError
+from ._events import ClientEvent as ClientEvent
+from ._events import Event as Event
+from ._events import Heartbeat as Heartbeat
+from ._events import Join as Join
+from ._events import Leave as Leave
+from ._events import Message as Message
+from ._events import Payload as Payload
+from ._events import Push as Push
+from ._events import Reply as Reply
+from ._events import Role as Role
+from ._events import ServerEvent as ServerEvent
+from ._wire import DEFAULT_MAX_FRAME_SIZE as DEFAULT_MAX_FRAME_SIZE
+from ._wire import Codec as Codec
+from ._wire import V1JSONCodec as V1JSONCodec
+from ._wire import V2JSONCodec as V2JSONCodec
+from ._wire import codec_for_vsn as codec_for_vsn
+from ._wire import dumps as dumps

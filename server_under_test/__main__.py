@@ -1,0 +1,110 @@
+"""`python -m server_under_test --node n1 --host 127.0.0.1 --port 4001 [--pubsub-port 5001
+--peer n2=127.0.0.1:5002 ...] [--store sqlite:///path/db.sqlite] [--bug NAME]`
+
+Exit codes: 0 after a graceful stop (SIGTERM/SIGINT), 2 for a bad command line, 3 when the node
+cannot start (port busy, store unusable). Logs go to stderr, one line per event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+import trio
+
+from ._bugs import CATALOGUE, Bugs
+from ._errors import ConfigError, ServerError
+from ._node import Node, NodeConfig
+
+
+def _peer(text: str) -> tuple[str, tuple[str, int]]:
+    name, sep, address = text.partition("=")
+    host, colon, port = address.rpartition(":")
+    if not sep or not name or not colon or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=HOST:PORT, got {text!r}")
+    return name, (host, int(port))
+
+
+def parse_args(argv: list[str]) -> NodeConfig:
+    parser = argparse.ArgumentParser(
+        prog="python -m server_under_test",
+        description="A node of the reference Phoenix Channels cluster.",
+        epilog="bugs: " + "; ".join(f"{k}: {v}" for k, v in CATALOGUE.items()),
+    )
+    parser.add_argument("--node", required=True, help="this node's name, e.g. n1")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4001, help="websocket + HTTP port (0: any)")
+    parser.add_argument("--pubsub-port", type=int, help="port for inbound PubSub links")
+    parser.add_argument(
+        "--peer",
+        type=_peer,
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="a peer's PubSub address (repeat per peer)",
+    )
+    parser.add_argument("--store", default="sqlite:///:memory:", help="sqlite:///path/db.sqlite")
+    parser.add_argument(
+        "--bug",
+        action="append",
+        default=[],
+        choices=sorted(CATALOGUE),
+        help="switch on a deliberate defect",
+    )
+    parser.add_argument("--idle-timeout", type=float, default=60.0, help="seconds")
+    parser.add_argument("--max-frame-size", type=int, default=1_000_000, help="bytes")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    peers = dict(args.peer)
+    if args.node in peers:
+        parser.error(f"--peer names this node itself ({args.node})")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format=f"%(asctime)s {args.node} %(levelname)s %(name)s: %(message)s",
+    )
+    return NodeConfig(
+        node=args.node,
+        host=args.host,
+        port=args.port,
+        pubsub_port=args.pubsub_port,
+        peers=peers,
+        store=args.store,
+        bugs=Bugs.parse(args.bug),
+        idle_timeout=args.idle_timeout,
+        max_frame_size=args.max_frame_size,
+    )
+
+
+async def _main(config: NodeConfig) -> None:
+    node = Node(config)
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(node.serve)
+        print(f"ready node={config.node} port={port}", flush=True)
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                await node.drain()
+                break
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = parse_args(sys.argv[1:] if argv is None else argv)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        trio.run(_main, config)
+    except ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except OSError as exc:
+        print(f"error: node {config.node} cannot start: {exc}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The demo application: chat rooms on topics `room:<id>`, the contract scenarios rely on.
+
+Events a client may push to a joined room:
+
+    new_msg  {"id", ...}   persist (the store is the source of truth), then broadcast `new_msg`
+                           with the same payload to every subscriber on every node, then reply
+                           ok {"id"}. A repeated id is acknowledged again, never stored or
+                           broadcast twice (idempotent publish).
+    history  {}            reply ok {"messages": [payload, ...]} in store order
+    ping     {}            reply ok {} (a round trip through the channel)
+    shout    {...}         broadcast_from: every other subscriber gets `shout`
+    kick     {"user_id"}   broadcast `disconnect` to that user's sockets (they close with 1001)
+
+Test knobs, so every protocol path can be exercised against a real process:
+
+    join params  {"reject": REASON}  refuse the join with {"reason": REASON}
+                 {"join_delay_ms": N} answer the join N ms late (a slow join)
+                 {"tick_ms": N}      a recurring push `tick` {"n"} to this client only
+                 {"dedupe": true}    intercept `new_msg` (handle_out) and skip ids this channel
+                                     has already pushed: per-channel state, as in point 6
+    events       echo (reply ok with the payload), noreply (never answers), crash (the channel
+                 raises: phx_error), stop (reply ok, then phx_close); any other event crashes the
+                 channel, as a missing handle_in clause does in Phoenix.
+
+After every join the channel pushes `welcome` {"node", "join_ref"} to its own client only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from ._socket import Channel, ChannelContext, Error, HandleResult, JoinResult, NoReply, Ok, Stop
+
+ROOM_PREFIX = "room:"
+REPLAY_ON_JOIN = 20  # only with the duplicate_after_rejoin bug
+
+
+class RoomChannel:
+    """One client's membership of one room."""
+
+    def __init__(self, context: ChannelContext) -> None:
+        self.context = context
+        self.intercept: frozenset[str] = frozenset()
+        self.tick_ms: float | None = None
+        self.pushed_ids: set[str] = set()
+
+    async def join(self, params: Any) -> JoinResult:
+        if not isinstance(params, dict):
+            params = {}
+        if params.get("reject"):
+            return Error({"reason": str(params["reject"])})
+        delay = params.get("join_delay_ms")
+        if isinstance(delay, int | float) and delay > 0:
+            await trio.sleep(delay / 1000)
+        if params.get("dedupe"):
+            self.intercept = frozenset({"new_msg"})
+        tick = params.get("tick_ms")
+        if isinstance(tick, int | float) and tick > 0:
+            self.tick_ms = tick
+        return Ok({"node": self.context.node})
+
+    async def after_join(self) -> None:
+        ctx = self.context
+        ctx.push("welcome", {"node": ctx.node, "join_ref": ctx.join_ref})
+        if ctx.services.bugs.on("duplicate_after_rejoin"):
+            for message in await ctx.services.store.history(ctx.topic, limit=REPLAY_ON_JOIN):
+                ctx.push("new_msg", message.payload())
+        if self.tick_ms is not None:
+            ctx.start_soon(self._tick)
+
+    async def _tick(self) -> None:
+        assert self.tick_ms is not None
+        n = 0
+        while True:
+            await trio.sleep(self.tick_ms / 1000)
+            n += 1
+            self.context.push("tick", {"n": n})
+
+    async def handle_in(self, event: str, payload: Any) -> HandleResult:
+        ctx = self.context
+        body = payload if isinstance(payload, dict) else {}
+        match event:
+            case "new_msg":
+                return await self._new_msg(body)
+            case "history":
+                messages = await ctx.services.store.history(ctx.topic)
+                return Ok({"messages": [m.payload() for m in messages]})
+            case "ping":
+                return Ok({})
+            case "echo":
+                return Ok(payload)
+            case "shout":
+                ctx.broadcast_from("shout", body)
+                return Ok({})
+            case "kick":
+                ctx.services.pubsub.broadcast(
+                    f"user_socket:{body.get('user_id')}", "disconnect", {}
+                )
+                return Ok({})
+            case "noreply":
+                return NoReply()
+            case "stop":
+                return Stop(Ok({}))
+            case "crash":
+                raise RuntimeError("crash requested by the client")
+        raise LookupError(f"no handle_in for event {event!r}")
+
+    async def _new_msg(self, payload: dict[str, Any]) -> HandleResult:
+        message_id = payload.get("id")
+        if not isinstance(message_id, str) or not message_id:
+            return Error({"reason": "new_msg needs a non-empty string id"})
+        ctx = self.context
+        if await ctx.services.store.append(ctx.topic, message_id, payload, ctx.node):
+            ctx.broadcast("new_msg", payload)
+        return Ok({"id": message_id})
+
+    def handle_out(self, event: str, payload: Any) -> Any | None:
+        if event == "new_msg" and isinstance(payload, dict):
+            message_id = payload.get("id")
+            if isinstance(message_id, str):
+                if message_id in self.pushed_ids:
+                    return None
+                self.pushed_ids.add(message_id)
+        return payload
+
+
+def route(topic: str) -> Callable[[ChannelContext], Channel] | None:
+    """The socket's `channel "room:*"` declarations."""
+    if topic.startswith(ROOM_PREFIX) and len(topic) > len(ROOM_PREFIX):
+        return RoomChannel
+    return None

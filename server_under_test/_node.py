@@ -1,0 +1,151 @@
+"""One node of the reference cluster: listeners, HTTP routes, sockets, graceful drain.
+
+`serve_node` runs until cancelled or until `Node.drain()` is called (the `__main__` module calls
+it on SIGTERM/SIGINT). Draining closes every socket with 1012 ("service restart"), as Phoenix's
+socket drainer does, so clients of every phoenix.js version reconnect (to this node once it is
+back, or to another one), then stops.
+
+HTTP routes on the websocket port: `GET /health` (200 while serving, 503 while draining) and
+`GET /stats` (sockets, channels per topic, PubSub links and their state).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from harness.phoenix import RemoteProtocolError, codec_for_vsn
+
+from ._app import route
+from ._bugs import Bugs
+from ._edge import CLOSE_SERVICE_RESTART, EdgeConfig, HttpResponse, WebSocket, serve_connection
+from ._pubsub import PubSub
+from ._socket import NodeServices, PhoenixSocket
+from ._store import Store
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    node: str
+    host: str = "127.0.0.1"
+    port: int = 4001
+    pubsub_port: int | None = None
+    peers: dict[str, tuple[str, int]] = field(default_factory=dict)
+    store: str = "sqlite:///:memory:"
+    bugs: Bugs = field(default_factory=Bugs)
+    idle_timeout: float = 60.0
+    max_frame_size: int = 1_000_000
+
+
+class Node:
+    """A running node; `serve` it, then `drain` it or cancel it."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.store = Store(config.store)
+        self.pubsub = PubSub(
+            config.node,
+            peers=config.peers,
+            listen=(config.host, config.pubsub_port) if config.pubsub_port is not None else None,
+            bugs=config.bugs,
+        )
+        self.services = NodeServices(
+            node=config.node,
+            store=self.store,
+            pubsub=self.pubsub,
+            bugs=config.bugs,
+            idle_timeout=config.idle_timeout,
+            route=route,
+        )
+        self.edge = EdgeConfig(max_message_size=config.max_frame_size)
+        self.sockets: set[PhoenixSocket] = set()
+        self.started_at = time.time()
+        self.draining = False
+        self._drained = trio.Event()
+        self._stop = trio.Event()
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.pubsub.serve)
+                listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+                port = listeners[0].socket.getsockname()[1]
+                nursery.start_soon(trio.serve_listeners, self._serve_connection, listeners)
+                log.info("node %s serving on %s:%s", self.config.node, self.config.host, port)
+                task_status.started(port)
+                await self._stop.wait()
+                nursery.cancel_scope.cancel()
+        finally:
+            self.store.close()
+
+    async def drain(self) -> None:
+        """Close every socket with 1012, wait for them to go (bounded), then stop serving."""
+        self.draining = True
+        for sock in list(self.sockets):
+            sock.ws.close(CLOSE_SERVICE_RESTART, "restart")
+        with trio.move_on_after(DRAIN_TIMEOUT):
+            while self.sockets:
+                await self._drained.wait()
+                self._drained = trio.Event()
+        self._stop.set()
+
+    async def _serve_connection(self, stream: trio.SocketStream) -> None:
+        try:
+            await serve_connection(stream, self.edge, self._http, self._check_upgrade, self._socket)
+        except Exception:
+            log.exception("connection handler failed; the node carries on")
+
+    def _check_upgrade(
+        self, path: str, query: dict[str, str], headers: dict[str, str]
+    ) -> HttpResponse | None:
+        if self.draining:
+            return HttpResponse(503, {"error": "draining"})
+        try:
+            codec_for_vsn(query.get("vsn"))
+        except RemoteProtocolError as exc:
+            log.warning("refusing a socket: %s", exc)
+            return HttpResponse(403, {"error": str(exc)})
+        if query.get("reject_connect"):
+            return HttpResponse(403, {"error": "connect refused"})
+        return None
+
+    async def _socket(self, ws: WebSocket) -> None:
+        codec = codec_for_vsn(ws.query.get("vsn"), max_size=self.config.max_frame_size)
+        assigns = {k: v for k, v in ws.query.items() if k != "vsn"}
+        sock = PhoenixSocket(self.services, ws, codec, assigns)
+        self.sockets.add(sock)
+        try:
+            await sock.run()
+        finally:
+            self.sockets.discard(sock)
+            self._drained.set()
+
+    async def _http(self, method: str, path: str, query: dict[str, str]) -> HttpResponse | None:
+        if method != "GET":
+            return None
+        if path == "/health":
+            status = 503 if self.draining else 200
+            return HttpResponse(
+                status, {"status": "draining" if self.draining else "ok", "node": self.config.node}
+            )
+        if path == "/stats":
+            return HttpResponse(200, self.stats())
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "node": self.config.node,
+            "uptime": round(time.time() - self.started_at, 3),
+            "sockets": len(self.sockets),
+            "channels": self.pubsub.subscriber_counts(),
+            "pubsub": self.pubsub.snapshot(),
+            "bugs": sorted(self.config.bugs.names),
+        }

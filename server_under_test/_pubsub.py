@@ -1,0 +1,255 @@
+"""PubSub for one node: local subscriptions plus a fire-and-forget mesh to every peer.
+
+Semantics copied from Phoenix.PubSub's PG2 adapter (`research/phoenix-protocol.md` §5):
+
+* Subscriptions are local. A broadcast is sent **once over each peer link** (no per-subscriber
+  fan-out across the link), then dispatched to local subscribers; the receiving node dispatches
+  it to its own subscribers.
+* Delivery between nodes is at most once: no acks, no retries, no replay. Whatever cannot be sent
+  because a link is down is dropped and counted; what was queued on a link that breaks is lost.
+* Each node dials every peer at the address `--peer` gives (so a Toxiproxy proxy can sit in the
+  middle); the link `n1->n2` carries n1's broadcasts to n2, so cutting it is a one-way partition.
+  Links reconnect with a capped exponential backoff.
+
+Wire format on a link: newline-delimited JSON, a `{"hello": node}` line first, then one
+`{"from", "topic", "event", "payload"}` object per broadcast, encoded once for all peers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+
+from harness.phoenix import dumps
+
+from ._bugs import Bugs
+from ._edge import Outbox, OutboxOverflow
+
+log = logging.getLogger(__name__)
+
+LINK_OUTBOX_LIMIT = 16_000_000
+MAX_LINE = 4_000_000
+CONNECT_TIMEOUT = 2.0
+BACKOFF_START = 0.05
+BACKOFF_MAX = 2.0
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One broadcast on its way to local subscribers; `wire` caches its bytes per serializer."""
+
+    topic: str
+    event: str
+    payload: Any
+    origin: str
+    wire: dict[str, bytes] = field(default_factory=dict)
+
+
+class Subscriber(Protocol):
+    def deliver(self, delivery: Delivery) -> None: ...
+
+
+@dataclass
+class PeerLink:
+    """This node's outgoing link to one peer."""
+
+    peer: str
+    host: str
+    port: int
+    state: str = "connecting"
+    sent: int = 0
+    dropped: int = 0
+    connects: int = 0
+    outbox: Outbox | None = None
+    backlog: list[bytes] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "address": f"{self.host}:{self.port}",
+            "state": self.state,
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "connects": self.connects,
+        }
+
+
+class PubSub:
+    """Local topic registry and the mesh links of one node."""
+
+    def __init__(
+        self,
+        node: str,
+        *,
+        peers: dict[str, tuple[str, int]],
+        listen: tuple[str, int] | None,
+        bugs: Bugs,
+    ) -> None:
+        self.node = node
+        self.bugs = bugs
+        self.listen = listen
+        self._local: dict[str, dict[int, Subscriber]] = {}
+        self.links = {name: PeerLink(name, host, port) for name, (host, port) in peers.items()}
+        self.inbound: dict[str, dict[str, Any]] = {}
+        self.received = 0
+
+    # -- local registry ----------------------------------------------------------------------
+
+    def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+        self._local.setdefault(topic, {})[id(subscriber)] = subscriber
+
+    def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
+        subscribers = self._local.get(topic)
+        if subscribers is not None:
+            subscribers.pop(id(subscriber), None)
+            if not subscribers:
+                del self._local[topic]
+
+    def subscriber_counts(self) -> dict[str, int]:
+        return {topic: len(subs) for topic, subs in sorted(self._local.items())}
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def broadcast(
+        self, topic: str, event: str, payload: Any, *, exclude: Subscriber | None = None
+    ) -> None:
+        """Send to every peer once, then to local subscribers (Phoenix's order)."""
+        line = dumps({"from": self.node, "topic": topic, "event": event, "payload": payload})
+        wire = (line + "\n").encode()
+        for link in self.links.values():
+            self._send(link, wire)
+        self.local_broadcast(topic, event, payload, exclude=exclude)
+
+    def local_broadcast(
+        self, topic: str, event: str, payload: Any, *, exclude: Subscriber | None = None
+    ) -> None:
+        self._dispatch(Delivery(topic, event, payload, self.node), exclude)
+
+    def _dispatch(self, delivery: Delivery, exclude: Subscriber | None = None) -> None:
+        for subscriber in list(self._local.get(delivery.topic, {}).values()):
+            if subscriber is not exclude:
+                subscriber.deliver(delivery)
+
+    def _send(self, link: PeerLink, wire: bytes) -> None:
+        if link.state == "up" and link.outbox is not None:
+            link.outbox.put(wire)
+            link.sent += 1
+            return
+        link.dropped += 1
+        if self.bugs.on("resend_after_reconnect"):
+            link.backlog.append(wire)
+
+    # -- the mesh ----------------------------------------------------------------------------
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen for peers, dial every peer, run until cancelled."""
+        async with trio.open_nursery() as nursery:
+            if self.listen is not None:
+                host, port = self.listen
+                listeners = await trio.open_tcp_listeners(port, host=host)
+                nursery.start_soon(trio.serve_listeners, self._serve_inbound, listeners)
+            for link in self.links.values():
+                nursery.start_soon(self._dial, link)
+            task_status.started()
+
+    async def _dial(self, link: PeerLink) -> None:
+        backoff = BACKOFF_START
+        while True:
+            try:
+                with trio.fail_after(CONNECT_TIMEOUT):
+                    stream = await trio.open_tcp_stream(link.host, link.port)
+            except (OSError, trio.TooSlowError):
+                link.state = "down"
+                await trio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            backoff = BACKOFF_START
+            await self._run_link(link, stream)
+
+    async def _run_link(self, link: PeerLink, stream: trio.SocketStream) -> None:
+        outbox = Outbox(LINK_OUTBOX_LIMIT)
+        outbox.put((dumps({"hello": self.node}) + "\n").encode())
+        for wire in link.backlog:  # only ever filled with the resend_after_reconnect bug
+            outbox.put(wire)
+            link.sent += 1
+        link.backlog.clear()
+        link.outbox, link.state = outbox, "up"
+        link.connects += 1
+        log.info("link %s->%s up", self.node, link.peer)
+
+        async def watch_eof() -> None:
+            while await stream.receive_some(65536):
+                pass
+
+        try:
+            async with trio.open_nursery() as nursery:
+
+                async def until_done(fn: Any) -> None:
+                    await fn()
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(until_done, lambda: outbox.drain_into(stream))
+                nursery.start_soon(until_done, watch_eof)
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, OutboxOverflow):
+            pass
+        finally:
+            link.outbox, link.state = None, "down"
+            log.info("link %s->%s down", self.node, link.peer)
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _serve_inbound(self, stream: trio.SocketStream) -> None:
+        buffer = bytearray()
+        peer = "?"
+        try:
+            while True:
+                data = await stream.receive_some(65536)
+                if not data:
+                    return
+                buffer += data
+                while (end := buffer.find(b"\n")) >= 0:
+                    line = bytes(buffer[:end])
+                    del buffer[: end + 1]
+                    peer = self._receive_line(line, peer)
+                if len(buffer) > MAX_LINE:
+                    log.warning("peer %s sent an over-long line; dropping the link", peer)
+                    return
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            return
+        finally:
+            if peer in self.inbound:
+                self.inbound[peer]["state"] = "down"
+            await stream.aclose()
+
+    def _receive_line(self, line: bytes, peer: str) -> str:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            log.warning("peer %s sent a line that is not JSON", peer)
+            return peer
+        if not isinstance(message, dict):
+            return peer
+        if "hello" in message:
+            peer = str(message["hello"])
+            self.inbound[peer] = {"state": "up", "since": time.time(), "received": 0}
+            return peer
+        topic, event = message.get("topic"), message.get("event")
+        if isinstance(topic, str) and isinstance(event, str):
+            self.received += 1
+            if peer in self.inbound:
+                self.inbound[peer]["received"] += 1
+            origin = str(message.get("from", peer))
+            self._dispatch(Delivery(topic, event, message.get("payload"), origin))
+        return peer
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "adapter": "mesh",
+            "links": {name: link.snapshot() for name, link in sorted(self.links.items())},
+            "inbound": dict(sorted(self.inbound.items())),
+            "received": self.received,
+        }
