@@ -189,6 +189,18 @@ class WebSocket:
                     self.outbox.finish()
                 return None
 
+    async def wait_peer_close(self) -> None:
+        """After we sent a close: discard incoming data until the peer's close arrives."""
+        while self.connection.state is not wsproto.connection.ConnectionState.CLOSED:
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+                if not data:
+                    return
+                self.connection.receive_data(data)
+                list(self.connection.events())
+            except (trio.BrokenResourceError, trio.ClosedResourceError, WSRemoteError):
+                return
+
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
@@ -335,7 +347,8 @@ async def _run_socket(stream: trio.SocketStream, ws: WebSocket, on_socket: Socke
             await ws.outbox.drain_into(stream)
         except OutboxOverflow:
             log.warning("dropping a connection whose peer does not read: %s", ws.path)
-        # The close frame is out: give the peer a moment to answer it, then hang up.
+            nursery.cancel_scope.cancel()
+            return
         with trio.move_on_after(CLOSE_TIMEOUT):
             await handler_done.wait()
         nursery.cancel_scope.cancel()
@@ -346,4 +359,9 @@ async def _run_socket(stream: trio.SocketStream, ws: WebSocket, on_socket: Socke
             await on_socket(ws)
         finally:
             ws.close(CLOSE_GOING_AWAY, "socket ended")
-            handler_done.set()
+        # Our close frame is queued. Hanging up now could turn frames the peer is still sending
+        # into an RST that destroys the close frame in flight (the peer would see 1006, not our
+        # code), so read and discard until the peer answers the close, for a bounded time.
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            await ws.wait_peer_close()
+        handler_done.set()

@@ -1,0 +1,19 @@
+"""The one exception root of the harness.
+
+    HarnessError
+    ├── ClusterError       a node did not start, become healthy or stop
+    └── (later issues add InvalidScenario, NemesisFailed, ...)
+
+`harness.phoenix` keeps its own root (`ProtocolError`) because it is a leaf that may be lifted
+out on its own.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Root of every error the harness raises on purpose."""
+
+
+class ClusterError(HarnessError):
+    """A node of the cluster under test misbehaved at the process level."""

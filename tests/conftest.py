@@ -1,0 +1,83 @@
+"""Shared fixtures: an in-process node on a free port, and clusters of real node processes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from harness.cluster import LocalNode, NodeSpec, mesh_specs
+from server_under_test._bugs import Bugs
+from server_under_test._node import Node, NodeConfig
+
+
+class InProcessNode:
+    def __init__(self, node: Node, port: int) -> None:
+        self.node = node
+        self.port = port
+
+    def url(self, vsn: str | None = "2.0.0", **params: str) -> str:
+        query = "&".join(f"{k}={v}" for k, v in {**params, **({"vsn": vsn} if vsn else {})}.items())
+        return f"ws://127.0.0.1:{self.port}/socket/websocket?{query}"
+
+
+@asynccontextmanager
+async def in_process_node(name: str = "n1", **config: Any) -> AsyncIterator[InProcessNode]:
+    """A node for the life of a `with` block (for Hypothesis tests: one trio loop per example)."""
+    async with trio.open_nursery() as nursery:
+        node = Node(NodeConfig(node=name, port=0, **config))
+        port = await nursery.start(node.serve)
+        yield InProcessNode(node, port)
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+async def start_node(nursery: trio.Nursery) -> Callable[..., Any]:
+    """Start a reference node inside the test's trio loop; returns an InProcessNode."""
+
+    async def start(
+        name: str = "n1", *, bugs: tuple[str, ...] = (), **config: Any
+    ) -> InProcessNode:
+        node = Node(NodeConfig(node=name, port=0, bugs=Bugs.parse(list(bugs)), **config))
+        port = await nursery.start(node.serve)
+        return InProcessNode(node, port)
+
+    return start
+
+
+@pytest.fixture
+async def node(start_node: Callable[..., Any]) -> InProcessNode:
+    node: InProcessNode = await start_node()
+    return node
+
+
+@pytest.fixture
+async def local_cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start real node processes (a full mesh); every one is stopped at the end."""
+    started: list[LocalNode] = []
+
+    async def start(
+        names: tuple[str, ...] = ("n1",),
+        *,
+        bugs: tuple[str, ...] = (),
+        peer_address: dict[tuple[str, str], tuple[str, int]] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> dict[str, LocalNode]:
+        store = f"sqlite:///{tmp_path / 'store.sqlite'}"
+        specs: list[NodeSpec] = mesh_specs(
+            names, store=store, bugs=bugs, peer_address=peer_address, extra_args=extra_args
+        )
+        nodes = {s.name: LocalNode(s, tmp_path / "logs" / f"{s.name}.log") for s in specs}
+        for n in nodes.values():
+            started.append(n)
+            await n.start()
+        return nodes
+
+    yield start
+    with trio.CancelScope(shield=True):
+        for n in started:
+            await n.stop(graceful=False)
