@@ -1,7 +1,7 @@
-"""A tiny HTTP/1.1 GET over trio for health checks and stats (loopback, no TLS, no pooling).
+"""A tiny HTTP/1.1 client over trio, for loopback control planes (node health, Toxiproxy).
 
-The harness only ever asks a node `GET /health` or `GET /stats`; a dependency-free client with a
-hard deadline is all that needs.
+One request per connection, a hard deadline on every call, JSON in and out, no TLS, no pooling.
+The harness only talks to processes it started on 127.0.0.1, so this is all that needs.
 """
 
 from __future__ import annotations
@@ -13,20 +13,39 @@ import h11
 import trio
 
 
-async def get_json(host: str, port: int, path: str, *, timeout: float = 2.0) -> tuple[int, Any]:
-    """GET `path`; return (status, decoded JSON body or None). Raises OSError/TooSlowError."""
+async def request(
+    method: str,
+    host: str,
+    port: int,
+    path: str,
+    body: Any = None,
+    *,
+    timeout: float = 5.0,
+) -> tuple[int, Any]:
+    """Send one request; return (status, decoded JSON body, or the text, or None if empty).
+
+    Raises OSError when nothing listens and trio.TooSlowError past `timeout`.
+    """
+    payload = b"" if body is None else json.dumps(body).encode()
+    headers = [
+        ("host", f"{host}:{port}"),
+        ("connection", "close"),
+        ("user-agent", "channel-chaos-harness"),
+        ("content-length", str(len(payload))),
+    ]
+    if body is not None:
+        headers.append(("content-type", "application/json"))
     with trio.fail_after(timeout):
         stream = await trio.open_tcp_stream(host, port)
         async with stream:
             conn = h11.Connection(h11.CLIENT)
-            request = h11.Request(
-                method="GET",
-                target=path,
-                headers=[("host", f"{host}:{port}"), ("connection", "close")],
-            )
-            await stream.send_all(conn.send(request) + (conn.send(h11.EndOfMessage()) or b""))
+            out = conn.send(h11.Request(method=method, target=path, headers=headers)) or b""
+            if payload:
+                out += conn.send(h11.Data(data=payload)) or b""
+            out += conn.send(h11.EndOfMessage()) or b""
+            await stream.send_all(out)
             status = 0
-            body = bytearray()
+            data = bytearray()
             while True:
                 event = conn.next_event()
                 if event is h11.NEED_DATA:
@@ -34,10 +53,16 @@ async def get_json(host: str, port: int, path: str, *, timeout: float = 2.0) -> 
                 elif isinstance(event, h11.Response):
                     status = event.status_code
                 elif isinstance(event, h11.Data):
-                    body += event.data
+                    data += event.data
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                     break
-    try:
-        return status, json.loads(body) if body else None
-    except ValueError:
+    if not data:
         return status, None
+    try:
+        return status, json.loads(data)
+    except ValueError:
+        return status, data.decode(errors="replace")
+
+
+async def get_json(host: str, port: int, path: str, *, timeout: float = 2.0) -> tuple[int, Any]:
+    return await request("GET", host, port, path, timeout=timeout)

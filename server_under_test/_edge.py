@@ -349,6 +349,9 @@ async def _run_socket(stream: trio.SocketStream, ws: WebSocket, on_socket: Socke
             log.warning("dropping a connection whose peer does not read: %s", ws.path)
             nursery.cancel_scope.cancel()
             return
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            nursery.cancel_scope.cancel()  # the peer is gone; the handler's reader sees it too
+            return
         with trio.move_on_after(CLOSE_TIMEOUT):
             await handler_done.wait()
         nursery.cancel_scope.cancel()

@@ -17,9 +17,11 @@ Wire format on a link: newline-delimited JSON, a `{"hello": node}` line first, t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -168,7 +170,11 @@ class PubSub:
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_START
-            await self._run_link(link, stream)
+            try:
+                await self._run_link(link, stream)
+            except Exception:  # a link problem must never take the node down
+                log.exception("link %s->%s failed", self.node, link.peer)
+                await trio.sleep(backoff)
 
     async def _run_link(self, link: PeerLink, stream: trio.SocketStream) -> None:
         outbox = Outbox(LINK_OUTBOX_LIMIT)
@@ -185,17 +191,19 @@ class PubSub:
             while await stream.receive_some(65536):
                 pass
 
+        async def until_done(nursery: trio.Nursery, job: Callable[[], Awaitable[None]]) -> None:
+            # Errors are caught here, inside the task: out of a nursery they would come wrapped
+            # in an ExceptionGroup.
+            with contextlib.suppress(
+                OSError, trio.BrokenResourceError, trio.ClosedResourceError, OutboxOverflow
+            ):
+                await job()
+            nursery.cancel_scope.cancel()
+
         try:
             async with trio.open_nursery() as nursery:
-
-                async def until_done(fn: Any) -> None:
-                    await fn()
-                    nursery.cancel_scope.cancel()
-
-                nursery.start_soon(until_done, lambda: outbox.drain_into(stream))
-                nursery.start_soon(until_done, watch_eof)
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, OutboxOverflow):
-            pass
+                nursery.start_soon(until_done, nursery, lambda: outbox.drain_into(stream))
+                nursery.start_soon(until_done, nursery, watch_eof)
         finally:
             link.outbox, link.state = None, "down"
             log.info("link %s->%s down", self.node, link.peer)

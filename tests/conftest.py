@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +58,24 @@ async def node(start_node: Callable[..., Any]) -> InProcessNode:
 
 @pytest.fixture
 async def local_cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """Start real node processes (a full mesh); every one is stopped at the end."""
+    """Start real node processes (a full mesh); every one is stopped at the end.
+
+    With `toxiproxy=`, each node dials each peer through a proxy named "a->b", so a test can cut
+    one direction of the mesh.
+    """
     started: list[LocalNode] = []
 
     async def start(
         names: tuple[str, ...] = ("n1",),
         *,
         bugs: tuple[str, ...] = (),
-        peer_address: dict[tuple[str, str], tuple[str, int]] | None = None,
+        toxiproxy: Any = None,
         extra_args: tuple[str, ...] = (),
     ) -> dict[str, LocalNode]:
         store = f"sqlite:///{tmp_path / 'store.sqlite'}"
-        specs: list[NodeSpec] = mesh_specs(
-            names, store=store, bugs=bugs, peer_address=peer_address, extra_args=extra_args
-        )
+        specs: list[NodeSpec] = mesh_specs(names, store=store, bugs=bugs, extra_args=extra_args)
+        if toxiproxy is not None:
+            specs = [await _through_proxies(spec, toxiproxy) for spec in specs]
         nodes = {s.name: LocalNode(s, tmp_path / "logs" / f"{s.name}.log") for s in specs}
         for n in nodes.values():
             started.append(n)
@@ -81,3 +86,40 @@ async def local_cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     with trio.CancelScope(shield=True):
         for n in started:
             await n.stop(graceful=False)
+
+
+async def _through_proxies(spec: NodeSpec, toxiproxy: Any) -> NodeSpec:
+    peers = {}
+    for peer, (host, port) in spec.peers.items():
+        proxy = await toxiproxy.client.create_proxy(f"{spec.name}->{peer}", f"{host}:{port}")
+        peers[peer] = ("127.0.0.1", proxy.port)
+    return replace(spec, peers=peers)
+
+
+async def wait_links(nodes: dict[str, LocalNode], state: str, pairs: list[tuple[str, str]]) -> None:
+    """Wait (deadline 10 s) until each node->peer link in `pairs` reports `state` in /stats."""
+    from harness._http import get_json
+
+    with trio.fail_after(10):
+        while True:
+            states = []
+            for a, b in pairs:
+                _, stats = await get_json("127.0.0.1", nodes[a].spec.port, "/stats")
+                states.append(stats["pubsub"]["links"][b]["state"])
+            if all(s == state for s in states):
+                return
+            await trio.sleep(0.02)
+
+
+@pytest.fixture
+async def toxiproxy(tmp_path: Path) -> AsyncIterator[Any]:
+    """A real toxiproxy-server owned by the test, on a free loopback port."""
+    from harness.toxiproxy import ToxiproxyServer
+
+    server = ToxiproxyServer(tmp_path / "logs" / "toxiproxy.log")
+    await server.start()
+    try:
+        yield server
+    finally:
+        with trio.CancelScope(shield=True):
+            await server.stop()

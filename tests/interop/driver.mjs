@@ -55,9 +55,11 @@ function join(cmd) {
 
 function push(cmd) {
   const ch = channels.get(cmd.chan);
-  ch.push(cmd.event, cmd.payload || {}, cmd.timeout)
-    .receive("ok", (r) => emit({ ev: "reply", tag: cmd.tag, status: "ok", response: r }))
-    .receive("error", (r) => emit({ ev: "reply", tag: cmd.tag, status: "error", response: r }))
+  const payload = cmd.binary ? new Uint8Array(cmd.binary).buffer : (cmd.payload || {});
+  const plain = (r) => (r instanceof ArrayBuffer ? { binary: Array.from(new Uint8Array(r)) } : r);
+  ch.push(cmd.event, payload, cmd.timeout)
+    .receive("ok", (r) => emit({ ev: "reply", tag: cmd.tag, status: "ok", response: plain(r) }))
+    .receive("error", (r) => emit({ ev: "reply", tag: cmd.tag, status: "error", response: plain(r) }))
     .receive("timeout", () => emit({ ev: "reply", tag: cmd.tag, status: "timeout" }));
 }
 

@@ -1,0 +1,263 @@
+"""Toxiproxy: the one adapter between the harness and a real `toxiproxy-server`.
+
+Why not toxiproxy-python (0.1.1, the library this project was first specified with), from
+reading its code (`research/toxiproxy.md` part B):
+
+* no timeout on any call: a hung API (a reset_peer toxic blocking an interrupt, the server's
+  25 s handler timeout) would hang a run for ever;
+* answers other than 400/404/409 are not errors to it: a 500 (port in use) or 503 comes back as
+  a normal response and `create()` then dies with `KeyError: 'name'`;
+* host and port are class attributes: one server per interpreter, switched globally;
+* no toxic update (PATCH), `add_toxic` throws the answer away, `populate` is client-side and
+  drops live connections.
+
+The first two make "a deadline on every call, raise on every non-2xx answer" impossible through
+it, so this module speaks the HTTP API directly (h11 over trio, `harness._http`), async, with a
+deadline per call and `ToxiproxyError` for every non-2xx answer. The library stays a declared
+dependency only for users' own scripts.
+
+`ToxiproxyServer` runs a server process the harness owns: found in `TOXIPROXY_SERVER`, next to
+the running Python (`.venv/bin`), or on PATH; bound to 127.0.0.1 on a free port; stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import trio
+
+from ._http import request
+from .cluster import free_ports
+from .errors import HarnessError
+
+CALL_TIMEOUT = 5.0
+STREAMS = ("upstream", "downstream")
+TOXIC_TYPES = (
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
+)
+
+
+class ToxiproxyError(HarnessError):
+    """Toxiproxy is missing, unreachable, too slow, or answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Toxic:
+    name: str
+    type: str
+    stream: str
+    toxicity: float
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Toxic:
+        return cls(
+            name=data["name"],
+            type=data["type"],
+            stream=data["stream"],
+            toxicity=float(data.get("toxicity", 1.0)),
+            attributes=dict(data.get("attributes") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    name: str
+    listen: str
+    upstream: str
+    enabled: bool
+    toxics: tuple[Toxic, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Proxy:
+        return cls(
+            name=data["name"],
+            listen=data["listen"],
+            upstream=data["upstream"],
+            enabled=bool(data["enabled"]),
+            toxics=tuple(Toxic.from_api(t) for t in data.get("toxics") or ()),
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+def validate_toxic(type_: str, stream: str, toxicity: float, attributes: dict[str, Any]) -> None:
+    """Refuse what the server accepts silently but handles badly (research A3, A5)."""
+    if type_ not in TOXIC_TYPES:
+        raise ToxiproxyError(
+            f"unknown toxic type {type_!r}; expected one of {', '.join(TOXIC_TYPES)}"
+        )
+    if stream not in STREAMS:
+        raise ToxiproxyError(f"stream must be upstream or downstream, got {stream!r}")
+    if not 0.0 <= toxicity <= 1.0:
+        raise ToxiproxyError(f"toxicity must be within [0, 1], got {toxicity}")
+    for key, value in attributes.items():
+        if not isinstance(value, int) or value < 0:
+            raise ToxiproxyError(
+                f"toxic attribute {key} must be a non-negative integer, got {value!r}"
+            )
+    if type_ == "slicer":
+        average = attributes.get("average_size", 0)
+        variation = attributes.get("size_variation", 0)
+        if average <= 0 or variation >= average:
+            # Either would panic a goroutine and kill the whole server (research A5).
+            raise ToxiproxyError("slicer needs average_size > 0 and size_variation < average_size")
+
+
+class ToxiproxyClient:
+    """The HTTP API of one Toxiproxy server; every call has a deadline."""
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 8474, *, timeout: float = CALL_TIMEOUT
+    ) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            status, data = await request(
+                method, self.host, self.port, path, body, timeout=self.timeout
+            )
+        except OSError as exc:
+            raise ToxiproxyError(
+                f"toxiproxy at {self.host}:{self.port} unreachable: {exc}"
+            ) from exc
+        except trio.TooSlowError:
+            raise ToxiproxyError(
+                f"toxiproxy {method} {path} took longer than {self.timeout}s"
+            ) from None
+        if not 200 <= status < 300:
+            detail = data.get("error") if isinstance(data, dict) else data
+            raise ToxiproxyError(f"toxiproxy {method} {path} -> {status}: {detail}", status)
+        return data
+
+    async def version(self) -> str:
+        data = await self._call("GET", "/version")
+        return str(data["version"]) if isinstance(data, dict) else str(data).strip()
+
+    async def proxies(self) -> dict[str, Proxy]:
+        data = await self._call("GET", "/proxies")
+        return {name: Proxy.from_api(p) for name, p in data.items()}
+
+    async def create_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0") -> Proxy:
+        data = await self._call(
+            "POST", "/proxies", {"name": name, "upstream": upstream, "listen": listen}
+        )
+        return Proxy.from_api(data)
+
+    async def set_enabled(self, name: str, enabled: bool) -> Proxy:
+        """Disable: stop listening and close every live connection. Enable: listen again."""
+        return Proxy.from_api(await self._call("PATCH", f"/proxies/{name}", {"enabled": enabled}))
+
+    async def delete_proxy(self, name: str) -> None:
+        await self._call("DELETE", f"/proxies/{name}")
+
+    async def add_toxic(
+        self,
+        proxy: str,
+        type_: str,
+        attributes: dict[str, Any],
+        *,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        name: str | None = None,
+    ) -> Toxic:
+        validate_toxic(type_, stream, toxicity, attributes)
+        body = {
+            "name": name or f"{type_}_{stream}",
+            "type": type_,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attributes,
+        }
+        return Toxic.from_api(await self._call("POST", f"/proxies/{proxy}/toxics", body))
+
+    async def remove_toxic(self, proxy: str, name: str) -> None:
+        await self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+
+    async def reset(self) -> None:
+        """Enable every proxy and remove every toxic (closes links that had a timeout toxic)."""
+        await self._call("POST", "/reset")
+
+
+def find_server_binary() -> Path:
+    """`$TOXIPROXY_SERVER`, then `toxiproxy-server` beside this Python, then on PATH."""
+    candidates = []
+    if os.environ.get("TOXIPROXY_SERVER"):
+        candidates.append(Path(os.environ["TOXIPROXY_SERVER"]))
+    candidates.append(Path(sys.executable).parent / "toxiproxy-server")
+    found = shutil.which("toxiproxy-server")
+    if found:
+        candidates.append(Path(found))
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    raise ToxiproxyError(
+        "toxiproxy-server not found (looked in $TOXIPROXY_SERVER, next to python, on PATH);"
+        " run `make setup`"
+    )
+
+
+class ToxiproxyServer:
+    """A toxiproxy-server process owned by the harness, on 127.0.0.1 and a free port."""
+
+    def __init__(self, log_path: Path, *, binary: Path | None = None) -> None:
+        self.binary = binary or find_server_binary()
+        self.log_path = log_path
+        self.port = free_ports(1)[0]
+        self.client = ToxiproxyClient("127.0.0.1", self.port)
+        self.process: trio.Process | None = None
+        self._log: IO[bytes] | None = None
+
+    async def start(self, *, timeout: float = 10.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.process = await trio.lowlevel.open_process(
+            [str(self.binary), "-host", "127.0.0.1", "-port", str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        with trio.move_on_after(timeout):
+            while True:
+                if self.process.poll() is not None:
+                    raise ToxiproxyError(f"toxiproxy-server exited early; see {self.log_path}")
+                with suppress(ToxiproxyError):
+                    await self.client.version()
+                    return
+                await trio.sleep(0.02)
+        raise ToxiproxyError(f"toxiproxy-server did not answer within {timeout}s")
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            with trio.move_on_after(3):
+                await self.process.wait()
+            if self.process.poll() is None:
+                with suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                await self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
