@@ -204,6 +204,32 @@ class LocalNode:
             self._log = None
 
 
+async def wait_links(
+    nodes: dict[str, LocalNode],
+    state: str,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    timeout: float = 10.0,
+) -> None:
+    """Wait until each PubSub link `a->b` in `pairs` reports `state` ("up"/"down") in a's /stats.
+
+    Works with any server whose /stats has `pubsub.links.<peer>.state`, as the reference one does.
+    """
+    with trio.move_on_after(timeout):
+        while True:
+            states = []
+            for a, b in pairs:
+                try:
+                    _, stats = await get_json(nodes[a].spec.host, nodes[a].spec.port, "/stats")
+                    states.append(stats["pubsub"]["links"][b]["state"])
+                except (OSError, trio.TooSlowError, KeyError, TypeError):
+                    states.append(None)
+            if all(s == state for s in states):
+                return
+            await trio.sleep(POLL_INTERVAL)
+    raise ClusterError(f"links {list(pairs)} not {state} after {timeout}s")
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """Ports the OS says are free now, below the ephemeral range where possible."""
     import socket

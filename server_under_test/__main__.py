@@ -97,13 +97,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         trio.run(_main, config)
-    except ServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    except OSError as exc:
-        print(f"error: node {config.node} cannot start: {exc}", file=sys.stderr)
-        return 3
+    except Exception as exc:
+        leaf = _leaf(exc)
+        if isinstance(leaf, ServerError):
+            print(f"error: {leaf}", file=sys.stderr)
+            return 3
+        if isinstance(leaf, OSError):
+            print(f"error: node {config.node} cannot start: {leaf}", file=sys.stderr)
+            return 3
+        raise
     return 0
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The one error inside trio's nested ExceptionGroups, if there is exactly one."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 if __name__ == "__main__":

@@ -96,21 +96,6 @@ async def _through_proxies(spec: NodeSpec, toxiproxy: Any) -> NodeSpec:
     return replace(spec, peers=peers)
 
 
-async def wait_links(nodes: dict[str, LocalNode], state: str, pairs: list[tuple[str, str]]) -> None:
-    """Wait (deadline 10 s) until each node->peer link in `pairs` reports `state` in /stats."""
-    from harness._http import get_json
-
-    with trio.fail_after(10):
-        while True:
-            states = []
-            for a, b in pairs:
-                _, stats = await get_json("127.0.0.1", nodes[a].spec.port, "/stats")
-                states.append(stats["pubsub"]["links"][b]["state"])
-            if all(s == state for s in states):
-                return
-            await trio.sleep(0.02)
-
-
 @pytest.fixture
 async def toxiproxy(tmp_path: Path) -> AsyncIterator[Any]:
     """A real toxiproxy-server owned by the test, on a free loopback port."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from harness._http import get_json
-from tests.conftest import wait_links
+from harness.cluster import wait_links
 from tests.support.jsclient import open_js_client
 
 pytestmark = pytest.mark.interop
