@@ -1,10 +1,31 @@
 """The Phoenix Channels protocol without I/O (stdlib only).
 
 Shared by the harness's client swarm and the reference server: events as frozen dataclasses,
-codecs for V2/V1 JSON and V2 binary frames, and typed errors. Nothing here opens a socket,
-starts a task or reads a clock; drivers feed bytes in and take events out, as with h11/wsproto.
+codecs for V2/V1 JSON and V2 binary frames, typed errors, and the client-side socket/channel
+state machine with phoenix.js's timings as data (`ClientSocket`, `Timings`). Nothing here
+opens a socket, starts a task or reads a clock; drivers feed bytes in and take events out, as
+with h11/wsproto.
 """
 
+from ._client import TRANSITIONS as TRANSITIONS
+from ._client import ChannelClosed as ChannelClosed
+from ._client import ChannelErrored as ChannelErrored
+from ._client import ChannelState as ChannelState
+from ._client import ClientSocket as ClientSocket
+from ._client import HeartbeatTimedOut as HeartbeatTimedOut
+from ._client import JoinReplied as JoinReplied
+from ._client import JoinSent as JoinSent
+from ._client import JoinTimedOut as JoinTimedOut
+from ._client import Notice as Notice
+from ._client import PushReplied as PushReplied
+from ._client import PushSent as PushSent
+from ._client import PushTimedOut as PushTimedOut
+from ._client import Received as Received
+from ._client import SocketClosed as SocketClosed
+from ._client import SocketOpened as SocketOpened
+from ._client import StaleDropped as StaleDropped
+from ._client import StateChanged as StateChanged
+from ._client import Timings as Timings
 from ._errors import LocalProtocolError as LocalProtocolError
 from ._errors import ProtocolError as ProtocolError
 from ._errors import RemoteProtocolError as RemoteProtocolError
