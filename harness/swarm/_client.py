@@ -1,0 +1,425 @@
+"""A swarm client: the sans-io `ClientSocket` driven over trio-websocket, recording everything.
+
+The driver owns the I/O and the clock; the model owns every decision (when to reconnect, what to
+rejoin, which frame is stale). One loop per client:
+
+    while running:
+        wait until the model wants a connection (timers keep running while disconnected)
+        pick a node (same / next / random, as the scenario says), open the websocket
+        run a reader (frames -> model) and a ticker (deadlines -> model) until the socket dies
+        tell the model it closed; record why
+
+Every model notice becomes a history op (`harness.history` lists them). Sends go through one
+lock and are taken from the model inside it, so frames leave in the model's order.
+
+Client-side faults for the nemesis: `close_transport()` (a client bug closes its socket; the
+model was not told, so it reconnects) and `crash_transport()` (the TCP connection just dies,
+no close handshake).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+from urllib.parse import urlencode
+
+import trio
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    WebSocketConnection,
+    connect_websocket_url,
+)
+
+from ..history import Op, OpType
+from ..phoenix import (
+    Broadcast,
+    ChannelClose,
+    ChannelClosed,
+    ChannelError,
+    ChannelErrored,
+    ClientSocket,
+    HeartbeatTimedOut,
+    JoinReplied,
+    JoinSent,
+    JoinTimedOut,
+    Message,
+    Notice,
+    PushReplied,
+    PushTimedOut,
+    Received,
+    RemoteProtocolError,
+    Reply,
+    Role,
+    SocketClosed,
+    SocketOpened,
+    StaleDropped,
+    Timings,
+    V2JSONCodec,
+)
+from ._clock import RunClock
+
+OnReconnect = Literal["same_node", "next_node", "random_node"]
+CONNECT_TIMEOUT = 5.0
+
+
+class Recorder(Protocol):
+    def record(self, op: Op) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    url: str  # ws://host:port/socket
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    client_id: str
+    nodes: tuple[Node, ...]
+    topics: tuple[str, ...]
+    first_node: int = 0
+    on_reconnect: OnReconnect = "same_node"
+    timings: Timings = field(default_factory=Timings)
+    params: Mapping[str, str] = field(default_factory=dict)
+    join_params: Mapping[str, Any] = field(default_factory=dict)
+    legacy_close_1000: bool = False
+    rejoin_on_reconnect: bool = True
+    publish_retries: int = 0  # re-send a timed-out publish with the same id this many times
+
+
+class SwarmClient:
+    def __init__(
+        self, config: ClientConfig, recorder: Recorder, clock: RunClock, rng: random.Random
+    ) -> None:
+        self.config = config
+        self.recorder = recorder
+        self.clock = clock
+        self.rng = rng
+        self.model = ClientSocket(
+            config.timings,
+            legacy_close_1000=config.legacy_close_1000,
+            rejoin_on_reconnect=config.rejoin_on_reconnect,
+        )
+        self.codec = V2JSONCodec()
+        self.node_index = config.first_node % len(config.nodes)
+        self.ws: WebSocketConnection | None = None
+        self.received = 0
+        self._wake = trio.Event()
+        self._send_lock = trio.Lock()
+        self._joining: dict[str, str] = {}  # topic -> join_ref of a join with no outcome yet
+        self._publishes: dict[str, dict[str, Any]] = {}  # push_id -> publish op value
+        self._payloads: dict[str, tuple[str, dict[str, Any], float | None, int]] = {}
+        self.published = 0
+        self.acknowledged = 0
+
+    @property
+    def node(self) -> Node:
+        return self.config.nodes[self.node_index]
+
+    @property
+    def connected(self) -> bool:
+        return self.model.connected
+
+    def joined_topics(self) -> int:
+        return sum(1 for t in self.config.topics if self.model.state(t).value == "joined")
+
+    # -- commands from publishers and the nemesis ----------------------------------------------
+
+    def publish(
+        self, topic: str, payload: Mapping[str, Any], *, timeout: float | None = None
+    ) -> None:
+        """Push `new_msg`; the outcome arrives as a publish ok/fail/info op."""
+        self._publish(topic, dict(payload), timeout, self.config.publish_retries)
+
+    def _publish(
+        self, topic: str, payload: dict[str, Any], timeout: float | None, retries_left: int
+    ) -> None:
+        now = self.clock.now()
+        message_id = str(payload["id"])
+        value = {"topic": topic, "id": message_id, **_message_meta(payload)}
+        self._publishes[message_id] = value
+        self._payloads[message_id] = (topic, payload, timeout, retries_left)
+        self.published += 1
+        self._record(now, "invoke", "publish", value)
+        self.model.push(topic, "new_msg", payload, now, push_id=message_id, timeout=timeout)
+        self._wake.set()
+
+    async def close_transport(self, code: int = 1000, reason: str = "client bug") -> None:
+        """A bug in client code closes the socket; the model is not told, so it reconnects."""
+        if self.ws is not None:
+            with trio.move_on_after(1):
+                await self.ws.aclose(code, reason)
+
+    async def crash_transport(self) -> None:
+        """The TCP connection just dies: no close frame, the server sees EOF."""
+        if self.ws is not None:
+            stream = self.ws._stream  # trio-websocket exposes no abort; close the socket under it
+            with trio.move_on_after(1):
+                await stream.aclose()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        now = self.clock.now()
+        for topic in self.config.topics:
+            self.model.join(topic, dict(self.config.join_params), now)
+        self.model.connect()
+        self._record_notices()
+        first = True
+        while True:
+            await self._wait_for_connect_wish()
+            if not first:
+                self._choose_node()
+            first = False
+            ws = await self._open()
+            if ws is None:
+                continue
+            await self._session(ws)
+
+    async def _wait_for_connect_wish(self) -> None:
+        while not self.model.want_connect:
+            deadline = self.model.next_deadline()
+            with trio.move_on_at(self._trio_time(deadline)):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            self.model.advance(self.clock.now())
+            self._record_notices()
+
+    def _choose_node(self) -> None:
+        count = len(self.config.nodes)
+        if self.config.on_reconnect == "next_node":
+            self.node_index = (self.node_index + 1) % count
+        elif self.config.on_reconnect == "random_node":
+            self.node_index = self.rng.randrange(count)
+
+    def _url(self) -> str:
+        query = urlencode({**self.config.params, "vsn": "2.0.0"})
+        return f"{self.node.url}/websocket?{query}"
+
+    async def _open(self) -> WebSocketConnection | None:
+        url = self._url()
+        self._record(self.clock.now(), "invoke", "connect", {"url": url})
+        error: str
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT):
+                ws = await connect_websocket_url(self._nursery, url, message_queue_size=0)
+        except ConnectionRejected as exc:
+            error = f"rejected with HTTP {exc.status_code}"
+        except (HandshakeError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        except trio.TooSlowError:
+            error = "connect timeout"
+        else:
+            now = self.clock.now()
+            self._record(now, "ok", "connect", {"url": url})
+            self.ws = ws
+            self.model.opened(now)
+            self._record_notices()
+            return ws
+        now = self.clock.now()
+        self._record(now, "fail", "connect", {"url": url, "error": error})
+        self.model.closed(now, None, error)
+        self._record_notices()
+        return None
+
+    async def _session(self, ws: WebSocketConnection) -> None:
+        """Reader and ticker until the socket closes. Each task catches `ConnectionClosed`
+        itself (out of a nursery it would arrive wrapped in an ExceptionGroup)."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._ticker, ws, nursery)
+                try:
+                    await self._flush(ws)
+                    while True:
+                        message = await ws.get_message()
+                        try:
+                            event = self.codec.decode(message, sender=Role.SERVER)
+                        except RemoteProtocolError as exc:
+                            self._record(self.clock.now(), "info", "bad_frame", {"error": str(exc)})
+                            continue
+                        assert isinstance(
+                            event, Reply | Message | Broadcast | ChannelError | ChannelClose
+                        )
+                        self.model.receive(event, self.clock.now())
+                        self._record_notices()
+                        await self._flush(ws)
+                except ConnectionClosed:
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.ws = None
+            with trio.CancelScope(shield=True), trio.move_on_after(0.5):
+                await ws.aclose()
+            reason = ws.closed
+            code = reason.code if reason is not None else None
+            text = (reason.reason or "") if reason is not None else ""
+            self.model.closed(self.clock.now(), code, text)
+            self._record_notices()
+
+    async def _ticker(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
+        try:
+            while True:
+                deadline = self.model.next_deadline()
+                with trio.move_on_at(self._trio_time(deadline)):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+                self.model.advance(self.clock.now())
+                self._record_notices()
+                await self._flush(ws)
+                if self.model.close_request is not None:
+                    code, reason = self.model.close_request
+                    self.model.close_request = None
+                    with trio.move_on_after(1):
+                        await ws.aclose(code, reason)
+                    break
+        except ConnectionClosed:
+            pass
+        nursery.cancel_scope.cancel()
+
+    async def _flush(self, ws: WebSocketConnection) -> None:
+        async with self._send_lock:
+            for frame in self.model.take_outgoing():
+                await ws.send_message(self.codec.encode(frame))
+
+    def _trio_time(self, deadline: float | None) -> float:
+        if deadline is None:
+            return float("inf")
+        return trio.current_time() + max(0.0, deadline - self.clock.now())
+
+    # -- recording -------------------------------------------------------------------------
+
+    def _record(self, time: float, type_: OpType, f: str, value: Mapping[str, Any]) -> None:
+        self.recorder.record(Op(time, self.config.client_id, type_, f, value, self.node.name))
+
+    def _record_notices(self) -> None:
+        now = self.clock.now()
+        for notice in self.model.take_notices():
+            self._record_notice(notice, now)
+
+    def _record_notice(self, notice: Notice, now: float) -> None:
+        match notice:
+            case SocketOpened():
+                pass  # recorded as connect ok
+            case SocketClosed(code, reason, by_client, reconnect_in):
+                self._record(
+                    now,
+                    "info",
+                    "disconnect",
+                    {
+                        "code": code,
+                        "reason": reason,
+                        "by_client": by_client,
+                        "reconnect_in": reconnect_in,
+                    },
+                )
+            case JoinSent(topic, join_ref):
+                self._joining[topic] = join_ref
+                self._record(now, "invoke", "join", {"topic": topic, "join_ref": join_ref})
+            case JoinReplied(topic, join_ref, status, response):
+                self._joining.pop(topic, None)
+                if status == "ok":
+                    self._record(
+                        now,
+                        "ok",
+                        "join",
+                        {"topic": topic, "join_ref": join_ref, "response": response},
+                    )
+                else:
+                    self._record(
+                        now,
+                        "fail",
+                        "join",
+                        {"topic": topic, "join_ref": join_ref, "reason": response},
+                    )
+            case JoinTimedOut(topic, join_ref):
+                self._joining.pop(topic, None)
+                self._record(
+                    now, "info", "join", {"topic": topic, "join_ref": join_ref, "error": "timeout"}
+                )
+            case ChannelErrored(topic, join_ref, reason):
+                if self._joining.pop(topic, None) is not None:
+                    self._record(
+                        now,
+                        "info",
+                        "join",
+                        {
+                            "topic": topic,
+                            "join_ref": join_ref,
+                            "error": "channel errored while joining",
+                        },
+                    )
+                self._record(
+                    now,
+                    "info",
+                    "channel_error",
+                    {"topic": topic, "join_ref": join_ref, "reason": reason},
+                )
+            case ChannelClosed(topic, join_ref, reason):
+                self._joining.pop(topic, None)
+                self._record(
+                    now,
+                    "ok",
+                    "channel_close",
+                    {"topic": topic, "join_ref": join_ref, "reason": reason},
+                )
+            case Received(topic, event, payload, frame_join_ref, join_ref, state):
+                self.received += 1
+                self._record(
+                    now,
+                    "ok",
+                    "recv",
+                    {
+                        "topic": topic,
+                        "event": event,
+                        "id": _message_id(payload),
+                        "join_ref": join_ref,
+                        "frame_join_ref": frame_join_ref,
+                        "state": state.value,
+                        **_message_meta(payload),
+                    },
+                )
+            case StaleDropped(topic, event, payload, frame_join_ref, join_ref):
+                self._record(
+                    now,
+                    "ok",
+                    "recv_stale",
+                    {
+                        "topic": topic,
+                        "event": event,
+                        "id": _message_id(payload),
+                        "frame_join_ref": frame_join_ref,
+                        "join_ref": join_ref,
+                    },
+                )
+            case PushReplied(push_id, topic, _event, status, response):
+                value = self._publishes.pop(push_id, {"topic": topic, "id": push_id})
+                self._payloads.pop(push_id, None)
+                if status == "ok":
+                    self.acknowledged += 1
+                    self._record(now, "ok", "publish", value)
+                else:
+                    self._record(now, "fail", "publish", {**value, "reason": response})
+            case PushTimedOut(push_id, topic, _event, sent):
+                value = self._publishes.pop(push_id, {"topic": topic, "id": push_id})
+                self._record(now, "info", "publish", {**value, "error": "timeout", "sent": sent})
+                retry = self._payloads.pop(push_id, None)
+                if retry is not None and retry[3] > 0:
+                    self._publish(retry[0], retry[1], retry[2], retry[3] - 1)
+            case HeartbeatTimedOut(ref):
+                self._record(now, "info", "heartbeat_timeout", {"ref": ref})
+
+    # set by the swarm before run(): the nursery that owns websocket background tasks
+    _nursery: trio.Nursery
+
+
+def _message_id(payload: Any) -> Any:
+    return payload.get("id") if isinstance(payload, dict) else None
+
+
+def _message_meta(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        return {}
+    return {k: payload[k] for k in ("publisher", "seq") if k in payload}

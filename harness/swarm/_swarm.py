@@ -1,0 +1,174 @@
+"""The swarm: many clients and a few publishers in one trio loop, seeded and bounded.
+
+`plan_clients` is pure: from the seed it decides each client's topics (a sample of
+`topics_per_client` of the scenario's topics) and first node (round robin or random). Publishers
+are clients too (`p1`, `p2`, ...), joined to every topic; together they publish `new_msg` at
+`rate` messages/s in total, each with a unique id `<publisher>-<seq>` and the publisher's
+sequence number, so checkers can test delivery, duplication and per-publisher order.
+
+Publishing is bounded by time and count and stops by itself. Large swarms run in several worker
+processes (`harness.swarm.worker`), each a `Swarm` over its share of the clients.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import trio
+
+from ..phoenix import Timings
+from ._client import ClientConfig, Node, OnReconnect, Recorder, SwarmClient
+from ._clock import RunClock
+
+Placement = Literal["round_robin", "random"]
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmConfig:
+    clients: int
+    topics: tuple[str, ...]
+    topics_per_client: int = 1
+    placement: Placement = "round_robin"
+    on_reconnect: OnReconnect = "same_node"
+    publishers: int = 1
+    rate: float = 10.0
+    publish_timeout: float | None = None
+    publish_retries: int = 0
+    timings: Timings = field(default_factory=Timings)
+    seed: int = 0
+    rejoin_on_reconnect: bool = True  # False: the non-standard client that forgets to rejoin
+    body_size: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmStats:
+    clients: int
+    connected: int
+    joined: int  # clients joined to every topic they should be in
+    published: int
+    acknowledged: int
+    received: int
+
+
+def plan_clients(config: SwarmConfig, nodes: Sequence[Node]) -> list[ClientConfig]:
+    """Every client's and publisher's configuration, decided by the seed alone."""
+    if not 1 <= config.topics_per_client <= len(config.topics):
+        raise ValueError("topics_per_client must be between 1 and the number of topics")
+    rng = random.Random(config.seed)
+    count = len(nodes)
+    base = ClientConfig(
+        client_id="",
+        nodes=tuple(nodes),
+        topics=(),
+        on_reconnect=config.on_reconnect,
+        timings=config.timings,
+        rejoin_on_reconnect=config.rejoin_on_reconnect,
+    )
+    plans = []
+    for i in range(config.clients):
+        topics = tuple(sorted(rng.sample(config.topics, config.topics_per_client)))
+        first = i % count if config.placement == "round_robin" else rng.randrange(count)
+        plans.append(replace(base, client_id=f"c{i + 1}", topics=topics, first_node=first))
+    for k in range(config.publishers):
+        plans.append(
+            replace(
+                base,
+                client_id=f"p{k + 1}",
+                topics=config.topics,
+                first_node=k % count,
+                rejoin_on_reconnect=True,
+                publish_retries=config.publish_retries,
+            )
+        )
+    return plans
+
+
+class Swarm:
+    """Run a set of planned clients; publish; report statistics."""
+
+    def __init__(
+        self,
+        config: SwarmConfig,
+        plans: Sequence[ClientConfig],
+        recorder: Recorder,
+        clock: RunClock,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.clients = {
+            plan.client_id: SwarmClient(
+                plan, recorder, clock, random.Random(f"{config.seed}/{plan.client_id}")
+            )
+            for plan in plans
+        }
+
+    @property
+    def publishers(self) -> list[SwarmClient]:
+        return [c for cid, c in self.clients.items() if cid.startswith("p")]
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start every client; runs until cancelled."""
+        async with trio.open_nursery() as nursery:
+            for client in self.clients.values():
+                client._nursery = nursery
+                nursery.start_soon(client.run)
+            task_status.started()
+
+    async def wait_joined(self, *, timeout: float) -> None:
+        """Wait until every client is connected and joined to all its topics."""
+        with trio.fail_after(timeout):
+            while self.stats().joined < len(self.clients):  # noqa: ASYNC110 - polls a count
+                await trio.sleep(0.02)
+
+    async def publish(self, *, duration: float, max_messages: int | None = None) -> int:
+        """Publish at the configured total rate for `duration` seconds; return how many."""
+        publishers = self.publishers
+        if not publishers or self.config.rate <= 0:
+            return 0
+        interval = len(publishers) / self.config.rate
+        limit = max_messages if max_messages is not None else int(duration * self.config.rate) + 1
+        end = self.clock.now() + duration
+        sent = 0
+        body = "x" * self.config.body_size
+
+        async def one(publisher: SwarmClient, offset: float) -> None:
+            nonlocal sent
+            seq = 0
+            next_at = self.clock.now() + offset
+            topics = self.config.topics
+            while True:
+                await self.clock.sleep_until(next_at)
+                if self.clock.now() >= end or sent >= limit:
+                    return
+                seq += 1
+                sent += 1
+                topic = topics[(seq - 1) % len(topics)]
+                payload = {
+                    "id": f"{publisher.config.client_id}-{seq}",
+                    "publisher": publisher.config.client_id,
+                    "seq": seq,
+                    "body": body,
+                }
+                publisher.publish(topic, payload, timeout=self.config.publish_timeout)
+                next_at += interval
+
+        async with trio.open_nursery() as nursery:
+            for k, publisher in enumerate(publishers):
+                nursery.start_soon(one, publisher, k * interval / len(publishers))
+        return sent
+
+    def stats(self) -> SwarmStats:
+        clients = list(self.clients.values())
+        return SwarmStats(
+            clients=len(clients),
+            connected=sum(c.connected for c in clients),
+            joined=sum(
+                1 for c in clients if c.connected and c.joined_topics() == len(c.config.topics)
+            ),
+            published=sum(c.published for c in clients),
+            acknowledged=sum(c.acknowledged for c in clients),
+            received=sum(c.received for c in clients),
+        )

@@ -1,0 +1,150 @@
+"""The swarm against real nodes: joins, publishes, receives, survives kills, records it all."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+import trio
+
+from harness.files import HistoryWriter, read_history
+from harness.history import Op
+from harness.phoenix import Timings
+from harness.swarm import Node, RunClock, Swarm, SwarmConfig, plan_clients
+from tests.support.waiting import wait_until
+
+FAST = Timings(
+    reconnect_after_ms=(10, 20, 50, 100),
+    rejoin_after_ms=(50, 100, 200),
+    heartbeat_interval_ms=500,
+    timeout_ms=2000,
+)
+
+
+class ListRecorder:
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+
+    def record(self, op: Op) -> None:
+        self.ops.append(op)
+
+    def of(self, f: str, type_: str | None = None, process: str | None = None) -> list[Op]:
+        return [
+            o
+            for o in self.ops
+            if o.f == f
+            and (type_ is None or o.type == type_)
+            and (process is None or o.process == process)
+        ]
+
+
+def test_plan_is_seeded_and_respects_placement():
+    nodes = [Node("n1", "ws://x"), Node("n2", "ws://y"), Node("n3", "ws://z")]
+    config = SwarmConfig(
+        clients=9, topics=("room:1", "room:2", "room:3"), topics_per_client=2, publishers=2, seed=7
+    )
+    plans = plan_clients(config, nodes)
+    assert plans == plan_clients(config, nodes)
+    assert plans != plan_clients(replace(config, seed=8), nodes)
+    clients = [p for p in plans if p.client_id.startswith("c")]
+    assert [p.first_node for p in clients] == [0, 1, 2] * 3
+    assert all(len(p.topics) == 2 for p in clients)
+    assert [p.client_id for p in plans if p.client_id.startswith("p")] == ["p1", "p2"]
+
+
+async def test_swarm_joins_publishes_and_every_client_receives_each_message_once(node, nursery):
+    nodes = [Node("n1", f"ws://127.0.0.1:{node.port}/socket")]
+    config = SwarmConfig(
+        clients=20,
+        topics=("room:1", "room:2"),
+        topics_per_client=1,
+        publishers=2,
+        rate=200,
+        timings=FAST,
+        seed=1,
+    )
+    recorder = ListRecorder()
+    swarm = Swarm(config, plan_clients(config, nodes), recorder, RunClock())
+    await nursery.start(swarm.run)
+    await swarm.wait_joined(timeout=10)
+    sent = await swarm.publish(duration=0.5)
+    assert sent > 0
+    await wait_until(lambda: swarm.stats().acknowledged >= sent)
+    published = {o.value["id"]: o.value["topic"] for o in recorder.of("publish", "ok")}
+    assert len(published) == sent
+    # every subscriber of a topic received each of its messages exactly once
+    expected = Counter()
+    for plan in swarm.clients.values():
+        for topic in plan.config.topics:
+            expected.update(
+                {(plan.config.client_id, mid) for mid, t in published.items() if t == topic}
+            )
+    await wait_until(
+        lambda: (
+            not (
+                sum(1 for o in recorder.of("recv") if o.value["event"] == "new_msg")
+                < sum(expected.values())
+            )
+        )
+    )
+    got = Counter(
+        (o.process, o.value["id"]) for o in recorder.of("recv") if o.value["event"] == "new_msg"
+    )
+    assert got == expected
+    # publishers' messages carry their sequence numbers, in order per publisher and topic
+    for o in recorder.of("recv"):
+        if o.value["event"] == "new_msg":
+            assert o.value["publisher"] in {"p1", "p2"}
+
+
+async def test_clients_reconnect_and_rejoin_after_a_kill_and_the_history_shows_it(
+    local_cluster, tmp_path, nursery
+):
+    nodes = await local_cluster(("n1",))
+    n1 = nodes["n1"]
+    config = SwarmConfig(clients=5, topics=("room:1",), publishers=0, timings=FAST, seed=3)
+    writer = HistoryWriter(tmp_path / "history.jsonl")
+    swarm = Swarm(config, plan_clients(config, [Node("n1", n1.url)]), writer, RunClock())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(swarm.run)
+        await swarm.wait_joined(timeout=10)
+        n1.kill()
+        await n1.wait_exit()
+        await wait_until(lambda: not swarm.stats().connected)
+        await n1.start()
+        await swarm.wait_joined(timeout=10)
+        nursery.cancel_scope.cancel()
+    writer.close()
+    ops = read_history(tmp_path / "history.jsonl")
+    assert [o.index for o in ops] == list(range(len(ops)))
+    for cid in ("c1", "c2", "c3", "c4", "c5"):
+        mine = [o for o in ops if o.process == cid]
+        kinds = [
+            (o.f, o.type)
+            for o in mine
+            if o.f in {"join", "disconnect", "channel_error"} and o.type != "invoke"
+        ]
+        first_ok = kinds.index(("join", "ok"))
+        disconnect = kinds.index(("disconnect", "info"))
+        errored = kinds.index(("channel_error", "info"))
+        rejoined = len(kinds) - 1 - kinds[::-1].index(("join", "ok"))
+        assert first_ok < disconnect < rejoined
+        assert first_ok < errored < rejoined
+        join_refs = [o.value["join_ref"] for o in mine if o.f == "join" and o.type == "ok"]
+        assert len(set(join_refs)) == len(join_refs) >= 2  # a new join_ref on every rejoin
+
+
+async def test_a_client_that_forgets_to_rejoin_ends_up_connected_but_deaf(local_cluster, nursery):
+    nodes = await local_cluster(("n1",))
+    n1 = nodes["n1"]
+    config = SwarmConfig(
+        clients=2, topics=("room:1",), publishers=0, timings=FAST, seed=3, rejoin_on_reconnect=False
+    )
+    recorder = ListRecorder()
+    swarm = Swarm(config, plan_clients(config, [Node("n1", n1.url)]), recorder, RunClock())
+    await nursery.start(swarm.run)
+    await swarm.wait_joined(timeout=10)
+    await n1.restart()
+    await wait_until(lambda: swarm.stats().connected >= 2)
+    assert swarm.stats().joined == 0
+    assert len(recorder.of("join", "ok")) == 2  # only the first joins
