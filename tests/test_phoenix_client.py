@@ -60,6 +60,7 @@ def test_reconnect_backoff_follows_the_js_schedule_and_resets_on_open():
     now, delays = 0.0, []
     for _ in range(12):
         c.closed(now, None)  # a refused connection attempt
+        assert not c.want_connect  # not before the backoff delay
         delays.append(round(c.next_deadline() - now, 3))
         now = c.next_deadline()
         c.advance(now)

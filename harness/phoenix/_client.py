@@ -396,6 +396,7 @@ class ClientSocket:
         by_client = self._closing_by_client
         was_connected = self.connected
         self.connected = False
+        self.want_connect = False  # until the reconnect timer fires
         self.close_request = None
         self._closing_by_client = False
         self._heartbeat_ref = None

@@ -110,6 +110,7 @@ class SwarmClient:
         self.received = 0
         self._wake = trio.Event()
         self._send_lock = trio.Lock()
+        self._requested_close: tuple[int, str] | None = None
         self._joining: dict[str, str] = {}  # topic -> join_ref of a join with no outcome yet
         self._publishes: dict[str, dict[str, Any]] = {}  # push_id -> publish op value
         self._payloads: dict[str, tuple[str, dict[str, Any], float | None, int]] = {}
@@ -245,6 +246,7 @@ class SwarmClient:
                             event, Reply | Message | Broadcast | ChannelError | ChannelClose
                         )
                         self.model.receive(event, self.clock.now())
+                        self._wake.set()  # the model may have an earlier deadline now
                         self._record_notices()
                         await self._flush(ws)
                 except ConnectionClosed:
@@ -256,6 +258,9 @@ class SwarmClient:
             reason = ws.closed
             code = reason.code if reason is not None else None
             text = (reason.reason or "") if reason is not None else ""
+            if self._requested_close is not None:  # our own close: record what we asked for
+                code, text = self._requested_close
+                self._requested_close = None
             self.model.closed(self.clock.now(), code, text)
             self._record_notices()
 
@@ -272,6 +277,7 @@ class SwarmClient:
                 if self.model.close_request is not None:
                     code, reason = self.model.close_request
                     self.model.close_request = None
+                    self._requested_close = (code, reason)
                     with trio.move_on_after(1):
                         await ws.aclose(code, reason)
                     break
