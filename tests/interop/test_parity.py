@@ -107,7 +107,7 @@ async def test_server_kill_same_states_and_same_reconnect_schedule(n1, nursery):
             },
         )
         await js.send("join", topic="room:1")
-        py, ops = await side_by_side(n1, nursery)
+        _py, ops = await side_by_side(n1, nursery)
         await js.wait_ev("join_ok")
         await wait_until(lambda: ops.all("join", "ok"))
 
@@ -122,8 +122,9 @@ async def test_server_kill_same_states_and_same_reconnect_schedule(n1, nursery):
 
         js_closes = [e["t"] for e in js.all("close")][: 1 + len(RECONNECT)]
         js_gaps = [b - a for a, b in itertools.pairwise(js_closes)]
-        py_marks = [ops.all("disconnect")[0].time] + [o.time for o in ops.all("connect", "fail")][
-            : len(RECONNECT)
+        py_marks = [
+            ops.all("disconnect")[0].time,
+            *[o.time for o in ops.all("connect", "fail")][: len(RECONNECT)],
         ]
         py_gaps = [(b - a) * 1000 for a, b in itertools.pairwise(py_marks)]
         assert within_tolerance(js_gaps, RECONNECT), js_gaps
@@ -146,7 +147,7 @@ async def test_paused_server_heartbeat_timeout_same_states(n1, nursery):
             },
         )
         await js.send("join", topic="room:1")
-        py, ops = await side_by_side(n1, nursery)
+        _py, ops = await side_by_side(n1, nursery)
         await js.wait_ev("join_ok")
         await wait_until(lambda: ops.all("join", "ok"))
 
@@ -179,7 +180,7 @@ async def test_refused_join_same_rejoin_schedule(n1, nursery):
             "connect", url=n1.url, opts={"reconnectAfterMs": RECONNECT, "rejoinAfterMs": REJOIN}
         )
         await js.send("join", topic="room:1", params={"reject": "unauthorized"})
-        py, ops = await side_by_side(n1, nursery, topic_params={"reject": "unauthorized"})
+        _py, ops = await side_by_side(n1, nursery, topic_params={"reject": "unauthorized"})
         attempts = len(REJOIN) + 2
         await wait_until(lambda: len(js.all("join_error")) >= attempts, timeout=15)
         await wait_until(lambda: len(ops.all("join", "fail")) >= attempts, timeout=15)
