@@ -148,3 +148,30 @@ async def test_a_client_that_forgets_to_rejoin_ends_up_connected_but_deaf(local_
     await wait_until(lambda: swarm.stats().connected >= 2)
     assert swarm.stats().joined == 0
     assert len(recorder.of("join", "ok")) == 2  # only the first joins
+
+
+async def test_worker_processes_share_one_clock_and_merge_into_one_history(node, tmp_path, nursery):
+    from harness.files import read_history
+    from harness.swarm import SwarmProcesses
+
+    nodes = [Node("n1", f"ws://127.0.0.1:{node.port}/socket")]
+    config = SwarmConfig(
+        clients=12, topics=("room:1", "room:2"), publishers=2, rate=100, timings=FAST, seed=5
+    )
+    clock = RunClock()
+    swarm = SwarmProcesses(config, plan_clients(config, nodes), clock, tmp_path, workers=3)
+    await swarm.start(nursery)
+    await swarm.wait_joined(timeout=20)
+    await swarm.publish(0.5)
+    await wait_until(lambda: swarm.stats().acknowledged >= 40, timeout=20)
+    ops = await swarm.stop()
+    assert {w.process.returncode for w in swarm.workers} == {0}
+    assert ops == read_history(tmp_path / "history.jsonl")
+    assert [o.index for o in ops] == list(range(len(ops)))
+    assert all(a.time <= b.time for a, b in zip(ops, ops[1:], strict=False))
+    processes = {o.process for o in ops}
+    assert processes == {f"c{i}" for i in range(1, 13)} | {"p1", "p2"}
+    # a message published in one worker is received by clients in the others
+    published = {o.value["id"] for o in ops if o.f == "publish" and o.type == "ok"}
+    receivers = {o.process for o in ops if o.f == "recv" and o.value.get("id") in published}
+    assert len(receivers) == 14  # every client and both publishers

@@ -12,6 +12,8 @@ from ._client import OnReconnect as OnReconnect
 from ._client import Recorder as Recorder
 from ._client import SwarmClient as SwarmClient
 from ._clock import RunClock as RunClock
+from ._processes import SwarmProcesses as SwarmProcesses
+from ._processes import WorkerFailed as WorkerFailed
 from ._swarm import Placement as Placement
 from ._swarm import Swarm as Swarm
 from ._swarm import SwarmConfig as SwarmConfig

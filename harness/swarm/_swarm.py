@@ -160,6 +160,9 @@ class Swarm:
                 nursery.start_soon(one, publisher, k * interval / len(publishers))
         return sent
 
+    async def publish_for(self, duration: float) -> None:
+        await self.publish(duration=duration)
+
     def stats(self) -> SwarmStats:
         clients = list(self.clients.values())
         return SwarmStats(

@@ -1,0 +1,140 @@
+"""The swarm across worker processes, for client counts one trio loop cannot carry.
+
+One trio-websocket process receives about 10k messages/s and opens about 500 connections/s on
+this class of machine (`research/perf-feasibility.md`), so a large swarm is split round-robin
+over `workers` processes. Each worker writes `history.<k>.jsonl`; `stop()` merges the parts into
+one history ordered by time. Statistics are the sum of each worker's last report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..errors import HarnessError
+from ..files import merge_parts
+from ..history import Op
+from ._client import ClientConfig
+from ._clock import RunClock
+from ._codec import config_to_dict, plan_to_dict
+from ._swarm import SwarmConfig, SwarmStats
+
+
+class WorkerFailed(HarnessError):
+    """A swarm worker process died or did not answer."""
+
+
+class _Worker:
+    def __init__(self, index: int, process: trio.Process, history: Path) -> None:
+        self.index = index
+        self.process = process
+        self.history = history
+        self.stats = SwarmStats(0, 0, 0, 0, 0, 0)
+        self.has_publishers = False
+
+    async def send(self, command: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.process.stdin.send_all((json.dumps(command) + "\n").encode())
+
+    async def read_stats(self) -> None:
+        assert self.process.stdout is not None
+        buffer = b""
+        async for chunk in self.process.stdout:
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    self.stats = SwarmStats(**json.loads(line))
+
+
+class SwarmProcesses:
+    """Start workers, watch them, stop them, merge their histories."""
+
+    def __init__(
+        self,
+        config: SwarmConfig,
+        plans: Sequence[ClientConfig],
+        clock: RunClock,
+        directory: Path,
+        *,
+        workers: int,
+    ) -> None:
+        self.config = config
+        self.plans = list(plans)
+        self.clock = clock
+        self.directory = directory
+        self.worker_count = max(1, min(workers, len(self.plans)))
+        self.workers: list[_Worker] = []
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        shares: list[list[ClientConfig]] = [[] for _ in range(self.worker_count)]
+        for i, plan in enumerate(self.plans):
+            shares[i % self.worker_count].append(plan)
+        for k, share in enumerate(shares):
+            history = self.directory / f"history.{k}.jsonl"
+            spec_path = self.directory / f"worker.{k}.json"
+            spec_path.write_text(
+                json.dumps(
+                    {
+                        "origin": self.clock.origin,
+                        "config": config_to_dict(self.config),
+                        "plans": [plan_to_dict(p) for p in share],
+                        "history": str(history),
+                    }
+                )
+            )
+            process = await trio.lowlevel.open_process(
+                [sys.executable, "-m", "harness.swarm.worker", str(spec_path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,
+            )
+            worker = _Worker(k, process, history)
+            worker.has_publishers = any(p.client_id.startswith("p") for p in share)
+            self.workers.append(worker)
+            nursery.start_soon(worker.read_stats)
+
+    def stats(self) -> SwarmStats:
+        totals = [astuple(w.stats) for w in self.workers]
+        return SwarmStats(*(sum(column) for column in zip(*totals, strict=True)))
+
+    async def wait_joined(self, *, timeout: float) -> None:
+        with trio.move_on_after(timeout):
+            while self.stats().joined < len(self.plans):
+                for worker in self.workers:
+                    if worker.process.poll() is not None:
+                        raise WorkerFailed(f"swarm worker {worker.index} exited early")
+                await trio.sleep(0.05)
+            return
+        raise WorkerFailed(f"{self.stats().joined}/{len(self.plans)} clients joined in {timeout}s")
+
+    async def publish(self, duration: float) -> None:
+        for worker in self.workers:
+            if worker.has_publishers:
+                await worker.send({"cmd": "publish", "duration": duration})
+
+    async def stop(self, *, timeout: float = 10.0) -> list[Op]:
+        """Stop every worker (SIGKILL after `timeout`), then merge their history parts."""
+        for worker in self.workers:
+            await worker.send({"cmd": "stop"})
+        with trio.move_on_after(timeout):
+            for worker in self.workers:
+                await worker.process.wait()
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                with suppress(ProcessLookupError):
+                    os.killpg(worker.process.pid, signal.SIGKILL)
+                await worker.process.wait()
+        return merge_parts((w.history for w in self.workers), self.directory / "history.jsonl")

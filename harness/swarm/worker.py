@@ -1,0 +1,85 @@
+"""A swarm worker process: `python -m harness.swarm.worker SPEC.json`.
+
+Runs its share of the clients in its own trio loop, writes its own history part (stamped on the
+run's shared monotonic clock, so parts merge by time), prints a JSON statistics line on stdout
+every `stats_interval` seconds, and obeys JSON commands on stdin:
+
+    {"cmd": "publish", "duration": S}   publishers in this worker publish for S seconds
+    {"cmd": "stop"}                     stop every client, close the history part, exit 0
+
+End of stdin means stop too, so a worker never outlives its parent's pipe.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..files import HistoryWriter
+from ._clock import RunClock
+from ._codec import config_from_dict, plan_from_dict
+from ._swarm import Swarm
+
+
+async def _commands(swarm: Swarm, nursery: trio.Nursery, stop: trio.Event) -> None:
+    stdin = trio.lowlevel.FdStream(sys.stdin.fileno())
+    buffer = b""
+    async for chunk in stdin:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            command = json.loads(line)
+            if command["cmd"] == "publish":
+                nursery.start_soon(swarm.publish_for, float(command["duration"]))
+            elif command["cmd"] == "stop":
+                stop.set()
+                return
+    stop.set()
+
+
+def _report(swarm: Swarm) -> None:
+    """Statistics to the parent over stdout (an IPC pipe, not a terminal)."""
+    sys.stdout.write(json.dumps(asdict(swarm.stats())) + "\n")
+    sys.stdout.flush()
+
+
+async def _stats(swarm: Swarm, interval: float) -> None:
+    while True:
+        _report(swarm)
+        await trio.sleep(interval)
+
+
+async def run_worker(spec: dict[str, Any]) -> None:
+    clock = RunClock(origin=float(spec["origin"]))
+    config = config_from_dict(spec["config"])
+    plans = [plan_from_dict(p) for p in spec["plans"]]
+    writer = HistoryWriter(Path(spec["history"]))
+    try:
+        swarm = Swarm(config, plans, writer, clock)
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(swarm.run)
+            nursery.start_soon(_stats, swarm, float(spec.get("stats_interval", 0.2)))
+            nursery.start_soon(_commands, swarm, nursery, stop)
+            await stop.wait()
+            _report(swarm)
+            nursery.cancel_scope.cancel()
+    finally:
+        writer.close()
+
+
+def main() -> int:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    trio.run(run_worker, spec)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
