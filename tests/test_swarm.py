@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import replace
 
@@ -168,7 +169,7 @@ async def test_worker_processes_share_one_clock_and_merge_into_one_history(node,
     assert {w.process.returncode for w in swarm.workers} == {0}
     assert ops == read_history(tmp_path / "history.jsonl")
     assert [o.index for o in ops] == list(range(len(ops)))
-    assert all(a.time <= b.time for a, b in zip(ops, ops[1:], strict=False))
+    assert all(a.time <= b.time for a, b in itertools.pairwise(ops))
     processes = {o.process for o in ops}
     assert processes == {f"c{i}" for i in range(1, 13)} | {"p1", "p2"}
     # a message published in one worker is received by clients in the others
