@@ -565,9 +565,13 @@ def _fault_params(
                     params[attr] = round(seconds * 1000)
                 else:
                     params[attr] = c.get(raw, path, attr, _int(0), 0)
-        if kind == "slicer" and "average_size" in params and (
-            params["average_size"] <= 0
-            or params.get("size_variation", 0) >= params["average_size"]
+        if (
+            kind == "slicer"
+            and "average_size" in params
+            and (
+                params["average_size"] <= 0
+                or params.get("size_variation", 0) >= params["average_size"]
+            )
         ):
             c.problem(
                 path,

@@ -1,0 +1,211 @@
+"""Facts derived once from a history, shared by every checker.
+
+* fault windows: from `fault` ops (`phase` start/stop with a shared `id`); a window never
+  stopped ends at the final `heal`, or at the end of the history;
+* publishes: each message id's topic, publisher, seq, invoke time and outcome;
+* deliveries: `recv` ops of `new_msg`;
+* membership: for each (client, topic), the intervals during which the client was joined, from a
+  `join` ok to the next `channel_error`, `channel_close` or `disconnect` of that client;
+* final reads: `read` ok ops, the room contents after the run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..history import Op
+
+DELIVERY_EVENT = "new_msg"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    id: str
+    kind: str
+    target: str
+    start: float
+    end: float
+
+    def overlaps(self, start: float, end: float, margin: float = 0.0) -> bool:
+        return start <= self.end + margin and end >= self.start
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "target": self.target,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+        }
+
+
+@dataclass(slots=True)
+class Publish:
+    id: str
+    topic: str
+    publisher: str
+    seq: int | None
+    invoked: float
+    outcome: str = "invoke"  # ok | fail | info | invoke (never completed)
+    completed: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    client: str
+    topic: str
+    join_ref: str
+    node: str | None
+    start: float
+    end: float  # inf if still joined at the end
+
+
+@dataclass(slots=True)
+class Facts:
+    start: float = 0.0
+    end: float = 0.0
+    heal: float | None = None
+    windows: list[Window] = field(default_factory=list)
+    publishes: dict[str, Publish] = field(default_factory=dict)
+    deliveries: list[Op] = field(default_factory=list)
+    stale: list[Op] = field(default_factory=list)
+    memberships: dict[tuple[str, str], list[Membership]] = field(default_factory=dict)
+    expected_topics: dict[str, set[str]] = field(default_factory=dict)
+    losses: dict[str, list[Op]] = field(default_factory=dict)  # client -> disconnect ops
+    reads: dict[str, set[str]] | None = None
+    closed: set[tuple[str, str]] = field(default_factory=set)  # closed for good by phx_close
+
+    def windows_near(self, start: float, end: float, margin: float = 0.0) -> list[dict[str, Any]]:
+        return [w.to_json() for w in self.windows if w.overlaps(start, end, margin)]
+
+
+def facts_of(history: Sequence[Op]) -> Facts:
+    facts = Facts()
+    if history:
+        facts.start, facts.end = history[0].time, history[-1].time
+    open_windows: dict[str, tuple[Op, float]] = {}
+    joined: dict[tuple[str, str], tuple[str, str | None, float]] = {}
+    reads: dict[str, set[str]] = {}
+    for op in history:
+        f, v = op.f, op.value
+        if f == "fault":
+            phase = v.get("phase")
+            if phase == "start":
+                open_windows[str(v.get("id"))] = (op, op.time)
+            elif phase == "stop":
+                started = open_windows.pop(str(v.get("id")), None)
+                if started is not None:
+                    facts.windows.append(_window(started[0], started[1], op.time))
+        elif f == "heal" and op.type != "invoke":
+            facts.heal = op.time
+        elif f == "publish":
+            _publish(facts, op)
+        elif f == "recv":
+            if v.get("event") == DELIVERY_EVENT:
+                facts.deliveries.append(op)
+        elif f == "recv_stale":
+            facts.stale.append(op)
+        elif f == "join":
+            topic = str(v.get("topic"))
+            if op.type == "invoke":
+                facts.expected_topics.setdefault(op.process, set()).add(topic)
+            elif op.type == "ok":
+                _close(facts, joined, (op.process, topic), op.time)
+                joined[(op.process, topic)] = (str(v.get("join_ref")), op.node, op.time)
+        elif f in ("channel_error", "channel_close"):
+            _close(facts, joined, (op.process, str(v.get("topic"))), op.time)
+            if f == "channel_close":
+                facts.closed.add((op.process, str(v.get("topic"))))
+        elif f == "disconnect":
+            facts.losses.setdefault(op.process, []).append(op)
+            for key in [k for k in joined if k[0] == op.process]:
+                _close(facts, joined, key, op.time)
+        elif f == "read" and op.type == "ok":
+            reads[str(v.get("topic"))] = {str(i) for i in v.get("ids", ())}
+    end_of_faults = facts.heal if facts.heal is not None else facts.end
+    for start_op, at in open_windows.values():
+        facts.windows.append(_window(start_op, at, max(end_of_faults, at)))
+    for key in list(joined):
+        _close(facts, joined, key, float("inf"))
+    facts.windows.sort(key=lambda w: w.start)
+    facts.reads = reads or None
+    return facts
+
+
+def _window(op: Op, start: float, end: float) -> Window:
+    v = op.value
+    return Window(str(v.get("id")), str(v.get("kind")), str(v.get("target", "")), start, end)
+
+
+def _publish(facts: Facts, op: Op) -> None:
+    v = op.value
+    message_id = str(v.get("id"))
+    if op.type == "invoke":
+        existing = facts.publishes.get(message_id)
+        if existing is None:  # a retry keeps the first invoke time
+            seq = v.get("seq")
+            facts.publishes[message_id] = Publish(
+                message_id,
+                str(v.get("topic")),
+                op.process,
+                seq if isinstance(seq, int) else None,
+                op.time,
+            )
+        return
+    publish = facts.publishes.get(message_id)
+    if publish is None:
+        return
+    if publish.outcome != "ok":  # once acknowledged, a later timeout of a retry cannot undo it
+        publish.outcome = op.type
+        publish.completed = op.time
+
+
+def _close(
+    facts: Facts,
+    joined: dict[tuple[str, str], tuple[str, str | None, float]],
+    key: tuple[str, str],
+    at: float,
+) -> None:
+    current = joined.pop(key, None)
+    if current is not None:
+        join_ref, node, since = current
+        facts.memberships.setdefault(key, []).append(
+            Membership(key[0], key[1], join_ref, node, since, at)
+        )
+
+
+def group_deliveries(deliveries: Iterable[Op]) -> dict[tuple[str, str, str], list[Op]]:
+    """(client, topic, message id) -> the recv ops of that message."""
+    grouped: dict[tuple[str, str, str], list[Op]] = defaultdict(list)
+    for op in deliveries:
+        grouped[(op.process, str(op.value.get("topic")), str(op.value.get("id")))].append(op)
+    return grouped
+
+
+def describe(op: Op) -> dict[str, Any]:
+    """An op as a witness: the fields a reader needs, nothing else."""
+    out: dict[str, Any] = {
+        "time": round(op.time, 3),
+        "client": op.process,
+        "f": op.f,
+        "type": op.type,
+    }
+    if op.node:
+        out["node"] = op.node
+    for key in (
+        "topic",
+        "id",
+        "join_ref",
+        "frame_join_ref",
+        "code",
+        "reason",
+        "seq",
+        "publisher",
+        "error",
+    ):
+        if key in op.value and op.value[key] is not None:
+            out[key] = op.value[key]
+    return out

@@ -1,0 +1,55 @@
+"""`durability`: every publish the server acknowledged is in the store at the end.
+
+The runner reads every room's history once the cluster has healed (`read` ops). An
+acknowledged id missing from its room is a lost write (the source material's point 3: critical
+data belongs in a store that survives the process). Publishes with an unknown outcome (`info`)
+may or may not be there; they are counted, not judged. No final read means unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._facts import Facts
+from ._result import CheckResult, verdict
+
+
+def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+    if facts.reads is None:
+        return CheckResult("durability", "unknown", {}, (), "the history has no final read")
+    witnesses = []
+    acknowledged = indefinite_stored = indefinite = 0
+    for message in facts.publishes.values():
+        stored = message.id in facts.reads.get(message.topic, set())
+        if message.outcome == "ok":
+            acknowledged += 1
+            if not stored:
+                witnesses.append(
+                    {
+                        "problem": (
+                            f"{message.id} was acknowledged on {message.topic}"
+                            " but is not in the store"
+                        ),
+                        "topic": message.topic,
+                        "id": message.id,
+                        "publisher": message.publisher,
+                        "acknowledged_at": round(message.completed or 0.0, 3),
+                        "faults": facts.windows_near(
+                            message.invoked, message.completed or message.invoked, 1.0
+                        ),
+                    }
+                )
+        elif message.outcome in ("info", "invoke"):
+            indefinite += 1
+            indefinite_stored += stored
+    return verdict(
+        "durability",
+        witnesses,
+        {
+            "acknowledged": acknowledged,
+            "indefinite": indefinite,
+            "indefinite_stored": indefinite_stored,
+            "rooms_read": len(facts.reads),
+        },
+    )

@@ -1,0 +1,219 @@
+"""Liveness checks: clients come back, messages arrive.
+
+* `rejoin` (`within`, default 15 s): after every disconnect (or channel error) a client is
+  joined again to every topic it should be in, within `within` of the moment the fault that
+  caused it healed (or of the loss itself when no fault window covers it). At the end of the run
+  every client is joined to all its topics: a client that is connected but not joined is the
+  source material's "one socket and zero channels" (point 2). Topics the server closed for good
+  (`phx_close`) are not expected back.
+* `delivery` (`settle`, default 3 s): every acknowledged message whose publish falls outside
+  every fault window (each extended by `settle` after it heals) reaches every client that was
+  joined to its topic from before the publish until after the acknowledgement. Losses inside
+  fault windows are counted and reported, never failed: at-most-once allows them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from ._facts import Facts, Membership, describe, group_deliveries
+from ._result import CheckResult, verdict
+
+DEFAULT_WITHIN = 15.0
+DEFAULT_SETTLE = 3.0
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"p50": pick(0.5), "p99": pick(0.99), "max": round(ordered[-1], 3)}
+
+
+def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+    within = float(options.get("within") or DEFAULT_WITHIN)
+    witnesses: list[dict[str, Any]] = []
+    times: list[float] = []
+    undecided = 0
+    pending: set[tuple[str, str]] = set()  # lost, deadline after the end: cannot decide
+    losses: list[tuple[str, str, Any]] = []
+    for client, ops in facts.losses.items():
+        for op in ops:
+            for topic in sorted(facts.expected_topics.get(client, ())):
+                losses.append((client, topic, op))
+    for client, topic, op in losses:
+        base = op.time
+        for window in facts.windows:
+            if window.start <= op.time <= window.end:
+                base = max(base, window.end)
+        deadline = base + within
+        back = next(
+            (m for m in facts.memberships.get((client, topic), ()) if m.start > op.time), None
+        )
+        if back is not None and back.start <= deadline:
+            times.append(back.start - op.time)
+            continue
+        if deadline > facts.end and back is None:
+            undecided += 1
+            pending.add((client, topic))
+            continue
+        witnesses.append(
+            {
+                "problem": (
+                    f"{client} lost {topic} at {op.time:.3f}s and was not joined again by "
+                    f"{deadline:.3f}s" + (f" (rejoined at {back.start:.3f}s)" if back else "")
+                ),
+                "client": client,
+                "topic": topic,
+                "lost": describe(op),
+                "deadline": round(deadline, 3),
+                "rejoined_at": round(back.start, 3) if back else None,
+                "reconnected_at": _reconnected(facts, client, op.time),
+                "faults": facts.windows_near(op.time, deadline),
+            }
+        )
+    for client, topics in sorted(facts.expected_topics.items()):
+        for topic in sorted(topics):
+            if (client, topic) in facts.closed or (client, topic) in pending:
+                continue  # closed for good by the server (phx_close), or still within deadline
+            memberships = facts.memberships.get((client, topic), [])
+            if memberships and memberships[-1].end == float("inf"):
+                continue
+            if any(w.get("client") == client and w.get("topic") == topic for w in witnesses):
+                continue
+            last = memberships[-1] if memberships else None
+            witnesses.append(
+                {
+                    "problem": f"{client} is not joined to {topic} at the end of the run"
+                    + (" (connected but deaf)" if _connected_at_end(facts, client) else ""),
+                    "client": client,
+                    "topic": topic,
+                    "last_joined": {
+                        "from": round(last.start, 3),
+                        "until": round(last.end, 3),
+                        "join_ref": last.join_ref,
+                        "node": last.node,
+                    }
+                    if last
+                    else None,
+                    "faults": facts.windows_near(last.end if last else facts.start, facts.end),
+                }
+            )
+    result = verdict(
+        "rejoin",
+        witnesses,
+        {
+            "losses": len(losses),
+            "rejoined": len(times),
+            "undecided": undecided,
+            "time_to_rejoin": _percentiles(times),
+            "within": within,
+        },
+    )
+    if result.validity == "valid" and undecided:
+        return CheckResult(
+            "rejoin",
+            "unknown",
+            result.summary,
+            (),
+            f"{undecided} losses had their deadline after the run ended",
+        )
+    return result
+
+
+def _reconnected(facts: Facts, client: str, after: float) -> float | None:
+    for (c, _topic), memberships in facts.memberships.items():
+        if c == client:
+            for m in memberships:
+                if m.start > after:
+                    return round(m.start, 3)
+    return None
+
+
+def _connected_at_end(facts: Facts, client: str) -> bool:
+    losses = facts.losses.get(client, [])
+    return (
+        any(
+            m.end == float("inf")
+            for (c, _), ms in facts.memberships.items()
+            if c == client
+            for m in ms
+        )
+        or not losses
+    )
+
+
+def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+    settle_option = options.get("settle")
+    settle = DEFAULT_SETTLE if settle_option is None else float(settle_option)
+    received = group_deliveries(facts.deliveries)
+    by_topic: dict[str, list[Membership]] = defaultdict(list)
+    for (_client, topic), memberships in facts.memberships.items():
+        by_topic[topic].extend(memberships)
+    witnesses: list[dict[str, Any]] = []
+    expected = delivered = clean_messages = faulted_messages = lost_in_faults = 0
+    for message in facts.publishes.values():
+        if message.outcome != "ok" or message.completed is None:
+            continue
+        start, end = message.invoked, message.completed
+        in_fault = any(w.overlaps(start, end, settle) for w in facts.windows)
+        if in_fault:
+            faulted_messages += 1
+        else:
+            clean_messages += 1
+        for m in by_topic.get(message.topic, ()):
+            if not (m.start <= start and m.end >= end):
+                continue
+            key = (m.client, message.topic, message.id)
+            if key in received:
+                delivered += 1
+                if not in_fault:
+                    expected += 1
+                continue
+            if in_fault:
+                lost_in_faults += 1
+                continue
+            expected += 1
+            witnesses.append(
+                {
+                    "problem": f"{m.client} never received {message.id} on {message.topic}",
+                    "client": m.client,
+                    "topic": message.topic,
+                    "id": message.id,
+                    "publisher": message.publisher,
+                    "published_at": round(start, 3),
+                    "acknowledged_at": round(end, 3),
+                    "joined": {
+                        "from": round(m.start, 3),
+                        "until": _until(m.end),
+                        "join_ref": m.join_ref,
+                        "node": m.node,
+                    },
+                    "faults": facts.windows_near(start - settle, end + settle),
+                }
+            )
+    witnesses.sort(key=lambda w: w["published_at"])
+    return verdict(
+        "delivery",
+        witnesses,
+        {
+            "acknowledged_messages": clean_messages + faulted_messages,
+            "outside_faults": clean_messages,
+            "inside_faults": faulted_messages,
+            "expected_deliveries": expected,
+            "delivered": delivered,
+            "lost_outside_faults": len(witnesses),
+            "lost_inside_faults": lost_in_faults,
+            "settle": settle,
+        },
+    )
+
+
+def _until(end: float) -> float | str:
+    return "end" if end == float("inf") else round(end, 3)

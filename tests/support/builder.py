@@ -1,0 +1,91 @@
+"""A tiny builder of hand-written histories for checker tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.history import Op, merge
+
+
+class HistoryBuilder:
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.now = 0.0
+
+    def at(self, time: float) -> HistoryBuilder:
+        self.now = time
+        return self
+
+    def op(
+        self, process: str, type_: str, f: str, node: str | None = "n1", **value: Any
+    ) -> HistoryBuilder:
+        self.ops.append(Op(self.now, process, type_, f, value, node))  # type: ignore[arg-type]
+        return self
+
+    def join(
+        self, client: str, topic: str, jr: str = "1", ok: bool = True, node: str = "n1"
+    ) -> HistoryBuilder:
+        self.op(client, "invoke", "join", node, topic=topic, join_ref=jr)
+        if ok:
+            self.op(client, "ok", "join", node, topic=topic, join_ref=jr)
+        return self
+
+    def publish(
+        self,
+        publisher: str,
+        topic: str,
+        mid: str,
+        seq: int | None = None,
+        outcome: str = "ok",
+        took: float = 0.01,
+    ) -> HistoryBuilder:
+        value = {"topic": topic, "id": mid, **({"seq": seq} if seq is not None else {})}
+        self.op(publisher, "invoke", "publish", **value)
+        if outcome != "invoke":
+            self.now += took
+            self.op(publisher, outcome, "publish", **value)
+        return self
+
+    def recv(
+        self,
+        client: str,
+        topic: str,
+        mid: str,
+        jr: str | None = None,
+        node: str = "n1",
+        event: str = "new_msg",
+    ) -> HistoryBuilder:
+        return self.op(client, "ok", "recv", node, topic=topic, event=event, id=mid, join_ref=jr)
+
+    def disconnect(self, client: str, code: int | None = 1006) -> HistoryBuilder:
+        return self.op(client, "info", "disconnect", code=code, reason="", by_client=False)
+
+    def channel_error(self, client: str, topic: str, jr: str = "1") -> HistoryBuilder:
+        return self.op(client, "info", "channel_error", topic=topic, join_ref=jr, reason={})
+
+    def channel_close(self, client: str, topic: str, jr: str = "1") -> HistoryBuilder:
+        return self.op(client, "ok", "channel_close", topic=topic, join_ref=jr, reason={})
+
+    def fault(
+        self, fid: str, kind: str, target: str, start: float, stop: float | None
+    ) -> HistoryBuilder:
+        saved = self.now
+        self.at(start).op(
+            "nemesis", "info", "fault", None, id=fid, phase="start", kind=kind, target=target
+        )
+        if stop is not None:
+            self.at(stop).op(
+                "nemesis", "info", "fault", None, id=fid, phase="stop", kind=kind, target=target
+            )
+        self.now = saved
+        return self
+
+    def heal(self) -> HistoryBuilder:
+        return self.op("nemesis", "info", "heal", None)
+
+    def read(self, topic: str, ids: list[str]) -> HistoryBuilder:
+        self.op("reader", "invoke", "read", topic=topic)
+        return self.op("reader", "ok", "read", topic=topic, ids=ids)
+
+    def history(self) -> list[Op]:
+        return merge([self.ops])

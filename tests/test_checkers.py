@@ -1,0 +1,191 @@
+"""Every checker on small hand-built histories: one valid, one or more invalid per anomaly."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.checkers import CHECKERS, check_all, facts_of
+from tests.support.builder import HistoryBuilder
+
+
+def run(name, h, **options):
+    return CHECKERS[name](facts_of(h.history()), options)
+
+
+def base() -> HistoryBuilder:
+    """Two clients joined to room:1, one message published and received by both."""
+    h = HistoryBuilder()
+    h.at(0.0).join("c1", "room:1").join("c2", "room:1").join("p1", "room:1")
+    h.at(1.0).publish("p1", "room:1", "p1-1", seq=1)
+    h.at(1.02).recv("c1", "room:1", "p1-1", "1").recv("c2", "room:1", "p1-1", "1").recv(
+        "p1", "room:1", "p1-1", "1"
+    )
+    h.at(2.0).read("room:1", ["p1-1"])
+    return h
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "at_most_once",
+        "no_phantom",
+        "order",
+        "delivery",
+        "rejoin",
+        "durability",
+        "latency",
+        "availability",
+    ],
+)
+def test_a_clean_history_is_valid_for_every_checker(name):
+    assert run(name, base()).validity == "valid"
+
+
+def test_at_most_once_catches_a_duplicate_across_joins():
+    h = base()
+    h.at(1.5).disconnect("c1").at(1.6).join("c1", "room:1", jr="5").recv(
+        "c1", "room:1", "p1-1", "5"
+    )
+    result = run("at_most_once", h)
+    assert result.validity == "invalid"
+    (w,) = result.witnesses
+    assert (w["client"], w["id"]) == ("c1", "p1-1")
+    assert w["join_refs"] == ["1", "5"]
+    assert len(w["deliveries"]) == 2
+
+
+def test_no_phantom_catches_unpublished_wrong_topic_and_unjoined_topic():
+    h = base()
+    h.at(1.1).recv("c1", "room:1", "ghost", "1")
+    h.at(1.2).publish("p1", "room:2", "p1-2", seq=2).recv("c2", "room:1", "p1-2", "1")
+    h.at(1.3).recv("c2", "room:2", "p1-2", "1")
+    result = run("no_phantom", h)
+    problems = [w["problem"] for w in result.witnesses]
+    assert result.validity == "invalid"
+    assert any("never published" in p for p in problems)
+    assert any("published on room:2, delivered on room:1" in p for p in problems)
+    assert any("never joined" in p for p in problems)
+
+
+def test_order_catches_an_inversion_but_not_a_gap():
+    h = base()
+    h.at(3.0).publish("p1", "room:1", "p1-2", seq=2).publish("p1", "room:1", "p1-3", seq=3)
+    h.at(3.1).recv("c1", "room:1", "p1-3", "1").recv("c1", "room:1", "p1-2", "1")
+    h.at(3.2).recv("c2", "room:1", "p1-3", "1")  # a gap (p1-2 lost) is not an order problem
+    result = run("order", h)
+    assert result.validity == "invalid"
+    (w,) = result.witnesses
+    assert w["client"] == "c1"
+    assert (w["earlier"]["id"], w["later"]["id"]) == ("p1-3", "p1-2")
+
+
+def test_delivery_fails_a_loss_outside_faults_and_reports_one_inside():
+    h = base()
+    h.fault("f1", "partition", "n1|n2", start=5.0, stop=8.0)
+    h.at(3.0).publish("p1", "room:1", "p1-2", seq=2).recv("c1", "room:1", "p1-2", "1").recv(
+        "p1", "room:1", "p1-2", "1"
+    )
+    h.at(6.0).publish("p1", "room:1", "p1-3", seq=3).recv("p1", "room:1", "p1-3", "1")
+    result = run("delivery", h, settle=1.0)
+    assert result.validity == "invalid"
+    (w,) = result.witnesses
+    assert (w["client"], w["id"]) == ("c2", "p1-2")
+    assert result.summary["lost_inside_faults"] == 2  # c1 and c2 lost p1-3 during the partition
+
+
+def test_delivery_only_expects_clients_joined_through_the_publish():
+    h = base()
+    h.at(2.5).channel_error("c2", "room:1")
+    h.at(3.0).publish("p1", "room:1", "p1-2", seq=2).recv("c1", "room:1", "p1-2", "1").recv(
+        "p1", "room:1", "p1-2", "1"
+    )
+    h.at(3.5).join("c2", "room:1", jr="9")
+    assert run("delivery", h).validity == "valid"
+
+
+def test_rejoin_fails_a_client_that_reconnects_but_never_rejoins():
+    h = base()
+    h.fault("f1", "kill", "n1", start=3.0, stop=4.0)
+    h.at(3.0).disconnect("c1").disconnect("c2").disconnect("p1")
+    h.at(4.1).join("c2", "room:1", jr="7").join("p1", "room:1", jr="7")
+    h.at(4.1).op("c1", "ok", "connect", url="ws://x")
+    h.at(30.0).read("room:1", ["p1-1"])
+    result = run("rejoin", h, within=5.0)
+    assert result.validity == "invalid"
+    problems = [w["problem"] for w in result.witnesses]
+    assert any("c1 lost room:1 at 3.000s and was not joined again by 9.000s" in p for p in problems)
+    assert result.summary["rejoined"] == 2
+
+
+def test_rejoin_deadline_counts_from_the_end_of_the_fault_window():
+    h = base()
+    h.fault("f1", "partition", "n1", start=3.0, stop=20.0)
+    h.at(3.0).disconnect("c1").at(22.0).join("c1", "room:1", jr="2")
+    h.at(30.0).read("room:1", ["p1-1"])
+    assert run("rejoin", h, within=5.0).validity == "valid"  # 22 <= 20 + 5
+    late = base()
+    late.fault("f1", "partition", "n1", start=3.0, stop=20.0)
+    late.at(3.0).disconnect("c1").at(26.0).join("c1", "room:1", jr="2")
+    late.at(30.0).read("room:1", ["p1-1"])
+    assert run("rejoin", late, within=5.0).validity == "invalid"
+
+
+def test_rejoin_does_not_expect_a_channel_the_server_closed_for_good():
+    h = base()
+    h.at(3.0).channel_close("c1", "room:1")
+    assert run("rejoin", h).validity == "valid"
+
+
+def test_rejoin_is_unknown_when_the_run_ends_before_the_deadline():
+    h = base()
+    h.at(2.5).disconnect("c1")
+    result = run("rejoin", h, within=15.0)
+    assert result.validity == "unknown"
+
+
+def test_durability_catches_an_acknowledged_write_missing_from_the_store():
+    h = base()
+    h.at(3.0).publish("p1", "room:1", "p1-2", seq=2).publish(
+        "p1", "room:1", "p1-3", seq=3, outcome="info"
+    )
+    h.at(4.0).read("room:1", ["p1-1", "p1-3"])
+    result = run("durability", h)
+    assert result.validity == "invalid"
+    assert [w["id"] for w in result.witnesses] == ["p1-2"]
+    assert result.summary["indefinite_stored"] == 1
+
+
+def test_durability_without_a_final_read_is_unknown():
+    h = HistoryBuilder()
+    h.join("c1", "room:1").publish("p1", "room:1", "m")
+    assert run("durability", h).validity == "unknown"
+
+
+def test_latency_threshold():
+    assert run("latency", base(), p99=0.001).validity == "invalid"
+    assert run("latency", base(), p99=1.0).validity == "valid"
+    assert run("latency", base()).summary["outside_faults"]["max"] == pytest.approx(0.02, abs=0.001)
+
+
+def test_availability_threshold():
+    h = base()
+    h.at(2.1).disconnect("c1").at(10.0).join("c1", "room:1", jr="2").at(10.1).read(
+        "room:1", ["p1-1"]
+    )
+    assert run("availability", h, min=0.99).validity == "invalid"
+    assert run("availability", h, min=0.5).validity == "valid"
+
+
+def test_a_crashing_checker_is_unknown_not_a_crash(monkeypatch):
+    def boom(facts, options):
+        raise RuntimeError("bug in checker")
+
+    monkeypatch.setitem(CHECKERS, "order", boom)
+    (result,) = check_all(base().history(), {"order": {}})
+    assert result.validity == "unknown"
+    assert "bug in checker" in result.error
+
+
+def test_unknown_check_name_is_unknown():
+    (result,) = check_all(base().history(), {"nope": {}})
+    assert result.validity == "unknown"
