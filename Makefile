@@ -32,7 +32,7 @@ $(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(INTEROP)/package-l
 	touch $@
 
 demo: setup
-	$(BIN)/python -m harness demo
+	$(BIN)/harness run scenarios/quickstart.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q

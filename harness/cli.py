@@ -1,35 +1,226 @@
 """The `harness` command: the only module that prints.
 
+    harness run SCENARIO [--seed N] [--out DIR] [--repeat N] [--junit-xml PATH] [--toxiproxy H:P]
+    harness validate FILE...        check scenarios without running them
+    harness check RUN_DIR           re-run the checkers on a run directory's history
+    harness schema                  the scenario JSON Schema (for editors)
+    harness list                    scenarios, fault kinds and checks
+
 Exit codes (shared/design.md): 0 every check valid, 1 a check invalid, 2 bad scenario or usage,
-3 infrastructure error, 130 interrupted.
+3 infrastructure error or a check that could not decide, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
 
 import trio
 
 from . import __version__
+from .checkers import CheckResult, combine
 from .errors import HarnessError
+from .history import HistoryError
+from .scenario import (
+    CHECK_DESCRIPTIONS,
+    FAULT_DESCRIPTIONS,
+    InvalidScenario,
+    Scenario,
+    parse_scenario,
+)
 
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-EXIT_INFRA = 3
-EXIT_INTERRUPTED = 130
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-def _say(line: str) -> None:
-    print(line, flush=True)
+def load_scenario(path: Path) -> Scenario:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidScenario([]) from exc
+    return parse_scenario(text, str(path))
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
+def _read_scenario(path: Path) -> Scenario | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return None
+    try:
+        return parse_scenario(text, str(path))
+    except InvalidScenario as exc:
+        print(str(exc), file=sys.stderr)
+        if os.environ.get("GITHUB_ACTIONS"):
+            for p in exc.problems:
+                print(
+                    f"::error file={p.source},line={p.line},col={p.column}::{p.path}: {p.message}"
+                )
+        return None
 
-    trio.run(run_demo, _say)
+
+def _print_results(results: list[CheckResult]) -> None:
+    for r in results:
+        mark = {"valid": "ok  ", "invalid": "FAIL", "unknown": "??  "}[r.validity]
+        summary = ", ".join(f"{k}={v}" for k, v in r.summary.items() if not isinstance(v, dict))
+        print(f"  {mark} {r.name:<13} {summary}")
+        if r.error:
+            print(f"       {r.error}")
+        for w in r.witnesses[:3]:
+            print(f"       - {w.get('problem', w)}")
+        if len(r.witnesses) > 3:
+            print(f"       ... {len(r.witnesses) - 3} more in results.json")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    code = EXIT_OK
+    for name in args.files:
+        scenario = _read_scenario(Path(name))
+        if scenario is None:
+            code = EXIT_USAGE
+        else:
+            print(
+                f"{name}: ok ({scenario.name}, {scenario.duration:g}s, "
+                f"{len(scenario.faults)} faults, checks: {', '.join(scenario.checks)})"
+            )
+    return code
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from ._schema import scenario_schema
+
+    print(json.dumps(scenario_schema(), indent=2))
     return EXIT_OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    directory = Path(args.scenarios)
+    print(f"scenarios ({directory}):")
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            s = parse_scenario(path.read_text(encoding="utf-8"), str(path))
+            print(f"  {path.name:<32} {s.description or s.name}")
+        except InvalidScenario:
+            print(f"  {path.name:<32} (invalid: run harness validate {path})")
+    print("fault kinds:")
+    for kind, text in FAULT_DESCRIPTIONS.items():
+        print(f"  {kind:<16} {text}")
+    print("checks:")
+    for name, text in CHECK_DESCRIPTIONS.items():
+        print(f"  {name:<16} {text}")
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .files import write_json
+    from .runner import check_run
+
+    run_dir = Path(args.run_dir)
+    scenario = _read_scenario(run_dir / "scenario.yaml")
+    if scenario is None:
+        return EXIT_USAGE
+    try:
+        results = check_run(run_dir, scenario)
+    except (OSError, HistoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    validity = combine(results)
+    previous_path = run_dir / "results.json"
+    data = json.loads(previous_path.read_text()) if previous_path.exists() else {}
+    data.update(
+        {
+            "validity": validity,
+            "checks": [r.to_json() for r in results],
+            "exit_code": {"valid": 0, "invalid": 1}.get(validity, 3),
+        }
+    )
+    write_json(previous_path, data)
+    print(f"{run_dir}: {validity}")
+    _print_results(results)
+    return int(data["exit_code"])
+
+
+class _ProgressView:
+    """Live progress: a rich status line on a terminal, plain lines otherwise."""
+
+    def __init__(self) -> None:
+        self.fancy = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        self.last_plain = -10.0
+        self.live = None
+        if self.fancy:
+            from rich.console import Console
+            from rich.live import Live
+
+            self.live = Live(console=Console(), refresh_per_second=4, transient=True)
+            self.live.start()
+
+    def __call__(self, p: object) -> None:
+        from .runner import Progress
+
+        assert isinstance(p, Progress)
+        faults = ", ".join(p.active_faults) or "none"
+        line = (
+            f"[{p.phase:<10}] {p.elapsed:5.1f}/{p.total:.0f}s  clients {p.joined}/{p.clients}"
+            f" joined ({p.connected} connected)  published {p.published}"
+            f" (acked {p.acknowledged})  received {p.received}  faults: {faults}"
+        )
+        if self.live is not None:
+            self.live.update(line)
+        elif p.elapsed - self.last_plain >= 2.0:
+            self.last_plain = p.elapsed
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .runner import RunOptions, run_scenario
+
+    scenario = _read_scenario(Path(args.scenario))
+    if scenario is None:
+        return EXIT_USAGE
+    codes = []
+    for i in range(args.repeat):
+        seed = (args.seed if args.seed is not None else scenario.seed) + i
+        print(
+            f"running {scenario.name} with seed {seed} ({scenario.duration:g}s + "
+            f"{scenario.settle:g}s settle)",
+            flush=True,
+        )
+        view = _ProgressView()
+        try:
+            options = RunOptions(
+                out=Path(args.out),
+                seed=seed,
+                toxiproxy=args.toxiproxy,
+                junit_xml=Path(args.junit_xml) if args.junit_xml else None,
+                progress=view,
+            )
+            result = trio.run(run_scenario, scenario, options)
+        finally:
+            view.close()
+        if result.interrupted:
+            print(
+                f"interrupted: nodes, proxies and toxiproxy stopped; history kept in "
+                f"{result.run_dir}",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        if result.error:
+            print(f"error: {result.error}", file=sys.stderr)
+        else:
+            print(f"{scenario.name} seed {seed}: {combine(list(result.results))}")
+            _print_results(list(result.results))
+        print(f"run directory: {result.run_dir}")
+        codes.append(result.exit_code)
+    if args.repeat > 1:
+        passed = codes.count(EXIT_OK)
+        print(f"{passed} passed, {len(codes) - passed} failed")
+    return max(codes) if codes else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,14 +229,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="two real nodes, a cross-node exchange, a kill")
-    demo.set_defaults(func=_demo)
+    run = commands.add_parser("run", help="run a scenario against a fresh cluster")
+    run.add_argument("scenario")
+    run.add_argument("--seed", type=int, help="overrides the scenario's seed")
+    run.add_argument("--out", default="reports", help="where run directories go")
+    run.add_argument("--repeat", type=int, default=1, help="run N times (seeds seed..seed+N-1)")
+    run.add_argument("--junit-xml", help="also write JUnit XML here")
+    run.add_argument("--toxiproxy", help="HOST:PORT of a toxiproxy-server to use")
+    run.set_defaults(func=_cmd_run)
+    validate = commands.add_parser("validate", help="validate scenario files")
+    validate.add_argument("files", nargs="+")
+    validate.set_defaults(func=_cmd_validate)
+    check = commands.add_parser("check", help="re-run the checkers on a run directory")
+    check.add_argument("run_dir")
+    check.set_defaults(func=_cmd_check)
+    schema = commands.add_parser("schema", help="print the scenario JSON Schema")
+    schema.set_defaults(func=_cmd_schema)
+    listing = commands.add_parser("list", help="list scenarios, fault kinds and checks")
+    listing.add_argument("--scenarios", default="scenarios")
+    listing.set_defaults(func=_cmd_list)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "repeat", 1) < 1:
+        parser.error("--repeat must be at least 1")
     try:
         code: int = args.func(args)
         return code

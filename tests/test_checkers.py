@@ -189,3 +189,12 @@ def test_a_crashing_checker_is_unknown_not_a_crash(monkeypatch):
 def test_unknown_check_name_is_unknown():
     (result,) = check_all(base().history(), {"nope": {}})
     assert result.validity == "unknown"
+
+
+def test_the_runners_own_teardown_is_not_a_loss():
+    h = base()
+    h.at(3.0).op("runner", "info", "phase", None, phase="teardown")
+    h.at(3.1).disconnect("c1").disconnect("c2").disconnect("p1")
+    result = run("rejoin", h)
+    assert result.validity == "valid"
+    assert result.summary["losses"] == 0

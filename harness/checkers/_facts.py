@@ -7,6 +7,9 @@
 * membership: for each (client, topic), the intervals during which the client was joined, from a
   `join` ok to the next `channel_error`, `channel_close` or `disconnect` of that client;
 * final reads: `read` ok ops, the room contents after the run.
+
+Observation ends where the runner's `teardown` phase begins: the disconnects of its own shutdown
+are not losses.
 """
 
 from __future__ import annotations
@@ -91,6 +94,9 @@ def facts_of(history: Sequence[Op]) -> Facts:
     reads: dict[str, set[str]] = {}
     for op in history:
         f, v = op.f, op.value
+        if f == "phase" and v.get("phase") == "teardown":
+            facts.end = op.time  # what the run's own shutdown does is not under test
+            break
         if f == "fault":
             phase = v.get("phase")
             if phase == "start":

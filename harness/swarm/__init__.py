@@ -14,6 +14,7 @@ from ._client import SwarmClient as SwarmClient
 from ._clock import RunClock as RunClock
 from ._processes import SwarmProcesses as SwarmProcesses
 from ._processes import WorkerFailed as WorkerFailed
+from ._reader import read_rooms as read_rooms
 from ._swarm import Placement as Placement
 from ._swarm import Swarm as Swarm
 from ._swarm import SwarmConfig as SwarmConfig

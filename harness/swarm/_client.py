@@ -23,16 +23,11 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import trio
-from trio_websocket import (
-    ConnectionClosed,
-    ConnectionRejected,
-    HandshakeError,
-    WebSocketConnection,
-    connect_websocket_url,
-)
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, WebSocketConnection
+from wsproto import ConnectionType, WSConnection
 
 from ..history import Op, OpType
 from ..phoenix import (
@@ -176,10 +171,33 @@ class SwarmClient:
             if not first:
                 self._choose_node()
             first = False
-            ws = await self._open()
-            if ws is None:
-                continue
-            await self._session(ws)
+            url = self._url()
+            self._record(self.clock.now(), "invoke", "connect", {"url": url})
+            error: str | None = None
+            try:
+                # One nursery per connection owns trio-websocket's reader task, so an error in
+                # it (a rejected handshake raises there) ends this connection, not the swarm.
+                async with trio.open_nursery() as connection_nursery:
+                    ws = await _connect(connection_nursery, url, CONNECT_TIMEOUT)
+                    self._opened(ws, url)
+                    await self._session(ws)
+                    connection_nursery.cancel_scope.cancel()
+            except* ConnectionRejected as group:
+                exc = group.exceptions[0]
+                assert isinstance(exc, ConnectionRejected)
+                error = f"rejected with HTTP {exc.status_code}"
+            except* (HandshakeError, OSError, trio.TooSlowError) as group:
+                first_error = group.exceptions[0]
+                error = (
+                    "connect timeout"
+                    if isinstance(first_error, trio.TooSlowError)
+                    else f"{type(first_error).__name__}: {first_error}"
+                )
+            if error is not None and not self.model.connected:
+                now = self.clock.now()
+                self._record(now, "fail", "connect", {"url": url, "error": error})
+                self.model.closed(now, None, error)
+                self._record_notices()
 
     async def _wait_for_connect_wish(self) -> None:
         while not self.model.want_connect:
@@ -201,31 +219,12 @@ class SwarmClient:
         query = urlencode({**self.config.params, "vsn": "2.0.0"})
         return f"{self.node.url}/websocket?{query}"
 
-    async def _open(self) -> WebSocketConnection | None:
-        url = self._url()
-        self._record(self.clock.now(), "invoke", "connect", {"url": url})
-        error: str
-        try:
-            with trio.fail_after(CONNECT_TIMEOUT):
-                ws = await connect_websocket_url(self._nursery, url, message_queue_size=0)
-        except ConnectionRejected as exc:
-            error = f"rejected with HTTP {exc.status_code}"
-        except (HandshakeError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        except trio.TooSlowError:
-            error = "connect timeout"
-        else:
-            now = self.clock.now()
-            self._record(now, "ok", "connect", {"url": url})
-            self.ws = ws
-            self.model.opened(now)
-            self._record_notices()
-            return ws
+    def _opened(self, ws: WebSocketConnection, url: str) -> None:
         now = self.clock.now()
-        self._record(now, "fail", "connect", {"url": url, "error": error})
-        self.model.closed(now, None, error)
+        self._record(now, "ok", "connect", {"url": url})
+        self.ws = ws
+        self.model.opened(now)
         self._record_notices()
-        return None
 
     async def _session(self, ws: WebSocketConnection) -> None:
         """Reader and ticker until the socket closes. Each task catches `ConnectionClosed`
@@ -417,8 +416,40 @@ class SwarmClient:
             case HeartbeatTimedOut(ref):
                 self._record(now, "info", "heartbeat_timeout", {"ref": ref})
 
-    # set by the swarm before run(): the nursery that owns websocket background tasks
-    _nursery: trio.Nursery
+
+async def _connect(nursery: trio.Nursery, url: str, timeout: float) -> WebSocketConnection:
+    """Open a websocket like `trio_websocket.connect_websocket_url`, minus one hang.
+
+    trio-websocket waits only for its "handshake done" event. A peer that accepts the TCP
+    connection and closes it before answering (Toxiproxy does that when the node behind it is
+    down) sets only the "closed" event, so its connect hangs until our timeout, while phoenix.js
+    (with `ws`) sees the close at once and goes on with its backoff. Waiting for either event
+    restores that behaviour. Uses trio-websocket's connection internals, in this one place.
+    """
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    resource = parts.path + (f"?{parts.query}" if parts.query else "")
+    with trio.fail_after(timeout):
+        stream = await trio.open_tcp_stream(host, port)
+        connection = WebSocketConnection(
+            stream,
+            WSConnection(ConnectionType.CLIENT),
+            host=f"{host}:{port}",
+            path=resource,
+            message_queue_size=0,
+        )
+        nursery.start_soon(connection._reader_task)
+        async with trio.open_nursery() as race:
+
+            async def wait(event: trio.Event) -> None:
+                await event.wait()
+                race.cancel_scope.cancel()
+
+            race.start_soon(wait, connection._open_handshake)
+            race.start_soon(wait, connection._close_handshake)
+    if not connection._open_handshake.is_set() or connection.closed is not None:
+        raise HandshakeError("the connection closed before the websocket handshake finished")
+    return connection
 
 
 def _message_id(payload: Any) -> Any:

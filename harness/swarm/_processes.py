@@ -125,6 +125,13 @@ class SwarmProcesses:
             if worker.has_publishers:
                 await worker.send({"cmd": "publish", "duration": duration})
 
+    def client_ids(self) -> list[str]:
+        return [p.client_id for p in self.plans if not p.client_id.startswith("p")]
+
+    async def client_fault(self, kind: str, client_ids: Sequence[str]) -> None:
+        for worker in self.workers:
+            await worker.send({"cmd": "client_fault", "kind": kind, "clients": list(client_ids)})
+
     async def stop(self, *, timeout: float = 10.0) -> list[Op]:
         """Stop every worker (SIGKILL after `timeout`), then merge their history parts."""
         for worker in self.workers:

@@ -113,7 +113,6 @@ class Swarm:
         """Start every client; runs until cancelled."""
         async with trio.open_nursery() as nursery:
             for client in self.clients.values():
-                client._nursery = nursery
                 nursery.start_soon(client.run)
             task_status.started()
 
@@ -159,6 +158,20 @@ class Swarm:
             for k, publisher in enumerate(publishers):
                 nursery.start_soon(one, publisher, k * interval / len(publishers))
         return sent
+
+    def client_ids(self) -> list[str]:
+        return [cid for cid in self.clients if not cid.startswith("p")]
+
+    async def client_fault(self, kind: str, client_ids: Sequence[str]) -> None:
+        """`client_close`: a client bug closes the socket; `client_crash`: the TCP link dies."""
+        for cid in client_ids:
+            client = self.clients.get(cid)
+            if client is None:
+                continue
+            if kind == "client_close":
+                await client.close_transport()
+            else:
+                await client.crash_transport()
 
     async def publish_for(self, duration: float) -> None:
         await self.publish(duration=duration)

@@ -5,6 +5,7 @@ run's shared monotonic clock, so parts merge by time), prints a JSON statistics 
 every `stats_interval` seconds, and obeys JSON commands on stdin:
 
     {"cmd": "publish", "duration": S}   publishers in this worker publish for S seconds
+    {"cmd": "client_fault", "kind": K, "clients": [ids]}   close or crash those clients' sockets
     {"cmd": "stop"}                     stop every client, close the history part, exit 0
 
 End of stdin means stop too, so a worker never outlives its parent's pipe.
@@ -38,6 +39,8 @@ async def _commands(swarm: Swarm, nursery: trio.Nursery, stop: trio.Event) -> No
             command = json.loads(line)
             if command["cmd"] == "publish":
                 nursery.start_soon(swarm.publish_for, float(command["duration"]))
+            elif command["cmd"] == "client_fault":
+                nursery.start_soon(swarm.client_fault, command["kind"], command["clients"])
             elif command["cmd"] == "stop":
                 stop.set()
                 return

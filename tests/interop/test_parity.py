@@ -61,7 +61,6 @@ async def side_by_side(node, nursery, *, topic_params=None):
         RunClock(),
         random.Random(0),
     )
-    py._nursery = nursery
     nursery.start_soon(py.run)
     return py, ops
 
