@@ -1,0 +1,140 @@
+"""`harness` end to end: a real run, its run directory, exit codes, offline re-check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+SHORT = """
+name: short
+seed: 4
+duration: 4s
+settle: 1s
+cluster: {nodes: 2}
+clients:
+  count: 6
+  topics: ["room:1", "room:2"]
+  timings: {reconnect_after: [10ms, 50ms, 100ms], rejoin_after: [100ms, 200ms], heartbeat_interval: 1s}
+workload: {publishers: 2, rate: 40/s}
+faults:
+  - {at: 1s, kind: kill, node: n2, restart_after: 500ms}
+checks:
+  rejoin: {within: 3s}
+  at_most_once: {}
+  no_phantom: {}
+  delivery: {settle: 1s}
+  order: {}
+  durability: {}
+"""
+
+
+def harness(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def test_run_writes_a_complete_run_directory_and_check_reproduces_it(tmp_path):
+    scenario = tmp_path / "short.yaml"
+    scenario.write_text(SHORT)
+    junit = tmp_path / "ci" / "junit.xml"
+    result = harness(
+        "run",
+        str(scenario),
+        "--out",
+        str(tmp_path / "reports"),
+        "--seed",
+        "9",
+        "--junit-xml",
+        str(junit),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "seed 9" in result.stdout
+    (run_dir,) = (tmp_path / "reports" / "short").iterdir()
+    assert run_dir.name.endswith("-seed9")
+    for name in (
+        "scenario.yaml",
+        "history.jsonl",
+        "results.json",
+        "junit.xml",
+        "logs/n1.log",
+        "logs/n2.log",
+        "logs/toxiproxy.log",
+    ):
+        assert (run_dir / name).is_file(), name
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["validity"] == "valid"
+    assert results["seed"] == 9
+    assert {c["name"] for c in results["checks"]} == {
+        "rejoin",
+        "at_most_once",
+        "no_phantom",
+        "delivery",
+        "order",
+        "durability",
+    }
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("failures") == "0"
+    assert len(suite.findall("testcase")) == 6
+    # the fault is in the history with its scheduled and actual times
+    ops = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    starts = [o for o in ops if o["f"] == "fault" and o["value"]["phase"] == "start"]
+    assert starts[0]["value"]["kind"] == "kill"
+    assert abs(starts[0]["value"]["scheduled"] - starts[0]["time"]) < 0.5
+    # offline re-check from history.jsonl alone gives the same answer
+    before = results["checks"]
+    check = harness("check", str(run_dir))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert json.loads((run_dir / "results.json").read_text())["checks"] == before
+
+
+def test_run_with_an_invalid_scenario_exits_2_without_a_traceback(tmp_path):
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text(SHORT.replace("node: n2", "node: n9"))
+    result = harness("run", str(scenario), "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert f"{scenario}:13:32:" in result.stderr
+    assert "faults[0].node" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "short").exists()
+
+
+def test_validate_schema_and_list(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(SHORT)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nduration: 5s\nclients: {count: -1}\n")
+    result = harness("validate", str(good), str(bad))
+    assert result.returncode == 2
+    assert "good.yaml: ok" in result.stdout
+    assert "bad.yaml:3:18: clients.count: must be between 1 and 50000, got -1" in result.stderr
+    schema = json.loads(harness("schema").stdout)
+    assert schema["$schema"].startswith("http://json-schema.org/draft-07")
+    assert "faults" in schema["properties"]
+    listing = harness("list", "--scenarios", str(Path(__file__).parent.parent / "scenarios"))
+    assert "quickstart.yaml" in listing.stdout
+    assert "partition" in listing.stdout
+    assert "at_most_once" in listing.stdout
+
+
+def test_the_committed_schema_matches_the_code():
+    committed = json.loads(
+        (Path(__file__).parent.parent / "scenarios" / "scenario.schema.json").read_text()
+    )
+    assert committed == json.loads(harness("schema").stdout)
+
+
+def test_every_committed_scenario_validates():
+    scenarios = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
+    assert scenarios
+    result = harness("validate", *map(str, scenarios))
+    assert result.returncode == 0, result.stderr
