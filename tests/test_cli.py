@@ -17,7 +17,10 @@ cluster: {nodes: 2}
 clients:
   count: 6
   topics: ["room:1", "room:2"]
-  timings: {reconnect_after: [10ms, 50ms, 100ms], rejoin_after: [100ms, 200ms], heartbeat_interval: 1s}
+  timings:
+    reconnect_after: [10ms, 50ms, 100ms]
+    rejoin_after: [100ms, 200ms]
+    heartbeat_interval: 1s
 workload: {publishers: 2, rate: 40/s}
 faults:
   - {at: 1s, kind: kill, node: n2, restart_after: 500ms}
@@ -102,7 +105,7 @@ def test_run_with_an_invalid_scenario_exits_2_without_a_traceback(tmp_path):
     scenario.write_text(SHORT.replace("node: n2", "node: n9"))
     result = harness("run", str(scenario), "--out", str(tmp_path))
     assert result.returncode == 2
-    assert f"{scenario}:13:32:" in result.stderr
+    assert f"{scenario}:16:32:" in result.stderr
     assert "faults[0].node" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "short").exists()
