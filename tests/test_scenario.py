@@ -1,0 +1,166 @@
+"""Scenario parsing: durations, rates, defaults, and bad input located to the line and column."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.scenario import InvalidScenario, parse_duration, parse_rate, parse_scenario
+
+GOOD = """\
+name: ok
+duration: 10s
+cluster: {nodes: 3}
+clients: {count: 5, topics: ["room:1", "room:2"], topics_per_client: 2}
+workload: {publishers: 2, rate: 3000/m}
+faults:
+  - {at: 1s, for: 2s, kind: latency, link: [clients->n1, n1->n2], latency: 200ms, stream: upstream}
+  - {at: 2s, for: 1s, kind: partition, groups: [[n1], [n2, n3]], one_way: true}
+  - {at: 3s, kind: kill, node: n3, restart_after: 1s}
+  - {at: 4s, for: 2s, kind: random, count: 3, kinds: [down, pause]}
+"""
+
+
+def test_a_good_scenario_and_its_defaults():
+    s = parse_scenario(GOOD, "good.yaml")
+    assert s.duration == 10.0
+    assert s.workload.rate == 50.0
+    assert s.links[:3] == ("clients->n1", "clients->n2", "clients->n3")
+    assert s.faults[0].params["links"] == ("clients->n1", "n1->n2")
+    assert s.faults[0].params["latency"] == 200
+    assert s.faults[1].params["groups"] == (("n1",), ("n2", "n3"))
+    assert list(s.checks) == [
+        "rejoin",
+        "at_most_once",
+        "no_phantom",
+        "delivery",
+        "order",
+        "durability",
+    ]
+    assert s.clients.timings.reconnect_after_ms[0] == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("800ms", 0.8), ("5s", 5.0), ("2m", 120.0), ("1.5s", 1.5), (3, 3.0)]
+)
+def test_durations(text, value):
+    assert parse_duration(text) == value
+
+
+@pytest.mark.parametrize(("text", "value"), [("50/s", 50.0), ("600/m", 10.0), (7, 7.0)])
+def test_rates(text, value):
+    assert parse_rate(text) == value
+
+
+BASE = "name: t\nduration: 10s\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: t\nduration: [1\n", "bad.yaml:3:1: YAML syntax"),  # 1 syntax error
+        ("- just\n- a list\n", "bad.yaml:1:1: a scenario is a YAML mapping"),  # 2 not a mapping
+        (
+            "name: t\nname: u\nduration: 1s\n",
+            "bad.yaml:2:1: duplicate key 'name' (first defined on line 1)",
+        ),  # 3
+        ("duration: 1s\n", "bad.yaml:1:1: missing required key 'name'"),  # 4
+        (
+            "name: t\nduration: fast\n",
+            "bad.yaml:2:11: duration: expected a duration like 800ms, 5s or 2m, got 'fast'",
+        ),  # 5
+        (
+            BASE + "durashun: 5s\n",
+            "bad.yaml:3:11: durashun: unknown key 'durashun'; did you mean 'duration'?",
+        ),  # 6
+        (
+            BASE + "cluster: {nodes: 0}\n",
+            "bad.yaml:3:18: cluster.nodes: must be between 1 and 9, got 0",
+        ),  # 7
+        (
+            BASE + "clients: {count: ten}\n",
+            "bad.yaml:3:18: clients.count: expected a whole number, got a string 'ten'",
+        ),  # 8
+        (
+            BASE + "clients: {topics: [a], topics_per_client: 2}\n",
+            "clients.topics_per_client: a client cannot join 2 of only 1 topics",
+        ),  # 9
+        (BASE + "clients: {placement: roundrobin}\n", "did you mean 'round_robin'?"),  # 10
+        (
+            BASE + "workload: {rate: fast}\n",
+            "bad.yaml:3:18: workload.rate: expected a rate like 50/s",
+        ),  # 11
+        (
+            BASE + "faults:\n  - {at: 1s, kind: explode}\n",
+            "bad.yaml:4:20: faults[0].kind: expected one of",
+        ),  # 12
+        (
+            BASE + "faults:\n  - {at: 12s, for: 1s, kind: down, link: clients->n1}\n",
+            "faults[0].at: starts at 12s, after the run ends (10s)",
+        ),  # 13
+        (
+            BASE + "faults:\n  - {at: 8s, for: 5s, kind: down, link: clients->n1}\n",
+            "faults[0].for: ends at 13s, after the run ends (10s)",
+        ),  # 14
+        (
+            BASE + "faults:\n  - {at: 1s, for: 1s, kind: down, link: clients->n7}\n",
+            "faults[0].link: unknown link 'clients->n7'; did you mean 'clients->n",
+        ),  # 15
+        (
+            BASE + "faults:\n  - {at: 1s, kind: kill, node: n9}\n",
+            "faults[0].node: expected one of the cluster's nodes n1, n2, n3, got 'n9'",
+        ),  # 16
+        (
+            BASE + "faults:\n  - {at: 1s, kind: down, link: n1->n2}\n",
+            "a down fault needs 'for'",
+        ),  # 17
+        (
+            BASE + "faults:\n  - {at: 1s, for: 1s, kind: partition, groups: [[n1, n2], [n2]]}\n",
+            "node n2 is in two groups",
+        ),  # 18
+        (
+            BASE + "faults:\n  - {at: 1s, for: 1s, kind: latency, link: clients->n1}\n",
+            "a latency fault needs 'latency'",
+        ),  # 19
+        (
+            BASE
+            + "faults:\n  - {at: 1s, for: 1s, kind: slicer, link: clients->n1, average_size: 10, size_variation: 20}\n",
+            "size_variation < average_size",
+        ),  # 20
+        (
+            BASE + "faults:\n  - {at: 1s, kind: client_crash, clients: 150%}\n",
+            "percentage of clients must be within (0, 100]",
+        ),  # 21
+        (
+            BASE + "checks: {at_most_twice: {}}\n",
+            "checks.at_most_twice: unknown key 'at_most_twice'; did you mean 'at_most_once'?",
+        ),  # 22
+        (
+            BASE + "checks: {rejoin: {within: soon}}\n",
+            "checks.rejoin.within: expected a duration",
+        ),  # 23
+        (
+            BASE + "clients: {on_reconnect: yes}\n",
+            "clients.on_reconnect: expected one of same_node, next_node, random_node, got 'yes'",
+        ),  # 24
+        (
+            BASE
+            + "faults:\n  - {at: 1s, for: 1s, kind: latency, link: clients->n1, latency: 5ms, toxicity: 2}\n",
+            "expected a fraction between 0 and 1",
+        ),  # 25
+    ],
+)
+def test_bad_input_is_located(text, expected):
+    with pytest.raises(InvalidScenario) as info:
+        parse_scenario(text, "bad.yaml")
+    assert expected in str(info.value)
+
+
+def test_every_problem_is_reported_at_once():
+    text = BASE + "cluster: {nodes: 0}\nclients: {count: -2}\nworkload: {rate: x}\n"
+    with pytest.raises(InvalidScenario) as info:
+        parse_scenario(text, "bad.yaml")
+    assert [p.path for p in info.value.problems] == [
+        "cluster.nodes",
+        "clients.count",
+        "workload.rate",
+    ]
