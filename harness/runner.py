@@ -141,7 +141,7 @@ def run_directory(out: Path, name: str, seed: int) -> Path:
     return path
 
 
-class _Run:
+class Run:
     """State of one run; `execute` drives it."""
 
     def __init__(self, scenario: Scenario, options: RunOptions, run_dir: Path) -> None:
@@ -169,23 +169,29 @@ class _Run:
         self.phase = phase
         self.record("phase", {"phase": phase})
 
+    async def setup(self, nursery: trio.Nursery) -> Nemesis:
+        """Toxiproxy, the proxied cluster, the joined swarm; the nemesis that can hurt them."""
+        await self._start_toxiproxy()
+        proxies = await self._start_cluster()
+        await self._start_swarm(nursery)
+        assert self.toxiproxy is not None
+        assert self.swarm is not None
+        self.nemesis = Nemesis(
+            Targets(self.nodes, proxies),
+            self.toxiproxy,
+            self.writer,
+            self.clock,
+            self.swarm,
+            random.Random(f"{self.scenario.seed}/nemesis"),
+        )
+        return self.nemesis
+
     async def execute(self) -> None:
         s = self.scenario
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._report_progress)
-            await self._start_toxiproxy()
-            proxies = await self._start_cluster()
-            await self._start_swarm(nursery)
-            assert self.toxiproxy is not None
-            assert self.swarm is not None
-            self.nemesis = Nemesis(
-                Targets(self.nodes, proxies),
-                self.toxiproxy,
-                self.writer,
-                self.clock,
-                self.swarm,
-                random.Random(f"{s.seed}/nemesis"),
-            )
+            await self.setup(nursery)
+            assert self.nemesis is not None
             self.set_phase("workload")
             start = self.clock.now()
             with trio.move_on_after(s.duration + 1.0):
@@ -358,7 +364,7 @@ async def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     (run_dir / "scenario.yaml").write_text(
         f"# resolved from {scenario.source}\n" + yaml.safe_dump(resolved(scenario), sort_keys=False)
     )
-    run = _Run(scenario, options, run_dir)
+    run = Run(scenario, options, run_dir)
     error: str | None = None
     interrupted = False
     started = time.monotonic()
@@ -448,4 +454,12 @@ def write_outputs(
         junit_path.write_text(xml)
 
 
-__all__ = ["Progress", "RunOptions", "RunResult", "check_run", "run_scenario", "write_outputs"]
+__all__ = [
+    "Progress",
+    "Run",
+    "RunOptions",
+    "RunResult",
+    "check_run",
+    "run_scenario",
+    "write_outputs",
+]

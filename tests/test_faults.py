@@ -1,0 +1,281 @@
+"""Every fault kind on real connections: a real toxiproxy-server, three node processes behind
+proxies, nine clients (c1, c4, c7 on n1; c2, c5, c8 on n2; c3, c6, c9 on n3) and two publishers
+(p1 on n1, p2 on n2). Each test applies one fault through the nemesis and asserts its effect on
+the recorded history, as orderings and membership, not wall-clock numbers."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+
+from harness.cluster import wait_links
+from harness.files import read_history
+from harness.history import Op
+from harness.nemesis import expand_random
+from harness.runner import Run, RunOptions, run_directory
+from harness.scenario import Fault, parse_scenario
+from tests.support.waiting import wait_until
+
+SCENARIO = """
+name: faults
+seed: 3
+duration: 60s
+cluster: {nodes: 3}
+clients:
+  count: 9
+  topics: ["room:1"]
+  timings:
+    reconnect_after: [10ms, 50ms, 100ms, 200ms]
+    rejoin_after: [100ms, 200ms]
+    heartbeat_interval: 500ms
+    timeout: 3s
+workload: {publishers: 2, rate: 20/s}
+"""
+ON = {"n1": {"c1", "c4", "c7"}, "n2": {"c2", "c5", "c8"}, "n3": {"c3", "c6", "c9"}}
+ALL = set().union(*ON.values())
+
+
+class Env:
+    def __init__(self, run: Run, nursery: trio.Nursery) -> None:
+        self.run = run
+        self.nursery = nursery
+        self.nemesis = run.nemesis
+        self.swarm = run.swarm
+
+    def ops(self) -> list[Op]:
+        self.run.writer.flush()
+        return read_history(self.run.writer.path)
+
+    def now(self) -> float:
+        return self.run.clock.now()
+
+    def of(self, f: str, since: float = 0.0, type_: str | None = None) -> list[Op]:
+        return [
+            o
+            for o in self.ops()
+            if o.f == f and o.time >= since and (type_ is None or o.type == type_)
+        ]
+
+    def disconnected(self, since: float) -> set[str]:
+        return {o.process for o in self.of("disconnect", since) if o.process.startswith("c")}
+
+    async def fault(self, kind: str, duration: float | None = None, **params) -> float:
+        """Start a fault now (in the background); return its start time."""
+        start = self.now()
+        self.nursery.start_soon(self.nemesis.run, [Fault(kind, 0.0, duration, params)], start)
+        await wait_until(
+            lambda: any(o.value.get("phase") == "start" for o in self.of("fault", start)), timeout=5
+        )
+        return start
+
+    async def fault_stopped(self, since: float) -> None:
+        await wait_until(
+            lambda: any(o.value.get("phase") == "stop" for o in self.of("fault", since)), timeout=30
+        )
+
+    async def all_joined(self) -> None:
+        await self.swarm.wait_joined(timeout=20)
+
+    def publish(self, publisher: str, count: int, tag: str) -> list[str]:
+        client = self.swarm.clients[publisher]
+        ids = [f"{tag}-{i}" for i in range(count)]
+        for i, mid in enumerate(ids):
+            client.publish(
+                "room:1", {"id": mid, "publisher": publisher, "seq": i, "body": "x" * 100}
+            )
+        return ids
+
+    def receivers(self, mid: str) -> dict[str, float]:
+        return {o.process: o.time for o in self.of("recv") if o.value.get("id") == mid}
+
+    async def delivered(self, mid: str, to: set[str], timeout: float = 15) -> None:
+        await wait_until(
+            lambda: to <= set(self.receivers(mid)), timeout=timeout, what=f"{mid} to {sorted(to)}"
+        )
+
+
+@pytest.fixture
+async def env(tmp_path) -> AsyncIterator[Env]:
+    scenario = parse_scenario(SCENARIO, "faults.yaml")
+    run = Run(scenario, RunOptions(out=tmp_path), run_directory(tmp_path, "faults", 3))
+    try:
+        async with trio.open_nursery() as nursery:
+            await run.setup(nursery)
+            yield Env(run, nursery)
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await run.teardown()
+
+
+def link(node: str) -> tuple[str, ...]:
+    return (f"clients->{node}",)
+
+
+TOXIC = {"stream": "downstream", "toxicity": 1.0}
+
+
+async def test_down_disconnects_exactly_that_nodes_clients_who_rejoin_after(env):
+    start = await env.fault("down", 1.0, links=link("n3"))
+    await wait_until(lambda: env.disconnected(start) >= ON["n3"])
+    await env.fault_stopped(start)
+    await env.all_joined()
+    assert env.disconnected(start) == ON["n3"]
+
+
+async def test_partition_cuts_remote_broadcasts_between_groups_not_inside(env):
+    start = await env.fault("partition", 3.0, groups=(("n1",), ("n2", "n3")), one_way=False)
+    await wait_until(lambda: len(env.of("fault", start)) >= 1)
+    env.publish("p2", 1, "inside")  # p2 is on n2: reaches n2 and n3, not n1
+    env.publish("p1", 1, "across")  # p1 is on n1: reaches n1 only
+    await env.delivered("inside-0", ON["n2"] | ON["n3"])
+    await env.delivered("across-0", ON["n1"])
+    env.publish("p2", 1, "marker")  # per-link FIFO: once the marker is in, earlier ones would be
+    await env.delivered("marker-0", ON["n2"] | ON["n3"])
+    assert not set(env.receivers("inside-0")) & ON["n1"]
+    assert not set(env.receivers("across-0")) & (ON["n2"] | ON["n3"])
+    await env.fault_stopped(start)
+    # links reconnect with backoff; a broadcast sent before that is lost (at most once)
+    await wait_links(env.run.nodes, "up", [("n1", "n2"), ("n1", "n3"), ("n2", "n1"), ("n3", "n1")])
+    env.publish("p1", 1, "healed")
+    await env.delivered("healed-0", ALL)
+
+
+async def test_timeout_black_hole_is_detected_by_the_heartbeat(env):
+    start = await env.fault(
+        "timeout", 3.0, links=link("n3"), timeout=0, stream="both", toxicity=1.0
+    )
+    await wait_until(
+        lambda: {o.process for o in env.of("heartbeat_timeout", start)} >= ON["n3"], timeout=10
+    )
+    assert {o.process for o in env.of("heartbeat_timeout", start)} == ON["n3"]
+    await env.fault_stopped(start)
+    await env.all_joined()
+
+
+# bandwidth: 5 KB/s holds ~1.5 KB of messages back ~0.3 s, less than the 0.5 s heartbeat timeout
+@pytest.mark.parametrize(
+    ("kind", "params"), [("latency", {"latency": 400, "jitter": 0}), ("bandwidth", {"rate": 5})]
+)
+async def test_slow_link_delivers_to_that_nodes_clients_after_everyone_else(env, kind, params):
+    start = await env.fault(kind, 6.0, links=link("n3"), **TOXIC, **params)
+    ids = env.publish("p1", 10, kind)
+    await env.delivered(ids[-1], ALL)
+    for mid in ids:
+        got = env.receivers(mid)
+        slow = max(got[c] for c in ON["n3"]) if ON["n3"] <= set(got) else None
+        fast = max(got[c] for c in ON["n1"] | ON["n2"])
+        assert slow is None or min(got[c] for c in ON["n3"]) > fast, mid
+    del start
+
+
+async def test_slicer_fragments_frames_without_breaking_them(env):
+    await env.fault(
+        "slicer", 4.0, links=link("n3"), **TOXIC, average_size=7, size_variation=3, delay=200
+    )
+    ids = env.publish("p1", 5, "sliced")
+    for mid in ids:
+        await env.delivered(mid, ALL)
+    assert not env.disconnected(0.0)
+
+
+async def test_slow_close_hides_a_dead_server_until_the_heartbeat_notices(env):
+    # Without the toxic a killed node's clients see the TCP close at once (1006, see the kill
+    # test). With the close held back longer than two heartbeat intervals, they find out by
+    # heartbeat timeout instead, and close the socket themselves.
+    await env.fault("slow_close", 10.0, links=link("n3"), **TOXIC, delay=3000)
+    killed = env.now()
+    env.run.nodes["n3"].kill()
+    await wait_until(lambda: env.disconnected(killed) >= ON["n3"], timeout=10)
+    for client in ON["n3"]:
+        first = min(
+            (o for o in env.of("disconnect", killed) if o.process == client), key=lambda o: o.time
+        )
+        assert (first.value["by_client"], first.value["reason"]) == (True, "heartbeat timeout")
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"), [("reset_peer", {"timeout": 100}), ("limit_data", {"bytes": 300})]
+)
+async def test_connection_killing_toxics_disconnect_that_nodes_clients(env, kind, params):
+    start = await env.fault(kind, 2.0, links=link("n3"), **TOXIC, **params)
+    env.publish("p1", 5, kind)  # data must flow for either toxic to fire
+    await wait_until(lambda: env.disconnected(start) >= ON["n3"], timeout=10)
+    assert env.disconnected(start) <= ON["n3"]
+    await env.fault_stopped(start)
+    await env.all_joined()
+
+
+async def test_kill_then_restart_clients_rejoin_with_new_join_refs(env):
+    start = await env.fault("kill", None, node="n3", restart_after=0.5)
+    await env.fault_stopped(start)
+    await env.all_joined()
+    assert env.disconnected(start) == ON["n3"]
+    for client in ON["n3"]:
+        refs = [o.value["join_ref"] for o in env.of("join", 0.0, "ok") if o.process == client]
+        assert len(refs) >= 2
+        assert len(set(refs)) == len(refs)
+
+
+async def test_terminate_drains_with_1012(env):
+    start = await env.fault("terminate", None, node="n3", restart_after=0.5)
+    await env.fault_stopped(start)
+    await env.all_joined()
+    codes = {o.value["code"] for o in env.of("disconnect", start) if o.process in ON["n3"]}
+    assert 1012 in codes
+
+
+async def test_pause_makes_that_nodes_clients_time_out_on_heartbeats(env):
+    start = await env.fault("pause", 2.5, node="n3")
+    await env.fault_stopped(start)
+    assert {o.process for o in env.of("heartbeat_timeout", start)} == ON["n3"]
+    await env.all_joined()
+
+
+async def test_restart_and_rolling_restart(env):
+    start = await env.fault("restart", None, node="n2")
+    await env.fault_stopped(start)
+    await env.all_joined()
+    assert env.disconnected(start) == ON["n2"]
+    rolling = await env.fault("rolling_restart", None, nodes=("n1", "n2", "n3"), interval=0.2)
+    await env.fault_stopped(rolling)
+    await env.all_joined()
+    assert env.disconnected(rolling) == ALL
+
+
+@pytest.mark.parametrize(("kind", "code"), [("client_close", 1000), ("client_crash", 1006)])
+async def test_client_faults_hit_exactly_the_chosen_clients(env, kind, code):
+    start = await env.fault(kind, None, clients=2)
+    chosen = set(env.of("client_fault", start)[0].value["clients"])
+    assert len(chosen) == 2
+    await wait_until(lambda: env.disconnected(start) >= chosen)
+    assert env.disconnected(start) == chosen
+    assert {o.value["code"] for o in env.of("disconnect", start)} == {code}
+    await env.all_joined()
+
+
+async def test_overlapping_faults_and_the_final_heal(env):
+    start = await env.fault("latency", 30.0, links=link("n1"), **TOXIC, latency=200, jitter=0)
+    await env.fault("down", 30.0, links=link("n3"))
+    await wait_until(lambda: env.disconnected(start) >= ON["n3"])
+    assert len([o for o in env.of("fault", start) if o.value["phase"] == "start"]) == 2
+    env.run.nodes["n2"].pause()
+    await env.nemesis.heal()  # toxics gone, proxies enabled, n2 resumed
+    assert not env.run.nodes["n2"].paused
+    assert all(p.toxics == () and p.enabled for p in (await env.run.toxiproxy.proxies()).values())
+    await env.all_joined()
+
+
+def test_random_faults_expand_deterministically_inside_their_window():
+    scenario = parse_scenario(
+        SCENARIO + "faults:\n  - {at: 5s, for: 20s, kind: random, count: 6}\n", "r.yaml"
+    )
+    first = expand_random(scenario, random.Random(1))
+    assert first == expand_random(scenario, random.Random(1))
+    assert first != expand_random(scenario, random.Random(2))
+    assert len(first) == 6
+    assert all(f.at >= 5.0 and (f.end or f.at) <= 25.0 + 1e-6 for f in first)
+    assert all(f.kind != "random" for f in first)
