@@ -226,7 +226,9 @@ class Run:
             await self.toxiproxy_server.start()
             self.toxiproxy = self.toxiproxy_server.client
         version = await self.toxiproxy.version()
-        self.record("setup", {"toxiproxy": version})
+        server = self.toxiproxy_server
+        pid = server.process.pid if server is not None and server.process is not None else None
+        self.record("setup", {"toxiproxy": version, "toxiproxy_pid": pid})
 
     async def _proxy(self, link: str, upstream: str) -> tuple[str, int]:
         assert self.toxiproxy is not None
@@ -262,7 +264,12 @@ class Run:
             self.nodes[spec.name] = node
             await node.start()
         self.record(
-            "setup", {"nodes": {n: node.url for n, node in self.nodes.items()}, "proxies": proxies}
+            "setup",
+            {
+                "nodes": {n: node.url for n, node in self.nodes.items()},
+                "pids": {n: node.process.pid for n, node in self.nodes.items() if node.process},
+                "proxies": proxies,
+            },
         )
         pairs = [(a, b) for a in names for b in names if a != b]
         if pairs:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import pytest
 
 SHORT = """
 name: short
@@ -141,3 +146,55 @@ def test_every_committed_scenario_validates():
     assert scenarios
     result = harness("validate", *map(str, scenarios))
     assert result.returncode == 0, result.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_everything_and_keeps_the_history(tmp_path, signum):
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(
+        SHORT.replace("duration: 4s", "duration: 60s").replace(
+            "at: 1s, kind: kill", "at: 30s, kind: kill"
+        )
+    )
+    out = tmp_path / "reports"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(scenario), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        history = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the workload runs: a condition, not a sleep
+            found = list(out.glob("short/*/history.jsonl"))
+            if found and '"phase":"workload"' in found[0].read_text():
+                history = found[0]
+                break
+            time.sleep(0.05)
+        assert history is not None, "the run never reached its workload phase"
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
+    ops = [json.loads(line) for line in history.read_text().splitlines()]
+    assert any(o["f"] == "interrupted" for o in ops)
+    setup = [o["value"] for o in ops if o["f"] == "setup"]
+    pids = [setup[0]["toxiproxy_pid"], *setup[1]["pids"].values()]
+    assert len(pids) == 3
+    assert not [pid for pid in pids if _alive(pid)]
+    results = json.loads((history.parent / "results.json").read_text())
+    assert results["validity"] == "interrupted"
+    assert results["exit_code"] == 130
