@@ -122,7 +122,14 @@ def scenario_schema() -> dict[str, Any]:
                     "placement": {"enum": ["round_robin", "random"]},
                     "on_reconnect": {"enum": ["same_node", "next_node", "random_node"]},
                     "workers": {"type": "integer", "minimum": 1},
-                    "rejoin": {"type": "boolean"},
+                    "rejoin": {
+                        "type": "boolean",
+                        "description": "false: the client defect that reconnects but never rejoins",
+                    },
+                    "duplicate_join": {
+                        "type": "boolean",
+                        "description": "true: the client defect that sends every join twice",
+                    },
                     "timings": {
                         "type": "object",
                         "additionalProperties": False,

@@ -19,6 +19,7 @@ What each kind does:
     rolling_restart  restart each node in turn, `interval` apart
     client_close / client_crash   a client bug closes the socket / the TCP connection dies,
                  on `clients` clients (a count or a percentage) chosen by the seed
+    client_leave the app on `clients` clients leaves its first topic, joins again after `for`
     random       expanded into concrete faults by `expand_random` before the run
 """
 
@@ -46,7 +47,9 @@ class ClientFaults(Protocol):
 
     def client_ids(self) -> list[str]: ...
 
-    async def client_fault(self, kind: str, client_ids: Sequence[str]) -> None: ...
+    async def client_fault(
+        self, kind: str, client_ids: Sequence[str], duration: float | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +208,7 @@ class Nemesis:
         elif kind in CLIENT_KINDS:
             chosen = self._choose_clients(p["clients"])
             self._record("client_fault", {"id": fault_id, "kind": kind, "clients": chosen})
-            await self.clients.client_fault(kind, chosen)
+            await self.clients.client_fault(kind, chosen, fault.duration)
 
     async def _restart(self, node: LocalNode) -> None:
         await node.stop(graceful=True)

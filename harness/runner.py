@@ -295,6 +295,7 @@ class Run:
             timings=s.clients.timings,
             seed=s.seed,
             rejoin_on_reconnect=s.clients.rejoin,
+            duplicate_join=s.clients.duplicate_join,
         )
         nodes = [Node(name, self.client_urls[name]) for name in s.cluster.node_names]
         plans = plan_clients(config, nodes)

@@ -39,7 +39,7 @@ TOXIC_REQUIRED = {
     "limit_data": {"bytes"},
 }
 NODE_KINDS = ("kill", "terminate", "pause", "restart")
-CLIENT_KINDS = ("client_close", "client_crash")
+CLIENT_KINDS = ("client_close", "client_crash", "client_leave")
 FAULT_KINDS: tuple[str, ...] = (
     *TOXIC_KINDS,
     "down",
@@ -66,6 +66,7 @@ FAULT_DESCRIPTIONS = {
     "rolling_restart": "restart every node in turn, `interval` apart",
     "client_close": "a client bug closes the socket of `clients` clients (a count or N%)",
     "client_crash": "the TCP connection of `clients` clients just dies",
+    "client_leave": "`clients` clients leave their first topic and join it again after `for`",
     "random": "a seeded Jepsen-style mix of `count` faults of `kinds`",
 }
 CHECKS: dict[str, dict[str, str]] = {
@@ -134,6 +135,7 @@ class ClientsSpec:
     workers: int = 1
     timings: Timings = field(default_factory=Timings)
     rejoin: bool = True
+    duplicate_join: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +415,7 @@ def _clients(c: _Checker, value: Any) -> ClientsSpec:
             "workers",
             "timings",
             "rejoin",
+            "duplicate_join",
         ),
     )
     count = c.get(data, path, "count", _int(1, 50000), 10)
@@ -437,6 +440,7 @@ def _clients(c: _Checker, value: Any) -> ClientsSpec:
     )
     workers = c.get(data, path, "workers", _int(1, 64), 1)
     rejoin = c.get(data, path, "rejoin", _bool, True)
+    duplicate_join = c.get(data, path, "duplicate_join", _bool, False)
     tpath: Path = (*path, "timings")
     tdata = c.mapping(data.get("timings"), tpath, TIMING_KEYS)
     default = Timings()
@@ -460,6 +464,7 @@ def _clients(c: _Checker, value: Any) -> ClientsSpec:
         workers=workers,
         timings=timings,
         rejoin=rejoin,
+        duplicate_join=duplicate_join,
     )
 
 
@@ -632,6 +637,8 @@ def _fault_params(
         }
     if kind in CLIENT_KINDS:
         c.mapping(raw, path, (*_COMMON_FAULT_KEYS, "clients"))
+        if kind == "client_leave":
+            needs_for()
         return {"clients": c.get(raw, path, "clients", _client_share, 1)}
     # random
     c.mapping(raw, path, (*_COMMON_FAULT_KEYS, "count", "kinds", "min_for", "max_for"))

@@ -27,6 +27,7 @@ After every join the channel pushes `welcome` {"node", "join_ref"} to its own cl
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +36,10 @@ import trio
 from ._socket import Channel, ChannelContext, Error, HandleResult, JoinResult, NoReply, Ok, Stop
 
 ROOM_PREFIX = "room:"
-REPLAY_ON_JOIN = 20  # only with the duplicate_after_rejoin bug
+REPLAY_ON_JOIN = 100  # only with the duplicate_after_rejoin bug: "catch up" on the last 100
+WRITE_BEHIND_DELAY = 0.5  # only with the ack_before_persist bug
+REORDER_JITTER = 0.05  # only with the reorder_publisher bug
+_ACKED: dict[str, set[str]] = {}  # only with ack_before_persist: ids acknowledged by this node
 
 
 class RoomChannel:
@@ -113,9 +117,35 @@ class RoomChannel:
         if not isinstance(message_id, str) or not message_id:
             return Error({"reason": "new_msg needs a non-empty string id"})
         ctx = self.context
-        if await ctx.services.store.append(ctx.topic, message_id, payload, ctx.node):
-            ctx.broadcast("new_msg", payload)
+        services = ctx.services
+        if services.bugs.on("ack_before_persist"):
+            return self._write_behind(message_id, payload)
+        if await services.store.append(ctx.topic, message_id, payload, ctx.node):
+            if services.bugs.on("reorder_publisher"):
+                services.spawn(lambda: self._broadcast_later(payload))
+            else:
+                ctx.broadcast("new_msg", payload)
         return Ok({"id": message_id})
+
+    def _write_behind(self, message_id: str, payload: dict[str, Any]) -> HandleResult:
+        """The ack_before_persist defect: acknowledge and broadcast now, write a bit later."""
+        ctx = self.context
+        if message_id not in _ACKED.setdefault(ctx.topic, set()):
+            _ACKED[ctx.topic].add(message_id)
+            ctx.broadcast("new_msg", payload)
+            store, topic, node = ctx.services.store, ctx.topic, ctx.node
+
+            async def persist() -> None:
+                await trio.sleep(WRITE_BEHIND_DELAY)
+                await store.append(topic, message_id, payload, node)
+
+            ctx.services.spawn(persist)
+        return Ok({"id": message_id})
+
+    async def _broadcast_later(self, payload: dict[str, Any]) -> None:
+        """The reorder_publisher defect: each broadcast from its own task, after a jitter."""
+        await trio.sleep(random.uniform(0.0, REORDER_JITTER))
+        self.context.broadcast("new_msg", payload)
 
     def handle_out(self, event: str, payload: Any) -> Any | None:
         if event == "new_msg" and isinstance(payload, dict):

@@ -17,12 +17,32 @@ CATALOGUE: dict[str, str] = {
         "rejoins after a disconnect receives messages it has already seen (breaks at-most-once)"
     ),
     "resend_after_reconnect": (
-        "a mesh link keeps what it could not send while the peer was unreachable and sends "
-        "it all when the link comes back (replays stale, possibly duplicated broadcasts)"
+        "a mesh link keeps the last messages it sent and sends them all again when the link "
+        "comes back, 'in case they were lost': peers that had them deliver them twice"
+    ),
+    "forget_remote_interest_after_restart": (
+        "broadcasts go only to peers known to have subscribers, and when a peer restarts its "
+        "interest is forgotten and never learnt again: silent loss after the heal"
     ),
     "no_close_on_duplicate_join": (
         "a duplicate join on one connection leaves the old channel subscribed, so the client "
         "gets every broadcast twice"
+    ),
+    "ack_before_persist": (
+        "new_msg is acknowledged and broadcast first and written to the store a moment later "
+        "(write-behind): a kill in between loses acknowledged writes"
+    ),
+    "deliver_after_leave": (
+        "a leave closes the channel but leaves its subscription in place, so the socket keeps "
+        "getting broadcasts for a topic it left"
+    ),
+    "reorder_publisher": (
+        "each new_msg is broadcast from its own background task after the write, so messages "
+        "from one publisher can overtake each other"
+    ),
+    "no_link_restore_after_kill": (
+        "a node restarted after a crash finds its old pid file and skips dialing its peers, so "
+        "its broadcasts never reach the rest of the cluster again"
     ),
 }
 

@@ -12,7 +12,9 @@ HTTP routes on the websocket port: `GET /health` (200 while serving, 503 while d
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,11 +53,17 @@ class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.store = Store(config.store)
+        self.pid_file = self.store.sibling(f"{config.node}.pid")
+        dial = True
+        if config.bugs.on("no_link_restore_after_kill") and self.pid_file is not None:
+            # "a previous instance is still running": a crash leaves the file behind
+            dial = not self.pid_file.exists()
         self.pubsub = PubSub(
             config.node,
             peers=config.peers,
             listen=(config.host, config.pubsub_port) if config.pubsub_port is not None else None,
             bugs=config.bugs,
+            dial=dial,
         )
         self.services = NodeServices(
             node=config.node,
@@ -64,7 +72,9 @@ class Node:
             bugs=config.bugs,
             idle_timeout=config.idle_timeout,
             route=route,
+            spawn=self._spawn,
         )
+        self._background: trio.Nursery | None = None
         self.edge = EdgeConfig(max_message_size=config.max_frame_size)
         self.sockets: set[PhoenixSocket] = set()
         self.started_at = time.time()
@@ -75,6 +85,9 @@ class Node:
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         try:
             async with trio.open_nursery() as nursery:
+                self._background = nursery
+                if self.config.bugs.on("no_link_restore_after_kill") and self.pid_file is not None:
+                    self.pid_file.write_text(str(os.getpid()))
                 await nursery.start(self.pubsub.serve)
                 listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
                 port = listeners[0].socket.getsockname()[1]
@@ -85,6 +98,13 @@ class Node:
                 nursery.cancel_scope.cancel()
         finally:
             self.store.close()
+            if self.pid_file is not None and self.config.bugs.on("no_link_restore_after_kill"):
+                self.pid_file.unlink(missing_ok=True)  # a clean stop removes it; a kill does not
+
+    def _spawn(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job` on the node, outliving the socket that asked for it."""
+        assert self._background is not None
+        self._background.start_soon(job)
 
     async def drain(self) -> None:
         """Close every socket with 1012, wait for them to go (bounded), then stop serving."""

@@ -11,8 +11,12 @@ Semantics copied from Phoenix.PubSub's PG2 adapter (`research/phoenix-protocol.m
   middle); the link `n1->n2` carries n1's broadcasts to n2, so cutting it is a one-way partition.
   Links reconnect with a capped exponential backoff.
 
-Wire format on a link: newline-delimited JSON, a `{"hello": node}` line first, then one
-`{"from", "topic", "event", "payload"}` object per broadcast, encoded once for all peers.
+Wire format on a link: newline-delimited JSON, a `{"hello": node, "boot": id}` line first and
+the sender's topics (`{"interest": [...]}`), then one `{"from", "topic", "event", "payload"}`
+object per broadcast, encoded once for all peers, and `{"subscribe"|"unsubscribe": topic}` when
+the sender's local topics change. A correct node only reports what it learns of its peers'
+interest in `/stats`; it always sends every broadcast to every peer. (The
+`forget_remote_interest_after_restart` defect uses interest to filter, and gets it wrong.)
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import contextlib
 import json
 import logging
 import time
+import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,6 +41,7 @@ from ._edge import Outbox, OutboxOverflow
 log = logging.getLogger(__name__)
 
 LINK_OUTBOX_LIMIT = 16_000_000
+REPLAY_DEPTH = 50  # only with the resend_after_reconnect bug
 MAX_LINE = 4_000_000
 CONNECT_TIMEOUT = 2.0
 BACKOFF_START = 0.05
@@ -68,7 +75,7 @@ class PeerLink:
     dropped: int = 0
     connects: int = 0
     outbox: Outbox | None = None
-    backlog: list[bytes] = field(default_factory=list)
+    recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=REPLAY_DEPTH))
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -90,9 +97,15 @@ class PubSub:
         peers: dict[str, tuple[str, int]],
         listen: tuple[str, int] | None,
         bugs: Bugs,
+        dial: bool = True,
     ) -> None:
         self.node = node
         self.bugs = bugs
+        self.dial = dial
+        self.boot = uuid.uuid4().hex[:12]
+        self.interest: dict[str, set[str]] = {}  # peer -> topics it has subscribers for
+        self.boots: dict[str, str] = {}  # peer -> the boot id it last said hello with
+        self.forgotten: set[str] = set()  # only with forget_remote_interest_after_restart
         self.listen = listen
         self._local: dict[str, dict[int, Subscriber]] = {}
         self.links = {name: PeerLink(name, host, port) for name, (host, port) in peers.items()}
@@ -102,6 +115,8 @@ class PubSub:
     # -- local registry ----------------------------------------------------------------------
 
     def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+        if topic not in self._local:
+            self._control({"subscribe": topic})
         self._local.setdefault(topic, {})[id(subscriber)] = subscriber
 
     def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
@@ -110,6 +125,13 @@ class PubSub:
             subscribers.pop(id(subscriber), None)
             if not subscribers:
                 del self._local[topic]
+                self._control({"unsubscribe": topic})
+
+    def _control(self, message: dict[str, Any]) -> None:
+        wire = (dumps(message) + "\n").encode()
+        for link in self.links.values():
+            if link.state == "up" and link.outbox is not None:
+                link.outbox.put(wire)
 
     def subscriber_counts(self) -> dict[str, int]:
         return {topic: len(subs) for topic, subs in sorted(self._local.items())}
@@ -123,7 +145,7 @@ class PubSub:
         line = dumps({"from": self.node, "topic": topic, "event": event, "payload": payload})
         wire = (line + "\n").encode()
         for link in self.links.values():
-            self._send(link, wire)
+            self._send(link, wire, topic)
         self.local_broadcast(topic, event, payload, exclude=exclude)
 
     def local_broadcast(
@@ -136,14 +158,18 @@ class PubSub:
             if subscriber is not exclude:
                 subscriber.deliver(delivery)
 
-    def _send(self, link: PeerLink, wire: bytes) -> None:
+    def _send(self, link: PeerLink, wire: bytes, topic: str = "") -> None:
+        if self.bugs.on("forget_remote_interest_after_restart") and topic not in self.interest.get(
+            link.peer, set()
+        ):
+            return  # "nobody there is subscribed": skipped, not even counted as dropped
         if link.state == "up" and link.outbox is not None:
             link.outbox.put(wire)
             link.sent += 1
+            if self.bugs.on("resend_after_reconnect"):
+                link.recent.append(wire)
             return
         link.dropped += 1
-        if self.bugs.on("resend_after_reconnect"):
-            link.backlog.append(wire)
 
     # -- the mesh ----------------------------------------------------------------------------
 
@@ -154,8 +180,12 @@ class PubSub:
                 host, port = self.listen
                 listeners = await trio.open_tcp_listeners(port, host=host)
                 nursery.start_soon(trio.serve_listeners, self._serve_inbound, listeners)
-            for link in self.links.values():
-                nursery.start_soon(self._dial, link)
+            if self.dial:
+                for link in self.links.values():
+                    nursery.start_soon(self._dial, link)
+            else:
+                for link in self.links.values():
+                    link.state = "down"
             task_status.started()
 
     async def _dial(self, link: PeerLink) -> None:
@@ -178,11 +208,11 @@ class PubSub:
 
     async def _run_link(self, link: PeerLink, stream: trio.SocketStream) -> None:
         outbox = Outbox(LINK_OUTBOX_LIMIT)
-        outbox.put((dumps({"hello": self.node}) + "\n").encode())
-        for wire in link.backlog:  # only ever filled with the resend_after_reconnect bug
+        outbox.put((dumps({"hello": self.node, "boot": self.boot}) + "\n").encode())
+        outbox.put((dumps({"interest": sorted(self._local)}) + "\n").encode())
+        for wire in link.recent:  # only ever filled with the resend_after_reconnect bug
             outbox.put(wire)
             link.sent += 1
-        link.backlog.clear()
         link.outbox, link.state = outbox, "up"
         link.connects += 1
         log.info("link %s->%s up", self.node, link.peer)
@@ -243,7 +273,26 @@ class PubSub:
             return peer
         if "hello" in message:
             peer = str(message["hello"])
+            boot = str(message.get("boot", ""))
             self.inbound[peer] = {"state": "up", "since": time.time(), "received": 0}
+            if (
+                self.bugs.on("forget_remote_interest_after_restart")
+                and self.boots.get(peer, boot) != boot
+            ):
+                self.forgotten.add(peer)  # "a stranger with an old name": its interest is dropped
+                self.interest[peer] = set()
+            self.boots[peer] = boot
+            return peer
+        if "interest" in message or "subscribe" in message or "unsubscribe" in message:
+            if peer not in self.forgotten:
+                topics = self.interest.setdefault(peer, set())
+                if "interest" in message:
+                    topics.clear()
+                    topics.update(str(t) for t in message["interest"])
+                elif "subscribe" in message:
+                    topics.add(str(message["subscribe"]))
+                else:
+                    topics.discard(str(message["unsubscribe"]))
             return peer
         topic, event = message.get("topic"), message.get("event")
         if isinstance(topic, str) and isinstance(event, str):
@@ -260,4 +309,5 @@ class PubSub:
             "links": {name: link.snapshot() for name, link in sorted(self.links.items())},
             "inbound": dict(sorted(self.inbound.items())),
             "received": self.received,
+            "peer_interest": {p: sorted(t) for p, t in sorted(self.interest.items())},
         }

@@ -110,6 +110,7 @@ class NodeServices:
     bugs: Bugs
     idle_timeout: float
     route: Callable[[str], Callable[[ChannelContext], Channel] | None]
+    spawn: Callable[[Callable[[], Awaitable[None]]], None]
 
 
 @dataclass(eq=False)
@@ -184,7 +185,9 @@ class PhoenixSocket:
         self.codec = codec
         self.assigns = assigns
         self.entries: dict[str, ChannelEntry] = {}
-        self.zombies: list[ChannelEntry] = []  # only with the no_close_on_duplicate_join bug
+        self.zombies: list[
+            ChannelEntry
+        ] = []  # only with no_close_on_duplicate_join, deliver_after_leave
         self.socket_id = f"user_socket:{assigns['user_id']}" if assigns.get("user_id") else None
         self._id_subscriber = _SocketIdSubscriber(self)
         self._nursery: trio.Nursery | None = None
@@ -292,7 +295,12 @@ class PhoenixSocket:
             return
         if leave.join_ref is not None and leave.join_ref != entry.join_ref:
             return  # the client raced a server close: no reply
-        self._remove(entry)
+        if self.services.bugs.on("deliver_after_leave"):
+            del self.entries[entry.topic]  # closed, but still subscribed
+            entry.context.cancel_tasks()
+            self.zombies.append(entry)
+        else:
+            self._remove(entry)
         self.send(Reply(leave.topic, "ok", {}, leave.ref, entry.join_ref))
         self.send(ChannelClose(leave.topic, entry.join_ref, {}))
 

@@ -78,6 +78,11 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {url}: {exc}") from exc
         self._limiter = trio.CapacityLimiter(1)
+        self._path = None if path == ":memory:" else Path(path)
+
+    def sibling(self, name: str) -> Path | None:
+        """A file next to the database (None for an in-memory store)."""
+        return None if self._path is None else self._path.with_name(f"{self._path.name}.{name}")
 
     async def append(self, topic: str, message_id: str, payload: Any, node: str) -> bool:
         """Store a message; True if it is new, False if (topic, id) was already there."""

@@ -121,6 +121,7 @@ def facts_of(history: Sequence[Op]) -> Facts:
             elif op.type == "ok":
                 _close(facts, joined, (op.process, topic), op.time)
                 joined[(op.process, topic)] = (str(v.get("join_ref")), op.node, op.time)
+                facts.closed.discard((op.process, topic))
         elif f in ("channel_error", "channel_close"):
             _close(facts, joined, (op.process, str(v.get("topic"))), op.time)
             if f == "channel_close":

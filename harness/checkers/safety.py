@@ -3,7 +3,7 @@
 * `at_most_once`: no message id reaches the same client on the same topic twice, across all its
   connections and joins (the source material's point 4: zero or one time, never twice).
 * `no_phantom`: every delivered id was published, on the topic it arrived on, and the client had
-  asked to join that topic.
+  asked to join that topic and had not left it (a leave is complete once the server answered).
 * `order`: per (client, topic, publisher), sequence numbers arrive increasing. Gaps are losses
   (the delivery check's business); an inversion is an ordering violation.
 """
@@ -57,6 +57,8 @@ def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             problem = f"{message_id} was published on {published.topic}, delivered on {topic}"
         elif topic not in facts.expected_topics.get(op.process, set()):
             problem = f"{op.process} received {message_id} on {topic}, which it never joined"
+        elif op.value.get("state") == "closed":
+            problem = f"{op.process} received {message_id} on {topic} after it had left"
         if problem is not None:
             witnesses.append(
                 {

@@ -30,6 +30,10 @@ Behaviour copied from `research/phoenix-protocol.md` §3, with its timings as da
 
 `rejoin_on_reconnect=False` models a non-standard client that reconnects but forgets to rejoin:
 the source material's "connected but deaf" warning, kept as a switchable defect.
+`duplicate_join=True` models a client bug that sends every join twice on the same connection (a
+second Channel object for the topic, joined through a raw client): the server must close the
+first. A broadcast that reaches a channel the client has closed is reported as `Received` with
+state `closed` (phoenix.js drops it silently; a harness must see it).
 """
 
 from __future__ import annotations
@@ -274,10 +278,12 @@ class ClientSocket:
         *,
         legacy_close_1000: bool = False,
         rejoin_on_reconnect: bool = True,
+        duplicate_join: bool = False,
     ) -> None:
         self.timings = timings
         self.legacy_close_1000 = legacy_close_1000
         self.rejoin_on_reconnect = rejoin_on_reconnect
+        self.duplicate_join = duplicate_join
         self.connected = False
         self.want_connect = False
         self.close_request: tuple[int, str] | None = None
@@ -481,6 +487,8 @@ class ClientSocket:
     def _stale(self, frame: ClientEvent) -> bool:
         if isinstance(frame, Heartbeat):
             return True
+        if self.duplicate_join and isinstance(frame, Join):
+            return False  # the defect sends both of its joins, queued or not
         topic = frame.topic
         channel = self.channels.get(topic)
         if channel is None or channel.state is ChannelState.CLOSED:
@@ -503,6 +511,9 @@ class ClientSocket:
             return
         channel.join_ref = self._ref()
         self._send(Join(channel.topic, channel.params, channel.join_ref, channel.join_ref))
+        if self.duplicate_join:  # the defect: the same join again, the first one now stale
+            channel.join_ref = self._ref()
+            self._send(Join(channel.topic, channel.params, channel.join_ref, channel.join_ref))
         self._timers[("join", channel.topic)] = now + self.timings.timeout
         self._notices.append(JoinSent(channel.topic, channel.join_ref))
 

@@ -83,6 +83,7 @@ class ClientConfig:
     join_params: Mapping[str, Any] = field(default_factory=dict)
     legacy_close_1000: bool = False
     rejoin_on_reconnect: bool = True
+    duplicate_join: bool = False
     publish_retries: int = 0  # re-send a timed-out publish with the same id this many times
 
 
@@ -98,6 +99,7 @@ class SwarmClient:
             config.timings,
             legacy_close_1000=config.legacy_close_1000,
             rejoin_on_reconnect=config.rejoin_on_reconnect,
+            duplicate_join=config.duplicate_join,
         )
         self.codec = V2JSONCodec()
         self.node_index = config.first_node % len(config.nodes)
@@ -149,6 +151,17 @@ class SwarmClient:
         if self.ws is not None:
             with trio.move_on_after(1):
                 await self.ws.aclose(code, reason)
+
+    async def leave_and_rejoin(self, after: float) -> None:
+        """The application leaves its first topic and joins it again `after` seconds later."""
+        topic = self.config.topics[0]
+        self.model.leave(topic, self.clock.now())
+        self._record_notices()
+        self._wake.set()
+        await trio.sleep(after)
+        self.model.join(topic, dict(self.config.join_params), self.clock.now())
+        self._record_notices()
+        self._wake.set()
 
     async def crash_transport(self) -> None:
         """The TCP connection just dies: no close frame, the server sees EOF."""

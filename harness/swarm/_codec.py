@@ -38,6 +38,7 @@ def plan_from_dict(data: dict[str, Any]) -> ClientConfig:
         join_params=data["join_params"],
         legacy_close_1000=data["legacy_close_1000"],
         rejoin_on_reconnect=data["rejoin_on_reconnect"],
+        duplicate_join=data.get("duplicate_join", False),
         publish_retries=data["publish_retries"],
     )
 

@@ -128,9 +128,18 @@ class SwarmProcesses:
     def client_ids(self) -> list[str]:
         return [p.client_id for p in self.plans if not p.client_id.startswith("p")]
 
-    async def client_fault(self, kind: str, client_ids: Sequence[str]) -> None:
+    async def client_fault(
+        self, kind: str, client_ids: Sequence[str], duration: float | None = None
+    ) -> None:
         for worker in self.workers:
-            await worker.send({"cmd": "client_fault", "kind": kind, "clients": list(client_ids)})
+            await worker.send(
+                {
+                    "cmd": "client_fault",
+                    "kind": kind,
+                    "clients": list(client_ids),
+                    "duration": duration,
+                }
+            )
 
     async def stop(self, *, timeout: float = 10.0) -> list[Op]:
         """Stop every worker (SIGKILL after `timeout`), then merge their history parts."""

@@ -40,6 +40,7 @@ class SwarmConfig:
     timings: Timings = field(default_factory=Timings)
     seed: int = 0
     rejoin_on_reconnect: bool = True  # False: the non-standard client that forgets to rejoin
+    duplicate_join: bool = False  # True: the client bug that sends every join twice
     body_size: int = 16
 
 
@@ -66,6 +67,7 @@ def plan_clients(config: SwarmConfig, nodes: Sequence[Node]) -> list[ClientConfi
         on_reconnect=config.on_reconnect,
         timings=config.timings,
         rejoin_on_reconnect=config.rejoin_on_reconnect,
+        duplicate_join=config.duplicate_join,
     )
     plans = []
     for i in range(config.clients):
@@ -80,6 +82,7 @@ def plan_clients(config: SwarmConfig, nodes: Sequence[Node]) -> list[ClientConfi
                 topics=config.topics,
                 first_node=k % count,
                 rejoin_on_reconnect=True,
+                duplicate_join=False,
                 publish_retries=config.publish_retries,
             )
         )
@@ -162,16 +165,22 @@ class Swarm:
     def client_ids(self) -> list[str]:
         return [cid for cid in self.clients if not cid.startswith("p")]
 
-    async def client_fault(self, kind: str, client_ids: Sequence[str]) -> None:
-        """`client_close`: a client bug closes the socket; `client_crash`: the TCP link dies."""
-        for cid in client_ids:
-            client = self.clients.get(cid)
-            if client is None:
-                continue
-            if kind == "client_close":
-                await client.close_transport()
-            else:
-                await client.crash_transport()
+    async def client_fault(
+        self, kind: str, client_ids: Sequence[str], duration: float | None = None
+    ) -> None:
+        """`client_close`: a client bug closes the socket; `client_crash`: the TCP link dies;
+        `client_leave`: the app leaves a topic and joins it again after `duration`."""
+        async with trio.open_nursery() as nursery:
+            for cid in client_ids:
+                client = self.clients.get(cid)
+                if client is None:
+                    continue
+                if kind == "client_close":
+                    await client.close_transport()
+                elif kind == "client_crash":
+                    await client.crash_transport()
+                else:
+                    nursery.start_soon(client.leave_and_rejoin, duration or 0.0)
 
     async def publish_for(self, duration: float) -> None:
         await self.publish(duration=duration)

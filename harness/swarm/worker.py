@@ -40,7 +40,9 @@ async def _commands(swarm: Swarm, nursery: trio.Nursery, stop: trio.Event) -> No
             if command["cmd"] == "publish":
                 nursery.start_soon(swarm.publish_for, float(command["duration"]))
             elif command["cmd"] == "client_fault":
-                nursery.start_soon(swarm.client_fault, command["kind"], command["clients"])
+                nursery.start_soon(
+                    swarm.client_fault, command["kind"], command["clients"], command.get("duration")
+                )
             elif command["cmd"] == "stop":
                 stop.set()
                 return

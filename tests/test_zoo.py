@@ -1,0 +1,67 @@
+"""The zoo: each deliberate defect is caught by its checker, and the correct server never is.
+
+Every row is a real defect (`server_under_test/_bugs.py`, plus one client defect) run in the
+short zoo scenario that provokes it. The checker named must report invalid with a witness that
+names the symptom; the correct server must pass every check over 5 seeds of every zoo scenario.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.runner import RunOptions, run_scenario
+from harness.scenario import parse_scenario
+
+ZOO = Path(__file__).resolve().parent.parent / "scenarios" / "zoo"
+
+MATRIX = [
+    # defect, scenario, the checker that must catch it, words its first witness must contain
+    ("duplicate_after_rejoin", "kill", "at_most_once", "delivered 2 times"),
+    ("resend_after_reconnect", "partition", "at_most_once", "delivered 2 times"),
+    ("forget_remote_interest_after_restart", "kill", "delivery", "never received"),
+    ("no_close_on_duplicate_join", "duplicate-join", "at_most_once", "delivered 2 times"),
+    ("ack_before_persist", "kill", "durability", "acknowledged"),
+    ("deliver_after_leave", "leave", "no_phantom", "after it had left"),
+    ("reorder_publisher", "steady", "order", "after seq"),
+    ("no_link_restore_after_kill", "kill", "delivery", "never received"),
+    ("client:no_rejoin", "kill", "rejoin", "was not joined again"),
+]
+
+
+def load(name: str):
+    path = ZOO / f"{name}.yaml"
+    return parse_scenario(path.read_text(), str(path))
+
+
+@pytest.mark.parametrize(
+    ("defect", "scenario", "check", "symptom"), MATRIX, ids=[row[0] for row in MATRIX]
+)
+async def test_each_defect_is_caught(tmp_path, defect, scenario, check, symptom):
+    s = load(scenario)
+    if defect == "client:no_rejoin":
+        s = replace(s, clients=replace(s.clients, rejoin=False))
+    else:
+        s = replace(s, cluster=replace(s.cluster, bugs=(defect,)))
+    result = await run_scenario(s, RunOptions(out=tmp_path))
+    assert result.error is None, result.error
+    by_name = {r.name: r for r in result.results}
+    assert by_name[check].validity == "invalid", by_name[check].summary
+    assert symptom in by_name[check].witnesses[0]["problem"]
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("scenario", ["kill", "partition", "duplicate-join", "leave", "steady"])
+async def test_the_correct_server_is_never_flagged(tmp_path, scenario, seed):
+    result = await run_scenario(load(scenario), RunOptions(out=tmp_path, seed=seed))
+    assert result.error is None, result.error
+    flagged = {
+        r.name: (r.validity, r.error, [w.get("problem") for w in r.witnesses[:3]])
+        for r in result.results
+        if r.validity != "valid"
+    }
+    assert not flagged, f"{scenario} seed {seed}: {flagged} (run dir {result.run_dir})"
+    assert result.exit_code == 0
