@@ -1,0 +1,139 @@
+"""Checkers over a large history: `python bench/checkers.py [--events 1000000]`.
+
+Builds a synthetic but realistic history (clients joined to rooms, publishers, deliveries,
+disconnects and rejoins, fault windows, final reads), writes it as JSONL, then times in one run:
+
+* baseline: one pass over the ops counting them by `f` (the floor for anything that reads them);
+* reading `history.jsonl` back into ops;
+* every checker (`check_all` with all eight checks).
+
+Prints seconds and ratios against the baseline. Bounded: sizes are fixed by the arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from harness.checkers import check_all
+from harness.files import read_history, write_history
+from harness.history import Op, merge
+from harness.scenario import CHECKS
+
+
+def synthesize(events: int, seed: int = 1) -> list[Op]:
+    rng = random.Random(seed)
+    clients = [f"c{i}" for i in range(1, 201)]
+    topics = [f"room:{i}" for i in range(1, 21)]
+    members = {c: rng.sample(topics, 2) for c in clients}
+    by_topic: dict[str, list[str]] = {t: [] for t in topics}
+    for c, ts in members.items():
+        for t in ts:
+            by_topic[t].append(c)
+    ops: list[Op] = []
+    now = 0.0
+    for c, ts in members.items():
+        for t in ts:
+            ops.append(Op(now, c, "invoke", "join", {"topic": t, "join_ref": "1"}, "n1"))
+            ops.append(Op(now + 0.01, c, "ok", "join", {"topic": t, "join_ref": "1"}, "n1"))
+    ops.append(
+        Op(
+            50.0,
+            "nemesis",
+            "info",
+            "fault",
+            {"id": "f1", "phase": "start", "kind": "kill", "target": "n2"},
+        )
+    )
+    ops.append(
+        Op(
+            55.0,
+            "nemesis",
+            "info",
+            "fault",
+            {"id": "f1", "phase": "stop", "kind": "kill", "target": "n2"},
+        )
+    )
+    seq = 0
+    stored: dict[str, list[str]] = {t: [] for t in topics}
+    while len(ops) < events:
+        seq += 1
+        now += 0.005
+        topic = topics[seq % len(topics)]
+        mid = f"p1-{seq}"
+        ops.append(
+            Op(now, "p1", "invoke", "publish", {"topic": topic, "id": mid, "seq": seq}, "n1")
+        )
+        ops.append(
+            Op(now + 0.002, "p1", "ok", "publish", {"topic": topic, "id": mid, "seq": seq}, "n1")
+        )
+        stored[topic].append(mid)
+        for c in by_topic[topic]:
+            ops.append(
+                Op(
+                    now + 0.003,
+                    c,
+                    "ok",
+                    "recv",
+                    {
+                        "topic": topic,
+                        "event": "new_msg",
+                        "id": mid,
+                        "join_ref": "1",
+                        "state": "joined",
+                        "publisher": "p1",
+                        "seq": seq,
+                    },
+                    "n1",
+                )
+            )
+        if seq % 5000 == 0:  # a client drops and rejoins now and then
+            c = rng.choice(clients)
+            ops.append(Op(now + 0.004, c, "info", "disconnect", {"code": 1006}, "n1"))
+            for t in members[c]:
+                ops.append(Op(now + 0.3, c, "ok", "join", {"topic": t, "join_ref": str(seq)}, "n1"))
+    for t in topics:
+        ops.append(Op(now + 1, "reader", "ok", "read", {"topic": t, "ids": stored[t]}))
+    return merge([ops])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    ops = synthesize(args.events)
+    print(f"synthesized {len(ops):,} ops in {time.perf_counter() - t0:.1f}s")
+
+    t0 = time.perf_counter()
+    counts = Counter(op.f for op in ops)
+    baseline = time.perf_counter() - t0
+    print(f"baseline: one counting pass: {baseline:.3f}s ({dict(counts)})")
+
+    path = Path(tempfile.mkdtemp(prefix="bench-checkers-")) / "history.jsonl"
+    write_history(path, ops)
+    t0 = time.perf_counter()
+    ops = read_history(path)
+    read = time.perf_counter() - t0
+    print(
+        f"read {path.stat().st_size / 1e6:.0f} MB of history.jsonl: {read:.2f}s "
+        f"({read / baseline:.0f}x baseline)"
+    )
+
+    t0 = time.perf_counter()
+    results = check_all(ops, {name: {} for name in CHECKS})
+    checked = time.perf_counter() - t0
+    print(
+        f"all {len(results)} checkers: {checked:.2f}s ({checked / baseline:.0f}x baseline, "
+        f"{len(ops) / checked:,.0f} ops/s)"
+    )
+    for r in results:
+        print(f"  {r.name:<13} {r.validity}")
+
+
+if __name__ == "__main__":
+    main()
