@@ -3,6 +3,7 @@
     harness run SCENARIO [--seed N] [--out DIR] [--repeat N] [--junit-xml PATH] [--toxiproxy H:P]
     harness validate FILE...        check scenarios without running them
     harness check RUN_DIR           re-run the checkers on a run directory's history
+    harness report RUN_DIR          re-render its report.html
     harness schema                  the scenario JSON Schema (for editors)
     harness list                    scenarios, fault kinds and checks
 
@@ -114,7 +115,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .files import write_json
+    from .files import write_json, write_report
     from .runner import check_run
 
     run_dir = Path(args.run_dir)
@@ -137,6 +138,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         }
     )
     write_json(previous_path, data)
+    write_report(run_dir)
     print(f"{run_dir}: {validity}")
     _print_results(results)
     return int(data["exit_code"])
@@ -215,12 +217,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else:
             print(f"{scenario.name} seed {seed}: {combine(list(result.results))}")
             _print_results(list(result.results))
-        print(f"run directory: {result.run_dir}")
+        print(f"run directory: {result.run_dir} (report: {result.run_dir / 'report.html'})")
         codes.append(result.exit_code)
     if args.repeat > 1:
         passed = codes.count(EXIT_OK)
         print(f"{passed} passed, {len(codes) - passed} failed")
     return max(codes) if codes else EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .files import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "results.json").exists():
+        print(f"error: {run_dir} has no results.json (run `harness check` first)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        path = write_report(run_dir)
+    except (OSError, HistoryError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(path)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="re-run the checkers on a run directory")
     check.add_argument("run_dir")
     check.set_defaults(func=_cmd_check)
+    report = commands.add_parser("report", help="re-render report.html of a run directory")
+    report.add_argument("run_dir")
+    report.set_defaults(func=_cmd_report)
     schema = commands.add_parser("schema", help="print the scenario JSON Schema")
     schema.set_defaults(func=_cmd_schema)
     listing = commands.add_parser("list", help="list scenarios, fault kinds and checks")

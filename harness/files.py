@@ -72,3 +72,15 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+def write_report(run_dir: Path) -> Path:
+    """Render `report.html` from the run directory's results and history."""
+    from .report import render
+
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    history = run_dir / "history.jsonl"
+    ops = read_history(history) if history.exists() else []
+    path = run_dir / "report.html"
+    path.write_text(render(results, ops), encoding="utf-8")
+    return path

@@ -33,7 +33,7 @@ from . import __version__, junit
 from .checkers import CheckResult, check_all, combine
 from .cluster import REFERENCE_COMMAND, LocalNode, mesh_specs, wait_links
 from .errors import ClusterError, HarnessError
-from .files import HistoryWriter, merge_parts, read_history, write_json
+from .files import HistoryWriter, merge_parts, read_history, write_json, write_report
 from .history import Op
 from .nemesis import Nemesis, Targets, expand_random
 from .scenario import CHECK_DESCRIPTIONS, Fault, Scenario
@@ -457,6 +457,7 @@ def write_outputs(
         report=str(run_dir / "report.html"),
     )
     (run_dir / "junit.xml").write_text(xml)
+    write_report(run_dir)
     if junit_path is not None:
         junit_path.parent.mkdir(parents=True, exist_ok=True)
         junit_path.write_text(xml)

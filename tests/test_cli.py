@@ -103,6 +103,9 @@ def test_run_writes_a_complete_run_directory_and_check_reproduces_it(tmp_path):
     check = harness("check", str(run_dir))
     assert check.returncode == 0, check.stdout + check.stderr
     assert json.loads((run_dir / "results.json").read_text())["checks"] == before
+    (run_dir / "report.html").unlink()
+    assert harness("report", str(run_dir)).returncode == 0
+    assert (run_dir / "report.html").is_file()
 
 
 def test_run_with_an_invalid_scenario_exits_2_without_a_traceback(tmp_path):

@@ -1,0 +1,228 @@
+"""The HTML report: one self-contained file a person can read in one screen.
+
+A pure function of a run's `results.json` and `history.jsonl` (so `harness report RUN_DIR`
+re-renders it offline): verdict and seed on top, one row per check, a timeline (fault windows as
+bars, run phases, deliveries per bucket as a sparkline, disconnects and witness times as ticks),
+then the witnesses of every check that failed, each with the fault windows around it. Inline CSS
+and SVG only: no script, no network, opens offline.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .history import Op
+
+COLORS = {
+    "valid": "#1a7f37",
+    "invalid": "#cf222e",
+    "unknown": "#9a6700",
+    "interrupted": "#6e7781",
+    "error": "#9a6700",
+}
+FAULT_COLORS = ["#f0883e", "#a371f7", "#3fb950", "#58a6ff", "#db61a2", "#d29922"]
+WIDTH, LEFT = 960, 110
+CSS = " ".join(
+    [
+        "body{font:14px/1.4 system-ui,sans-serif;margin:16px 24px;color:#1f2328;max-width:1000px}",
+        "h1{font-size:20px;margin:0 0 4px} h3{font-size:15px;margin:14px 0 4px}",
+        ".badge{color:#fff;border-radius:10px;padding:1px 8px;font-size:12px;",
+        "text-transform:uppercase}",
+        "table{border-collapse:collapse;width:100%}",
+        "td{border-top:1px solid #d0d7de;padding:4px 6px;vertical-align:top}",
+        ".d{color:#656d76;font-size:12px} .s{font-size:12px}",
+        "pre{font-size:11px;background:#f6f8fa;padding:4px;margin:2px 0 8px;white-space:pre-wrap}",
+        ".lbl,.tick,.ph{font-size:10px;fill:#656d76}",
+        ".phase{stroke:#d0d7de;stroke-dasharray:3 3} .err{color:#cf222e}",
+    ]
+)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _timeline(ops: Sequence[Op], results: dict[str, Any]) -> str:
+    if not ops:
+        return "<p>empty history</p>"
+    end = max(op.time for op in ops) or 1.0
+    scale = (WIDTH - LEFT - 10) / end
+
+    def x(t: float) -> float:
+        return LEFT + t * scale
+
+    rows: list[str] = []
+    y = 10
+    faults: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        if op.f == "fault":
+            fid = str(op.value.get("id"))
+            entry = faults.setdefault(
+                fid, {"kind": op.value.get("kind"), "target": op.value.get("target", "")}
+            )
+            entry[str(op.value.get("phase"))] = op.time
+    for i, (fid, f) in enumerate(sorted(faults.items(), key=lambda kv: kv[1].get("start", 0))):
+        start = f.get("start", 0.0)
+        stop = f.get("stop", start + 0.05)
+        color = FAULT_COLORS[i % len(FAULT_COLORS)]
+        label = f"{fid} {f['kind']} {f['target']}"
+        rows.append(
+            f'<text x="4" y="{y + 11}" class="lbl">{_e(fid)} {_e(f["kind"])}</text>'
+            f'<rect x="{x(start):.1f}" y="{y}" width="{max(2.0, (stop - start) * scale):.1f}"'
+            f' height="14" fill="{color}" rx="2"><title>{_e(label)}: {start:.2f}s to'
+            f" {stop:.2f}s</title></rect>"
+        )
+        y += 18
+    phases = [(op.time, op.value.get("phase")) for op in ops if op.f == "phase"]
+    buckets: dict[int, int] = {}
+    width = max(end / 120, 0.05)
+    for op in ops:
+        if op.f == "recv":
+            buckets[int(op.time / width)] = buckets.get(int(op.time / width), 0) + 1
+    peak = max(buckets.values(), default=1)
+    spark_y = y + 4
+    points = " ".join(
+        f"{x(k * width):.1f},{spark_y + 40 - 40 * v / peak:.1f}" for k, v in sorted(buckets.items())
+    )
+    rows.append(
+        f'<text x="4" y="{spark_y + 24}" class="lbl">deliveries/{width:.2g}s</text>'
+        f'<polyline points="{points}" fill="none" stroke="#0969da" stroke-width="1.2"/>'
+    )
+    y = spark_y + 48
+    rows.append(f'<text x="4" y="{y + 9}" class="lbl">disconnects</text>')
+    for op in ops:
+        if op.f == "disconnect":
+            rows.append(
+                f'<line x1="{x(op.time):.1f}" x2="{x(op.time):.1f}" y1="{y}" y2="{y + 12}"'
+                f' stroke="#6e7781"><title>{_e(op.process)} {op.time:.2f}s code'
+                f" {_e(op.value.get('code'))}</title></line>"
+            )
+    y += 16
+    rows.append(f'<text x="4" y="{y + 9}" class="lbl">witnesses</text>')
+    for check in results.get("checks", []):
+        for w in check.get("witnesses", [])[:50]:
+            t = _witness_time(w)
+            if t is not None:
+                rows.append(
+                    f'<circle cx="{x(t):.1f}" cy="{y + 6}" r="3.5" fill="#cf222e">'
+                    f"<title>{_e(check['name'])}: {_e(w.get('problem', ''))}</title>"
+                    "</circle>"
+                )
+    y += 16
+    for i, (t, phase) in enumerate(phases):  # labels alternate rows so neighbours stay legible
+        label_y = y + 34 + (i % 2) * 11
+        rows.append(
+            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="0" y2="{label_y - 8}" class="phase"/>'
+            f'<text x="{x(t) + 2:.1f}" y="{label_y}" class="ph">{_e(phase)}</text>'
+        )
+    ticks = "".join(
+        f'<text x="{x(t):.1f}" y="{y + 14}" class="tick">{t:g}s</text>'
+        for t in range(0, int(end) + 1, max(1, int(end / 10) or 1))
+    )
+    return (
+        f'<svg width="{WIDTH}" height="{y + 50}" role="img" aria-label="timeline">'
+        + "".join(rows)
+        + ticks
+        + "</svg>"
+    )
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_flat(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _witness(w: dict[str, Any]) -> str:
+    """One line per field; a list of records (deliveries, faults) one line per record."""
+    lines = []
+    for key, value in w.items():
+        if key == "problem":
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f"{key}:")
+            lines.extend(f"  {_flat(v)}" for v in value)
+        elif isinstance(value, list) and not value:
+            lines.append(f"{key}: none")
+        else:
+            lines.append(f"{key}: {_flat(value)}")
+    return "\n".join(lines)
+
+
+def _witness_time(w: dict[str, Any]) -> float | None:
+    for key in ("published_at", "acknowledged_at"):
+        if isinstance(w.get(key), int | float):
+            return float(w[key])
+    for key in ("lost", "delivery", "later"):
+        if isinstance(w.get(key), dict) and "time" in w[key]:
+            return float(w[key]["time"])
+    if w.get("deliveries"):
+        return float(w["deliveries"][-1]["time"])
+    return None
+
+
+def _summary(summary: dict[str, Any]) -> str:
+    parts = []
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        parts.append(f"{_e(key)}: <b>{_e(value)}</b>")
+    return " &middot; ".join(parts)
+
+
+def render(results: dict[str, Any], ops: Sequence[Op]) -> str:
+    validity = results.get("validity", "unknown")
+    checks = results.get("checks", [])
+    rows = "".join(
+        f'<tr><td><span class="badge" style="background:{COLORS.get(c["validity"], "#999")}">'
+        f'{_e(c["validity"])}</span></td><td><b>{_e(c["name"])}</b><br><span class="d">'
+        f'{_e(c.get("description", ""))}</span></td><td class="s">{_summary(c.get("summary", {}))}'
+        f"{'<br><i>' + _e(c['error']) + '</i>' if c.get('error') else ''}</td></tr>"
+        for c in checks
+    )
+    details = []
+    for c in checks:
+        if not c.get("witnesses"):
+            continue
+        items = "".join(
+            f"<li><b>{_e(w.get('problem', ''))}</b><pre>{_e(_witness(w))}</pre></li>"
+            for w in c["witnesses"][:5]
+        )
+        more = len(c["witnesses"]) - 5
+        details.append(
+            f"<h3>{_e(c['name'])}: {len(c['witnesses'])} witness(es)</h3><ol>{items}</ol>"
+            + (f"<p>{more} more in results.json</p>" if more > 0 else "")
+        )
+    error = f'<p class="err">{_e(results["error"])}</p>' if results.get("error") else ""
+    badge = COLORS.get(validity, "#999")
+    facts = " &middot; ".join(
+        [
+            f"seed {_e(results.get('seed'))}",
+            f"{_e(results.get('duration'))}s",
+            f"exit code {_e(results.get('exit_code'))}",
+            f"{len(ops):,} history events",
+            f"source {_e(results.get('source'))}",
+            f"harness {_e(results.get('harness_version'))}",
+        ]
+    )
+    title = f"{_e(results.get('scenario'))}: {_e(validity)}"
+    return "\n".join(
+        [
+            "<!doctype html>",
+            f'<html lang="en"><head><meta charset="utf-8"><title>{title}</title>',
+            f"<style>{CSS}</style></head><body>",
+            f"<h1>{_e(results.get('scenario'))} "
+            f'<span class="badge" style="background:{badge}">{_e(validity)}</span></h1>',
+            f'<div class="d">{facts}</div>',
+            error,
+            f"<table>{rows}</table>",
+            f"<h3>Timeline</h3>{_timeline(ops, results)}",
+            "".join(details),
+            "</body></html>",
+        ]
+    )
