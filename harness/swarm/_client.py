@@ -214,12 +214,16 @@ class SwarmClient:
 
     async def _wait_for_connect_wish(self) -> None:
         while not self.model.want_connect:
-            deadline = self.model.next_deadline()
-            with trio.move_on_at(self._trio_time(deadline)):
-                await self._wake.wait()
-            self._wake = trio.Event()
-            self.model.advance(self.clock.now())
-            self._record_notices()
+            await self._tick()
+
+    async def _tick(self) -> None:
+        """Sleep until the model's next deadline or a wake-up, then let the model advance."""
+        deadline = self.model.next_deadline()
+        with trio.move_on_at(self._trio_time(deadline)):
+            await self._wake.wait()
+        self._wake = trio.Event()
+        self.model.advance(self.clock.now())
+        self._record_notices()
 
     def _choose_node(self) -> None:
         count = len(self.config.nodes)
@@ -279,12 +283,7 @@ class SwarmClient:
     async def _ticker(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
         try:
             while True:
-                deadline = self.model.next_deadline()
-                with trio.move_on_at(self._trio_time(deadline)):
-                    await self._wake.wait()
-                self._wake = trio.Event()
-                self.model.advance(self.clock.now())
-                self._record_notices()
+                await self._tick()
                 await self._flush(ws)
                 if self.model.close_request is not None:
                     code, reason = self.model.close_request

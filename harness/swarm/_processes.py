@@ -21,6 +21,7 @@ from typing import Any
 
 import trio
 
+from .._lines import json_lines
 from ..errors import HarnessError
 from ..files import merge_parts
 from ..history import Op
@@ -49,13 +50,8 @@ class _Worker:
 
     async def read_stats(self) -> None:
         assert self.process.stdout is not None
-        buffer = b""
-        async for chunk in self.process.stdout:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    self.stats = SwarmStats(**json.loads(line))
+        async for report in json_lines(self.process.stdout):
+            self.stats = SwarmStats(**report)
 
 
 class SwarmProcesses:

@@ -21,6 +21,7 @@ from typing import Any
 
 import trio
 
+from .._lines import json_lines
 from ..files import HistoryWriter
 from ._clock import RunClock
 from ._codec import config_from_dict, plan_from_dict
@@ -29,23 +30,16 @@ from ._swarm import Swarm
 
 async def _commands(swarm: Swarm, nursery: trio.Nursery, stop: trio.Event) -> None:
     stdin = trio.lowlevel.FdStream(sys.stdin.fileno())
-    buffer = b""
-    async for chunk in stdin:
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if not line.strip():
-                continue
-            command = json.loads(line)
-            if command["cmd"] == "publish":
-                nursery.start_soon(swarm.publish_for, float(command["duration"]))
-            elif command["cmd"] == "client_fault":
-                nursery.start_soon(
-                    swarm.client_fault, command["kind"], command["clients"], command.get("duration")
-                )
-            elif command["cmd"] == "stop":
-                stop.set()
-                return
+    async for command in json_lines(stdin):
+        if command["cmd"] == "publish":
+            nursery.start_soon(swarm.publish_for, float(command["duration"]))
+        elif command["cmd"] == "client_fault":
+            nursery.start_soon(
+                swarm.client_fault, command["kind"], command["clients"], command.get("duration")
+            )
+        elif command["cmd"] == "stop":
+            stop.set()
+            return
     stop.set()
 
 

@@ -89,6 +89,16 @@ def channel_states_py(ops: Ops) -> list[str]:
     return [k for k, _ in itertools.groupby(states)]
 
 
+async def connect_js(js, node):
+    """The official client with the same timings as the Python client of `side_by_side`."""
+    opts = {
+        "reconnectAfterMs": RECONNECT,
+        "rejoinAfterMs": REJOIN,
+        "heartbeatIntervalMs": HEARTBEAT,
+    }
+    await js.send("connect", url=node.url, opts=opts)
+
+
 @pytest.fixture
 async def n1(local_cluster):
     return (await local_cluster(("n1",)))["n1"]
@@ -96,15 +106,7 @@ async def n1(local_cluster):
 
 async def test_server_kill_same_states_and_same_reconnect_schedule(n1, nursery):
     async with open_js_client() as js:
-        await js.send(
-            "connect",
-            url=n1.url,
-            opts={
-                "reconnectAfterMs": RECONNECT,
-                "rejoinAfterMs": REJOIN,
-                "heartbeatIntervalMs": HEARTBEAT,
-            },
-        )
+        await connect_js(js, n1)
         await js.send("join", topic="room:1")
         _py, ops = await side_by_side(n1, nursery)
         await js.wait_ev("join_ok")
@@ -136,15 +138,7 @@ async def test_server_kill_same_states_and_same_reconnect_schedule(n1, nursery):
 
 async def test_paused_server_heartbeat_timeout_same_states(n1, nursery):
     async with open_js_client() as js:
-        await js.send(
-            "connect",
-            url=n1.url,
-            opts={
-                "reconnectAfterMs": RECONNECT,
-                "rejoinAfterMs": REJOIN,
-                "heartbeatIntervalMs": HEARTBEAT,
-            },
-        )
+        await connect_js(js, n1)
         await js.send("join", topic="room:1")
         _py, ops = await side_by_side(n1, nursery)
         await js.wait_ev("join_ok")
@@ -175,9 +169,7 @@ async def test_paused_server_heartbeat_timeout_same_states(n1, nursery):
 
 async def test_refused_join_same_rejoin_schedule(n1, nursery):
     async with open_js_client() as js:
-        await js.send(
-            "connect", url=n1.url, opts={"reconnectAfterMs": RECONNECT, "rejoinAfterMs": REJOIN}
-        )
+        await connect_js(js, n1)
         await js.send("join", topic="room:1", params={"reject": "unauthorized"})
         _py, ops = await side_by_side(n1, nursery, topic_params={"reject": "unauthorized"})
         attempts = len(REJOIN) + 2

@@ -18,6 +18,8 @@ from typing import Any
 
 import trio
 
+from harness._lines import json_lines
+
 INTEROP = Path(__file__).resolve().parent.parent / "interop"
 DRIVER = INTEROP / "driver.mjs"
 
@@ -70,13 +72,8 @@ class JSClient:
 
     async def _read(self) -> None:
         assert self.process.stdout is not None
-        buffer = b""
-        async for chunk in self.process.stdout:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    self.events.append(json.loads(line))
+        async for event in json_lines(self.process.stdout):
+            self.events.append(event)
             self._changed.set()
             self._changed = trio.Event()
 
