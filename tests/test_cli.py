@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import trio
 
 SHORT = """
 name: short
@@ -201,3 +202,25 @@ def test_interrupt_stops_everything_and_keeps_the_history(tmp_path, signum):
     results = json.loads((history.parent / "results.json").read_text())
     assert results["validity"] == "interrupted"
     assert results["exit_code"] == 130
+
+
+async def test_own_command_template_user_toxiproxy_and_repeat(tmp_path, toxiproxy):
+    """`cluster.command` runs any server from a template; with `--toxiproxy` the run uses the
+    user's server and removes every proxy it made; `--repeat` runs seeds N.. and counts."""
+    template = (
+        "{python} -m server_under_test --node {node} --host {host} --port {port}"
+        " --pubsub-port {pubsub_port} {peer_args} --store {store} {bug_args} --log-level WARNING"
+    )
+    scenario = tmp_path / "own.yaml"
+    scenario.write_text(SHORT.replace("cluster: {nodes: 2}", f"cluster:\n  nodes: 2\n  command: \"{template}\"").replace("duration: 4s", "duration: 3s"))
+    address = f"127.0.0.1:{toxiproxy.port}"
+    result = await trio.to_thread.run_sync(
+        lambda: harness("run", str(scenario), "--out", str(tmp_path / "r"), "--repeat", "2", "--toxiproxy", address, timeout=180)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed, 0 failed" in result.stdout
+    runs = sorted((tmp_path / "r" / "short").iterdir())
+    assert [r.name.rsplit("-seed", 1)[1] for r in runs] == ["4", "5"]
+    assert not (runs[0] / "logs" / "toxiproxy.log").exists()  # the user's server, not ours
+    assert "--log-level WARNING" in (runs[0] / "logs" / "n1.log").read_text()
+    assert await toxiproxy.client.proxies() == {}
