@@ -212,10 +212,24 @@ async def test_own_command_template_user_toxiproxy_and_repeat(tmp_path, toxiprox
         " --pubsub-port {pubsub_port} {peer_args} --store {store} {bug_args} --log-level WARNING"
     )
     scenario = tmp_path / "own.yaml"
-    scenario.write_text(SHORT.replace("cluster: {nodes: 2}", f"cluster:\n  nodes: 2\n  command: \"{template}\"").replace("duration: 4s", "duration: 3s"))
+    scenario.write_text(
+        SHORT.replace(
+            "cluster: {nodes: 2}", f'cluster:\n  nodes: 2\n  command: "{template}"'
+        ).replace("duration: 4s", "duration: 3s")
+    )
     address = f"127.0.0.1:{toxiproxy.port}"
     result = await trio.to_thread.run_sync(
-        lambda: harness("run", str(scenario), "--out", str(tmp_path / "r"), "--repeat", "2", "--toxiproxy", address, timeout=180)
+        lambda: harness(
+            "run",
+            str(scenario),
+            "--out",
+            str(tmp_path / "r"),
+            "--repeat",
+            "2",
+            "--toxiproxy",
+            address,
+            timeout=180,
+        )
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed, 0 failed" in result.stdout

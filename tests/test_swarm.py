@@ -167,6 +167,8 @@ async def test_worker_processes_share_one_clock_and_merge_into_one_history(node,
     await wait_until(lambda: swarm.stats().acknowledged >= 40, timeout=20)
     ops = await swarm.stop()
     assert {w.process.returncode for w in swarm.workers} == {0}
+    publishes = [o for o in ops if o.f == "publish" and o.type == "invoke"]
+    assert len(publishes) <= 0.5 * 100 + 2  # the total rate, not the rate per worker
     assert ops == read_history(tmp_path / "history.jsonl")
     assert [o.index for o in ops] == list(range(len(ops)))
     assert all(a.time <= b.time for a, b in itertools.pairwise(ops))

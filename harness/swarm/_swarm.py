@@ -126,12 +126,21 @@ class Swarm:
                 await trio.sleep(0.02)
 
     async def publish(self, *, duration: float, max_messages: int | None = None) -> int:
-        """Publish at the configured total rate for `duration` seconds; return how many."""
+        """Publish for `duration` seconds; return how many.
+
+        Every publisher of the scenario publishes at rate / publishers, wherever it runs, so the
+        total is the configured rate whether the publishers share one process or are spread over
+        worker processes (each worker runs this with its own share of them)."""
         publishers = self.publishers
         if not publishers or self.config.rate <= 0:
             return 0
-        interval = len(publishers) / self.config.rate
-        limit = max_messages if max_messages is not None else int(duration * self.config.rate) + 1
+        interval = max(self.config.publishers, 1) / self.config.rate
+        share = len(publishers) / max(self.config.publishers, 1)
+        limit = (
+            max_messages
+            if max_messages is not None
+            else int(duration * self.config.rate * share) + len(publishers)
+        )
         end = self.clock.now() + duration
         sent = 0
         body = "x" * self.config.body_size
