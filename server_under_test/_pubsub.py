@@ -207,7 +207,7 @@ class PubSub:
                 await trio.sleep(backoff)
 
     async def _run_link(self, link: PeerLink, stream: trio.SocketStream) -> None:
-        outbox = Outbox(LINK_OUTBOX_LIMIT)
+        outbox = Outbox(LINK_OUTBOX_LIMIT, stream.socket.fileno())
         outbox.put((dumps({"hello": self.node, "boot": self.boot}) + "\n").encode())
         outbox.put((dumps({"interest": sorted(self._local)}) + "\n").encode())
         for wire in link.recent:  # only ever filled with the resend_after_reconnect bug
