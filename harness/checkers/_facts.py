@@ -80,6 +80,13 @@ class Facts:
     losses: dict[str, list[Op]] = field(default_factory=dict)  # client -> disconnect ops
     reads: dict[str, set[str]] | None = None
     closed: set[tuple[str, str]] = field(default_factory=set)  # closed for good by phx_close
+    _grouped: dict[tuple[str, str, str], list[Op]] | None = None
+
+    def grouped(self) -> dict[tuple[str, str, str], list[Op]]:
+        """(client, topic, message id) -> its recv ops; computed once, shared by checkers."""
+        if self._grouped is None:
+            self._grouped = group_deliveries(self.deliveries)
+        return self._grouped
 
     def windows_near(self, start: float, end: float, margin: float = 0.0) -> list[dict[str, Any]]:
         return [w.to_json() for w in self.windows if w.overlaps(start, end, margin)]

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from ._facts import Facts, Membership, describe, group_deliveries
+from ._facts import Facts, Membership, describe
 from ._result import CheckResult, verdict
 
 DEFAULT_WITHIN = 15.0
@@ -152,7 +152,7 @@ def _connected_at_end(facts: Facts, client: str) -> bool:
 def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     settle_option = options.get("settle")
     settle = DEFAULT_SETTLE if settle_option is None else float(settle_option)
-    received = group_deliveries(facts.deliveries)
+    received = facts.grouped()
     by_topic: dict[str, list[Membership]] = defaultdict(list)
     for (_client, topic), memberships in facts.memberships.items():
         by_topic[topic].extend(memberships)

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._facts import Facts, describe, group_deliveries
+from ._facts import Facts, describe
 from ._result import CheckResult, verdict
 
 
 def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    grouped = group_deliveries(facts.deliveries)
+    grouped = facts.grouped()
     witnesses: list[dict[str, Any]] = []
     for (client, topic, message_id), ops in grouped.items():
         if len(ops) > 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._facts import Facts, group_deliveries
+from ._facts import Facts
 from ._result import CheckResult
 from .liveness import DEFAULT_SETTLE, _percentiles
 
@@ -20,7 +20,7 @@ from .liveness import DEFAULT_SETTLE, _percentiles
 def latency(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     all_latencies: list[float] = []
     clean: list[float] = []
-    for (_client, _topic, message_id), ops in group_deliveries(facts.deliveries).items():
+    for (_client, _topic, message_id), ops in facts.grouped().items():
         message = facts.publishes.get(message_id)
         if message is None:
             continue

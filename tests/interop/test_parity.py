@@ -99,6 +99,17 @@ async def connect_js(js, node):
     await js.send("connect", url=node.url, opts=opts)
 
 
+async def both_joined(js, node, nursery, *, topic_params=None):
+    """The official and the Python client, same timings, both joined to room:1."""
+    await connect_js(js, node)
+    await js.send("join", topic="room:1", params=topic_params or {})
+    _py, ops = await side_by_side(node, nursery, topic_params=topic_params)
+    if topic_params is None:
+        await js.wait_ev("join_ok")
+        await wait_until(lambda: ops.all("join", "ok"))
+    return ops
+
+
 @pytest.fixture
 async def n1(local_cluster):
     return (await local_cluster(("n1",)))["n1"]
@@ -106,11 +117,7 @@ async def n1(local_cluster):
 
 async def test_server_kill_same_states_and_same_reconnect_schedule(n1, nursery):
     async with open_js_client() as js:
-        await connect_js(js, n1)
-        await js.send("join", topic="room:1")
-        _py, ops = await side_by_side(n1, nursery)
-        await js.wait_ev("join_ok")
-        await wait_until(lambda: ops.all("join", "ok"))
+        ops = await both_joined(js, n1, nursery)
 
         n1.kill()
         await n1.wait_exit()
@@ -138,11 +145,7 @@ async def test_server_kill_same_states_and_same_reconnect_schedule(n1, nursery):
 
 async def test_paused_server_heartbeat_timeout_same_states(n1, nursery):
     async with open_js_client() as js:
-        await connect_js(js, n1)
-        await js.send("join", topic="room:1")
-        _py, ops = await side_by_side(n1, nursery)
-        await js.wait_ev("join_ok")
-        await wait_until(lambda: ops.all("join", "ok"))
+        ops = await both_joined(js, n1, nursery)
 
         n1.pause()
         # No ack within the interval: each client errors its channels and tears the connection
@@ -169,9 +172,7 @@ async def test_paused_server_heartbeat_timeout_same_states(n1, nursery):
 
 async def test_refused_join_same_rejoin_schedule(n1, nursery):
     async with open_js_client() as js:
-        await connect_js(js, n1)
-        await js.send("join", topic="room:1", params={"reject": "unauthorized"})
-        _py, ops = await side_by_side(n1, nursery, topic_params={"reject": "unauthorized"})
+        ops = await both_joined(js, n1, nursery, topic_params={"reject": "unauthorized"})
         attempts = len(REJOIN) + 2
         await wait_until(lambda: len(js.all("join_error")) >= attempts, timeout=15)
         await wait_until(lambda: len(ops.all("join", "fail")) >= attempts, timeout=15)
