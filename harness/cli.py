@@ -36,14 +36,6 @@ from .scenario import (
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-def load_scenario(path: Path) -> Scenario:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidScenario([]) from exc
-    return parse_scenario(text, str(path))
-
-
 def _read_scenario(path: Path) -> Scenario | None:
     try:
         text = path.read_text(encoding="utf-8")

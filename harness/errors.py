@@ -1,8 +1,11 @@
 """The one exception root of the harness.
 
     HarnessError
-    ├── ClusterError       a node did not start, become healthy or stop
-    └── (later issues add InvalidScenario, NemesisFailed, ...)
+    ├── ClusterError       a node did not start, become healthy or stop   (cluster.py)
+    ├── InvalidScenario    the YAML cannot run; every problem located      (scenario.py)
+    ├── ToxiproxyError     toxiproxy missing, unreachable, slow, non-2xx   (toxiproxy.py)
+    ├── HistoryError       a history line that cannot be read              (history.py)
+    └── WorkerFailed       a swarm worker process died                     (swarm/)
 
 `harness.phoenix` keeps its own root (`ProtocolError`) because it is a leaf that may be lifted
 out on its own.

@@ -157,6 +157,7 @@ class Run:
         self.toxiproxy: ToxiproxyClient | None = None
         self.created_proxies: list[str] = []
         self.nodes: dict[str, LocalNode] = {}
+        self.client_urls: dict[str, str] = {}  # node -> ws URL through its clients proxy
         self.swarm: Swarm | SwarmProcesses | None = None
         self.nemesis: Nemesis | None = None
         self.phase = "setup"
@@ -243,7 +244,6 @@ class Run:
         store = f"sqlite:///{(self.run_dir / 'store.sqlite').resolve()}"
         specs = mesh_specs(names, store=store, bugs=s.cluster.bugs)
         proxies: dict[str, str] = {}
-        self.client_urls: dict[str, str] = {}
         by_name = {spec.name: spec for spec in specs}
         for spec in specs:
             proxy, port = await self._proxy(f"clients->{spec.name}", f"127.0.0.1:{spec.port}")
