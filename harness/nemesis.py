@@ -74,7 +74,9 @@ def expand_random(scenario: Scenario, rng: random.Random) -> tuple[Fault, ...]:
             length = rng.uniform(float(p["min_for"]), min(float(p["max_for"]), window))
             at = fault.at + rng.uniform(0.0, max(0.0, window - length))
             params: dict[str, Any]
-            if kind in TOXIC_KINDS or kind == "down":
+            if kind == "down":
+                params = {"links": (rng.choice(scenario.links),)}
+            elif kind in TOXIC_KINDS:
                 link = rng.choice(scenario.links)
                 params = {"links": (link,), "stream": "both", "toxicity": 1.0}
                 params.update(
@@ -97,16 +99,13 @@ def expand_random(scenario: Scenario, rng: random.Random) -> tuple[Fault, ...]:
                     "one_way": False,
                 }
             elif kind in ("kill", "terminate"):
-                params = {"node": rng.choice(nodes), "restart_after": length}
+                params = {"node": rng.choice(nodes), "restart_after": round(length, 3)}
             elif kind in ("pause", "restart"):
                 params = {"node": rng.choice(nodes)}
             else:  # client faults
                 params = {"clients": "10%"}
-            duration = (
-                None
-                if kind in ("kill", "terminate", "restart") or kind in CLIENT_KINDS
-                else round(length, 3)
-            )
+            instant = ("kill", "terminate", "restart", "client_close", "client_crash")
+            duration = None if kind in instant else round(length, 3)
             out.append(Fault(kind, round(at, 3), duration, params, fault.line))
     return tuple(sorted(out, key=lambda f: f.at))
 

@@ -238,3 +238,38 @@ async def test_own_command_template_user_toxiproxy_and_repeat(tmp_path, toxiprox
     assert not (runs[0] / "logs" / "toxiproxy.log").exists()  # the user's server, not ours
     assert "--log-level WARNING" in (runs[0] / "logs" / "n1.log").read_text()
     assert await toxiproxy.client.proxies() == {}
+
+
+async def test_worker_processes_and_random_faults_through_the_runner(tmp_path):
+    from harness.runner import RunOptions, run_scenario
+    from harness.scenario import parse_scenario
+
+    text = (
+        SHORT.replace("count: 6", "count: 6\n  workers: 2")
+        .replace("duration: 4s", "duration: 5s")
+        .replace(
+            "  - {at: 1s, kind: kill, node: n2, restart_after: 500ms}",
+            "  - {at: 1s, for: 3s, kind: random, count: 2, kinds: [latency, down], min_for: 500ms, max_for: 1s}",
+        )
+    )
+    result = await run_scenario(
+        parse_scenario(text, "workers.yaml"), RunOptions(out=tmp_path, seed=11)
+    )
+    assert result.error is None, result.error
+    assert result.exit_code == 0, [r.to_json() for r in result.results if r.validity != "valid"]
+    ops = [json.loads(line) for line in (result.run_dir / "history.jsonl").read_text().splitlines()]
+    assert [o["index"] for o in ops] == list(range(len(ops)))  # the worker parts merged into one
+    assert {o["process"] for o in ops} >= {f"c{i}" for i in range(1, 7)} | {"p1", "p2"}
+    publishes = [o for o in ops if o["f"] == "publish" and o["type"] == "invoke"]
+    assert len(publishes) <= 5 * 40 + 2  # the scenario's total rate, not per worker
+    kinds = [
+        o["value"]["kind"] for o in ops if o["f"] == "fault" and o["value"]["phase"] == "start"
+    ]
+    assert len(kinds) == 2
+    assert set(kinds) <= {"latency", "down"}
+    resolved = (result.run_dir / "scenario.yaml").read_text()
+    assert "random" not in resolved  # the resolved scenario lists the concrete faults it ran
+    assert (
+        parse_scenario(resolved, "resolved.yaml").faults
+        == parse_scenario(resolved, "again.yaml").faults
+    )

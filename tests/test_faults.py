@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 import trio
+import yaml
 
 from harness.cluster import wait_links
 from harness.files import read_history
 from harness.history import Op
 from harness.nemesis import expand_random
-from harness.runner import Run, RunOptions, run_directory
+from harness.runner import Run, RunOptions, resolved, run_directory
 from harness.scenario import Fault, parse_scenario
 from tests.support.waiting import wait_until
 
@@ -279,3 +281,16 @@ def test_random_faults_expand_deterministically_inside_their_window():
     assert len(first) == 6
     assert all(f.at >= 5.0 and (f.end or f.at) <= 25.0 + 1e-6 for f in first)
     assert all(f.kind != "random" for f in first)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_a_resolved_random_scenario_is_a_valid_scenario_that_replays(seed):
+    """What the run directory keeps must parse again, to the same faults, for every kind."""
+    kinds = "[latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, down, partition, kill, terminate, pause, restart, client_close, client_crash, client_leave]"
+    text = SCENARIO + f"faults:\n  - {{at: 2s, for: 50s, kind: random, count: 8, kinds: {kinds}}}\n"
+    scenario = parse_scenario(text, "r.yaml")
+    expanded = replace(scenario, seed=seed, faults=expand_random(scenario, random.Random(seed)))
+    again = parse_scenario(yaml.safe_dump(resolved(expanded)), "resolved.yaml")
+    assert again.faults == tuple(
+        replace(f, line=g.line) for f, g in zip(expanded.faults, again.faults, strict=True)
+    )
