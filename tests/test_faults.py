@@ -163,15 +163,15 @@ async def test_timeout_black_hole_is_detected_by_the_heartbeat(env):
     ("kind", "params"), [("latency", {"latency": 400, "jitter": 0}), ("bandwidth", {"rate": 5})]
 )
 async def test_slow_link_delivers_to_that_nodes_clients_after_everyone_else(env, kind, params):
-    start = await env.fault(kind, 6.0, links=link("n3"), **TOXIC, **params)
+    await env.fault(kind, 6.0, links=link("n3"), **TOXIC, **params)
     ids = env.publish("p1", 10, kind)
     await env.delivered(ids[-1], ALL)
-    for mid in ids:
+    # latency delays every message by 400 ms; bandwidth's delay builds up as the backlog grows,
+    # so its clear margin is on the later messages
+    for mid in ids if kind == "latency" else ids[-3:]:
         got = env.receivers(mid)
-        slow = max(got[c] for c in ON["n3"]) if ON["n3"] <= set(got) else None
         fast = max(got[c] for c in ON["n1"] | ON["n2"])
-        assert slow is None or min(got[c] for c in ON["n3"]) > fast, mid
-    del start
+        assert min(got[c] for c in ON["n3"]) > fast, mid
 
 
 async def test_slicer_fragments_frames_without_breaking_them(env):
