@@ -394,8 +394,8 @@ async def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
             finally:
                 outer.cancel_scope.cancel()
     except* (HarnessError, OSError) as group:
-        error = "; ".join(str(e) for e in group.exceptions)
-        log.error("run failed: %s", error)
+        error = "; ".join(str(e) for e in _leaves(group))
+        log.debug("run failed: %s", error)
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(30):
             await run.teardown()
@@ -413,6 +413,13 @@ async def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     result = RunResult(run_dir, seed, results, error, interrupted)
     write_outputs(run_dir, scenario, result, time.monotonic() - started, options.junit_xml)
     return result
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The real errors inside trio's nested ExceptionGroups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
 
 
 def check_run(run_dir: Path, scenario: Scenario) -> list[CheckResult]:

@@ -273,3 +273,21 @@ async def test_worker_processes_and_random_faults_through_the_runner(tmp_path):
         parse_scenario(resolved, "resolved.yaml").faults
         == parse_scenario(resolved, "again.yaml").faults
     )
+
+
+def test_a_node_that_cannot_start_is_an_infrastructure_error(tmp_path):
+    scenario = tmp_path / "broken.yaml"
+    scenario.write_text(
+        SHORT.replace(
+            "cluster: {nodes: 2}",
+            "cluster:\n  nodes: 2\n  command: \"{python} -c 'raise SystemExit(7)'\"",
+        )
+    )
+    result = harness("run", str(scenario), "--out", str(tmp_path / "r"))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "node n1 exited with code 7 before it became healthy" in result.stderr
+    assert "Traceback" not in result.stderr
+    (run_dir,) = (tmp_path / "r" / "short").iterdir()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert (results["validity"], results["exit_code"]) == ("error", 3)
+    assert (run_dir / "history.jsonl").exists()
