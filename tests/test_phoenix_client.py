@@ -248,6 +248,9 @@ def test_leave_closes_on_the_ok_reply():
     assert c.state("room:1") is S.LEAVING
     c.receive(Reply("room:1", "ok", {}, leave.ref, jr), 1.1)
     assert c.state("room:1") is S.CLOSED
+    c.take_notices()
+    c.receive(ChannelClose("room:1", jr, {}), 1.2)  # the server's phx_close after the leave reply
+    assert c.take_notices() == []
 
 
 def test_disconnect_stays_down():

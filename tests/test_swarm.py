@@ -178,3 +178,52 @@ async def test_worker_processes_share_one_clock_and_merge_into_one_history(node,
     published = {o.value["id"] for o in ops if o.f == "publish" and o.type == "ok"}
     receivers = {o.process for o in ops if o.f == "recv" and o.value.get("id") in published}
     assert len(receivers) == 14  # every client and both publishers
+
+
+async def test_on_reconnect_next_node_moves_clients_to_the_next_node(local_cluster, nursery):
+    nodes = await local_cluster(("n1", "n2"))
+    config = SwarmConfig(
+        clients=2, topics=("room:1",), publishers=0, timings=FAST, seed=3, on_reconnect="next_node"
+    )
+    recorder = ListRecorder()
+    swarm = Swarm(
+        config,
+        plan_clients(config, [Node(n.name, n.url) for n in nodes.values()]),
+        recorder,
+        RunClock(),
+    )
+    await nursery.start(swarm.run)
+    await swarm.wait_joined(timeout=10)
+    nodes["n1"].kill()  # c1 was on n1: it must come back on n2, and stay there
+    await wait_until(
+        lambda: any(o.process == "c1" and o.node == "n2" for o in recorder.of("join", "ok"))
+    )
+    assert [o.node for o in recorder.of("connect", "ok", "c1")] == ["n1", "n2"]
+    assert [o.node for o in recorder.of("connect", "ok", "c2")] == ["n2"]  # untouched
+
+
+async def test_a_leave_is_recorded_as_invoke_then_ok(node, nursery):
+    config = SwarmConfig(clients=1, topics=("room:1",), publishers=0, timings=FAST, seed=3)
+    recorder = ListRecorder()
+    swarm = Swarm(
+        config,
+        plan_clients(config, [Node("n1", f"ws://127.0.0.1:{node.port}/socket")]),
+        recorder,
+        RunClock(),
+    )
+    await nursery.start(swarm.run)
+    await swarm.wait_joined(timeout=10)
+    nursery.start_soon(swarm.clients["c1"].leave_and_rejoin, 0.2)
+    await wait_until(lambda: len(recorder.of("join", "ok")) >= 2)
+    kinds = [
+        (o.f, o.type)
+        for o in recorder.ops
+        if o.process == "c1" and o.f in ("leave", "join", "channel_close")
+    ]
+    assert kinds[-5:] == [
+        ("leave", "invoke"),
+        ("leave", "ok"),
+        ("channel_close", "ok"),
+        ("join", "invoke"),
+        ("join", "ok"),
+    ]

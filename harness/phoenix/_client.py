@@ -447,6 +447,8 @@ class ClientSocket:
             case ChannelError(payload=payload):
                 self._channel_error(channel, payload, now)
             case ChannelClose(payload=payload):
+                if channel.state is ChannelState.CLOSED:
+                    return  # the phx_close after our own leave: phoenix.js has dropped the channel
                 self._clear_channel_timers(channel)
                 channel.rejoin_tries = 0
                 self._move(channel, "close")

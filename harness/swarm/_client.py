@@ -155,7 +155,11 @@ class SwarmClient:
     async def leave_and_rejoin(self, after: float) -> None:
         """The application leaves its first topic and joins it again `after` seconds later."""
         topic = self.config.topics[0]
-        self.model.leave(topic, self.clock.now())
+        now = self.clock.now()
+        self._record(
+            now, "invoke", "leave", {"topic": topic, "join_ref": self.model.join_ref(topic)}
+        )
+        self.model.leave(topic, now)
         self._record_notices()
         self._wake.set()
         await trio.sleep(after)
@@ -376,6 +380,8 @@ class SwarmClient:
                 )
             case ChannelClosed(topic, join_ref, reason):
                 self._joining.pop(topic, None)
+                if reason == "leave":
+                    self._record(now, "ok", "leave", {"topic": topic, "join_ref": join_ref})
                 self._record(
                     now,
                     "ok",
