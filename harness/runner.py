@@ -35,7 +35,7 @@ from .cluster import REFERENCE_COMMAND, LocalNode, mesh_specs, wait_links
 from .errors import ClusterError, HarnessError
 from .files import HistoryWriter, merge_parts, read_history, write_json, write_report
 from .history import Op
-from .nemesis import Nemesis, Targets, expand_random
+from .nemesis import Nemesis, Targets, with_seed_faults
 from .scenario import CHECK_DESCRIPTIONS, Fault, Scenario
 from .swarm import (
     Node,
@@ -366,8 +366,7 @@ class Run:
 
 async def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     seed = options.seed if options.seed is not None else scenario.seed
-    scenario = replace(scenario, seed=seed)
-    scenario = replace(scenario, faults=expand_random(scenario, random.Random(seed)))
+    scenario = with_seed_faults(scenario, seed)
     run_dir = run_directory(options.out, scenario.name, seed)
     (run_dir / "scenario.yaml").write_text(
         f"# resolved from {scenario.source}\n" + yaml.safe_dump(resolved(scenario), sort_keys=False)

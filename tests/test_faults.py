@@ -16,7 +16,7 @@ import yaml
 from harness.cluster import wait_links
 from harness.files import read_history
 from harness.history import Op
-from harness.nemesis import expand_random
+from harness.nemesis import expand_random, with_seed_faults
 from harness.runner import Run, RunOptions, resolved, run_directory
 from harness.scenario import Fault, parse_scenario
 from tests.support.waiting import wait_until
@@ -289,7 +289,7 @@ def test_a_resolved_random_scenario_is_a_valid_scenario_that_replays(seed):
     kinds = "[latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, down, partition, kill, terminate, pause, restart, client_close, client_crash, client_leave]"
     text = SCENARIO + f"faults:\n  - {{at: 2s, for: 50s, kind: random, count: 8, kinds: {kinds}}}\n"
     scenario = parse_scenario(text, "r.yaml")
-    expanded = replace(scenario, seed=seed, faults=expand_random(scenario, random.Random(seed)))
+    expanded = with_seed_faults(scenario, seed)
     again = parse_scenario(yaml.safe_dump(resolved(expanded)), "resolved.yaml")
     assert again.faults == tuple(
         replace(f, line=g.line) for f, g in zip(expanded.faults, again.faults, strict=True)

@@ -501,7 +501,7 @@ class ClientSocket:
         new = TRANSITIONS.get((channel.state, trigger))
         if new is None:
             return False
-        if new is not channel.state or trigger in {"rejoin"}:
+        if new is not channel.state or trigger == "rejoin":
             self._notices.append(
                 StateChanged(channel.topic, channel.join_ref, channel.state, new, trigger)
             )

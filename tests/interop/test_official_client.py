@@ -7,6 +7,8 @@ rejoin schedules); assertions are about which events happen and in what order.
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
 
 from harness._http import get_json
@@ -268,14 +270,21 @@ async def test_38_slow_join_is_answered_correctly(n1):
         assert ok["response"] == {"node": "n1"}
 
 
-async def test_two_nodes_a_client_on_n1_receives_what_n2_published(local_cluster):
-    nodes = await local_cluster(("n1", "n2"))
-    await wait_links(nodes, "up", [("n1", "n2"), ("n2", "n1")])
+@asynccontextmanager
+async def one_client_per_node(nodes):
+    """An official client joined to room:1 on n1 (a) and one on n2 (b)."""
     async with open_js_client() as a, open_js_client() as b:
         await connected(a, nodes["n1"])
         await connected(b, nodes["n2"])
         await joined(a)
         await joined(b)
+        yield a, b
+
+
+async def test_two_nodes_a_client_on_n1_receives_what_n2_published(local_cluster):
+    nodes = await local_cluster(("n1", "n2"))
+    await wait_links(nodes, "up", [("n1", "n2"), ("n2", "n1")])
+    async with one_client_per_node(nodes) as (a, b):
         await b.send(
             "push", chan="room:1", event="new_msg", payload={"id": "x1", "body": "from n2"}, tag="p"
         )
@@ -289,11 +298,7 @@ async def test_partitioned_peer_link_drops_remote_broadcasts_then_they_flow_agai
 ):
     nodes = await local_cluster(("n1", "n2"), toxiproxy=toxiproxy)
     await wait_links(nodes, "up", [("n1", "n2"), ("n2", "n1")])
-    async with open_js_client() as a, open_js_client() as b:
-        await connected(a, nodes["n1"])
-        await connected(b, nodes["n2"])
-        await joined(a)
-        await joined(b)
+    async with one_client_per_node(nodes) as (a, b):
         await toxiproxy.client.set_enabled("n2->n1", False)  # n2's broadcasts can't reach n1
         await wait_links(nodes, "down", [("n2", "n1")])
         await b.send("push", chan="room:1", event="new_msg", payload={"id": "lost"}, tag="lost")
