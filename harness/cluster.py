@@ -13,6 +13,7 @@ stand in for the reference one.
 from __future__ import annotations
 
 import os
+import random
 import shlex
 import signal
 import subprocess
@@ -131,8 +132,8 @@ class LocalNode:
                 if not self.alive:
                     code = self.process.returncode if self.process else None
                     raise ClusterError(
-                        f"node {self.name} exited with code {code} before it became healthy;"
-                        f" see {self.log_path}"
+                        f"node {self.name} exited with code {code} before it became healthy"
+                        f"{_last_words(self.log_path)}; see {self.log_path}"
                     )
                 try:
                     status, _ = await get_json(self.spec.host, self.spec.port, "/health", timeout=1)
@@ -230,22 +231,64 @@ async def wait_links(
     raise ClusterError(f"links {list(pairs)} not {state} after {timeout}s")
 
 
+def _last_words(log_path: Path) -> str:
+    """The last line a node wrote before it died (its error, usually), for the message."""
+    try:
+        with log_path.open("rb") as log:
+            log.seek(max(0, log_path.stat().st_size - 4096))
+            lines = log.read().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    last = lines[-1].strip() if lines else ""
+    return f" ({last})" if last and not last.startswith("--- start:") else ""
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports the OS says are free now, below the ephemeral range where possible."""
+    """`count` distinct ports that are free now, chosen below the kernel's ephemeral range.
+
+    A port from the ephemeral range (what binding port 0 gives) can be handed straight back
+    by the kernel to the next socket that binds port 0 or connects out: a Toxiproxy listener,
+    a client connection. A node would then fail to start, or fail to restart on its own port
+    after a kill. Ports below the range are only ever taken by someone asking for them.
+    Each port is checked by binding it without SO_REUSEADDR, and one process never hands out
+    the same port twice.
+    """
     import socket
 
+    low, high = _unassigned_range()
     ports: list[int] = []
-    sockets = []
+    for _ in range(50 * count + 1000):
+        if len(ports) == count:
+            return ports
+        port = _random.randrange(low, high)
+        if port in _handed_out:
+            continue
+        if len(_handed_out) > (high - low) // 2:  # a long-lived process: forget the oldest
+            _handed_out.clear()
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        ports.append(port)
+    raise ClusterError(f"no {count} free ports between {low} and {high} on {host}")
+
+
+_random = random.Random()  # seeded from the OS: two runs at once pick different ports
+_handed_out: set[int] = set()
+
+
+def _unassigned_range() -> tuple[int, int]:
+    """Ports from 10000 up to the start of the ephemeral range (Linux: 32768 by default)."""
     try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind((host, 0))
-            sockets.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in sockets:
-            s.close()
-    return ports
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        ephemeral_low = int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    if ephemeral_low - 10000 < 2000:  # a machine that made almost everything ephemeral
+        return 1024, max(ephemeral_low, 3024)
+    return 10000, ephemeral_low
 
 
 def mesh_specs(

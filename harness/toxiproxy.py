@@ -158,7 +158,11 @@ class ToxiproxyClient:
         data = await self._call("GET", "/proxies")
         return {name: Proxy.from_api(p) for name, p in data.items()}
 
-    async def create_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0") -> Proxy:
+    async def create_proxy(self, name: str, upstream: str, listen: str | None = None) -> Proxy:
+        """A proxy listening on `listen`; by default on a port below the ephemeral range, so
+        that re-enabling it after a `down` finds its port still free."""
+        if listen is None:
+            listen = f"127.0.0.1:{free_ports(1)[0]}"
         data = await self._call(
             "POST", "/proxies", {"name": name, "upstream": upstream, "listen": listen}
         )

@@ -280,12 +280,12 @@ def test_a_node_that_cannot_start_is_an_infrastructure_error(tmp_path):
     scenario.write_text(
         SHORT.replace(
             "cluster: {nodes: 2}",
-            "cluster:\n  nodes: 2\n  command: \"{python} -c 'raise SystemExit(7)'\"",
+            'cluster:\n  nodes: 2\n  command: "{python} -c \'raise SystemExit(\\"no luck today\\")\'"',
         )
     )
     result = harness("run", str(scenario), "--out", str(tmp_path / "r"))
     assert result.returncode == 3, result.stdout + result.stderr
-    assert "node n1 exited with code 7 before it became healthy" in result.stderr
+    assert "node n1 exited with code 1 before it became healthy (no luck today)" in result.stderr
     assert "Traceback" not in result.stderr
     (run_dir,) = (tmp_path / "r" / "short").iterdir()
     results = json.loads((run_dir / "results.json").read_text())
