@@ -82,5 +82,5 @@ def write_report(run_dir: Path) -> Path:
     history = run_dir / "history.jsonl"
     ops = read_history(history) if history.exists() else []
     path = run_dir / "report.html"
-    path.write_text(render(results, ops), encoding="utf-8")
+    path.write_text(render(results, ops, run_dir), encoding="utf-8")
     return path

@@ -108,13 +108,42 @@ def test_rejoin_fails_a_client_that_reconnects_but_never_rejoins():
     h.fault("f1", "kill", "n1", start=3.0, stop=4.0)
     h.at(3.0).disconnect("c1").disconnect("c2").disconnect("p1")
     h.at(4.1).join("c2", "room:1", jr="7").join("p1", "room:1", jr="7")
-    h.at(4.1).op("c1", "ok", "connect", url="ws://x")
+    h.at(4.1).connect("c1")
     h.at(30.0).read("room:1", ["p1-1"])
     result = run("rejoin", h, within=5.0)
     assert result.validity == "invalid"
-    problems = [w["problem"] for w in result.witnesses]
-    assert any("c1 lost room:1 at 3.000s and was not joined again by 9.000s" in p for p in problems)
+    (lost,) = result.witnesses
+    assert lost["problem"] == (
+        "c1 lost room:1 at 3.000s and was not joined again by 9.000s"
+        " though its socket was open again at 4.100s"
+    )
+    assert lost["reconnected_at"] == 4.1  # the socket came back; the channel did not
     assert result.summary["rejoined"] == 2
+
+
+def test_rejoin_names_a_client_connected_but_deaf_at_the_end():
+    h = base()
+    h.at(3.0).channel_error("c1", "room:1")  # the channel crashed; the socket stayed open
+    h.at(30.0).read("room:1", ["p1-1"])
+    result = run("rejoin", h)
+    (deaf,) = result.witnesses
+    assert (
+        deaf["problem"] == "c1 is not joined to room:1 at the end of the run (connected but deaf)"
+    )
+
+
+def test_failed_connect_attempts_are_not_losses_of_their_own():
+    h = base()
+    h.fault("f1", "kill", "n1", start=3.0, stop=4.0)
+    h.at(3.0).disconnect("c1")
+    for attempt in (3.01, 3.06, 3.16, 3.36):  # the backoff schedule against a dead node
+        h.at(attempt).connect("c1", ok=False)
+    h.at(4.2).join("c1", "room:1", jr="5")
+    h.at(30.0).read("room:1", ["p1-1"])
+    result = run("rejoin", h, within=5.0)
+    assert result.validity == "valid"
+    assert result.summary["losses"] == 1
+    assert result.summary["time_to_rejoin"]["max"] == pytest.approx(1.2)
 
 
 def test_rejoin_deadline_counts_from_the_end_of_the_fault_window():

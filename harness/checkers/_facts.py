@@ -4,6 +4,9 @@
   stopped ends at the final `heal`, or at the end of the history;
 * publishes: each message id's topic, publisher, seq, invoke time and outcome;
 * deliveries: `recv` ops of `new_msg`;
+* connections: for each client, the intervals during which its socket was open, from a
+  `connect` ok to the next `disconnect`; a *loss* is a disconnect that ends one (a failed connect
+  attempt is reported as a disconnect too, as phoenix.js does, but there was nothing to lose);
 * membership: for each (client, topic), the intervals during which the client was joined, from a
   `join` ok to the next `channel_error`, `channel_close` or `disconnect` of that client;
 * final reads: `read` ok ops, the room contents after the run.
@@ -78,6 +81,7 @@ class Facts:
     memberships: dict[tuple[str, str], list[Membership]] = field(default_factory=dict)
     expected_topics: dict[str, set[str]] = field(default_factory=dict)
     losses: dict[str, list[Op]] = field(default_factory=dict)  # client -> disconnect ops
+    connections: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # end: inf
     reads: dict[str, set[str]] | None = None
     closed: set[tuple[str, str]] = field(default_factory=set)  # closed for good by phx_close
     _grouped: dict[tuple[str, str, str], list[Op]] | None = None
@@ -98,6 +102,7 @@ def facts_of(history: Sequence[Op]) -> Facts:
         facts.start, facts.end = history[0].time, history[-1].time
     open_windows: dict[str, tuple[Op, float]] = {}
     joined: dict[tuple[str, str], tuple[str, str | None, float]] = {}
+    connected: dict[str, float] = {}
     reads: dict[str, set[str]] = {}
     for op in history:
         f, v = op.f, op.value
@@ -133,8 +138,13 @@ def facts_of(history: Sequence[Op]) -> Facts:
             _close(facts, joined, (op.process, str(v.get("topic"))), op.time)
             if f == "channel_close":
                 facts.closed.add((op.process, str(v.get("topic"))))
+        elif f == "connect" and op.type == "ok":
+            connected[op.process] = op.time
         elif f == "disconnect":
-            facts.losses.setdefault(op.process, []).append(op)
+            since = connected.pop(op.process, None)
+            if since is not None:
+                facts.losses.setdefault(op.process, []).append(op)
+                facts.connections.setdefault(op.process, []).append((since, op.time))
             for key in [k for k in joined if k[0] == op.process]:
                 _close(facts, joined, key, op.time)
         elif f == "read" and op.type == "ok":
@@ -144,6 +154,8 @@ def facts_of(history: Sequence[Op]) -> Facts:
         facts.windows.append(_window(start_op, at, max(end_of_faults, at)))
     for key in list(joined):
         _close(facts, joined, key, float("inf"))
+    for client, since in connected.items():
+        facts.connections.setdefault(client, []).append((since, float("inf")))
     facts.windows.sort(key=lambda w: w.start)
     facts.reads = reads or None
     return facts

@@ -63,18 +63,25 @@ def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             undecided += 1
             pending.add((client, topic))
             continue
+        reconnected = _reconnected(facts, client, op.time)
+        if back is not None:
+            later = f" (rejoined at {back.start:.3f}s)"
+        elif reconnected is not None:
+            later = f" though its socket was open again at {reconnected:.3f}s"
+        else:
+            later = ""
         witnesses.append(
             {
                 "problem": (
                     f"{client} lost {topic} at {op.time:.3f}s and was not joined again by "
-                    f"{deadline:.3f}s" + (f" (rejoined at {back.start:.3f}s)" if back else "")
+                    f"{deadline:.3f}s{later}"
                 ),
                 "client": client,
                 "topic": topic,
                 "lost": describe(op),
                 "deadline": round(deadline, 3),
                 "rejoined_at": round(back.start, 3) if back else None,
-                "reconnected_at": _reconnected(facts, client, op.time),
+                "reconnected_at": reconnected,
                 "faults": facts.windows_near(op.time, deadline),
             }
         )
@@ -128,25 +135,15 @@ def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
 
 
 def _reconnected(facts: Facts, client: str, after: float) -> float | None:
-    for (c, _topic), memberships in facts.memberships.items():
-        if c == client:
-            for m in memberships:
-                if m.start > after:
-                    return round(m.start, 3)
-    return None
+    """When the client's socket was open again after `after`, joined or not."""
+    again = (start for start, _ in facts.connections.get(client, ()) if start > after)
+    first = next(again, None)
+    return None if first is None else round(first, 3)
 
 
 def _connected_at_end(facts: Facts, client: str) -> bool:
-    losses = facts.losses.get(client, [])
-    return (
-        any(
-            m.end == float("inf")
-            for (c, _), ms in facts.memberships.items()
-            if c == client
-            for m in ms
-        )
-        or not losses
-    )
+    connections = facts.connections.get(client, [])
+    return bool(connections) and connections[-1][1] == float("inf")
 
 
 def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:

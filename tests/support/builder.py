@@ -11,6 +11,7 @@ class HistoryBuilder:
     def __init__(self) -> None:
         self.ops: list[Op] = []
         self.now = 0.0
+        self.connected: set[str] = set()
 
     def at(self, time: float) -> HistoryBuilder:
         self.now = time
@@ -22,9 +23,22 @@ class HistoryBuilder:
         self.ops.append(Op(self.now, process, type_, f, value, node))  # type: ignore[arg-type]
         return self
 
+    def connect(self, client: str, node: str = "n1", ok: bool = True) -> HistoryBuilder:
+        """A socket opened (ok) or a connect attempt that failed (reported as a disconnect too,
+        as phoenix.js reports it)."""
+        self.op(client, "invoke", "connect", node, url=f"ws://{node}")
+        if ok:
+            self.connected.add(client)
+            return self.op(client, "ok", "connect", node, url=f"ws://{node}")
+        self.op(client, "fail", "connect", node, url=f"ws://{node}", error="refused")
+        return self.op(client, "info", "disconnect", node, code=None, reason="refused")
+
     def join(
         self, client: str, topic: str, jr: str = "1", ok: bool = True, node: str = "n1"
     ) -> HistoryBuilder:
+        """Join (connecting first if the client has no open socket)."""
+        if client not in self.connected:
+            self.connect(client, node)
         self.op(client, "invoke", "join", node, topic=topic, join_ref=jr)
         if ok:
             self.op(client, "ok", "join", node, topic=topic, join_ref=jr)
@@ -58,6 +72,7 @@ class HistoryBuilder:
         return self.op(client, "ok", "recv", node, topic=topic, event=event, id=mid, join_ref=jr)
 
     def disconnect(self, client: str, code: int | None = 1006) -> HistoryBuilder:
+        self.connected.discard(client)
         return self.op(client, "info", "disconnect", code=code, reason="", by_client=False)
 
     def channel_error(self, client: str, topic: str, jr: str = "1") -> HistoryBuilder:
