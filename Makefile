@@ -5,9 +5,16 @@ BIN := $(VENV)/bin
 TOXIPROXY_VERSION := 2.12.0
 INTEROP := tests/interop
 
-.PHONY: setup demo test lint fmt clean
+.PHONY: setup redis-server demo test lint fmt clean
 
-setup: $(VENV)/.installed $(BIN)/toxiproxy-server $(INTEROP)/node_modules/.installed
+setup: $(VENV)/.installed $(BIN)/toxiproxy-server $(INTEROP)/node_modules/.installed redis-server
+
+# Debian's redis-server, for `pubsub: redis` and its tests (installed when we may, named if not).
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else echo "redis-server is needed (pubsub: redis): sudo apt-get install redis-server" >&2; exit 3; fi; }
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -103,11 +103,16 @@ def scenario_schema() -> dict[str, Any]:
                 "additionalProperties": False,
                 "properties": {
                     "nodes": {"type": "integer", "minimum": 1, "maximum": 9},
-                    "pubsub": {"enum": ["mesh"]},
+                    "pubsub": {
+                        "enum": ["mesh", "redis"],
+                        "description": "mesh: node-to-node links n1->n2; redis: every node"
+                        " through one Redis server, links n1->redis",
+                    },
                     "command": {
                         "type": "string",
                         "description": "template: {python} {node} {host}"
-                        " {port} {pubsub_port} {peers} {peer_args} {store} {bug_args}",
+                        " {port} {pubsub_port} {peers} {peer_args} {pubsub} {pubsub_args}"
+                        " {store} {bug_args}",
                     },
                     "bugs": {"type": "array", "items": {"type": "string"}},
                 },

@@ -33,7 +33,7 @@ POLL_INTERVAL = 0.02
 
 REFERENCE_COMMAND = (
     "{python} -m server_under_test --node {node} --host {host} --port {port}"
-    " --pubsub-port {pubsub_port} {peer_args} --store {store} {bug_args}"
+    " {pubsub_args} --store {store} {bug_args}"
 )
 
 
@@ -49,11 +49,19 @@ class NodeSpec:
     store: str = "sqlite:///:memory:"
     bugs: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
+    pubsub: str = "mesh"  # or redis://HOST:PORT (then peers and pubsub_port are unused)
 
     def command(self, template: str = REFERENCE_COMMAND) -> list[str]:
         """Fill the template's placeholders: {python} {node} {host} {port} {pubsub_port}
-        {peers} (n2=h:p,n3=h:p) {peer_args} (--peer n2=h:p ...) {store} {bug_args}."""
+        {peers} (n2=h:p,n3=h:p) {peer_args} (--peer n2=h:p ...) {pubsub} (mesh or the Redis
+        URL) {pubsub_args} (the mesh's --pubsub-port and --peer arguments, or --pubsub URL)
+        {store} {bug_args}."""
         peer_list = [f"{n}={h}:{p}" for n, (h, p) in sorted(self.peers.items())]
+        peer_args = " ".join(f"--peer {p}" for p in peer_list)
+        if self.pubsub == "mesh":
+            pubsub_args = f"--pubsub-port {self.pubsub_port} {peer_args}"
+        else:
+            pubsub_args = f"--pubsub {shlex.quote(self.pubsub)}"
         text = template.format(
             python=shlex.quote(sys.executable),
             node=self.name,
@@ -61,7 +69,9 @@ class NodeSpec:
             port=self.port,
             pubsub_port=self.pubsub_port,
             peers=",".join(peer_list),
-            peer_args=" ".join(f"--peer {p}" for p in peer_list),
+            peer_args=peer_args,
+            pubsub=shlex.quote(self.pubsub),
+            pubsub_args=pubsub_args,
             store=shlex.quote(self.store),
             bug_args=" ".join(f"--bug {b}" for b in self.bugs),
         )
@@ -112,15 +122,7 @@ class LocalNode:
         self._log.flush()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
         try:
-            self.process = await trio.lowlevel.open_process(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=env,
-                cwd=self.cwd,
-            )
+            self.process = await open_process_group(argv, self._log, env=env, cwd=self.cwd)
         except OSError as exc:
             raise ClusterError(f"node {self.name} cannot be started: {exc}") from exc
         self.paused = False
@@ -200,6 +202,66 @@ class LocalNode:
         await self.start(timeout=timeout)
 
     def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+async def open_process_group(
+    argv: Sequence[str],
+    log: IO[bytes],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> trio.Process:
+    """Start `argv` in a session (and process group) of its own, output into `log`."""
+    return await trio.lowlevel.open_process(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+async def stop_process_group(process: trio.Process, *, grace: float = 3.0) -> None:
+    """SIGTERM the process group this module started, SIGKILL it after `grace`, reap it."""
+    if process.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with trio.move_on_after(grace):
+        await process.wait()
+    if process.poll() is None:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+
+
+class ServerProcess:
+    """A helper server the harness owns (toxiproxy-server, redis-server): started in its own
+    process group with its output in a log file, stopped through that group only."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: trio.Process | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    async def spawn(self, argv: Sequence[str]) -> trio.Process:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.process = await open_process_group(argv, self._log)
+        return self.process
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            await stop_process_group(self.process)
         if self._log is not None:
             self._log.close()
             self._log = None

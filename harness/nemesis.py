@@ -12,7 +12,9 @@ What each kind does:
         one toxic per link and stream; removed at the end (removing `timeout` closes the link)
     down         the link's proxy disabled: live connections closed, new ones refused
     partition    every node->node link from one group to another disabled (one_way: only
-                 links leaving the first group); remote broadcasts across the cut are lost
+                 links leaving the first group); remote broadcasts across the cut are lost.
+                 With pubsub: redis, one group holds `redis` and the nodes of the other
+                 groups lose their `n->redis` link
     kill / terminate   SIGKILL / SIGTERM the node; started again after `restart_after`
     pause        SIGSTOP for the fault's duration, then SIGCONT
     restart      SIGTERM, wait, start again
@@ -92,6 +94,8 @@ def expand_random(scenario: Scenario, rng: random.Random) -> tuple[Fault, ...]:
                 )
             elif kind == "partition":
                 shuffled = list(nodes)
+                if scenario.cluster.pubsub == "redis":
+                    shuffled.append("redis")  # it ends up on one side; the other side loses it
                 rng.shuffle(shuffled)
                 cut = rng.randrange(1, len(shuffled)) if len(shuffled) > 1 else 1
                 params = {
@@ -266,6 +270,11 @@ class Nemesis:
 
 
 def _cut_links(groups: Sequence[Sequence[str]], one_way: bool) -> list[str]:
+    """The links a partition disables: node->node between groups (mesh), or, when one group
+    holds `redis`, the Redis link of every node in the other groups."""
+    hub = next((g for g in groups if "redis" in g), None)
+    if hub is not None:
+        return [f"{n}->redis" for g in groups if g is not hub for n in g]
     sources = groups[:1] if one_way else groups
     links: list[str] = []
     for i, group in enumerate(sources):

@@ -36,6 +36,7 @@ from .errors import ClusterError, HarnessError
 from .files import HistoryWriter, merge_parts, read_history, write_json, write_report
 from .history import Op
 from .nemesis import Nemesis, Targets, with_seed_faults
+from .redis_server import RedisServer
 from .scenario import CHECK_DESCRIPTIONS, Fault, Scenario
 from .swarm import (
     Node,
@@ -156,6 +157,7 @@ class Run:
         self.toxiproxy_server: ToxiproxyServer | None = None
         self.toxiproxy: ToxiproxyClient | None = None
         self.created_proxies: list[str] = []
+        self.redis: RedisServer | None = None
         self.nodes: dict[str, LocalNode] = {}
         self.client_urls: dict[str, str] = {}  # node -> ws URL through its clients proxy
         self.swarm: Swarm | SwarmProcesses | None = None
@@ -227,8 +229,7 @@ class Run:
             await self.toxiproxy_server.start()
             self.toxiproxy = self.toxiproxy_server.client
         version = await self.toxiproxy.version()
-        server = self.toxiproxy_server
-        pid = server.process.pid if server is not None and server.process is not None else None
+        pid = self.toxiproxy_server.pid if self.toxiproxy_server is not None else None
         self.record("setup", {"toxiproxy": version, "toxiproxy_pid": pid})
 
     async def _proxy(self, link: str, upstream: str) -> tuple[str, int]:
@@ -250,7 +251,17 @@ class Run:
             proxies[f"clients->{spec.name}"] = proxy
             self.client_urls[spec.name] = f"ws://127.0.0.1:{port}/socket"
         wired = []
+        if s.cluster.pubsub == "redis":
+            self.redis = RedisServer(self.run_dir / "logs" / "redis.log")
+            await self.redis.start()
+            self.record("setup", {"redis": self.redis.address, "redis_pid": self.redis.pid})
         for spec in specs:
+            if self.redis is not None:
+                link = f"{spec.name}->redis"
+                proxy, port = await self._proxy(link, self.redis.address)
+                proxies[link] = proxy
+                wired.append(replace(spec, peers={}, pubsub=f"redis://127.0.0.1:{port}"))
+                continue
             peers = {}
             for peer in spec.peers:
                 link = f"{spec.name}->{peer}"
@@ -271,7 +282,7 @@ class Run:
                 "proxies": proxies,
             },
         )
-        pairs = [(a, b) for a in names for b in names if a != b]
+        pairs = [(a, b) for a, _, b in (link.partition("->") for link in s.cluster.node_links)]
         if pairs:
             try:
                 await wait_links(self.nodes, "up", pairs, timeout=15)
@@ -361,6 +372,8 @@ class Run:
                     await self.toxiproxy.delete_proxy(name)
         if self.toxiproxy_server is not None:
             await self.toxiproxy_server.stop()
+        if self.redis is not None:
+            await self.redis.stop()
         self.writer.close()
 
 

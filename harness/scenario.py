@@ -124,6 +124,19 @@ class ClusterSpec:
     def node_names(self) -> tuple[str, ...]:
         return tuple(f"n{i}" for i in range(1, self.nodes + 1))
 
+    @property
+    def node_links(self) -> tuple[str, ...]:
+        """The PubSub links: `n1->n2` for the mesh, `n1->redis` with Redis."""
+        nodes = self.node_names
+        if self.pubsub == "redis":
+            return tuple(f"{n}->redis" for n in nodes)
+        return tuple(f"{a}->{b}" for a in nodes for b in nodes if a != b)
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """Every link the harness puts a proxy on."""
+        return tuple(f"clients->{n}" for n in self.node_names) + self.node_links
+
 
 @dataclass(frozen=True, slots=True)
 class ClientsSpec:
@@ -176,9 +189,7 @@ class Scenario:
 
     @property
     def links(self) -> tuple[str, ...]:
-        nodes = self.cluster.node_names
-        client_links = tuple(f"clients->{n}" for n in nodes)
-        return client_links + tuple(f"{a}->{b}" for a in nodes for b in nodes if a != b)
+        return self.cluster.links
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -383,7 +394,7 @@ def _cluster(c: _Checker, value: Any) -> ClusterSpec:
     path: Path = ("cluster",)
     data = c.mapping(value, path, ("nodes", "pubsub", "command", "bugs"))
     nodes = c.get(data, path, "nodes", _int(1, 9), 3)
-    pubsub = c.get(data, path, "pubsub", _choice("mesh"), "mesh")
+    pubsub = c.get(data, path, "pubsub", _choice("mesh", "redis"), "mesh")
     command = c.get(data, path, "command", _str, None)
     bugs: tuple[str, ...] = ()
     if "bugs" in data:
@@ -488,9 +499,7 @@ def _faults(c: _Checker, value: Any, cluster: ClusterSpec, duration: float) -> l
     if not isinstance(value, list):
         c.problem(("faults",), f"expected a list of faults, got {_kind(value)}")
         return []
-    nodes = cluster.node_names
-    node_links = [f"{a}->{b}" for a in nodes for b in nodes if a != b]
-    links = [f"clients->{n}" for n in nodes] + node_links
+    links = list(cluster.links)
     faults = []
     for i, raw in enumerate(value):
         path: Path = ("faults", i)
@@ -508,7 +517,7 @@ def _faults(c: _Checker, value: Any, cluster: ClusterSpec, duration: float) -> l
             )
         if kind is None:
             continue
-        params = _fault_params(c, raw, path, kind, nodes, links, length)
+        params = _fault_params(c, raw, path, kind, cluster, links, length)
         line = c.located.mark(path)[0]
         faults.append(Fault(kind=kind, at=at or 0.0, duration=length, params=params, line=line))
     return faults
@@ -523,6 +532,9 @@ def _links(c: _Checker, raw: dict[str, Any], path: Path, links: list[str]) -> tu
     for name in names:
         if name not in links:
             hint = difflib.get_close_matches(str(name), links, n=1)
+            via_redis = f"{str(name).partition('->')[0]}->redis"
+            if via_redis in links:
+                hint = [via_redis]  # with Redis, a node's one PubSub link is to Redis
             suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
             c.problem((*path, "link"), f"unknown link {name!r}{suggestion}")
     return tuple(str(n) for n in names)
@@ -543,10 +555,12 @@ def _fault_params(
     raw: dict[str, Any],
     path: Path,
     kind: str,
-    nodes: tuple[str, ...],
+    cluster: ClusterSpec,
     links: list[str],
     length: float | None,
 ) -> dict[str, Any]:
+    nodes = cluster.node_names
+
     def needs_for() -> None:
         if length is None:
             c.problem(path, f"a {kind} fault needs 'for' (how long it lasts)")
@@ -604,18 +618,26 @@ def _fault_params(
             )
             return {"groups": (), "one_way": False}
         assert isinstance(groups, list)
+        redis = cluster.pubsub == "redis"
+        members = (*nodes, "redis") if redis else nodes
         seen: set[str] = set()
         for gi, group in enumerate(groups):
             for ni, name in enumerate(group):
-                if name not in nodes:
+                if name not in members:
                     c.problem((*path, "groups", gi, ni), f"unknown node {name!r}")
                 elif name in seen:
                     c.problem((*path, "groups", gi, ni), f"node {name} is in two groups")
                 seen.add(name)
-        return {
-            "groups": tuple(tuple(g) for g in groups),
-            "one_way": c.get(raw, path, "one_way", _bool, False),
-        }
+        one_way = c.get(raw, path, "one_way", _bool, False)
+        if redis and "redis" not in seen:
+            c.problem(
+                (*path, "groups"),
+                "with pubsub: redis, put redis in one group; the nodes of the other groups"
+                " lose their link to it",
+            )
+        if redis and one_way:
+            c.problem((*path, "one_way"), "one_way needs pubsub: mesh (a Redis link is two-way)")
+        return {"groups": tuple(tuple(g) for g in groups), "one_way": one_way}
     if kind in NODE_KINDS:
         extra = ("restart_after",) if kind in ("kill", "terminate") else ()
         c.mapping(raw, path, (*_COMMON_FAULT_KEYS, "node", *extra))

@@ -24,18 +24,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import trio
 
 from ._http import request
-from .cluster import free_ports
+from .cluster import ServerProcess, free_ports
 from .errors import HarnessError
 
 CALL_TIMEOUT = 5.0
@@ -221,47 +219,25 @@ def find_server_binary() -> Path:
     )
 
 
-class ToxiproxyServer:
+class ToxiproxyServer(ServerProcess):
     """A toxiproxy-server process owned by the harness, on 127.0.0.1 and a free port."""
 
     def __init__(self, log_path: Path, *, binary: Path | None = None) -> None:
+        super().__init__(log_path)
         self.binary = binary or find_server_binary()
-        self.log_path = log_path
         self.port = free_ports(1)[0]
         self.client = ToxiproxyClient("127.0.0.1", self.port)
-        self.process: trio.Process | None = None
-        self._log: IO[bytes] | None = None
 
     async def start(self, *, timeout: float = 10.0) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
-        self.process = await trio.lowlevel.open_process(
-            [str(self.binary), "-host", "127.0.0.1", "-port", str(self.port)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        process = await self.spawn(
+            [str(self.binary), "-host", "127.0.0.1", "-port", str(self.port)]
         )
         with trio.move_on_after(timeout):
             while True:
-                if self.process.poll() is not None:
+                if process.poll() is not None:
                     raise ToxiproxyError(f"toxiproxy-server exited early; see {self.log_path}")
                 with suppress(ToxiproxyError):
                     await self.client.version()
                     return
                 await trio.sleep(0.02)
         raise ToxiproxyError(f"toxiproxy-server did not answer within {timeout}s")
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with trio.move_on_after(3):
-                await self.process.wait()
-            if self.process.poll() is None:
-                with suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                await self.process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None

@@ -1,6 +1,8 @@
 """`python -m server_under_test --node n1 --host 127.0.0.1 --port 4001 [--pubsub-port 5001
 --peer n2=127.0.0.1:5002 ...] [--store sqlite:///path/db.sqlite] [--bug NAME]`
 
+or, with Redis PubSub instead of the mesh: `... --pubsub redis://127.0.0.1:6379`.
+
 Exit codes: 0 after a graceful stop (SIGTERM/SIGINT), 2 for a bad command line, 3 when the node
 cannot start (port busy, store unusable). Logs go to stderr, one line per event.
 """
@@ -14,9 +16,10 @@ import sys
 
 import trio
 
-from ._bugs import CATALOGUE, Bugs
+from ._bugs import CATALOGUE, MESH_ONLY, REDIS_ONLY, Bugs
 from ._errors import ConfigError, ServerError
 from ._node import Node, NodeConfig
+from ._redis import parse_redis_url
 
 
 def _peer(text: str) -> tuple[str, tuple[str, int]]:
@@ -45,6 +48,12 @@ def parse_args(argv: list[str]) -> NodeConfig:
         metavar="NAME=HOST:PORT",
         help="a peer's PubSub address (repeat per peer)",
     )
+    parser.add_argument(
+        "--pubsub",
+        default="mesh",
+        metavar="mesh|redis://HOST:PORT",
+        help="how broadcasts reach the other nodes (default: mesh)",
+    )
     parser.add_argument("--store", default="sqlite:///:memory:", help="sqlite:///path/db.sqlite")
     parser.add_argument(
         "--bug",
@@ -60,6 +69,19 @@ def parse_args(argv: list[str]) -> NodeConfig:
     peers = dict(args.peer)
     if args.node in peers:
         parser.error(f"--peer names this node itself ({args.node})")
+    redis_bugs = sorted(set(args.bug) & REDIS_ONLY)
+    if args.pubsub == "mesh" and redis_bugs:
+        parser.error(f"--bug {', '.join(redis_bugs)} is a Redis defect; it needs --pubsub redis")
+    if args.pubsub != "mesh":
+        try:
+            parse_redis_url(args.pubsub)
+        except ConfigError as exc:
+            parser.error(str(exc))
+        if peers or args.pubsub_port is not None:
+            parser.error("--peer and --pubsub-port belong to the mesh; not with --pubsub redis")
+        mesh_bugs = sorted(set(args.bug) & MESH_ONLY)
+        if mesh_bugs:
+            parser.error(f"--bug {', '.join(mesh_bugs)} is a mesh defect; not with --pubsub redis")
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,
@@ -71,6 +93,7 @@ def parse_args(argv: list[str]) -> NodeConfig:
         port=args.port,
         pubsub_port=args.pubsub_port,
         peers=peers,
+        pubsub=args.pubsub,
         store=args.store,
         bugs=Bugs.parse(args.bug),
         idle_timeout=args.idle_timeout,

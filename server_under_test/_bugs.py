@@ -40,11 +40,21 @@ CATALOGUE: dict[str, str] = {
         "each new_msg is broadcast from its own background task after the write, so messages "
         "from one publisher can overtake each other"
     ),
+    "redis_echo": (
+        "the Redis adapter does not skip its own messages when Redis sends them back, so the "
+        "publishing node's subscribers get every broadcast twice (Redis PubSub only)"
+    ),
     "no_link_restore_after_kill": (
         "a node restarted after a crash finds its old pid file and skips dialing its peers, so "
         "its broadcasts never reach the rest of the cluster again"
     ),
 }
+
+
+MESH_ONLY = frozenset(
+    {"resend_after_reconnect", "forget_remote_interest_after_restart", "no_link_restore_after_kill"}
+)
+REDIS_ONLY = frozenset({"redis_echo"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,8 @@ from harness.phoenix import RemoteProtocolError, codec_for_vsn
 from ._app import route
 from ._bugs import Bugs
 from ._edge import CLOSE_SERVICE_RESTART, EdgeConfig, HttpResponse, WebSocket, serve_connection
-from ._pubsub import PubSub
+from ._pubsub import MeshPubSub, PubSub
+from ._redis import RedisPubSub
 from ._socket import NodeServices, PhoenixSocket
 from ._store import Store
 
@@ -41,6 +42,7 @@ class NodeConfig:
     port: int = 4001
     pubsub_port: int | None = None
     peers: dict[str, tuple[str, int]] = field(default_factory=dict)
+    pubsub: str = "mesh"  # or redis://HOST:PORT
     store: str = "sqlite:///:memory:"
     bugs: Bugs = field(default_factory=Bugs)
     idle_timeout: float = 60.0
@@ -58,13 +60,14 @@ class Node:
         if config.bugs.on("no_link_restore_after_kill") and self.pid_file is not None:
             # "a previous instance is still running": a crash leaves the file behind
             dial = not self.pid_file.exists()
-        self.pubsub = PubSub(
-            config.node,
-            peers=config.peers,
-            listen=(config.host, config.pubsub_port) if config.pubsub_port is not None else None,
-            bugs=config.bugs,
-            dial=dial,
-        )
+        self.pubsub: PubSub
+        if config.pubsub == "mesh":
+            listen = (config.host, config.pubsub_port) if config.pubsub_port is not None else None
+            self.pubsub = MeshPubSub(
+                config.node, peers=config.peers, listen=listen, bugs=config.bugs, dial=dial
+            )
+        else:
+            self.pubsub = RedisPubSub(config.node, url=config.pubsub, bugs=config.bugs)
         self.services = NodeServices(
             node=config.node,
             store=self.store,

@@ -1,5 +1,8 @@
 """PubSub for one node: local subscriptions plus a fire-and-forget mesh to every peer.
 
+`PubSub` is the local registry every adapter shares; `MeshPubSub` is the default adapter, and
+`_redis.RedisPubSub` the one that goes through a Redis server.
+
 Semantics copied from Phoenix.PubSub's PG2 adapter (`research/phoenix-protocol.md` §5):
 
 * Subscriptions are local. A broadcast is sent **once over each peer link** (no per-subscriber
@@ -48,6 +51,37 @@ BACKOFF_START = 0.05
 BACKOFF_MAX = 2.0
 
 
+async def dial(host: str, port: int, on_refused: Callable[[], None]) -> trio.SocketStream:
+    """Connect, retrying with a capped exponential backoff until it works (or we are
+    cancelled); `on_refused` runs after each failed attempt."""
+    backoff = BACKOFF_START
+    while True:
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT):
+                return await trio.open_tcp_stream(host, port)
+        except (OSError, trio.TooSlowError):
+            on_refused()
+            await trio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+
+async def until_first_ends(*jobs: Callable[[], Awaitable[None]]) -> None:
+    """Run the jobs of one connection side by side until one ends (returns, or meets a broken
+    connection), then cancel the others. Connection errors are caught inside each task: out of
+    a nursery they would come wrapped in an ExceptionGroup."""
+
+    async def one(nursery: trio.Nursery, job: Callable[[], Awaitable[None]]) -> None:
+        with contextlib.suppress(
+            OSError, trio.BrokenResourceError, trio.ClosedResourceError, OutboxOverflow
+        ):
+            await job()
+        nursery.cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        for job in jobs:
+            nursery.start_soon(one, nursery, job)
+
+
 @dataclass(eq=False)
 class Delivery:
     """One broadcast on its way to local subscribers; `wire` caches its bytes per serializer."""
@@ -88,7 +122,62 @@ class PeerLink:
 
 
 class PubSub:
-    """Local topic registry and the mesh links of one node."""
+    """The local topic registry every adapter shares; adapters add how broadcasts leave the node
+    (`broadcast`), their background tasks (`serve`) and their part of `/stats` (`snapshot`)."""
+
+    adapter = "local"
+
+    def __init__(self, node: str, *, bugs: Bugs) -> None:
+        self.node = node
+        self.bugs = bugs
+        self._local: dict[str, dict[int, Subscriber]] = {}
+
+    def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+        if topic not in self._local:
+            self._topics_changed({"subscribe": topic})
+        self._local.setdefault(topic, {})[id(subscriber)] = subscriber
+
+    def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
+        subscribers = self._local.get(topic)
+        if subscribers is not None:
+            subscribers.pop(id(subscriber), None)
+            if not subscribers:
+                del self._local[topic]
+                self._topics_changed({"unsubscribe": topic})
+
+    def _topics_changed(self, message: dict[str, Any]) -> None:
+        """The set of topics with local subscribers changed (adapters may tell their peers)."""
+
+    def subscriber_counts(self) -> dict[str, int]:
+        return {topic: len(subs) for topic, subs in sorted(self._local.items())}
+
+    def broadcast(
+        self, topic: str, event: str, payload: Any, *, exclude: Subscriber | None = None
+    ) -> None:
+        """Send to the other nodes (adapters override), then to local subscribers."""
+        self.local_broadcast(topic, event, payload, exclude=exclude)
+
+    def local_broadcast(
+        self, topic: str, event: str, payload: Any, *, exclude: Subscriber | None = None
+    ) -> None:
+        self._dispatch(Delivery(topic, event, payload, self.node), exclude)
+
+    def _dispatch(self, delivery: Delivery, exclude: Subscriber | None = None) -> None:
+        for subscriber in list(self._local.get(delivery.topic, {}).values()):
+            if subscriber is not exclude:
+                subscriber.deliver(delivery)
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"adapter": self.adapter, "links": {}}
+
+
+class MeshPubSub(PubSub):
+    """Local registry plus a fire-and-forget link to every peer."""
+
+    adapter = "mesh"
 
     def __init__(
         self,
@@ -99,42 +188,22 @@ class PubSub:
         bugs: Bugs,
         dial: bool = True,
     ) -> None:
-        self.node = node
-        self.bugs = bugs
+        super().__init__(node, bugs=bugs)
         self.dial = dial
         self.boot = uuid.uuid4().hex[:12]
         self.interest: dict[str, set[str]] = {}  # peer -> topics it has subscribers for
         self.boots: dict[str, str] = {}  # peer -> the boot id it last said hello with
         self.forgotten: set[str] = set()  # only with forget_remote_interest_after_restart
         self.listen = listen
-        self._local: dict[str, dict[int, Subscriber]] = {}
         self.links = {name: PeerLink(name, host, port) for name, (host, port) in peers.items()}
         self.inbound: dict[str, dict[str, Any]] = {}
         self.received = 0
 
-    # -- local registry ----------------------------------------------------------------------
-
-    def subscribe(self, topic: str, subscriber: Subscriber) -> None:
-        if topic not in self._local:
-            self._control({"subscribe": topic})
-        self._local.setdefault(topic, {})[id(subscriber)] = subscriber
-
-    def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
-        subscribers = self._local.get(topic)
-        if subscribers is not None:
-            subscribers.pop(id(subscriber), None)
-            if not subscribers:
-                del self._local[topic]
-                self._control({"unsubscribe": topic})
-
-    def _control(self, message: dict[str, Any]) -> None:
+    def _topics_changed(self, message: dict[str, Any]) -> None:
         wire = (dumps(message) + "\n").encode()
         for link in self.links.values():
             if link.state == "up" and link.outbox is not None:
                 link.outbox.put(wire)
-
-    def subscriber_counts(self) -> dict[str, int]:
-        return {topic: len(subs) for topic, subs in sorted(self._local.items())}
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -147,16 +216,6 @@ class PubSub:
         for link in self.links.values():
             self._send(link, wire, topic)
         self.local_broadcast(topic, event, payload, exclude=exclude)
-
-    def local_broadcast(
-        self, topic: str, event: str, payload: Any, *, exclude: Subscriber | None = None
-    ) -> None:
-        self._dispatch(Delivery(topic, event, payload, self.node), exclude)
-
-    def _dispatch(self, delivery: Delivery, exclude: Subscriber | None = None) -> None:
-        for subscriber in list(self._local.get(delivery.topic, {}).values()):
-            if subscriber is not exclude:
-                subscriber.deliver(delivery)
 
     def _send(self, link: PeerLink, wire: bytes, topic: str = "") -> None:
         if self.bugs.on("forget_remote_interest_after_restart") and topic not in self.interest.get(
@@ -189,22 +248,16 @@ class PubSub:
             task_status.started()
 
     async def _dial(self, link: PeerLink) -> None:
-        backoff = BACKOFF_START
+        def refused() -> None:
+            link.state = "down"
+
         while True:
-            try:
-                with trio.fail_after(CONNECT_TIMEOUT):
-                    stream = await trio.open_tcp_stream(link.host, link.port)
-            except (OSError, trio.TooSlowError):
-                link.state = "down"
-                await trio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
-                continue
-            backoff = BACKOFF_START
+            stream = await dial(link.host, link.port, refused)
             try:
                 await self._run_link(link, stream)
             except Exception:  # a link problem must never take the node down
                 log.exception("link %s->%s failed", self.node, link.peer)
-                await trio.sleep(backoff)
+                await trio.sleep(BACKOFF_START)
 
     async def _run_link(self, link: PeerLink, stream: trio.SocketStream) -> None:
         outbox = Outbox(LINK_OUTBOX_LIMIT, stream.socket.fileno())
@@ -221,19 +274,8 @@ class PubSub:
             while await stream.receive_some(65536):
                 pass
 
-        async def until_done(nursery: trio.Nursery, job: Callable[[], Awaitable[None]]) -> None:
-            # Errors are caught here, inside the task: out of a nursery they would come wrapped
-            # in an ExceptionGroup.
-            with contextlib.suppress(
-                OSError, trio.BrokenResourceError, trio.ClosedResourceError, OutboxOverflow
-            ):
-                await job()
-            nursery.cancel_scope.cancel()
-
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(until_done, nursery, lambda: outbox.drain_into(stream))
-                nursery.start_soon(until_done, nursery, watch_eof)
+            await until_first_ends(lambda: outbox.drain_into(stream), watch_eof)
         finally:
             link.outbox, link.state = None, "down"
             log.info("link %s->%s down", self.node, link.peer)
@@ -305,7 +347,7 @@ class PubSub:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "adapter": "mesh",
+            "adapter": self.adapter,
             "links": {name: link.snapshot() for name, link in sorted(self.links.items())},
             "inbound": dict(sorted(self.inbound.items())),
             "received": self.received,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import trio
@@ -99,10 +101,11 @@ class Env:
         )
 
 
-@pytest.fixture
-async def env(tmp_path) -> AsyncIterator[Env]:
-    scenario = parse_scenario(SCENARIO, "faults.yaml")
-    run = Run(scenario, RunOptions(out=tmp_path), run_directory(tmp_path, "faults", 3))
+@asynccontextmanager
+async def open_env(text: str, out: Path) -> AsyncIterator[Env]:
+    """A run of the scenario `text` set up (cluster, proxies, joined swarm), torn down after."""
+    scenario = parse_scenario(text, "faults.yaml")
+    run = Run(scenario, RunOptions(out=out), run_directory(out, "faults", scenario.seed))
     try:
         async with trio.open_nursery() as nursery:
             await run.setup(nursery)
@@ -111,6 +114,12 @@ async def env(tmp_path) -> AsyncIterator[Env]:
     finally:
         with trio.CancelScope(shield=True):
             await run.teardown()
+
+
+@pytest.fixture
+async def env(tmp_path) -> AsyncIterator[Env]:
+    async with open_env(SCENARIO, tmp_path) as env:
+        yield env
 
 
 def link(node: str) -> tuple[str, ...]:
@@ -283,11 +292,13 @@ def test_random_faults_expand_deterministically_inside_their_window():
     assert all(f.kind != "random" for f in first)
 
 
+@pytest.mark.parametrize("pubsub", ["mesh", "redis"])
 @pytest.mark.parametrize("seed", range(25))
-def test_a_resolved_random_scenario_is_a_valid_scenario_that_replays(seed):
+def test_a_resolved_random_scenario_is_a_valid_scenario_that_replays(seed, pubsub):
     """What the run directory keeps must parse again, to the same faults, for every kind."""
     kinds = "[latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, down, partition, kill, terminate, pause, restart, client_close, client_crash, client_leave]"
-    text = SCENARIO + f"faults:\n  - {{at: 2s, for: 50s, kind: random, count: 8, kinds: {kinds}}}\n"
+    text = SCENARIO.replace("{nodes: 3}", f"{{nodes: 3, pubsub: {pubsub}}}")
+    text += f"faults:\n  - {{at: 2s, for: 50s, kind: random, count: 8, kinds: {kinds}}}\n"
     scenario = parse_scenario(text, "r.yaml")
     expanded = with_seed_faults(scenario, seed)
     again = parse_scenario(yaml.safe_dump(resolved(expanded)), "resolved.yaml")

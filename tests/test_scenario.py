@@ -52,6 +52,19 @@ def test_rates(text, value):
 
 
 BASE = "name: t\nduration: 10s\n"
+REDIS = "cluster: {nodes: 3, pubsub: redis}\n"
+
+
+def test_a_redis_cluster_has_a_redis_link_per_node():
+    s = parse_scenario(
+        BASE
+        + REDIS
+        + "faults:\n  - {at: 1s, for: 1s, kind: partition, groups: [[n1, redis], [n2, n3]]}\n",
+        "redis.yaml",
+    )
+    assert s.cluster.node_links == ("n1->redis", "n2->redis", "n3->redis")
+    assert s.links[3:] == s.cluster.node_links
+    assert s.faults[0].params["groups"] == (("n1", "redis"), ("n2", "n3"))
 
 
 @pytest.mark.parametrize(
@@ -147,6 +160,30 @@ BASE = "name: t\nduration: 10s\n"
             + "faults:\n  - {at: 1s, for: 1s, kind: latency, link: clients->n1, latency: 5ms, toxicity: 2}\n",
             "expected a fraction between 0 and 1",
         ),  # 25
+        (
+            BASE + REDIS + "faults:\n  - {at: 1s, for: 1s, kind: down, link: n1->n2}\n",
+            "faults[0].link: unknown link 'n1->n2'; did you mean 'n1->redis'?",
+        ),  # 26 with Redis there are no node-to-node links
+        (
+            BASE
+            + REDIS
+            + "faults:\n  - {at: 1s, for: 1s, kind: partition, groups: [[n1], [n2]]}\n",
+            "with pubsub: redis, put redis in one group",
+        ),  # 27
+        (
+            BASE
+            + REDIS
+            + "faults:\n  - {at: 1s, for: 1s, kind: partition, groups: [[n1], [n2, redis]], one_way: true}\n",
+            "faults[0].one_way: one_way needs pubsub: mesh",
+        ),  # 28
+        (
+            BASE + "faults:\n  - {at: 1s, for: 1s, kind: partition, groups: [[n1], [n2, redis]]}\n",
+            "faults[0].groups[1][1]: unknown node 'redis'",
+        ),  # 29 redis is only a member when the cluster uses it
+        (
+            BASE + "cluster: {pubsub: nats}\n",
+            "cluster.pubsub: expected one of mesh, redis, got 'nats'",
+        ),  # 30
     ],
 )
 def test_bad_input_is_located(text, expected):

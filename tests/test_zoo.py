@@ -27,6 +27,8 @@ MATRIX = [
     ("deliver_after_leave", "leave", "no_phantom", "after it had left"),
     ("reorder_publisher", "steady", "order", "after seq"),
     ("no_link_restore_after_kill", "kill", "delivery", "never received"),
+    ("redis_echo", "redis", "at_most_once", "delivered 2 times"),
+    ("duplicate_after_rejoin", "redis", "at_most_once", "delivered 2 times"),
     ("client:no_rejoin", "kill", "rejoin", "was not joined again"),
 ]
 
@@ -37,7 +39,7 @@ def load(name: str):
 
 
 @pytest.mark.parametrize(
-    ("defect", "scenario", "check", "symptom"), MATRIX, ids=[row[0] for row in MATRIX]
+    ("defect", "scenario", "check", "symptom"), MATRIX, ids=[f"{r[0]}@{r[1]}" for r in MATRIX]
 )
 async def test_each_defect_is_caught(tmp_path, defect, scenario, check, symptom):
     s = load(scenario)
@@ -54,7 +56,9 @@ async def test_each_defect_is_caught(tmp_path, defect, scenario, check, symptom)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
-@pytest.mark.parametrize("scenario", ["kill", "partition", "duplicate-join", "leave", "steady"])
+@pytest.mark.parametrize(
+    "scenario", ["kill", "partition", "duplicate-join", "leave", "steady", "redis"]
+)
 async def test_the_correct_server_is_never_flagged(tmp_path, scenario, seed):
     result = await run_scenario(load(scenario), RunOptions(out=tmp_path, seed=seed))
     assert result.error is None, result.error
