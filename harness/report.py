@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._timeline import LANE_COLORS, timeline
 from .checkers._facts import Facts, facts_of
 from .history import Op
 
@@ -28,10 +29,6 @@ COLORS = {
     "interrupted": "#6e7781",
     "error": "#9a6700",
 }
-FAULT_COLORS = ["#f0883e", "#a371f7", "#3fb950", "#58a6ff", "#db61a2", "#d29922"]
-WIDTH, LEFT = 960, 110
-MAX_LANES = 40  # client lanes drawn; the rest are counted in a notice
-LANE_COLORS = {"all": "#2da44e", "some": "#aceebb", "none": "#d0d7de"}
 DISRUPTIVE = frozenset(
     {
         "down",
@@ -66,197 +63,6 @@ CSS = " ".join(
 
 def _e(value: Any) -> str:
     return html.escape(str(value))
-
-
-def _timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> str:
-    if not ops:
-        return "<p>empty history</p>"
-    end = max(op.time for op in ops) or 1.0
-    scale = (WIDTH - LEFT - 10) / end
-
-    def x(t: float) -> float:
-        return LEFT + t * scale
-
-    rows: list[str] = []
-    y: float = 10
-    faults: dict[str, dict[str, Any]] = {}
-    for op in ops:
-        if op.f == "fault":
-            fid = str(op.value.get("id"))
-            entry = faults.setdefault(
-                fid, {"kind": op.value.get("kind"), "target": op.value.get("target", "")}
-            )
-            entry[str(op.value.get("phase"))] = op.time
-    order = [fid for fid, _ in sorted(faults.items(), key=lambda kv: kv[1].get("start", 0))]
-    for i, fid in enumerate(order):
-        f = faults[fid]
-        start = f.get("start", 0.0)
-        stop = f.get("stop", start + 0.05)
-        color = FAULT_COLORS[i % len(FAULT_COLORS)]
-        label = f"{fid} {f['kind']} {f['target']}"
-        rows.append(
-            f'<text x="4" y="{y + 11}" class="lbl">{_e(fid)} {_e(f["kind"])}</text>'
-            f'<rect x="{x(start):.1f}" y="{y}" width="{max(2.0, (stop - start) * scale):.1f}"'
-            f' height="14" fill="{color}" rx="2"><title>{_e(label)}: {start:.2f}s to'
-            f" {stop:.2f}s</title></rect>"
-        )
-        y += 18
-    phases = [(op.time, op.value.get("phase")) for op in ops if op.f == "phase"]
-    buckets: dict[int, int] = {}
-    width = max(end / 120, 0.05)
-    for op in ops:
-        if op.f == "recv":
-            buckets[int(op.time / width)] = buckets.get(int(op.time / width), 0) + 1
-    peak = max(buckets.values(), default=1)
-    spark_y = y + 4
-    points = " ".join(
-        f"{x(k * width):.1f},{spark_y + 40 - 40 * v / peak:.1f}" for k, v in sorted(buckets.items())
-    )
-    rows.append(
-        f'<text x="4" y="{spark_y + 24}" class="lbl">deliveries/{width:.2g}s</text>'
-        f'<polyline points="{points}" fill="none" stroke="#0969da" stroke-width="1.2"/>'
-    )
-    y = spark_y + 48
-    rows.append(f'<text x="4" y="{y + 9}" class="lbl">lost connections</text>')
-    for op in (op for lost in facts.losses.values() for op in lost):
-        rows.append(
-            f'<line x1="{x(op.time):.1f}" x2="{x(op.time):.1f}" y1="{y}" y2="{y + 12}"'
-            f' stroke="#6e7781"><title>{_e(op.process)} {op.time:.2f}s code'
-            f" {_e(op.value.get('code'))}</title></line>"
-        )
-    y += 16
-    lanes_top = y
-    rows.append(f'<text x="4" y="{y + 9}" class="lbl">witnesses</text>')
-    for check in results.get("checks", []):
-        for w in check.get("witnesses", [])[:50]:
-            t = _witness_time(w)
-            if t is not None:
-                rows.append(
-                    f'<circle cx="{x(t):.1f}" cy="{y + 6}" r="3.5" fill="#cf222e">'
-                    f"<title>{_e(check['name'])}: {_e(w.get('problem', ''))}</title>"
-                    "</circle>"
-                )
-    y += 16
-    colors = {fid: FAULT_COLORS[i % len(FAULT_COLORS)] for i, fid in enumerate(order)}
-    lanes, y = _lanes(ops, facts, results, x, y, end)
-    rows.extend(
-        f'<rect x="{x(w.start):.1f}" y="{lanes_top}"'
-        f' width="{max(1.0, (w.end - w.start) * scale):.1f}" height="{y - lanes_top}"'
-        f' fill="{colors.get(w.id, "#999")}" opacity="0.13">'
-        f"<title>{_e(w.id)} {_e(w.kind)} {_e(w.target)}</title></rect>"
-        for w in facts.windows
-    )
-    rows.extend(lanes)
-    for i, (t, phase) in enumerate(phases):  # labels alternate rows so neighbours stay legible
-        label_y = y + 34 + (i % 2) * 11
-        rows.append(
-            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="0" y2="{label_y - 8}" class="phase"/>'
-            f'<text x="{x(t) + 2:.1f}" y="{label_y}" class="ph">{_e(phase)}</text>'
-        )
-    ticks = "".join(
-        f'<text x="{x(t):.1f}" y="{y + 14}" class="tick">{t:g}s</text>'
-        for t in range(0, int(end) + 1, max(1, int(end / 10) or 1))
-    )
-    return (
-        f'<svg width="{WIDTH}" height="{y + 50}" role="img" aria-label="timeline">'
-        + "".join(rows)
-        + ticks
-        + "</svg>"
-    )
-
-
-def _lanes(
-    ops: Sequence[Op],
-    facts: Facts,
-    results: dict[str, Any],
-    x: Callable[[float], float],
-    y: float,
-    end: float,
-) -> tuple[list[str], float]:
-    """One lane per client, grouped by the node it first joined through: grey while connected
-    with no channel joined, light green while joined to some of its topics, green while joined to
-    all of them; ticks for disconnects, red dots for the witnesses that name the client."""
-    clients = sorted(facts.expected_topics, key=_natural)
-    if not clients:
-        return [], y
-    home: dict[str, str] = {}
-    for op in ops:
-        if op.f == "connect" and op.type == "ok":
-            home.setdefault(op.process, op.node or "?")
-    named: dict[str, list[tuple[float, str]]] = {}
-    for check in results.get("checks", []):
-        for w in check.get("witnesses", []):
-            t = _witness_time(w)
-            if isinstance(w.get("client"), str) and t is not None:
-                named.setdefault(w["client"], []).append(
-                    (t, f"{check['name']}: {w.get('problem')}")
-                )
-    end = min(end, facts.end)
-    rank = {c: i for i, c in enumerate(clients)}
-    chosen = sorted(clients, key=lambda c: (c not in named, c not in facts.losses, rank[c]))
-    chosen = chosen[:MAX_LANES]
-    chosen.sort(key=lambda c: (_natural(home.get(c, "?")), _natural(c)))
-    rows: list[str] = []
-    if len(chosen) < len(clients):
-        rows.append(
-            f'<text x="4" y="{y + 10}" class="lbl">{len(chosen)} of {len(clients)} clients shown:'
-            " those named in witnesses first, then those that lost a connection</text>"
-        )
-        y += 14
-    for client in chosen:
-        rows.append(
-            f'<text x="4" y="{y + 8}" class="lbl">{_e(client)} @{_e(home.get(client, "?"))}</text>'
-        )
-        for start, stop in facts.connections.get(client, []):
-            rows.append(_segment(x, start, min(stop, end), y, "none", "connected, no channel"))
-        for start, stop, level in _joined_levels(facts, client, end):
-            rows.append(_segment(x, start, stop, y, level, f"joined to {level} of its topics"))
-        for op in facts.losses.get(client, []):
-            rows.append(
-                f'<line x1="{x(op.time):.1f}" x2="{x(op.time):.1f}" y1="{y - 1}" y2="{y + 10}"'
-                f' stroke="#24292f"><title>{_e(client)} disconnect at {op.time:.2f}s, code'
-                f" {_e(op.value.get('code'))}</title></line>"
-            )
-        for t, what in named.get(client, [])[:20]:
-            rows.append(
-                f'<circle cx="{x(t):.1f}" cy="{y + 4.5}" r="3.5" fill="#cf222e">'
-                f"<title>{_e(what)}</title></circle>"
-            )
-        y += 12
-    return rows, y + 4
-
-
-def _segment(
-    x: Callable[[float], float], start: float, stop: float, y: float, level: str, title: str
-) -> str:
-    return (
-        f'<rect x="{x(start):.1f}" y="{y}" width="{max(1.0, x(stop) - x(start)):.1f}" height="9"'
-        f' fill="{LANE_COLORS[level]}"><title>{_e(title)}: {start:.2f}s to {stop:.2f}s</title>'
-        "</rect>"
-    )
-
-
-def _joined_levels(facts: Facts, client: str, end: float) -> list[tuple[float, float, str]]:
-    """Intervals in which the client was joined to all (`all`) or some (`some`) of its topics."""
-    topics = facts.expected_topics.get(client, set())
-    steps: list[tuple[float, int]] = []
-    for topic in topics:
-        for m in facts.memberships.get((client, topic), []):
-            steps += [(m.start, 1), (min(m.end, end), -1)]
-    steps.sort()
-    levels: list[tuple[float, float, str]] = []
-    count, last = 0, 0.0
-    for t, delta in steps:
-        if count and t > last:
-            levels.append((last, t, "all" if count >= len(topics) else "some"))
-        count, last = count + delta, t
-    return levels
-
-
-def _natural(name: str) -> tuple[str, int]:
-    """c2 before c10."""
-    digits = len(name) - len(name.rstrip("0123456789"))
-    return (name[: len(name) - digits], int(name[len(name) - digits :] or -1))
 
 
 def _warnings(results: dict[str, Any], ops: Sequence[Op], facts: Facts) -> list[str]:
@@ -309,18 +115,6 @@ def _witness(w: dict[str, Any]) -> str:
         else:
             lines.append(f"{key}: {_flat(value)}")
     return "\n".join(lines)
-
-
-def _witness_time(w: dict[str, Any]) -> float | None:
-    for key in ("published_at", "acknowledged_at"):
-        if isinstance(w.get(key), int | float):
-            return float(w[key])
-    for key in ("lost", "delivery", "later"):
-        if isinstance(w.get(key), dict) and "time" in w[key]:
-            return float(w[key]["time"])
-    if w.get("deliveries"):
-        return float(w["deliveries"][-1]["time"])
-    return None
 
 
 def _summary(summary: dict[str, Any]) -> str:
@@ -400,7 +194,7 @@ def render(results: dict[str, Any], ops: Sequence[Op], run_dir: Path | None = No
             error,
             warnings,
             f"<table>{rows}</table>",
-            f"<h3>Timeline</h3>{legend}{_timeline(ops, results, facts)}",
+            f"<h3>Timeline</h3>{legend}{timeline(ops, results, facts)}",
             "".join(details),
             "</body></html>",
         ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness import report
+from harness import _timeline
 from harness.checkers import check_all, combine
 from harness.report import render
 from tests.support.builder import HistoryBuilder
@@ -56,7 +56,7 @@ def test_the_first_screen_has_verdict_reproduce_line_and_the_deaf_client_lane(tm
 
 
 def test_lanes_are_capped_and_say_how_many_are_hidden(monkeypatch):
-    monkeypatch.setattr(report, "MAX_LANES", 2)
+    monkeypatch.setattr(_timeline, "MAX_LANES", 2)
     h = deaf_client_history()
     results = results_of(h, {"rejoin": {"within": 5.0}})
     html = render(results, h.history())
