@@ -37,6 +37,7 @@ def synthesize(events: int, seed: int = 1) -> list[Op]:
     ops: list[Op] = []
     now = 0.0
     for c, ts in members.items():
+        ops.append(Op(now, c, "ok", "connect", {"url": "ws://n1"}, "n1"))
         for t in ts:
             ops.append(Op(now, c, "invoke", "join", {"topic": t, "join_ref": "1"}, "n1"))
             ops.append(Op(now + 0.01, c, "ok", "join", {"topic": t, "join_ref": "1"}, "n1"))
@@ -94,6 +95,7 @@ def synthesize(events: int, seed: int = 1) -> list[Op]:
         if seq % 5000 == 0:  # a client drops and rejoins now and then
             c = rng.choice(clients)
             ops.append(Op(now + 0.004, c, "info", "disconnect", {"code": 1006}, "n1"))
+            ops.append(Op(now + 0.2, c, "ok", "connect", {"url": "ws://n1"}, "n1"))
             for t in members[c]:
                 ops.append(Op(now + 0.3, c, "ok", "join", {"topic": t, "join_ref": str(seq)}, "n1"))
     for t in topics:
