@@ -180,7 +180,8 @@ def render(results: dict[str, Any], ops: Sequence[Op], run_dir: Path | None = No
                 ("none", "connected, no channel"),
             )
         )
-        + " &middot; black tick: lost connection &middot; red dot: witness &middot; bands: faults</div>"
+        + " &middot; black tick: lost connection &middot; red dot: witness"
+        + " &middot; bands: faults</div>"
     )
     return "\n".join(
         [

@@ -58,7 +58,8 @@ FAULT_DESCRIPTIONS = {
     "slicer": "slice data into ~average_size-byte pieces",
     "limit_data": "close a link after `bytes` bytes",
     "down": "disable a link: refuse new connections, close live ones",
-    "partition": "cut node-to-node links between groups (one_way: only from the first group)",
+    "partition": "cut node-to-node links between groups (one_way: only from the first group);"
+    " with pubsub: redis, the nodes not in redis's group lose it",
     "kill": "SIGKILL a node; restart_after brings it back",
     "terminate": "SIGTERM a node (graceful drain); restart_after brings it back",
     "pause": "SIGSTOP a node for the fault's duration, then SIGCONT",
