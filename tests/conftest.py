@@ -61,7 +61,7 @@ async def local_cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """Start real node processes (a full mesh); every one is stopped at the end.
 
     With `toxiproxy=`, each node dials each peer through a proxy named "a->b", so a test can cut
-    one direction of the mesh.
+    one direction of the mesh. With `redis=` (a started RedisServer), the nodes use Redis PubSub.
     """
     started: list[LocalNode] = []
 
@@ -70,11 +70,14 @@ async def local_cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         *,
         bugs: tuple[str, ...] = (),
         toxiproxy: Any = None,
+        redis: Any = None,
         extra_args: tuple[str, ...] = (),
     ) -> dict[str, LocalNode]:
         store = f"sqlite:///{tmp_path / 'store.sqlite'}"
         specs: list[NodeSpec] = mesh_specs(names, store=store, bugs=bugs, extra_args=extra_args)
-        if toxiproxy is not None:
+        if redis is not None:
+            specs = [replace(s, peers={}, pubsub=f"redis://{redis.address}") for s in specs]
+        elif toxiproxy is not None:
             specs = [await _through_proxies(spec, toxiproxy) for spec in specs]
         nodes = {s.name: LocalNode(s, tmp_path / "logs" / f"{s.name}.log") for s in specs}
         for n in nodes.values():
@@ -102,6 +105,20 @@ async def toxiproxy(tmp_path: Path) -> AsyncIterator[Any]:
     from harness.toxiproxy import ToxiproxyServer
 
     server = ToxiproxyServer(tmp_path / "logs" / "toxiproxy.log")
+    await server.start()
+    try:
+        yield server
+    finally:
+        with trio.CancelScope(shield=True):
+            await server.stop()
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[Any]:
+    """A real redis-server owned by the test, on a free loopback port."""
+    from harness.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "logs" / "redis.log")
     await server.start()
     try:
         yield server

@@ -293,6 +293,24 @@ async def test_two_nodes_a_client_on_n1_receives_what_n2_published(local_cluster
         assert got["payload"] == {"id": "x1", "body": "from n2"}
 
 
+async def test_two_nodes_on_redis_pubsub_a_client_on_n1_receives_what_n2_published(
+    local_cluster, redis_server
+):
+    nodes = await local_cluster(("n1", "n2"), redis=redis_server)
+    await wait_links(nodes, "up", [("n1", "redis"), ("n2", "redis")])
+    async with one_client_per_node(nodes) as (a, b):
+        await b.send("push", chan="room:1", event="new_msg", payload={"id": "r1"}, tag="p")
+        assert (await b.wait_ev("reply", tag="p"))["response"] == {"id": "r1"}
+        got = await a.wait_for(lambda e: e["ev"] == "message" and e["event"] == "new_msg")
+        assert got["payload"] == {"id": "r1"}
+        await b.wait_for(lambda e: e["ev"] == "message" and e["event"] == "new_msg")
+        await b.send("push", chan="room:1", event="new_msg", payload={"id": "r2"}, tag="q")
+        await a.wait_for(lambda e: e["ev"] == "message" and e.get("payload", {}).get("id") == "r2")
+        await b.wait_for(lambda e: e["ev"] == "message" and e.get("payload", {}).get("id") == "r2")
+        # the publisher's own node delivered r1 once, not a second time from Redis's echo
+        assert [e["payload"]["id"] for e in b.all("message", event="new_msg")] == ["r1", "r2"]
+
+
 async def test_partitioned_peer_link_drops_remote_broadcasts_then_they_flow_again(
     local_cluster, toxiproxy
 ):
