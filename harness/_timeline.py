@@ -75,6 +75,8 @@ def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> str:
         f'<polyline points="{points}" fill="none" stroke="#0969da" stroke-width="1.2"/>'
     )
     y = spark_y + 48
+    latency_rows, y = _latency(facts, x, y, width)
+    rows.extend(latency_rows)
     rows.append(f'<text x="4" y="{y + 9}" class="lbl">lost connections</text>')
     for op in (op for lost in facts.losses.values() for op in lost):
         rows.append(
@@ -121,6 +123,32 @@ def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> str:
         + ticks
         + "</svg>"
     )
+
+
+def _latency(
+    facts: Facts, x: Callable[[float], float], y: float, width: float
+) -> tuple[list[str], float]:
+    """Delivery latency (receive time minus publish time) per bucket: p50 and max, one scale."""
+    per_bucket: dict[int, list[float]] = {}
+    for op in facts.deliveries:
+        publish = facts.publishes.get(str(op.value.get("id")))
+        if publish is not None:
+            per_bucket.setdefault(int(op.time / width), []).append(op.time - publish.invoked)
+    if not per_bucket:
+        return [], y
+    stats = {k: (sorted(v)[len(v) // 2], max(v)) for k, v in sorted(per_bucket.items())}
+    top = max(worst for _, worst in stats.values()) or 1e-3
+    rows = [
+        f'<text x="4" y="{y + 16}" class="lbl">latency p50/max</text>'
+        f'<text x="4" y="{y + 27}" class="lbl">(top {top * 1000:.0f} ms)</text>'
+    ]
+    for index, color in ((1, "#cf222e"), (0, "#1a7f37")):
+        points = " ".join(
+            f"{x((k + 0.5) * width):.1f},{y + 36 - 34 * v[index] / top:.1f}"
+            for k, v in stats.items()
+        )
+        rows.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1"/>')
+    return rows, y + 42
 
 
 def _lanes(

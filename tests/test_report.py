@@ -51,6 +51,7 @@ def test_the_first_screen_has_verdict_reproduce_line_and_the_deaf_client_lane(tm
     # c2's lane: connected (grey) from the reconnect to the end, never green again
     assert re.search(r'fill="#d0d7de"><title>connected, no channel: 3\.20s to 12\.00s', html)
     assert "rejoin: c2 lost room:1 at 2.000s" in html  # its witness marker
+    assert "(top 20 ms)" in html  # p1-1 took 20 ms from publish to the clients
     assert "<script" not in html
     assert "http://" not in html.replace("http://www.w3.org", "")
 
