@@ -160,13 +160,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_stops_everything_and_keeps_the_history(tmp_path, signum):
+@pytest.mark.parametrize(
+    ("signum", "pubsub"),
+    [(signal.SIGINT, "mesh"), (signal.SIGTERM, "mesh"), (signal.SIGINT, "redis")],
+)
+def test_interrupt_stops_everything_and_keeps_the_history(tmp_path, signum, pubsub):
     scenario = tmp_path / "long.yaml"
     scenario.write_text(
-        SHORT.replace("duration: 4s", "duration: 60s").replace(
-            "at: 1s, kind: kill", "at: 30s, kind: kill"
-        )
+        SHORT.replace("duration: 4s", "duration: 60s")
+        .replace("at: 1s, kind: kill", "at: 30s, kind: kill")
+        .replace("cluster: {nodes: 2}", f"cluster: {{nodes: 2, pubsub: {pubsub}}}")
     )
     out = tmp_path / "reports"
     proc = subprocess.Popen(
@@ -195,9 +198,11 @@ def test_interrupt_stops_everything_and_keeps_the_history(tmp_path, signum):
     assert "Traceback" not in stderr
     ops = [json.loads(line) for line in history.read_text().splitlines()]
     assert any(o["f"] == "interrupted" for o in ops)
-    setup = [o["value"] for o in ops if o["f"] == "setup"]
-    pids = [setup[0]["toxiproxy_pid"], *setup[1]["pids"].values()]
-    assert len(pids) == 3
+    setup = {k: v for o in ops if o["f"] == "setup" for k, v in o["value"].items()}
+    pids = [setup["toxiproxy_pid"], *setup["pids"].values()]
+    if pubsub == "redis":
+        pids.append(setup["redis_pid"])
+    assert len(pids) == (4 if pubsub == "redis" else 3)
     assert not [pid for pid in pids if _alive(pid)]
     results = json.loads((history.parent / "results.json").read_text())
     assert results["validity"] == "interrupted"
