@@ -325,7 +325,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
         port = _random.randrange(low, high)
         if port in _handed_out:
             continue
-        if len(_handed_out) > (high - low) // 2:  # a long-lived process: forget the oldest
+        if len(_handed_out) > (high - low) // 2:  # a long-lived process: start over
             _handed_out.clear()
         with socket.socket() as s:
             try:
