@@ -99,18 +99,24 @@ async def _through_proxies(spec: NodeSpec, toxiproxy: Any) -> NodeSpec:
     return replace(spec, peers=peers)
 
 
-@pytest.fixture
-async def toxiproxy(tmp_path: Path) -> AsyncIterator[Any]:
-    """A real toxiproxy-server owned by the test, on a free loopback port."""
-    from harness.toxiproxy import ToxiproxyServer
-
-    server = ToxiproxyServer(tmp_path / "logs" / "toxiproxy.log")
+@asynccontextmanager
+async def running(server: Any) -> AsyncIterator[Any]:
+    """Start a helper server the test owns (a `ServerProcess`); stop it however the test ends."""
     await server.start()
     try:
         yield server
     finally:
         with trio.CancelScope(shield=True):
             await server.stop()
+
+
+@pytest.fixture
+async def toxiproxy(tmp_path: Path) -> AsyncIterator[Any]:
+    """A real toxiproxy-server owned by the test, on a free loopback port."""
+    from harness.toxiproxy import ToxiproxyServer
+
+    async with running(ToxiproxyServer(tmp_path / "logs" / "toxiproxy.log")) as server:
+        yield server
 
 
 @pytest.fixture
@@ -118,10 +124,5 @@ async def redis_server(tmp_path: Path) -> AsyncIterator[Any]:
     """A real redis-server owned by the test, on a free loopback port."""
     from harness.redis_server import RedisServer
 
-    server = RedisServer(tmp_path / "logs" / "redis.log")
-    await server.start()
-    try:
+    async with running(RedisServer(tmp_path / "logs" / "redis.log")) as server:
         yield server
-    finally:
-        with trio.CancelScope(shield=True):
-            await server.stop()
