@@ -1,17 +1,20 @@
-"""The one exception root of the harness.
+"""Every error the harness raises on purpose, under one root.
 
     HarnessError
-    ├── ClusterError       a node did not start, become healthy or stop   (cluster.py)
-    ├── InvalidScenario    the YAML cannot run; every problem located      (scenario.py)
-    ├── ToxiproxyError     toxiproxy missing, unreachable, slow, non-2xx   (toxiproxy.py)
-    ├── HistoryError       a history line that cannot be read              (history.py)
-    └── WorkerFailed       a swarm worker process died                     (swarm/)
+    ├── ClusterError       a node, Redis or the cluster backend did not start, answer or stop
+    ├── InvalidScenario    the YAML cannot run; every problem located (file:line:col: path)
+    ├── ToxiproxyError     toxiproxy missing, unreachable, slow, or a non-2xx answer
+    ├── HistoryError       a history line that cannot be read
+    └── WorkerFailed       a swarm worker process died or did not answer
 
-`harness.phoenix` keeps its own root (`ProtocolError`) because it is a leaf that may be lifted
-out on its own.
+The CLI turns `InvalidScenario` into exit 2 and every other `HarnessError` (and `OSError`) into
+exit 3 with its message, never a traceback (`harness.exits`). `harness.phoenix` keeps its own
+root (`ProtocolError`) because it is a leaf that may be lifted out on its own.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class HarnessError(Exception):
@@ -19,4 +22,43 @@ class HarnessError(Exception):
 
 
 class ClusterError(HarnessError):
-    """A node of the cluster under test misbehaved at the process level."""
+    """A node of the cluster under test (or a helper server) misbehaved at the process level."""
+
+
+class ToxiproxyError(HarnessError):
+    """Toxiproxy is missing, unreachable, too slow, or answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class HistoryError(HarnessError):
+    """A history line that cannot be read."""
+
+
+class WorkerFailed(HarnessError):
+    """A swarm worker process died or did not answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a scenario, where it is (GCC style, so editors jump there)."""
+
+    source: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.source}:{self.line}:{self.column}: {where}{self.message}"
+
+
+class InvalidScenario(HarnessError):
+    """The scenario cannot run; `problems` says where and why, all at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

@@ -4,24 +4,16 @@ An operation is *invoked* and then completes `ok`, `fail` (it definitely did not
 `info` (the outcome is unknown: a timeout, a dropped socket). Observations that nobody invoked
 (a message arriving, a socket closing) are single `ok` or `info` ops. Every op carries `time`,
 seconds since the run started on the machine's monotonic clock (shared by every worker process
-of the run), and `process`, who did it: a client id (`c12`), a publisher (`p1`), `nemesis`, a
-node name.
+of the run), and `process`, who did it: a client id (`c12`), a publisher (`p1`), `nemesis`,
+`runner`, `reader`.
 
-    f                 type(s)              value keys
-    connect           invoke/ok/fail       url                       (node = target)
-    disconnect        info                 code, reason, by_client, reconnect_in
-    join              invoke/ok/fail/info  topic, join_ref, [response | reason | error]
-    leave             invoke/ok            topic, join_ref
-    channel_error     info                 topic, join_ref, reason
-    channel_close     ok                   topic, join_ref, reason
-    recv              ok                   topic, event, id, join_ref, frame_join_ref, state
-    recv_stale        ok                   topic, event, id, frame_join_ref, join_ref
-    publish           invoke/ok/fail/info  topic, id, seq, [reason | error]
-    heartbeat_timeout info                 ref
-    fault             info                 phase (start|stop), kind, target, scheduled, ...
-    read              invoke/ok/fail       topic, ids                (final reads)
+`OP_NAMES` below is the whole vocabulary, written once: each name with the types it takes and
+the keys of its value. Writers (swarm, nemesis, runner, final reader) and readers (checkers,
+report) use these names; `Op.from_json` refuses a name that is not in the table, and a test
+holds every op of a real run against it. `Witness` is what a checker shows for a problem, with
+the time it happened, so the report places it without guessing.
 
-This module is pure: it turns ops into JSON lines and back. Files live in `harness.files`.
+This module is pure: ops to JSON lines and back. Files live in `harness.rundir`.
 """
 
 from __future__ import annotations
@@ -29,16 +21,94 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast, get_args
 
-from .errors import HarnessError
+from .errors import HistoryError
 
 OpType = Literal["invoke", "ok", "fail", "info"]
-OP_TYPES: frozenset[str] = frozenset({"invoke", "ok", "fail", "info"})
+OP_TYPES: frozenset[str] = frozenset(get_args(OpType))
+
+OpName = Literal[
+    "connect",
+    "disconnect",
+    "join",
+    "leave",
+    "channel_error",
+    "channel_close",
+    "recv",
+    "recv_stale",
+    "bad_frame",
+    "publish",
+    "heartbeat_timeout",
+    "fault",
+    "client_fault",
+    "heal",
+    "phase",
+    "setup",
+    "interrupted",
+    "read",
+]
 
 
-class HistoryError(HarnessError):
-    """A history line that cannot be read."""
+@dataclass(frozen=True, slots=True)
+class OpShape:
+    """Which types an op name takes and which keys its value may hold."""
+
+    types: frozenset[OpType]
+    keys: frozenset[str]
+    about: str
+
+
+def _shape(types: str, keys: str, about: str) -> OpShape:
+    return OpShape(
+        frozenset(cast(OpType, t) for t in types.split()), frozenset(keys.split()), about
+    )
+
+
+OP_NAMES: Mapping[OpName, OpShape] = {
+    "connect": _shape("invoke ok fail", "url error", "a client opens its socket (node: target)"),
+    "disconnect": _shape(
+        "info", "code reason by_client reconnect_in", "the socket closed; when it retries"
+    ),
+    "join": _shape(
+        "invoke ok fail info", "topic join_ref response reason error", "a channel join"
+    ),
+    "leave": _shape("invoke ok", "topic join_ref", "the app leaves a channel"),
+    "channel_error": _shape("info", "topic join_ref reason", "phx_error: the channel crashed"),
+    "channel_close": _shape("ok", "topic join_ref reason", "phx_close, or the end of a leave"),
+    "recv": _shape(
+        "ok",
+        "topic event id join_ref frame_join_ref state publisher seq",
+        "a message delivered to a channel",
+    ),
+    "recv_stale": _shape(
+        "ok", "topic event id frame_join_ref join_ref", "a frame of an older join, dropped"
+    ),
+    "bad_frame": _shape("info", "error", "a frame the client could not decode"),
+    "publish": _shape(
+        "invoke ok fail info",
+        "topic id publisher seq reason error sent",
+        "a publisher pushes new_msg; ok = acknowledged",
+    ),
+    "heartbeat_timeout": _shape("info", "ref", "no heartbeat reply in time"),
+    "fault": _shape(
+        "info",
+        "id kind target params phase scheduled error",
+        "a fault starts (phase start), fails to apply (error) or stops (stop)",
+    ),
+    "client_fault": _shape("info", "id kind clients", "the clients a client fault hit"),
+    "heal": _shape("info", "phase", "the final heal: start, done"),
+    "phase": _shape(
+        "info", "phase", "the run's phase: setup connect workload heal settle final_read teardown"
+    ),
+    "setup": _shape(
+        "info",
+        "toxiproxy toxiproxy_pid redis redis_pid nodes pids proxies",
+        "what the run started, and where",
+    ),
+    "interrupted": _shape("info", "phase", "Ctrl-C or SIGTERM, in this phase"),
+    "read": _shape("invoke ok fail", "topic ids error", "the final read of a room's store"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +116,7 @@ class Op:
     time: float
     process: str
     type: OpType
-    f: str
+    f: OpName
     value: Mapping[str, Any] = field(default_factory=dict)
     node: str | None = None
     index: int = -1
@@ -71,6 +141,9 @@ class Op:
             op_type = data["type"]
             if op_type not in OP_TYPES:
                 raise ValueError(f"type {op_type!r} is not one of invoke/ok/fail/info")
+            name = data["f"]
+            if name not in OP_NAMES:
+                raise ValueError(f"f {name!r} is not an op of the history (harness.history)")
             value = data.get("value", {})
             if not isinstance(value, dict):
                 raise ValueError("value must be an object")
@@ -78,13 +151,53 @@ class Op:
                 time=float(data["time"]),
                 process=str(data["process"]),
                 type=cast(OpType, op_type),
-                f=str(data["f"]),
+                f=cast(OpName, name),
                 value=value,
                 node=data.get("node"),
                 index=int(data.get("index", -1)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise HistoryError(f"{where}: not a history op: {exc}") from None
+
+
+class Recorder(Protocol):
+    """Where ops go as they happen (a history file, a worker's part)."""
+
+    def record(self, op: Op) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Witness:
+    """The evidence of one problem a checker found: what, when, who, and the facts around it."""
+
+    problem: str
+    time: float | None = None
+    client: str | None = None
+    topic: str | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "problem": self.problem,
+            "time": None if self.time is None else round(self.time, 3),
+        }
+        if self.client is not None:
+            out["client"] = self.client
+        if self.topic is not None:
+            out["topic"] = self.topic
+        return {**out, **self.evidence}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Witness:
+        rest = {k: v for k, v in data.items() if k not in ("problem", "time", "client", "topic")}
+        time = data.get("time")
+        return cls(
+            str(data.get("problem", "")),
+            float(time) if isinstance(time, int | float) else None,
+            data.get("client"),
+            data.get("topic"),
+            rest,
+        )
 
 
 def merge(parts: Iterable[Iterable[Op]]) -> list[Op]:

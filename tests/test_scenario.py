@@ -25,9 +25,9 @@ def test_a_good_scenario_and_its_defaults():
     assert s.duration == 10.0
     assert s.workload.rate == 50.0
     assert s.links[:3] == ("clients->n1", "clients->n2", "clients->n3")
-    assert s.faults[0].params["links"] == ("clients->n1", "n1->n2")
-    assert s.faults[0].params["latency"] == 200
-    assert s.faults[1].params["groups"] == (("n1",), ("n2", "n3"))
+    assert s.faults[0].link == ("clients->n1", "n1->n2")
+    assert s.faults[0].latency == 200
+    assert s.faults[1].groups == (("n1",), ("n2", "n3"))
     assert list(s.checks) == [
         "rejoin",
         "at_most_once",
@@ -64,7 +64,7 @@ def test_a_redis_cluster_has_a_redis_link_per_node():
     )
     assert s.cluster.node_links == ("n1->redis", "n2->redis", "n3->redis")
     assert s.links[3:] == s.cluster.node_links
-    assert s.faults[0].params["groups"] == (("n1", "redis"), ("n2", "n3"))
+    assert s.faults[0].groups == (("n1", "redis"), ("n2", "n3"))
 
 
 @pytest.mark.parametrize(

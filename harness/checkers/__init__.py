@@ -4,6 +4,9 @@ Each checker takes the shared `Facts` and its options and returns a `CheckResult
 invalid / unknown, with witnesses). `check_all` runs the scenario's checks; a checker that
 crashes yields `unknown` with the error, never a crash of the run. Nothing here does I/O, so
 `harness check RUN_DIR` recomputes the same results from `history.jsonl` alone.
+
+Adding a checker: a module with its function, its `Options` model and its `Check`, and one line
+in `REGISTRY` below (the scenario grammar and `harness list` read it from here).
 """
 
 from __future__ import annotations
@@ -14,33 +17,37 @@ from dataclasses import replace
 from typing import Any
 
 from ..history import Op
-from ._facts import Facts, facts_of
+from ._check import Check, Options
+from ._facts import Facts, Membership, Publish, Window, facts_of
 from ._result import CheckResult, Validity, combine
-from .durability import durability
-from .liveness import delivery, rejoin
-from .safety import at_most_once, no_phantom, order
-from .stats import availability, latency
+from .durability import DURABILITY
+from .liveness import DELIVERY, REJOIN
+from .safety import AT_MOST_ONCE, NO_PHANTOM, ORDER
+from .stats import AVAILABILITY, LATENCY
+
+REGISTRY: tuple[Check, ...] = (
+    REJOIN,
+    AT_MOST_ONCE,
+    NO_PHANTOM,
+    DELIVERY,
+    ORDER,
+    DURABILITY,
+    LATENCY,
+    AVAILABILITY,
+)
 
 Checker = Callable[[Facts, Mapping[str, Any]], CheckResult]
 
-CHECKERS: dict[str, Checker] = {
-    "rejoin": rejoin,
-    "at_most_once": at_most_once,
-    "no_phantom": no_phantom,
-    "delivery": delivery,
-    "order": order,
-    "durability": durability,
-    "latency": latency,
-    "availability": availability,
-}
+CHECKS: dict[str, Check] = {check.name: check for check in REGISTRY}
+CHECKERS: dict[str, Checker] = {check.name: check.run for check in REGISTRY}
+DESCRIPTIONS: dict[str, str] = {check.name: check.description for check in REGISTRY}
+DEFAULT_CHECKS: tuple[str, ...] = tuple(check.name for check in REGISTRY if check.default)
 
 
 def check_all(
-    history: Sequence[Op],
-    checks: Mapping[str, Mapping[str, Any]],
-    descriptions: Mapping[str, str] | None = None,
+    history: Sequence[Op] | Facts, checks: Mapping[str, Mapping[str, Any]]
 ) -> list[CheckResult]:
-    facts = facts_of(history)
+    facts = history if isinstance(history, Facts) else facts_of(history)
     results = []
     for name, options in checks.items():
         checker = CHECKERS.get(name)
@@ -52,8 +59,25 @@ def check_all(
         except Exception as exc:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             result = CheckResult(name, "unknown", error=f"checker crashed: {detail}")
-        results.append(replace(result, description=(descriptions or {}).get(name, "")))
+        results.append(replace(result, description=DESCRIPTIONS.get(name, "")))
     return results
 
 
-__all__ = ["CHECKERS", "CheckResult", "Facts", "Validity", "check_all", "combine", "facts_of"]
+__all__ = [
+    "CHECKERS",
+    "CHECKS",
+    "DEFAULT_CHECKS",
+    "DESCRIPTIONS",
+    "REGISTRY",
+    "Check",
+    "CheckResult",
+    "Facts",
+    "Membership",
+    "Options",
+    "Publish",
+    "Validity",
+    "Window",
+    "check_all",
+    "combine",
+    "facts_of",
+]

@@ -7,8 +7,11 @@ compose with Jepsen's priority: invalid > unknown > valid.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from ..history import Witness
 
 Validity = Literal["valid", "invalid", "unknown"]
 MAX_WITNESSES = 20
@@ -19,7 +22,7 @@ class CheckResult:
     name: str
     validity: Validity
     summary: dict[str, Any] = field(default_factory=dict)
-    witnesses: tuple[dict[str, Any], ...] = ()
+    witnesses: tuple[Witness, ...] = ()
     error: str | None = None
     description: str = ""
 
@@ -29,7 +32,7 @@ class CheckResult:
             "validity": self.validity,
             "description": self.description,
             "summary": self.summary,
-            "witnesses": list(self.witnesses),
+            "witnesses": [w.to_json() for w in self.witnesses],
             "error": self.error,
         }
 
@@ -39,7 +42,7 @@ class CheckResult:
             name=data["name"],
             validity=data["validity"],
             summary=data.get("summary", {}),
-            witnesses=tuple(data.get("witnesses", ())),
+            witnesses=tuple(Witness.from_json(w) for w in data.get("witnesses", ())),
             error=data.get("error"),
             description=data.get("description", ""),
         )
@@ -54,7 +57,7 @@ def combine(results: list[CheckResult]) -> Validity:
     return "valid"
 
 
-def verdict(name: str, witnesses: list[dict[str, Any]], summary: dict[str, Any]) -> CheckResult:
+def verdict(name: str, witnesses: Sequence[Witness], summary: dict[str, Any]) -> CheckResult:
     """Invalid if there is any witness (kept to the first MAX_WITNESSES), valid otherwise."""
     summary = {**summary, "violations": len(witnesses)}
     return CheckResult(

@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..history import Witness
 from ._facts import Facts
+from ._check import Check, Options
 from ._result import CheckResult, verdict
 
 
 def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     if facts.reads is None:
         return CheckResult("durability", "unknown", {}, (), "the history has no final read")
-    witnesses = []
+    witnesses: list[Witness] = []
     acknowledged = indefinite_stored = indefinite = 0
     for message in facts.publishes.values():
         stored = message.id in facts.reads.get(message.topic, set())
@@ -26,19 +28,20 @@ def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             acknowledged += 1
             if not stored:
                 witnesses.append(
-                    {
-                        "problem": (
-                            f"{message.id} was acknowledged on {message.topic}"
-                            " but is not in the store"
-                        ),
-                        "topic": message.topic,
-                        "id": message.id,
-                        "publisher": message.publisher,
-                        "acknowledged_at": round(message.completed or 0.0, 3),
-                        "faults": facts.windows_near(
-                            message.invoked, message.completed or message.invoked, 1.0
-                        ),
-                    }
+                    Witness(
+                        f"{message.id} was acknowledged on {message.topic} but is not in the store",
+                        message.completed,
+                        None,
+                        message.topic,
+                        {
+                            "id": message.id,
+                            "publisher": message.publisher,
+                            "acknowledged_at": round(message.completed or 0.0, 3),
+                            "faults": facts.windows_near(
+                                message.invoked, message.completed or message.invoked, 1.0
+                            ),
+                        },
+                    )
                 )
         elif message.outcome in ("info", "invoke"):
             indefinite += 1
@@ -53,3 +56,8 @@ def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             "rooms_read": len(facts.reads),
         },
     )
+
+
+DURABILITY = Check(
+    "durability", durability, Options, "every acknowledged publish is in the store at the end"
+)

@@ -18,7 +18,10 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from ..history import Witness
 from ._facts import Facts, Membership, describe
+from ..units import Duration
+from ._check import Check, Options
 from ._result import CheckResult, verdict
 
 DEFAULT_WITHIN = 15.0
@@ -38,7 +41,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     within = float(options.get("within") or DEFAULT_WITHIN)
-    witnesses: list[dict[str, Any]] = []
+    witnesses: list[Witness] = []
     times: list[float] = []
     undecided = 0
     pending: set[tuple[str, str]] = set()  # lost, deadline after the end: cannot decide
@@ -71,19 +74,20 @@ def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         else:
             later = ""
         witnesses.append(
-            {
-                "problem": (
-                    f"{client} lost {topic} at {op.time:.3f}s and was not joined again by "
-                    f"{deadline:.3f}s{later}"
-                ),
-                "client": client,
-                "topic": topic,
-                "lost": describe(op),
-                "deadline": round(deadline, 3),
-                "rejoined_at": round(back.start, 3) if back else None,
-                "reconnected_at": reconnected,
-                "faults": facts.windows_near(op.time, deadline),
-            }
+            Witness(
+                f"{client} lost {topic} at {op.time:.3f}s and was not joined again by "
+                f"{deadline:.3f}s{later}",
+                op.time,
+                client,
+                topic,
+                {
+                    "lost": describe(op),
+                    "deadline": round(deadline, 3),
+                    "rejoined_at": round(back.start, 3) if back else None,
+                    "reconnected_at": reconnected,
+                    "faults": facts.windows_near(op.time, deadline),
+                },
+            )
         )
     for client, topics in sorted(facts.expected_topics.items()):
         for topic in sorted(topics):
@@ -92,25 +96,30 @@ def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             memberships = facts.memberships.get((client, topic), [])
             if memberships and memberships[-1].end == float("inf"):
                 continue
-            if any(w.get("client") == client and w.get("topic") == topic for w in witnesses):
+            if any(w.client == client and w.topic == topic for w in witnesses):
                 continue
             last = memberships[-1] if memberships else None
             witnesses.append(
-                {
-                    "problem": f"{client} is not joined to {topic} at the end of the run"
+                Witness(
+                    f"{client} is not joined to {topic} at the end of the run"
                     + (" (connected but deaf)" if _connected_at_end(facts, client) else ""),
-                    "client": client,
-                    "topic": topic,
-                    "last_joined": {
-                        "from": round(last.start, 3),
-                        "until": round(last.end, 3),
-                        "join_ref": last.join_ref,
-                        "node": last.node,
-                    }
-                    if last
-                    else None,
-                    "faults": facts.windows_near(last.end if last else facts.start, facts.end),
-                }
+                    last.end if last else None,
+                    client,
+                    topic,
+                    {
+                        "last_joined": {
+                            "from": round(last.start, 3),
+                            "until": round(last.end, 3),
+                            "join_ref": last.join_ref,
+                            "node": last.node,
+                        }
+                        if last
+                        else None,
+                        "faults": facts.windows_near(
+                            last.end if last else facts.start, facts.end
+                        ),
+                    },
+                )
             )
     result = verdict(
         "rejoin",
@@ -153,7 +162,7 @@ def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     by_topic: dict[str, list[Membership]] = defaultdict(list)
     for (_client, topic), memberships in facts.memberships.items():
         by_topic[topic].extend(memberships)
-    witnesses: list[dict[str, Any]] = []
+    witnesses: list[Witness] = []
     expected = delivered = clean_messages = faulted_messages = lost_in_faults = 0
     for message in facts.publishes.values():
         if message.outcome != "ok" or message.completed is None:
@@ -178,24 +187,27 @@ def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
                 continue
             expected += 1
             witnesses.append(
-                {
-                    "problem": f"{m.client} never received {message.id} on {message.topic}",
-                    "client": m.client,
-                    "topic": message.topic,
-                    "id": message.id,
-                    "publisher": message.publisher,
-                    "published_at": round(start, 3),
-                    "acknowledged_at": round(end, 3),
-                    "joined": {
-                        "from": round(m.start, 3),
-                        "until": _until(m.end),
-                        "join_ref": m.join_ref,
-                        "node": m.node,
+                Witness(
+                    f"{m.client} never received {message.id} on {message.topic}",
+                    start,
+                    m.client,
+                    message.topic,
+                    {
+                        "id": message.id,
+                        "publisher": message.publisher,
+                        "published_at": round(start, 3),
+                        "acknowledged_at": round(end, 3),
+                        "joined": {
+                            "from": round(m.start, 3),
+                            "until": _until(m.end),
+                            "join_ref": m.join_ref,
+                            "node": m.node,
+                        },
+                        "faults": facts.windows_near(start - settle, end + settle),
                     },
-                    "faults": facts.windows_near(start - settle, end + settle),
-                }
+                )
             )
-    witnesses.sort(key=lambda w: w["published_at"])
+    witnesses.sort(key=lambda w: w.time or 0.0)
     return verdict(
         "delivery",
         witnesses,
@@ -214,3 +226,25 @@ def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
 
 def _until(end: float) -> float | str:
     return "end" if end == float("inf") else round(end, 3)
+
+
+class RejoinOptions(Options):
+    within: Duration | None = None
+
+
+class DeliveryOptions(Options):
+    settle: Duration | None = None
+
+
+REJOIN = Check(
+    "rejoin",
+    rejoin,
+    RejoinOptions,
+    "after every disconnect, each client is joined again to all its topics in time",
+)
+DELIVERY = Check(
+    "delivery",
+    delivery,
+    DeliveryOptions,
+    "outside fault windows (+ settle) every message reaches every joined client",
+)

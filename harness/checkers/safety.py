@@ -13,27 +13,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..history import Witness
 from ._facts import Facts, describe
+from ._check import Check, Options
 from ._result import CheckResult, verdict
 
 
 def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     grouped = facts.grouped()
-    witnesses: list[dict[str, Any]] = []
+    witnesses: list[Witness] = []
     for (client, topic, message_id), ops in grouped.items():
         if len(ops) > 1:
             witnesses.append(
-                {
-                    "problem": f"{message_id} delivered {len(ops)} times to {client} on {topic}",
-                    "client": client,
-                    "topic": topic,
-                    "id": message_id,
-                    "deliveries": [describe(op) for op in ops],
-                    "join_refs": sorted({str(op.value.get("join_ref")) for op in ops}),
-                    "faults": facts.windows_near(ops[0].time, ops[-1].time, 1.0),
-                }
+                Witness(
+                    f"{message_id} delivered {len(ops)} times to {client} on {topic}",
+                    ops[-1].time,
+                    client,
+                    topic,
+                    {
+                        "id": message_id,
+                        "deliveries": [describe(op) for op in ops],
+                        "join_refs": sorted({str(op.value.get("join_ref")) for op in ops}),
+                        "faults": facts.windows_near(ops[0].time, ops[-1].time, 1.0),
+                    },
+                )
             )
-    witnesses.sort(key=lambda w: float(w["deliveries"][0]["time"]))
+    witnesses.sort(key=lambda w: float(w.evidence["deliveries"][0]["time"]))
     return verdict(
         "at_most_once",
         witnesses,
@@ -46,7 +51,7 @@ def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
 
 
 def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    witnesses = []
+    witnesses: list[Witness] = []
     for op in facts.deliveries:
         message_id, topic = str(op.value.get("id")), str(op.value.get("topic"))
         published = facts.publishes.get(message_id)
@@ -61,18 +66,23 @@ def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             problem = f"{op.process} received {message_id} on {topic} after it had left"
         if problem is not None:
             witnesses.append(
-                {
-                    "problem": problem,
-                    "delivery": describe(op),
-                    "faults": facts.windows_near(op.time, op.time, 1.0),
-                }
+                Witness(
+                    problem,
+                    op.time,
+                    op.process,
+                    topic,
+                    {
+                        "delivery": describe(op),
+                        "faults": facts.windows_near(op.time, op.time, 1.0),
+                    },
+                )
             )
     return verdict("no_phantom", witnesses, {"deliveries": len(facts.deliveries)})
 
 
 def order(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     last: dict[tuple[str, str, str], tuple[int, Any]] = {}
-    witnesses = []
+    witnesses: list[Witness] = []
     checked = 0
     for op in facts.deliveries:
         published = facts.publishes.get(str(op.value.get("id")))
@@ -83,19 +93,37 @@ def order(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         previous = last.get(key)
         if previous is not None and published.seq < previous[0]:
             witnesses.append(
-                {
-                    "problem": (
-                        f"{op.process} got {published.publisher}'s seq {published.seq} on "
-                        f"{key[1]} after seq {previous[0]}"
-                    ),
-                    "client": op.process,
-                    "topic": key[1],
-                    "publisher": published.publisher,
-                    "earlier": describe(previous[1]),
-                    "later": describe(op),
-                    "faults": facts.windows_near(previous[1].time, op.time, 1.0),
-                }
+                Witness(
+                    f"{op.process} got {published.publisher}'s seq {published.seq} on "
+                    f"{key[1]} after seq {previous[0]}",
+                    op.time,
+                    op.process,
+                    key[1],
+                    {
+                        "publisher": published.publisher,
+                        "earlier": describe(previous[1]),
+                        "later": describe(op),
+                        "faults": facts.windows_near(previous[1].time, op.time, 1.0),
+                    },
+                )
             )
         if previous is None or published.seq > previous[0]:
             last[key] = (published.seq, op)
     return verdict("order", witnesses, {"deliveries_checked": checked})
+
+
+AT_MOST_ONCE = Check(
+    "at_most_once",
+    at_most_once,
+    Options,
+    "no message id is delivered twice to one client on one topic",
+)
+NO_PHANTOM = Check(
+    "no_phantom",
+    no_phantom,
+    Options,
+    "nothing delivered that was never published, or on a topic not joined",
+)
+ORDER = Check(
+    "order", order, Options, "messages of one publisher on one topic arrive in publish order"
+)

@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..history import Witness
 from ._facts import Facts
+from ..units import Duration, Fraction
+from ._check import Check, Options
 from ._result import CheckResult
 from .liveness import DEFAULT_SETTLE, _percentiles
 
@@ -36,12 +39,10 @@ def latency(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         "deliveries": len(all_latencies),
     }
     breaches = [
-        {
-            "problem": f"{key} delivery latency {figures[key]}s exceeds {limit}s",
-            "figure": key,
-            "value": figures[key],
-            "limit": limit,
-        }
+        Witness(
+            f"{key} delivery latency {figures[key]}s exceeds {limit}s",
+            evidence={"figure": key, "value": figures[key], "limit": limit},
+        )
         for key, limit in options.items()
         if limit is not None and key in figures and figures[key] > limit
     ]
@@ -70,6 +71,32 @@ def availability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             "availability",
             "invalid",
             summary,
-            ({"problem": f"clients were joined {mean:.1%} of the time, below {minimum:.1%}"},),
+            (Witness(f"clients were joined {mean:.1%} of the time, below {minimum:.1%}"),),
         )
     return CheckResult("availability", "valid", summary)
+
+
+class LatencyOptions(Options):
+    p50: Duration | None = None
+    p99: Duration | None = None
+    max: Duration | None = None
+
+
+class AvailabilityOptions(Options):
+    min: Fraction | None = None
+
+
+LATENCY = Check(
+    "latency",
+    latency,
+    LatencyOptions,
+    "delivery latency percentiles (optional thresholds)",
+    default=False,
+)
+AVAILABILITY = Check(
+    "availability",
+    availability,
+    AvailabilityOptions,
+    "fraction of time clients were joined (optional minimum)",
+    default=False,
+)

@@ -1,0 +1,93 @@
+"""Fault kinds: one module per family, one registry line per kind.
+
+    toxics.py   latency bandwidth slow_close timeout reset_peer slicer limit_data
+    links.py    down partition
+    nodes.py    kill terminate pause restart rolling_restart
+    clients.py  client_close client_crash client_leave
+    random.py   random (expanded into the others before a run)
+
+Adding a kind: a class in one of those modules (or a new one) with its parameters, docstring,
+`target`, `draw` and `apply`, and its name in `REGISTRY` below. The scenario grammar, the JSON
+Schema, `harness list`, the random draw, the nemesis and the report's "disruptive" warning all
+read it from here.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Union
+
+from pydantic import Field
+
+from ._base import Fault, FaultContext, Grammar, Node, Topology
+from .clients import ClientClose, ClientCrash, ClientLeave
+from .links import Down, Partition
+from .nodes import Kill, Pause, Restart, RollingRestart, Terminate
+from .random import Random
+from .toxics import Bandwidth, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout, Toxic
+
+REGISTRY: tuple[type[Fault], ...] = (
+    Latency,
+    Bandwidth,
+    SlowClose,
+    Timeout,
+    ResetPeer,
+    Slicer,
+    LimitData,
+    Down,
+    Partition,
+    Kill,
+    Terminate,
+    Pause,
+    Restart,
+    RollingRestart,
+    ClientClose,
+    ClientCrash,
+    ClientLeave,
+    Random,
+)
+
+KINDS: dict[str, type[Fault]] = {kind.kind_name(): kind for kind in REGISTRY}
+DRAWN_KINDS: tuple[str, ...] = tuple(name for name, kind in KINDS.items() if kind.drawn)
+DISRUPTIVE: frozenset[str] = frozenset(name for name, kind in KINDS.items() if kind.disruptive)
+
+if TYPE_CHECKING:
+    AnyFault = Fault
+else:
+    AnyFault = Annotated[Union[REGISTRY], Field(discriminator="kind")]  # noqa: UP007
+
+
+def describe() -> dict[str, str]:
+    """Kind -> its one-line description (`harness list`)."""
+    return {name: kind.description() for name, kind in KINDS.items()}
+
+
+def expand_random(faults: Iterable[Fault], seed: int, topology: Topology) -> tuple[Fault, ...]:
+    """Replace each `random` fault by concrete ones drawn from `seed`, ordered by start time
+    (stable), so the resolved scenario replays."""
+    rng = _random.Random(seed)
+    out: list[Fault] = []
+    for fault in faults:
+        if isinstance(fault, Random):
+            out.extend(fault.expand(rng, topology))
+        else:
+            out.append(fault)
+    return tuple(sorted(out, key=lambda f: f.at))
+
+
+__all__ = [
+    "DISRUPTIVE",
+    "DRAWN_KINDS",
+    "KINDS",
+    "REGISTRY",
+    "AnyFault",
+    "Fault",
+    "FaultContext",
+    "Grammar",
+    "Node",
+    "Topology",
+    "Toxic",
+    "describe",
+    "expand_random",
+]

@@ -1,0 +1,178 @@
+"""What every fault kind is made of, and what it may touch while it runs.
+
+A fault kind is one pydantic model (its parameters, validated when the scenario is read; its
+docstring is the one-line description `harness list` prints and the schema carries) with, in
+the same class:
+
+    kind          the `Literal` tag that names it in YAML
+    instant       True when it has no `for` (kill, restart, client_close, ...)
+    disruptive    True when it is expected to cut client connections (the report warns when
+                  such a fault ran and nobody lost a connection)
+    target()      a short label of what it hits (`clients->n1`, `n2`, `n1|n2,n3`)
+    draw(...)     a random instance of the kind, for the `random` fault (seeded)
+    check(...)    the cross-field rules that need the cluster (links, nodes) and the run's length
+    apply(ctx)    what it does, then undoes; returns when the fault is over
+
+`apply` reaches the world only through `FaultContext` (implemented by the nemesis): links,
+nodes, clients, the run's clock and the history. This package therefore imports no I/O module,
+so the scenario grammar can be built from it and stay pure.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from ..units import Duration
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """What the cross-field rules and random draws know of the cluster."""
+
+    nodes: tuple[str, ...]
+    links: tuple[str, ...]
+    pubsub: str = "mesh"
+
+    @property
+    def redis(self) -> bool:
+        return self.pubsub == "redis"
+
+
+@dataclass(frozen=True, slots=True)
+class Grammar:
+    """The validation context: the cluster and the run's length, when they could be read."""
+
+    topology: Topology
+    duration: float | None
+
+
+class Node(Protocol):
+    """What a fault needs of a node of the cluster under test (`harness.cluster.Node`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def alive(self) -> bool: ...
+    @property
+    def paused(self) -> bool: ...
+
+    async def start(self) -> None: ...
+    async def stop(self, *, graceful: bool = True) -> None: ...
+    async def kill(self) -> None: ...
+    async def terminate(self) -> None: ...
+    async def pause(self) -> None: ...
+    async def resume(self) -> None: ...
+    async def wait_exit(self, *, timeout: float = 10.0) -> int | None: ...
+
+
+class FaultContext(Protocol):
+    """The world as a fault sees it while it runs."""
+
+    fault_id: str
+    nodes: Mapping[str, Node]
+
+    async def add_toxic(
+        self, link: str, type_: str, attributes: Mapping[str, int], stream: str, toxicity: float
+    ) -> Callable[[], Awaitable[None]]:
+        """Add a toxic to a link's proxy; returns the call that removes it."""
+        ...
+
+    async def set_enabled(self, links: Sequence[str], enabled: bool) -> None: ...
+
+    def choose_clients(self, share: int | str) -> list[str]:
+        """Clients picked by the nemesis's seeded stream: a count or a percentage."""
+        ...
+
+    async def client_fault(
+        self, kind: str, clients: Sequence[str], duration: float | None
+    ) -> None: ...
+
+    def record(self, f: str, value: Mapping[str, Any]) -> None: ...
+
+    async def hold(self, seconds: float, undo: Callable[[], Awaitable[None]]) -> None:
+        """Wait `seconds`, then `undo` (shielded: it runs on cancellation too)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+    async def sleep_forever(self) -> None: ...
+
+
+class Fault(BaseModel):
+    """Common to every fault: when it starts, how long it lasts, its kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    instant: ClassVar[bool] = False
+    disruptive: ClassVar[bool] = False
+    drawn: ClassVar[bool] = True  # may a `random` fault draw this kind?
+
+    at: Duration
+    duration: Duration | None = Field(default=None, alias="for", validate_default=True)
+
+    @property
+    def end(self) -> float | None:
+        return None if self.duration is None else self.at + self.duration
+
+    @field_validator("at")
+    @classmethod
+    def _starts_in_the_run(cls, at: float, info: ValidationInfo) -> float:
+        grammar = _grammar(info)
+        if grammar is not None and grammar.duration and at >= grammar.duration:
+            raise ValueError(f"starts at {at:g}s, after the run ends ({grammar.duration:g}s)")
+        return at
+
+    @field_validator("duration")
+    @classmethod
+    def _ends_in_the_run(cls, length: float | None, info: ValidationInfo) -> float | None:
+        grammar = _grammar(info)
+        at = info.data.get("at")
+        if length is None:
+            if not cls.instant:
+                raise ValueError(f"a {cls.kind_name()} fault needs 'for' (how long it lasts)")
+            return None
+        if grammar is not None and grammar.duration and at is not None:
+            if at + length > grammar.duration:
+                raise ValueError(
+                    f"ends at {at + length:g}s, after the run ends ({grammar.duration:g}s)"
+                )
+        return length
+
+    @classmethod
+    def kind_name(cls) -> str:
+        return str(cls.model_fields["kind"].default)
+
+    @classmethod
+    def description(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0]
+
+    @classmethod
+    def draw(cls, rng: random.Random, topology: Topology, length: float) -> dict[str, Any]:
+        """Parameters of a random instance (no `at`, `for`, `kind`)."""
+        raise NotImplementedError(f"{cls.kind_name()} is not drawn by random faults")
+
+    def target(self) -> str:
+        return ""
+
+    def params(self) -> dict[str, Any]:
+        """The kind's own parameters, as the history records them."""
+        return self.model_dump(mode="json", exclude={"at", "duration", "kind"})
+
+    async def apply(self, ctx: FaultContext) -> None:
+        raise NotImplementedError
+
+
+def _grammar(info: ValidationInfo) -> Grammar | None:
+    context = info.context
+    if isinstance(context, Grammar):
+        return context
+    return None
+
+
+def grammar_of(info: ValidationInfo) -> Grammar | None:
+    """The validation context, when `parse_scenario` gave one."""
+    return _grammar(info)

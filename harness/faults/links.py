@@ -1,0 +1,197 @@
+"""Link faults: `down` (a proxy disabled) and `partition` (node-to-node links cut between groups).
+
+Link names are the scenario's contract (`shared/design.md`): `clients->n1` (every client
+connection to n1), `n1->n2` (n1's PubSub link to n2, mesh), `n1->redis` (n1's link to Redis).
+Which links exist is the cluster's business (`Topology.links`); here a name is checked against
+them, with a did-you-mean (with Redis, a node's one PubSub link is to Redis).
+
+A partition disables every node->node link from one group to another (`one_way`: only links
+leaving the first group), so remote broadcasts across the cut are lost, as at-most-once PubSub
+allows. With `pubsub: redis` one group holds `redis`, and the nodes of the other groups lose
+their `n->redis` link.
+"""
+
+from __future__ import annotations
+
+import difflib
+import random
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+
+from ..units import Flag
+from ._base import Fault, FaultContext, Topology, grammar_of
+
+LINK_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^(clients|n\d+)->(n\d+|redis)$",
+    "description": "clients->n1 (client connections to n1), n1->n2 (mesh) or n1->redis",
+}
+
+
+def _known_link(name: str, info: ValidationInfo) -> str:
+    grammar = grammar_of(info)
+    if grammar is None or name in grammar.topology.links:
+        return name
+    links = list(grammar.topology.links)
+    hint = difflib.get_close_matches(name, links, n=1)
+    via_redis = f"{name.partition('->')[0]}->redis"
+    if via_redis in links:
+        hint = [via_redis]  # with Redis, a node's one PubSub link is to Redis
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ValueError(f"unknown link {name!r}{suggestion}")
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _a_link(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a link name such as clients->n1, got {value!r}")
+    return value
+
+
+def _as_single(links: Sequence[str]) -> str | list[str]:
+    return links[0] if len(links) == 1 else list(links)
+
+
+Link = Annotated[str, BeforeValidator(_a_link), AfterValidator(_known_link)]
+LinkList = Annotated[
+    tuple[Link, ...],
+    BeforeValidator(_as_list),
+    PlainSerializer(_as_single, when_used="json"),
+    WithJsonSchema({"anyOf": [LINK_SCHEMA, {"type": "array", "items": LINK_SCHEMA}]}),
+]
+
+
+class Down(Fault):
+    """disable a link: refuse new connections, close live ones"""
+
+    disruptive = True
+    kind: Literal["down"] = "down"
+    link: LinkList
+
+    def target(self) -> str:
+        return ",".join(self.link)
+
+    @classmethod
+    def draw(cls, rng: random.Random, topology: Topology, length: float) -> dict[str, Any]:
+        return {"link": (rng.choice(topology.links),)}
+
+    async def apply(self, ctx: FaultContext) -> None:
+        await _disable(ctx, self.link, self.duration or 0.0)
+
+
+def _member(name: str, info: ValidationInfo) -> str:
+    grammar = grammar_of(info)
+    if grammar is None:
+        return name
+    members = (*grammar.topology.nodes, "redis") if grammar.topology.redis else grammar.topology.nodes
+    if name not in members:
+        raise ValueError(f"unknown node {name!r}")
+    return name
+
+
+Member = Annotated[str, AfterValidator(_member)]
+
+
+def _non_empty(group: tuple[str, ...]) -> tuple[str, ...]:
+    if not group:
+        raise ValueError("a group needs at least one node")
+    return group
+
+
+class Partition(Fault):
+    """cut node-to-node links between groups (one_way: only from the first group); with pubsub: redis, the nodes not in redis's group lose it"""  # noqa: E501
+
+    kind: Literal["partition"] = "partition"
+    groups: Annotated[
+        tuple[Annotated[tuple[Member, ...], AfterValidator(_non_empty)], ...],
+        WithJsonSchema(
+            {
+                "type": "array",
+                "minItems": 2,
+                "items": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                "description": "two or more groups of nodes (and redis, with pubsub: redis)",
+            }
+        ),
+    ]
+    one_way: Flag = False
+
+    @field_validator("groups")
+    @classmethod
+    def _disjoint(
+        cls, groups: tuple[tuple[str, ...], ...], info: ValidationInfo
+    ) -> tuple[tuple[str, ...], ...]:
+        if len(groups) < 2:
+            raise ValueError("expected groups: a list of two or more non-empty lists of nodes")
+        seen: set[str] = set()
+        for group in groups:
+            for name in group:
+                if name in seen:
+                    raise ValueError(f"node {name} is in two groups")
+                seen.add(name)
+        grammar = grammar_of(info)
+        if grammar is not None and grammar.topology.redis and "redis" not in seen:
+            raise ValueError(
+                "with pubsub: redis, put redis in one group; the nodes of the other groups"
+                " lose their link to it"
+            )
+        return groups
+
+    @field_validator("one_way")
+    @classmethod
+    def _two_way_redis(cls, one_way: bool, info: ValidationInfo) -> bool:
+        grammar = grammar_of(info)
+        if one_way and grammar is not None and grammar.topology.redis:
+            raise ValueError("one_way needs pubsub: mesh (a Redis link is two-way)")
+        return one_way
+
+    def target(self) -> str:
+        return "|".join(",".join(g) for g in self.groups)
+
+    @classmethod
+    def draw(cls, rng: random.Random, topology: Topology, length: float) -> dict[str, Any]:
+        shuffled = list(topology.nodes)
+        if topology.redis:
+            shuffled.append("redis")  # it ends up on one side; the other side loses it
+        rng.shuffle(shuffled)
+        cut = rng.randrange(1, len(shuffled)) if len(shuffled) > 1 else 1
+        return {"groups": (tuple(shuffled[:cut]), tuple(shuffled[cut:])), "one_way": False}
+
+    def cut_links(self) -> list[str]:
+        """The links this partition disables."""
+        hub = next((g for g in self.groups if "redis" in g), None)
+        if hub is not None:
+            return [f"{n}->redis" for g in self.groups if g is not hub for n in g]
+        sources = self.groups[:1] if self.one_way else self.groups
+        links: list[str] = []
+        for i, group in enumerate(sources):
+            for j, other in enumerate(self.groups):
+                if i != j:
+                    links.extend(f"{a}->{b}" for a in group for b in other)
+        return links
+
+    async def apply(self, ctx: FaultContext) -> None:
+        await _disable(ctx, self.cut_links(), self.duration or 0.0)
+
+
+async def _disable(ctx: FaultContext, links: Sequence[str], seconds: float) -> None:
+    await ctx.set_enabled(links, False)
+
+    async def enable() -> None:
+        await ctx.set_enabled(links, True)
+
+    await ctx.hold(seconds, enable)
+
+
+__all__ = ["Down", "Link", "LinkList", "Partition"]

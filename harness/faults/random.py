@@ -1,0 +1,54 @@
+"""The `random` fault: a seeded Jepsen-style mix of `count` faults of `kinds` inside its window.
+
+It never runs as such: before a run, `expand` replaces it with concrete faults drawn from the
+run's seed (each kind draws its own parameters, `Fault.draw`), and the resolved scenario in the
+run directory holds those, so a run replays from its own `scenario.yaml`. The order of the
+random calls is part of the contract: a seed must keep resolving to the same faults
+(`tests/data/resolved-faults.json` holds them).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated, Any, Literal
+
+from pydantic import field_validator
+
+from ..units import Bounded, Duration
+from ._base import Fault, Topology
+
+DEFAULT_KINDS = ("latency", "down", "partition", "kill", "pause", "client_crash")
+
+
+class Random(Fault):
+    """a seeded Jepsen-style mix of `count` faults of `kinds`"""
+
+    drawn = False
+    kind: Literal["random"] = "random"
+    count: Annotated[int, Bounded(1, 100)] = 3
+    kinds: tuple[str, ...] = DEFAULT_KINDS
+    min_for: Duration = 1.0
+    max_for: Duration = 4.0
+
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _drawable(cls, value: Any) -> Any:
+        from . import DRAWN_KINDS
+
+        if not isinstance(value, list) or not value or any(k not in DRAWN_KINDS for k in value):
+            raise ValueError(f"expected a list of fault kinds among {', '.join(DRAWN_KINDS)}")
+        return value
+
+    def expand(self, rng: random.Random, topology: Topology) -> list[Fault]:
+        from . import KINDS
+
+        window = self.duration or 0.0
+        out: list[Fault] = []
+        for _ in range(self.count):
+            kind = KINDS[rng.choice(list(self.kinds))]
+            length = rng.uniform(self.min_for, min(self.max_for, window))
+            at = self.at + rng.uniform(0.0, max(0.0, window - length))
+            params = kind.draw(rng, topology, length)
+            duration = None if kind.instant else round(length, 3)
+            out.append(kind(at=round(at, 3), duration=duration, **params))
+        return out

@@ -1,0 +1,171 @@
+"""Reading a scenario: YAML text -> a `Scenario`, or every problem at once, located.
+
+`parse_scenario(text, source)` composes the YAML with positions (`harness._yaml`: duplicate
+keys are errors, YAML 1.1 booleans stay strings), reads the cluster and the run's length first
+(the validation context: which nodes and links exist, when the run ends), then validates the
+whole document against the models. Each pydantic error becomes a `Problem` at
+`file:line:col: dotted.path: message` (GCC style, so editors jump there), in words a person
+would use, with "did you mean" for misspelt keys and kinds.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+from collections.abc import Sequence
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from .._yaml import Located, YamlProblem, load
+from ..errors import InvalidScenario, Problem
+from ..faults import KINDS, Grammar
+from ..units import kind_of, parse_duration
+from ._model import ClusterSpec, Scenario
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    try:
+        located = load(text)
+    except YamlProblem as exc:
+        raise InvalidScenario([Problem(source, exc.line, exc.column, "", exc.message)]) from None
+    if not isinstance(located.value, dict):
+        line, column = located.mark(())
+        raise InvalidScenario(
+            [
+                Problem(
+                    source,
+                    line,
+                    column,
+                    "",
+                    "a scenario is a YAML mapping (name, duration, cluster, clients, ...)",
+                )
+            ]
+        )
+    data = located.value
+    try:
+        scenario = Scenario.model_validate(data, context=_grammar(data))
+    except ValidationError as exc:
+        problems = [_problem(error, located, source) for error in exc.errors()]
+        raise InvalidScenario(problems) from None
+    scenario._source = source
+    return scenario
+
+
+def _grammar(data: dict[str, Any]) -> Grammar:
+    """The cluster and the run's length, as far as they can be read on their own."""
+    try:
+        cluster = ClusterSpec.model_validate(data.get("cluster") or {})
+    except ValidationError:
+        cluster = ClusterSpec()
+    try:
+        duration: float | None = parse_duration(data.get("duration"))
+    except ValueError:
+        duration = None
+    return Grammar(cluster.topology, duration)
+
+
+def _problem(error: Any, located: Located, source: str) -> Problem:
+    loc: tuple[str | int, ...] = tuple(error["loc"])
+    kind = error["type"]
+    path = _data_path(loc, located.value)
+    ctx = error.get("ctx") or {}
+    if kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
+    elif kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1], located.value)
+        key = str(loc[-1])
+        hint = difflib.get_close_matches(key, allowed, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        message = f"unknown key {key!r}{suggestion}"
+    elif kind == "missing":
+        message = _missing(path, str(loc[-1]), located.value)
+    elif kind == "union_tag_invalid":
+        tag = str(ctx.get("tag"))
+        hint = difflib.get_close_matches(tag, list(KINDS), n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        message = f"expected one of {', '.join(KINDS)}, got {tag!r}{suggestion}"
+        path = (*path, "kind")
+    elif kind == "union_tag_not_found":
+        message = "missing required key 'kind' (the fault's kind)"
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = f"expected a mapping, got {kind_of(error.get('input'))}"
+    elif kind in ("tuple_type", "list_type"):
+        message = f"expected a list, got {kind_of(error.get('input'))}"
+    else:
+        message = str(error["msg"])
+    line, column = located.mark(path)
+    return Problem(source, line, column, _dotted(path), message)
+
+
+def _missing(path: tuple[str | int, ...], key: str, data: Any) -> str:
+    parent = _at(path, data)
+    if len(path) == 2 and path[0] == "faults" and isinstance(parent, dict):
+        return f"a {parent.get('kind')} fault needs {key!r}"
+    return f"missing required key {key!r}"
+
+
+def _data_path(loc: Sequence[str | int], data: Any) -> tuple[str | int, ...]:
+    """The part of pydantic's `loc` that names places in the document (union tags and the
+    index that a lone value was wrapped in are not in it)."""
+    path: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        tag = i > 0 and isinstance(loc[i - 1], int) and isinstance(node, dict)
+        if tag and isinstance(node, dict) and node.get("kind") == part:
+            continue  # the fault union's tag
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        else:
+            break  # a missing key: the problem is placed at its mapping
+    return tuple(path)
+
+
+def _at(path: Sequence[str | int], data: Any) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _allowed_keys(loc: Sequence[str | int], data: Any) -> list[str]:
+    """The keys the model at `loc` takes (its fields' YAML names)."""
+    models: list[type[BaseModel]] = [Scenario]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        tagged = [m for m in models if part in KINDS and m is KINDS[part]]
+        if tagged:
+            models = tagged
+            continue
+        following: list[type[BaseModel]] = []
+        for model in models:
+            for name, field in model.model_fields.items():
+                if part in (name, field.alias):
+                    following.extend(_models_in(field.annotation))
+        models = following
+    keys: list[str] = []
+    for model in models:
+        keys.extend(field.alias or name for name, field in model.model_fields.items())
+    return keys
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _models_in(get_args(annotation)[0])
+    if origin in (Union, types.UnionType, tuple, list):
+        return [m for arg in get_args(annotation) if arg is not Ellipsis for m in _models_in(arg)]
+    return []
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")

@@ -1,0 +1,268 @@
+"""The scenario grammar, written once as typed models (pydantic v2).
+
+Why pydantic and not msgspec: a scenario must report *every* problem at once, each with its
+path, and pydantic collects all errors of a document with their `loc`, while msgspec stops at
+the first. Pydantic also emits the JSON Schema from the same models (`harness schema`), dumps
+them back (the resolved `scenario.yaml`), and takes a validation context, which carries the
+cluster's nodes and links and the run's length so the cross-field rules (an unknown link, a
+fault after the run's end) are ordinary field validators, located like the rest.
+
+The fault union comes from `harness.faults` (one model per kind, discriminated by `kind`); the
+`checks:` section from `harness.checkers` (one options model per checker).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
+
+from ..checkers import DEFAULT_CHECKS, REGISTRY
+from ..faults import AnyFault, Fault, Topology
+from ..phoenix import Timings
+from ..units import Bounded, Duration, Flag, Millis, OneOf, Rate, Text, kind_of
+
+PubSub = Literal["mesh", "redis"]
+Backend = Literal["local"]
+Placement = Literal["round_robin", "random"]
+OnReconnect = Literal["same_node", "next_node", "random_node"]
+COMMAND_PLACEHOLDERS = (
+    "{python} {node} {host} {port} {pubsub_port} {peers} {peer_args} {pubsub} {pubsub_args}"
+    " {store} {bug_args}"
+)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _bug_names(value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(b, str) for b in value):
+        raise ValueError("expected a list of bug names")
+    for bug in value:
+        if not re.fullmatch(r"[a-z0-9_]+", bug):
+            raise ValueError(f"not a bug name: {bug!r}")
+    return value
+
+
+class ClusterSpec(Section):
+    """The cluster under test: how many nodes, how they share broadcasts, how one starts."""
+
+    nodes: Annotated[int, Bounded(1, 9)] = 3
+    pubsub: Annotated[PubSub, OneOf(("mesh", "redis")), Field(description=(
+        "mesh: node-to-node links n1->n2; redis: every node through one Redis server,"
+        " links n1->redis"
+    ))] = "mesh"
+    backend: Annotated[Backend, OneOf(("local",))] = "local"
+    command: Annotated[Text | None, Field(description=f"template: {COMMAND_PLACEHOLDERS}")] = None
+    bugs: Annotated[tuple[str, ...], BeforeValidator(_bug_names)] = ()
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(f"n{i}" for i in range(1, self.nodes + 1))
+
+    @property
+    def node_links(self) -> tuple[str, ...]:
+        """The PubSub links: `n1->n2` for the mesh, `n1->redis` with Redis."""
+        nodes = self.node_names
+        if self.pubsub == "redis":
+            return tuple(f"{n}->redis" for n in nodes)
+        return tuple(f"{a}->{b}" for a in nodes for b in nodes if a != b)
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """Every link the harness puts a proxy on."""
+        return tuple(f"clients->{n}" for n in self.node_names) + self.node_links
+
+    @property
+    def topology(self) -> Topology:
+        return Topology(self.node_names, self.links, self.pubsub)
+
+
+def _millis_list(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list of durations")
+    return value
+
+
+_DEFAULT_TIMINGS = Timings()
+
+
+class TimingsSpec(Section):
+    """The client's timings (phoenix.js defaults)."""
+
+    reconnect_after: Annotated[tuple[Millis, ...], BeforeValidator(_millis_list)] = (
+        _DEFAULT_TIMINGS.reconnect_after_ms
+    )
+    rejoin_after: Annotated[tuple[Millis, ...], BeforeValidator(_millis_list)] = (
+        _DEFAULT_TIMINGS.rejoin_after_ms
+    )
+    heartbeat_interval: Millis = _DEFAULT_TIMINGS.heartbeat_interval_ms
+    timeout: Millis = _DEFAULT_TIMINGS.timeout_ms
+
+    def timings(self) -> Timings:
+        return Timings(
+            reconnect_after_ms=tuple(self.reconnect_after),
+            rejoin_after_ms=tuple(self.rejoin_after),
+            heartbeat_interval_ms=self.heartbeat_interval,
+            timeout_ms=self.timeout,
+        )
+
+
+def _topic_list(value: Any) -> Any:
+    if not isinstance(value, list) or not value or not all(isinstance(t, str) and t for t in value):
+        raise ValueError("expected a non-empty list of topic names")
+    if len(set(value)) != len(value):
+        raise ValueError("topics must be distinct")
+    return value
+
+
+class ClientsSpec(Section):
+    """The swarm: how many clients, on which topics, placed how, with which defects."""
+
+    count: Annotated[int, Bounded(1, 50000)] = 10
+    topics: Annotated[tuple[str, ...], BeforeValidator(_topic_list)] = ("room:1",)
+    topics_per_client: Annotated[int, Bounded(1)] = 1
+    placement: Annotated[Placement, OneOf(("round_robin", "random"))] = "round_robin"
+    on_reconnect: Annotated[OnReconnect, OneOf(("same_node", "next_node", "random_node"))] = (
+        "same_node"
+    )
+    workers: Annotated[int, Bounded(1, 64)] = 1
+    timings_spec: Annotated[
+        TimingsSpec, BeforeValidator(lambda v: {} if v is None else v)
+    ] = Field(default_factory=TimingsSpec, alias="timings")
+    rejoin: Annotated[
+        Flag, Field(description="false: the client defect that reconnects but never rejoins")
+    ] = True
+    duplicate_join: Annotated[
+        Flag, Field(description="true: the client defect that sends every join twice")
+    ] = False
+
+    @field_validator("topics_per_client")
+    @classmethod
+    def _enough_topics(cls, per_client: int, info: ValidationInfo) -> int:
+        topics = info.data.get("topics", ("room:1",))
+        if per_client > len(topics):
+            raise ValueError(f"a client cannot join {per_client} of only {len(topics)} topics")
+        return per_client
+
+    @property
+    def timings(self) -> Timings:
+        return self.timings_spec.timings()
+
+
+class WorkloadSpec(Section):
+    """The publishers: how many, at what total rate, with what timeout and retries."""
+
+    publishers: Annotated[int, Bounded(0, 100)] = 1
+    rate: Rate = 10.0
+    publish_timeout: Duration | None = None
+    retries: Annotated[int, Bounded(0, 10)] = 0
+
+
+if TYPE_CHECKING:
+    ChecksSpec = Section
+else:
+    ChecksSpec = create_model(
+        "ChecksSpec",
+        __base__=Section,
+        __doc__="The checks to run and their options (default: "
+        + ", ".join(DEFAULT_CHECKS)
+        + ")",
+        **{
+            check.name: (
+                Annotated[
+                    check.options | None,
+                    BeforeValidator(lambda v: {} if v is None else v),
+                    Field(description=check.description),
+                ],
+                None,
+            )
+            for check in REGISTRY
+        },
+    )
+
+
+def _name(value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty string, got {kind_of(value)}")
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+        raise ValueError("use letters, digits, '.', '_' and '-' only (it names a directory)")
+    return value
+
+
+def _positive(duration: float) -> float:
+    if duration <= 0:
+        raise ValueError("must be longer than 0s")
+    return duration
+
+
+class Scenario(Section):
+    """A channel chaos scenario: the cluster, the clients, the workload, the faults, the checks."""
+
+    name: Annotated[
+        str,
+        BeforeValidator(_name),
+        Field(json_schema_extra={"pattern": r"^[A-Za-z0-9._-]+$"}),
+    ]
+    description: Annotated[str, BeforeValidator(str)] = ""
+    seed: Annotated[int, Bounded(0)] = 0
+    duration: Duration
+    settle: Duration = 3.0
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+    clients: ClientsSpec = Field(default_factory=ClientsSpec)
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    faults: tuple[AnyFault, ...] = ()
+    checks_spec: ChecksSpec | None = Field(default=None, alias="checks")
+    _source: str = PrivateAttr("<scenario>")
+
+    _positive_duration = field_validator("duration")(_positive)
+
+    @field_validator("cluster", "clients", "workload", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _a_list(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of faults, got {kind_of(value)}")
+        return value
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        return self.cluster.links
+
+    @property
+    def checks(self) -> dict[str, dict[str, Any]]:
+        """Check name -> its options (seconds and fractions), in the registry's order."""
+        if self.checks_spec is None:
+            return {name: {} for name in DEFAULT_CHECKS}
+        out: dict[str, dict[str, Any]] = {}
+        for name in type(self.checks_spec).model_fields:
+            options = getattr(self.checks_spec, name)
+            if options is not None:
+                out[name] = options.model_dump(exclude_none=True)
+        return out
+
+    def with_faults(self, faults: tuple[Fault, ...], seed: int) -> Scenario:
+        scenario = self.model_copy(update={"faults": faults, "seed": seed})
+        scenario._source = self._source
+        return scenario
