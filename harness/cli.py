@@ -22,18 +22,11 @@ from pathlib import Path
 import trio
 
 from . import __version__
-from .checkers import CheckResult, combine
-from .errors import HarnessError
-from .history import HistoryError
-from .scenario import (
-    CHECK_DESCRIPTIONS,
-    FAULT_DESCRIPTIONS,
-    InvalidScenario,
-    Scenario,
-    parse_scenario,
-)
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+from .checkers import DESCRIPTIONS, CheckResult
+from .errors import HarnessError, HistoryError, InvalidScenario
+from .exits import Exit
+from .faults import describe
+from .scenario import Scenario, parse_scenario
 
 
 def _read_scenario(path: Path) -> Scenario | None:
@@ -62,17 +55,17 @@ def _print_results(results: list[CheckResult]) -> None:
         if r.error:
             print(f"       {r.error}")
         for w in r.witnesses[:3]:
-            print(f"       - {w.get('problem', w)}")
+            print(f"       - {w.problem}")
         if len(r.witnesses) > 3:
             print(f"       ... {len(r.witnesses) - 3} more in results.json")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    code = EXIT_OK
+    code = Exit.VALID
     for name in args.files:
         scenario = _read_scenario(Path(name))
         if scenario is None:
-            code = EXIT_USAGE
+            code = Exit.USAGE
         else:
             print(
                 f"{name}: ok ({scenario.name}, {scenario.duration:g}s, "
@@ -82,10 +75,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from ._schema import scenario_schema
+    from .scenario import scenario_schema
 
     print(json.dumps(scenario_schema(), indent=2))
-    return EXIT_OK
+    return Exit.VALID
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -98,42 +91,39 @@ def _cmd_list(args: argparse.Namespace) -> int:
         except InvalidScenario:
             print(f"  {path.name:<32} (invalid: run harness validate {path})")
     print("fault kinds:")
-    for kind, text in FAULT_DESCRIPTIONS.items():
+    for kind, text in describe().items():
         print(f"  {kind:<16} {text}")
     print("checks:")
-    for name, text in CHECK_DESCRIPTIONS.items():
+    for name, text in DESCRIPTIONS.items():
         print(f"  {name:<16} {text}")
-    return EXIT_OK
+    return Exit.VALID
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .files import write_json, write_report
+    from .rundir import RunDir, RunOutcome, write_outcome
     from .runner import check_run
 
-    run_dir = Path(args.run_dir)
-    scenario = _read_scenario(run_dir / "scenario.yaml")
+    run = RunDir(Path(args.run_dir))
+    scenario = _read_scenario(run.scenario)
     if scenario is None:
-        return EXIT_USAGE
+        return Exit.USAGE
     try:
-        results = check_run(run_dir, scenario)
-    except (OSError, HistoryError) as exc:
+        results = check_run(run, scenario)
+        previous = run.read_results() if run.results.exists() else {}
+    except (OSError, ValueError, HistoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    validity = combine(results)
-    previous_path = run_dir / "results.json"
-    data = json.loads(previous_path.read_text()) if previous_path.exists() else {}
-    data.update(
-        {
-            "validity": validity,
-            "checks": [r.to_json() for r in results],
-            "exit_code": {"valid": 0, "invalid": 1}.get(validity, 3),
-        }
+        return Exit.USAGE
+    outcome = RunOutcome(
+        scenario.name,
+        str(previous.get("source", scenario.source)),
+        scenario.seed,
+        tuple(results),
+        float(previous.get("duration", 0.0)),
     )
-    write_json(previous_path, data)
-    write_report(run_dir)
-    print(f"{run_dir}: {validity}")
+    write_outcome(run, outcome)
+    print(f"{run.path}: {outcome.outcome}")
     _print_results(results)
-    return int(data["exit_code"])
+    return outcome.exit_code
 
 
 class _ProgressView:
@@ -176,7 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     scenario = _read_scenario(Path(args.scenario))
     if scenario is None:
-        return EXIT_USAGE
+        return Exit.USAGE
     codes = []
     for i in range(args.repeat):
         seed = (args.seed if args.seed is not None else scenario.seed) + i
@@ -203,34 +193,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"{result.run_dir}",
                 file=sys.stderr,
             )
-            return EXIT_INTERRUPTED
+            return Exit.INTERRUPTED
         if result.error:
             print(f"error: {result.error}", file=sys.stderr)
         else:
-            print(f"{scenario.name} seed {seed}: {combine(list(result.results))}")
+            print(f"{scenario.name} seed {seed}: {result.outcome}")
             _print_results(list(result.results))
         print(f"run directory: {result.run_dir} (report: {result.run_dir / 'report.html'})")
         codes.append(result.exit_code)
     if args.repeat > 1:
-        passed = codes.count(EXIT_OK)
+        passed = codes.count(Exit.VALID)
         print(f"{passed} passed, {len(codes) - passed} failed")
-    return max(codes) if codes else EXIT_OK
+    return max(codes) if codes else Exit.VALID
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .files import write_report
+    from .rundir import write_report
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "results.json").exists():
         print(f"error: {run_dir} has no results.json (run `harness check` first)", file=sys.stderr)
-        return EXIT_USAGE
+        return Exit.USAGE
     try:
         path = write_report(run_dir)
     except (OSError, HistoryError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return Exit.USAGE
     print(path)
-    return EXIT_OK
+    return Exit.VALID
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return Exit.INTERRUPTED
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INFRA
+        return int(Exit.INFRA)

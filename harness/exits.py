@@ -1,8 +1,8 @@
 """Exit codes: one table from a run's outcome to the code a CI reads (`shared/design.md`).
 
-    0  every check valid          2  bad scenario or usage
-    1  a check invalid            3  infrastructure error, or a check that could not decide
-                                  130 interrupted (Ctrl-C, SIGTERM): cleanup done, history kept
+0  every check valid          2  bad scenario or usage
+1  a check invalid            3  infrastructure error, or a check that could not decide
+                              130 interrupted (Ctrl-C, SIGTERM): cleanup done, history kept
 """
 
 from __future__ import annotations

@@ -59,8 +59,8 @@ def render(
             },
         )
         if result.validity == "invalid":
-            first = result.witnesses[0].get("problem", "") if result.witnesses else ""
-            body = "\n".join(str(w.get("problem", w)) for w in result.witnesses)
+            first = result.witnesses[0].problem if result.witnesses else ""
+            body = "\n".join(w.problem for w in result.witnesses)
             ET.SubElement(case, "failure", {"message": str(first), "type": result.name}).text = body
         elif result.validity == "unknown":
             message = result.error or "could not decide"

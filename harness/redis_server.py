@@ -4,18 +4,21 @@ A real `redis-server` (Debian's package; `$REDIS_SERVER` names another binary) o
 a port below the ephemeral range, with persistence off: Redis Pub/Sub keeps nothing anyway, and
 the run's source of truth is the SQLite store. It runs in its own process group, its output goes
 to `logs/redis.log`, and it counts as started when it answers PING. Nodes reach it through one
-Toxiproxy proxy each (`n1->redis`), so a fault can cut one node off Redis.
+Toxiproxy proxy each (`n1->redis`), so a fault can cut one node off Redis. `open_redis()` is its
+lifetime.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import trio
 
-from .cluster import POLL_INTERVAL, ServerProcess, free_ports
+from ._process import ServerProcess, free_ports, wait_ready
 from .errors import ClusterError
 
 PING = b"*1\r\n$4\r\nPING\r\n"
@@ -51,18 +54,17 @@ class RedisServer(ServerProcess):
         argv = [str(self.binary), "--dir", str(self.log_path.parent)]
         for key, value in settings.items():
             argv += [f"--{key}", value]
-        process = await self.spawn(argv)
-        with trio.move_on_after(timeout):
-            while True:
-                if process.poll() is not None:
-                    raise ClusterError(
-                        f"redis-server exited with code {process.returncode} before it"
-                        f" answered; see {self.log_path}"
-                    )
-                if await self.ping():
-                    return
-                await trio.sleep(POLL_INTERVAL)
-        raise ClusterError(f"redis-server did not answer PING within {timeout}s")
+        await self.spawn(argv)
+
+        def died() -> str | None:
+            code = self.exited()
+            if code is None:
+                return None
+            return f"redis-server exited with code {code} before it answered; see {self.log_path}"
+
+        await wait_ready(
+            self.ping, died=died, timeout=timeout, what="redis-server did not answer PING"
+        )
 
     async def ping(self) -> bool:
         try:
@@ -79,3 +81,14 @@ class RedisServer(ServerProcess):
                     return answer == b"+PONG\r\n"
         except (OSError, trio.TooSlowError, trio.BrokenResourceError):
             return False
+
+
+@asynccontextmanager
+async def open_redis(log_path: Path) -> AsyncIterator[RedisServer]:
+    server = RedisServer(log_path)
+    try:
+        await server.start()
+        yield server
+    finally:
+        with trio.CancelScope(shield=True):
+            await server.stop()

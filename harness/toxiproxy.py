@@ -13,11 +13,13 @@ reading its code (`research/toxiproxy.md` part B):
 
 The first two make "a deadline on every call, raise on every non-2xx answer" impossible through
 it, so this module speaks the HTTP API directly (h11 over trio, `harness._http`), async, with a
-deadline per call and `ToxiproxyError` for every non-2xx answer. The library stays a declared
-dependency only for users' own scripts.
+deadline per call and `ToxiproxyError` for every non-2xx answer. (The library was dropped from
+the dependencies: nothing imported it.)
 
-`ToxiproxyServer` runs a server process the harness owns: found in `TOXIPROXY_SERVER`, next to
-the running Python (`.venv/bin`), or on PATH; bound to 127.0.0.1 on a free port; stopped by PID.
+`open_toxiproxy()` runs a server process the harness owns (found in `TOXIPROXY_SERVER`, next to
+the running Python, or on PATH; bound to 127.0.0.1 on a free port; stopped by its process
+group), or uses the user's server at an address. `open_proxies()` creates a run's proxies under
+one prefix and deletes them at the end, however the run ends, so a user's server is left clean.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,28 +36,13 @@ from typing import Any
 import trio
 
 from ._http import request
-from .cluster import ServerProcess, free_ports
-from .errors import HarnessError
+from ._process import ServerProcess, free_ports, wait_ready
+from .errors import ToxiproxyError
+from .faults.toxics import TOXICS, slicer_problem
 
 CALL_TIMEOUT = 5.0
 STREAMS = ("upstream", "downstream")
-TOXIC_TYPES = (
-    "latency",
-    "bandwidth",
-    "slow_close",
-    "timeout",
-    "reset_peer",
-    "slicer",
-    "limit_data",
-)
-
-
-class ToxiproxyError(HarnessError):
-    """Toxiproxy is missing, unreachable, too slow, or answered with an error."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+TOXIC_TYPES = tuple(toxic.kind_name() for toxic in TOXICS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +103,11 @@ def validate_toxic(type_: str, stream: str, toxicity: float, attributes: dict[st
                 f"toxic attribute {key} must be a non-negative integer, got {value!r}"
             )
     if type_ == "slicer":
-        average = attributes.get("average_size", 0)
-        variation = attributes.get("size_variation", 0)
-        if average <= 0 or variation >= average:
-            # Either would panic a goroutine and kill the whole server (research A5).
-            raise ToxiproxyError("slicer needs average_size > 0 and size_variation < average_size")
+        problem = slicer_problem(
+            attributes.get("average_size", 0), attributes.get("size_variation")
+        )
+        if problem is not None:
+            raise ToxiproxyError(problem)
 
 
 class ToxiproxyClient:
@@ -229,15 +217,76 @@ class ToxiproxyServer(ServerProcess):
         self.client = ToxiproxyClient("127.0.0.1", self.port)
 
     async def start(self, *, timeout: float = 10.0) -> None:
-        process = await self.spawn(
-            [str(self.binary), "-host", "127.0.0.1", "-port", str(self.port)]
+        await self.spawn([str(self.binary), "-host", "127.0.0.1", "-port", str(self.port)])
+
+        async def answers() -> bool:
+            with suppress(ToxiproxyError):
+                await self.client.version()
+                return True
+            return False
+
+        def died() -> str | None:
+            if self.exited() is None:
+                return None
+            return f"toxiproxy-server exited early; see {self.log_path}"
+
+        await wait_ready(
+            answers,
+            died=died,
+            timeout=timeout,
+            what="toxiproxy-server did not answer",
+            error=ToxiproxyError,
         )
-        with trio.move_on_after(timeout):
-            while True:
-                if process.poll() is not None:
-                    raise ToxiproxyError(f"toxiproxy-server exited early; see {self.log_path}")
+
+
+@dataclass(frozen=True, slots=True)
+class Toxiproxy:
+    """The run's Toxiproxy: a client, and the PID of the server when the harness started it."""
+
+    client: ToxiproxyClient
+    version: str
+    pid: int | None = None
+
+
+@asynccontextmanager
+async def open_toxiproxy(log_path: Path, address: str | None = None) -> AsyncIterator[Toxiproxy]:
+    """The user's server at `address` (host:port), or one of our own, stopped at the end."""
+    if address:
+        host, _, port = address.rpartition(":")
+        client = ToxiproxyClient(host or "127.0.0.1", int(port))
+        yield Toxiproxy(client, await client.version())
+        return
+    server = ToxiproxyServer(log_path)
+    try:
+        await server.start()
+        yield Toxiproxy(server.client, await server.client.version(), server.pid)
+    finally:
+        with trio.CancelScope(shield=True):
+            await server.stop()
+
+
+class Proxies:
+    """The proxies of one run, named `<prefix>_<link>`; `add` returns the listening port."""
+
+    def __init__(self, client: ToxiproxyClient, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.names: dict[str, str] = {}  # link -> proxy name
+
+    async def add(self, link: str, upstream: str) -> int:
+        name = f"{self.prefix}_{link.replace('->', '_to_')}"
+        proxy = await self.client.create_proxy(name, upstream)
+        self.names[link] = name
+        return proxy.port
+
+
+@asynccontextmanager
+async def open_proxies(client: ToxiproxyClient, prefix: str) -> AsyncIterator[Proxies]:
+    proxies = Proxies(client, prefix)
+    try:
+        yield proxies
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(10):
+            for name in proxies.names.values():
                 with suppress(ToxiproxyError):
-                    await self.client.version()
-                    return
-                await trio.sleep(0.02)
-        raise ToxiproxyError(f"toxiproxy-server did not answer within {timeout}s")
+                    await client.delete_proxy(name)

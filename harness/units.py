@@ -17,6 +17,7 @@ would, so a resolved scenario reads like the one it came from.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from collections.abc import Callable, Sequence
@@ -77,10 +78,8 @@ def parse_rate(value: Any) -> float:
 
 def parse_fraction(value: Any) -> float:
     if isinstance(value, str) and value.endswith("%"):
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value[:-1]) / 100
-        except ValueError:
-            pass
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise ValueError(f"expected a fraction between 0 and 1 (or a percentage), got {value!r}")
     return float(value)
@@ -160,7 +159,10 @@ Duration = Annotated[
     WithJsonSchema(DURATION_SCHEMA),
 ]
 Millis = Annotated[
-    int, BeforeValidator(_millis), PlainSerializer(millis_text, when_used="json"), WithJsonSchema(DURATION_SCHEMA)
+    int,
+    BeforeValidator(_millis),
+    PlainSerializer(millis_text, when_used="json"),
+    WithJsonSchema(DURATION_SCHEMA),
 ]
 Rate = Annotated[
     float,
@@ -238,6 +240,4 @@ class OneOf:
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        return core_schema.no_info_before_validator_function(
-            one_of(self.options), handler(source)
-        )
+        return core_schema.no_info_before_validator_function(one_of(self.options), handler(source))

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..history import Witness
-from ._facts import Facts
 from ._check import Check, Options
+from ._facts import Facts
 from ._result import CheckResult, verdict
 
 

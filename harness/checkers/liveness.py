@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..history import Witness
-from ._facts import Facts, Membership, describe
 from ..units import Duration
 from ._check import Check, Options
+from ._facts import Facts, Membership, describe
 from ._result import CheckResult, verdict
 
 DEFAULT_WITHIN = 15.0
@@ -115,9 +115,7 @@ def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
                         }
                         if last
                         else None,
-                        "faults": facts.windows_near(
-                            last.end if last else facts.start, facts.end
-                        ),
+                        "faults": facts.windows_near(last.end if last else facts.start, facts.end),
                     },
                 )
             )

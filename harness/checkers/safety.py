@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..history import Witness
-from ._facts import Facts, describe
 from ._check import Check, Options
+from ._facts import Facts, describe
 from ._result import CheckResult, verdict
 
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..history import Witness
-from ._facts import Facts
 from ..units import Duration, Fraction
 from ._check import Check, Options
+from ._facts import Facts
 from ._result import CheckResult
 from .liveness import DEFAULT_SETTLE, _percentiles
 

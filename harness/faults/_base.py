@@ -74,7 +74,9 @@ class FaultContext(Protocol):
     """The world as a fault sees it while it runs."""
 
     fault_id: str
-    nodes: Mapping[str, Node]
+
+    @property
+    def nodes(self) -> Mapping[str, Node]: ...
 
     async def add_toxic(
         self, link: str, type_: str, attributes: Mapping[str, int], stream: str, toxicity: float
@@ -135,11 +137,15 @@ class Fault(BaseModel):
             if not cls.instant:
                 raise ValueError(f"a {cls.kind_name()} fault needs 'for' (how long it lasts)")
             return None
-        if grammar is not None and grammar.duration and at is not None:
-            if at + length > grammar.duration:
-                raise ValueError(
-                    f"ends at {at + length:g}s, after the run ends ({grammar.duration:g}s)"
-                )
+        if (
+            grammar is not None
+            and grammar.duration
+            and at is not None
+            and at + length > grammar.duration
+        ):
+            raise ValueError(
+                f"ends at {at + length:g}s, after the run ends ({grammar.duration:g}s)"
+            )
         return length
 
     @classmethod

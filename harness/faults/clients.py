@@ -30,7 +30,9 @@ class ClientFault(Fault):
 
     async def apply(self, ctx: FaultContext) -> None:
         chosen = ctx.choose_clients(self.clients)
-        ctx.record("client_fault", {"id": ctx.fault_id, "kind": self.kind_name(), "clients": chosen})
+        ctx.record(
+            "client_fault", {"id": ctx.fault_id, "kind": self.kind_name(), "clients": chosen}
+        )
         await ctx.client_fault(self.kind_name(), chosen, self.duration)
 
 

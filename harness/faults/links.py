@@ -95,7 +95,9 @@ def _member(name: str, info: ValidationInfo) -> str:
     grammar = grammar_of(info)
     if grammar is None:
         return name
-    members = (*grammar.topology.nodes, "redis") if grammar.topology.redis else grammar.topology.nodes
+    members = (
+        (*grammar.topology.nodes, "redis") if grammar.topology.redis else grammar.topology.nodes
+    )
     if name not in members:
         raise ValueError(f"unknown node {name!r}")
     return name

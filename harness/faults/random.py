@@ -50,5 +50,5 @@ class Random(Fault):
             at = self.at + rng.uniform(0.0, max(0.0, window - length))
             params = kind.draw(rng, topology, length)
             duration = None if kind.instant else round(length, 3)
-            out.append(kind(at=round(at, 3), duration=duration, **params))
+            out.append(kind.model_validate({"at": round(at, 3), "for": duration, **params}))
         return out

@@ -124,12 +124,20 @@ class Slicer(Toxic):
 
     @model_validator(mode="after")
     def _sizes(self) -> Slicer:
-        if self.average_size <= 0 or (self.size_variation or 0) >= self.average_size:
-            raise ValueError(
-                "slicer needs average_size > 0 and size_variation < average_size"
-                " (otherwise toxiproxy-server crashes)"
-            )
+        problem = slicer_problem(self.average_size, self.size_variation)
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+
+def slicer_problem(average_size: int, size_variation: int | None) -> str | None:
+    """Either mistake panics a goroutine and kills the whole server (`research/toxiproxy.md`)."""
+    if average_size <= 0 or (size_variation or 0) >= average_size:
+        return (
+            "slicer needs average_size > 0 and size_variation < average_size"
+            " (otherwise toxiproxy-server crashes)"
+        )
+    return None
 
 
 class LimitData(Toxic):

@@ -37,7 +37,10 @@ def fault_data(fault: Fault) -> dict[str, Any]:
     if fault.duration is not None:
         head["for"] = f"{fault.duration:g}s"
     head["kind"] = fault.kind_name()
-    return {**head, **fault.model_dump(mode="json", exclude={"at", "duration", "kind"}, exclude_none=True)}
+    return {
+        **head,
+        **fault.model_dump(mode="json", exclude={"at", "duration", "kind"}, exclude_none=True),
+    }
 
 
 def resolved_data(scenario: Scenario) -> dict[str, Any]:

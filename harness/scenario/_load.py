@@ -111,17 +111,16 @@ def _data_path(loc: Sequence[str | int], data: Any) -> tuple[str | int, ...]:
     path: list[str | int] = []
     node = data
     for i, part in enumerate(loc):
-        tag = i > 0 and isinstance(loc[i - 1], int) and isinstance(node, dict)
+        tag = i > 0 and isinstance(loc[i - 1], int)
         if tag and isinstance(node, dict) and node.get("kind") == part:
             continue  # the fault union's tag
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, dict) and part in node:  # noqa: SIM114 - typed apart for mypy
             node = node[part]
-            path.append(part)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
-            path.append(part)
         else:
             break  # a missing key: the problem is placed at its mapping
+        path.append(part)
     return tuple(path)
 
 
@@ -140,7 +139,7 @@ def _allowed_keys(loc: Sequence[str | int], data: Any) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        tagged = [m for m in models if part in KINDS and m is KINDS[part]]
+        tagged: list[type[BaseModel]] = [m for m in models if part in KINDS and m is KINDS[part]]
         if tagged:
             models = tagged
             continue

@@ -59,10 +59,16 @@ class ClusterSpec(Section):
     """The cluster under test: how many nodes, how they share broadcasts, how one starts."""
 
     nodes: Annotated[int, Bounded(1, 9)] = 3
-    pubsub: Annotated[PubSub, OneOf(("mesh", "redis")), Field(description=(
-        "mesh: node-to-node links n1->n2; redis: every node through one Redis server,"
-        " links n1->redis"
-    ))] = "mesh"
+    pubsub: Annotated[
+        PubSub,
+        OneOf(("mesh", "redis")),
+        Field(
+            description=(
+                "mesh: node-to-node links n1->n2; redis: every node through one Redis server,"
+                " links n1->redis"
+            )
+        ),
+    ] = "mesh"
     backend: Annotated[Backend, OneOf(("local",))] = "local"
     command: Annotated[Text | None, Field(description=f"template: {COMMAND_PLACEHOLDERS}")] = None
     bugs: Annotated[tuple[str, ...], BeforeValidator(_bug_names)] = ()
@@ -138,9 +144,9 @@ class ClientsSpec(Section):
         "same_node"
     )
     workers: Annotated[int, Bounded(1, 64)] = 1
-    timings_spec: Annotated[
-        TimingsSpec, BeforeValidator(lambda v: {} if v is None else v)
-    ] = Field(default_factory=TimingsSpec, alias="timings")
+    timings_spec: Annotated[TimingsSpec, BeforeValidator(lambda v: {} if v is None else v)] = Field(
+        default_factory=TimingsSpec, alias="timings"
+    )
     rejoin: Annotated[
         Flag, Field(description="false: the client defect that reconnects but never rejoins")
     ] = True
@@ -176,9 +182,7 @@ else:
     ChecksSpec = create_model(
         "ChecksSpec",
         __base__=Section,
-        __doc__="The checks to run and their options (default: "
-        + ", ".join(DEFAULT_CHECKS)
-        + ")",
+        __doc__="The checks to run and their options (default: " + ", ".join(DEFAULT_CHECKS) + ")",
         **{
             check.name: (
                 Annotated[

@@ -1,22 +1,61 @@
 """The client swarm: clients that behave like phoenix.js, over trio-websocket.
 
-SwarmClient   one client: the sans-io `harness.phoenix.ClientSocket` driven over a websocket
-Swarm         many clients and publishers in one trio loop
-plan_clients  the seeded plan: topics and first node per client
-RunClock      the run's shared monotonic clock
+SwarmClient      one client: the sans-io `harness.phoenix.ClientSocket` over a websocket
+Swarm            the interface the runner and the nemesis use
+InProcessSwarm   many clients and publishers in this trio loop
+WorkerSwarm      the same, spread over worker processes (`harness.swarm.worker`)
+open_swarm       the one way to run either: joined on entry, stopped on exit
+plan_clients     the seeded plan: topics and first node per client
+read_rooms       the final read of every room's stored messages (durability)
 """
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from .._clock import RunClock
+from ..history import Recorder
 from ._client import ClientConfig as ClientConfig
-from ._client import Node as Node
+from ._client import Endpoint as Endpoint
 from ._client import OnReconnect as OnReconnect
-from ._client import Recorder as Recorder
 from ._client import SwarmClient as SwarmClient
-from ._clock import RunClock as RunClock
-from ._processes import SwarmProcesses as SwarmProcesses
-from ._processes import WorkerFailed as WorkerFailed
+from ._processes import WorkerSwarm as WorkerSwarm
+from ._processes import open_worker_swarm
 from ._reader import read_rooms as read_rooms
+from ._swarm import InProcessSwarm as InProcessSwarm
 from ._swarm import Placement as Placement
 from ._swarm import Swarm as Swarm
 from ._swarm import SwarmConfig as SwarmConfig
 from ._swarm import SwarmStats as SwarmStats
 from ._swarm import plan_clients as plan_clients
+
+
+@asynccontextmanager
+async def open_swarm(
+    config: SwarmConfig,
+    plans: Sequence[ClientConfig],
+    *,
+    recorder: Recorder,
+    clock: RunClock,
+    directory: Path,
+    workers: int = 1,
+    join_timeout: float = 60.0,
+) -> AsyncIterator[Swarm]:
+    """Connect every planned client and wait until all are joined; stop them at the end.
+    With `workers > 1` the clients run in worker processes that write their own history parts
+    under `directory`."""
+    if workers > 1:
+        async with open_worker_swarm(config, plans, clock, directory, workers=workers) as swarm:
+            await swarm.wait_joined(timeout=join_timeout)
+            yield swarm
+        return
+    local = InProcessSwarm(config, plans, recorder, clock)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(local.run)
+        await local.wait_joined(timeout=join_timeout)
+        yield local
+        nursery.cancel_scope.cancel()

@@ -22,14 +22,14 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
-from urllib.parse import urlencode, urlsplit
+from typing import Any, Literal
+from urllib.parse import urlencode
 
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, WebSocketConnection
-from wsproto import ConnectionType, WSConnection
 
-from ..history import Op, OpType
+from .._clock import RunClock
+from ..history import Op, OpName, OpType, Recorder
 from ..phoenix import (
     Broadcast,
     ChannelClose,
@@ -55,26 +55,24 @@ from ..phoenix import (
     Timings,
     V2JSONCodec,
 )
-from ._clock import RunClock
+from ._connect import abort, connect_websocket
 
 OnReconnect = Literal["same_node", "next_node", "random_node"]
 CONNECT_TIMEOUT = 5.0
 
 
-class Recorder(Protocol):
-    def record(self, op: Op) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
-class Node:
+class Endpoint:
+    """Where a client connects to a node: its name and URL (`ws://host:port/socket`)."""
+
     name: str
-    url: str  # ws://host:port/socket
+    url: str
 
 
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
     client_id: str
-    nodes: tuple[Node, ...]
+    nodes: tuple[Endpoint, ...]
     topics: tuple[str, ...]
     first_node: int = 0
     on_reconnect: OnReconnect = "same_node"
@@ -85,6 +83,7 @@ class ClientConfig:
     rejoin_on_reconnect: bool = True
     duplicate_join: bool = False
     publish_retries: int = 0  # re-send a timed-out publish with the same id this many times
+    publisher: bool = False
 
 
 class SwarmClient:
@@ -115,7 +114,7 @@ class SwarmClient:
         self.acknowledged = 0
 
     @property
-    def node(self) -> Node:
+    def node(self) -> Endpoint:
         return self.config.nodes[self.node_index]
 
     @property
@@ -170,7 +169,7 @@ class SwarmClient:
     async def crash_transport(self) -> None:
         """The TCP connection just dies: no close frame, the server sees EOF."""
         if self.ws is not None:
-            stream = self.ws._stream  # trio-websocket exposes no abort; close the socket under it
+            stream = abort(self.ws)
             with trio.move_on_after(1):
                 await stream.aclose()
 
@@ -195,7 +194,7 @@ class SwarmClient:
                 # One nursery per connection owns trio-websocket's reader task, so an error in
                 # it (a rejected handshake raises there) ends this connection, not the swarm.
                 async with trio.open_nursery() as connection_nursery:
-                    ws = await _connect(connection_nursery, url, CONNECT_TIMEOUT)
+                    ws = await connect_websocket(connection_nursery, url, CONNECT_TIMEOUT)
                     self._opened(ws, url)
                     await self._session(ws)
                     connection_nursery.cancel_scope.cancel()
@@ -312,7 +311,7 @@ class SwarmClient:
 
     # -- recording -------------------------------------------------------------------------
 
-    def _record(self, time: float, type_: OpType, f: str, value: Mapping[str, Any]) -> None:
+    def _record(self, time: float, type_: OpType, f: OpName, value: Mapping[str, Any]) -> None:
         self.recorder.record(Op(time, self.config.client_id, type_, f, value, self.node.name))
 
     def _record_notices(self) -> None:
@@ -433,41 +432,6 @@ class SwarmClient:
                     self._publish(retry[0], retry[1], retry[2], retry[3] - 1)
             case HeartbeatTimedOut(ref):
                 self._record(now, "info", "heartbeat_timeout", {"ref": ref})
-
-
-async def _connect(nursery: trio.Nursery, url: str, timeout: float) -> WebSocketConnection:
-    """Open a websocket like `trio_websocket.connect_websocket_url`, minus one hang.
-
-    trio-websocket waits only for its "handshake done" event. A peer that accepts the TCP
-    connection and closes it before answering (Toxiproxy does that when the node behind it is
-    down) sets only the "closed" event, so its connect hangs until our timeout, while phoenix.js
-    (with `ws`) sees the close at once and goes on with its backoff. Waiting for either event
-    restores that behaviour. Uses trio-websocket's connection internals, in this one place.
-    """
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    resource = parts.path + (f"?{parts.query}" if parts.query else "")
-    with trio.fail_after(timeout):
-        stream = await trio.open_tcp_stream(host, port)
-        connection = WebSocketConnection(
-            stream,
-            WSConnection(ConnectionType.CLIENT),
-            host=f"{host}:{port}",
-            path=resource,
-            message_queue_size=0,
-        )
-        nursery.start_soon(connection._reader_task)
-        async with trio.open_nursery() as race:
-
-            async def wait(event: trio.Event) -> None:
-                await event.wait()
-                race.cancel_scope.cancel()
-
-            race.start_soon(wait, connection._open_handshake)
-            race.start_soon(wait, connection._close_handshake)
-    if not connection._open_handshake.is_set() or connection.closed is not None:
-        raise HandshakeError("the connection closed before the websocket handshake finished")
-    return connection
 
 
 def _message_id(payload: Any) -> Any:

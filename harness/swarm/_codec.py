@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..phoenix import Timings
-from ._client import ClientConfig, Node
+from ._client import ClientConfig, Endpoint
 from ._swarm import SwarmConfig
 
 
@@ -29,7 +29,7 @@ def plan_to_dict(plan: ClientConfig) -> dict[str, Any]:
 def plan_from_dict(data: dict[str, Any]) -> ClientConfig:
     return ClientConfig(
         client_id=data["client_id"],
-        nodes=tuple(Node(n["name"], n["url"]) for n in data["nodes"]),
+        nodes=tuple(Endpoint(n["name"], n["url"]) for n in data["nodes"]),
         topics=tuple(data["topics"]),
         first_node=data["first_node"],
         on_reconnect=data["on_reconnect"],
@@ -40,6 +40,7 @@ def plan_from_dict(data: dict[str, Any]) -> ClientConfig:
         rejoin_on_reconnect=data["rejoin_on_reconnect"],
         duplicate_join=data.get("duplicate_join", False),
         publish_retries=data["publish_retries"],
+        publisher=data.get("publisher", False),
     )
 
 

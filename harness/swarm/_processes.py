@@ -2,37 +2,33 @@
 
 One trio-websocket process receives about 10k messages/s and opens about 500 connections/s on
 this class of machine (`research/perf-feasibility.md`), so a large swarm is split round-robin
-over `workers` processes. Each worker writes `history.<k>.jsonl`; `stop()` merges the parts into
-one history ordered by time. Statistics are the sum of each worker's last report.
+over `workers` processes, each in a process group of its own. Each worker writes
+`history.<k>.jsonl` (the run directory merges the parts). Statistics are the sum of each
+worker's last report. `open_worker_swarm` is its lifetime: workers stopped (SIGKILL after a
+deadline) however the block ends.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from .._clock import RunClock
 from .._lines import json_lines
-from ..errors import HarnessError
-from ..files import merge_parts
-from ..history import Op
+from .._process import open_process_group, signal_group
+from ..errors import WorkerFailed
 from ._client import ClientConfig
-from ._clock import RunClock
 from ._codec import config_to_dict, plan_to_dict
 from ._swarm import SwarmConfig, SwarmStats
-
-
-class WorkerFailed(HarnessError):
-    """A swarm worker process died or did not answer."""
 
 
 class _Worker:
@@ -54,8 +50,8 @@ class _Worker:
             self.stats = SwarmStats(**report)
 
 
-class SwarmProcesses:
-    """Start workers, watch them, stop them, merge their histories."""
+class WorkerSwarm:
+    """Start workers, watch them, stop them."""
 
     def __init__(
         self,
@@ -91,14 +87,13 @@ class SwarmProcesses:
                     }
                 )
             )
-            process = await trio.lowlevel.open_process(
+            process = await open_process_group(
                 [sys.executable, "-m", "harness.swarm.worker", str(spec_path)],
+                subprocess.PIPE,
                 stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                start_new_session=True,
             )
             worker = _Worker(k, process, history)
-            worker.has_publishers = any(p.client_id.startswith("p") for p in share)
+            worker.has_publishers = any(p.publisher for p in share)
             self.workers.append(worker)
             nursery.start_soon(worker.read_stats)
 
@@ -116,13 +111,14 @@ class SwarmProcesses:
             return
         raise WorkerFailed(f"{self.stats().joined}/{len(self.plans)} clients joined in {timeout}s")
 
-    async def publish(self, duration: float) -> None:
+    async def publish(self, *, duration: float) -> None:
         for worker in self.workers:
             if worker.has_publishers:
                 await worker.send({"cmd": "publish", "duration": duration})
+        await trio.sleep(duration)
 
     def client_ids(self) -> list[str]:
-        return [p.client_id for p in self.plans if not p.client_id.startswith("p")]
+        return [p.client_id for p in self.plans if not p.publisher]
 
     async def client_fault(
         self, kind: str, client_ids: Sequence[str], duration: float | None = None
@@ -137,8 +133,8 @@ class SwarmProcesses:
                 }
             )
 
-    async def stop(self, *, timeout: float = 10.0) -> list[Op]:
-        """Stop every worker (SIGKILL after `timeout`), then merge their history parts."""
+    async def stop(self, *, timeout: float = 10.0) -> None:
+        """Stop every worker (SIGKILL after `timeout`); their history parts are complete then."""
         for worker in self.workers:
             await worker.send({"cmd": "stop"})
         with trio.move_on_after(timeout):
@@ -146,7 +142,37 @@ class SwarmProcesses:
                 await worker.process.wait()
         for worker in self.workers:
             if worker.process.poll() is None:
-                with suppress(ProcessLookupError):
-                    os.killpg(worker.process.pid, signal.SIGKILL)
+                signal_group(worker.process, signal.SIGKILL)
                 await worker.process.wait()
-        return merge_parts((w.history for w in self.workers), self.directory / "history.jsonl")
+
+    @property
+    def parts(self) -> list[Path]:
+        return [w.history for w in self.workers]
+
+
+@asynccontextmanager
+async def open_worker_swarm(
+    config: SwarmConfig,
+    plans: Sequence[ClientConfig],
+    clock: RunClock,
+    directory: Path,
+    *,
+    workers: int,
+) -> AsyncIterator[WorkerSwarm]:
+    swarm = WorkerSwarm(config, plans, clock, directory, workers=workers)
+    try:
+        async with trio.open_nursery() as nursery:
+            await swarm.start(nursery)
+            try:
+                yield swarm
+            finally:
+                with trio.CancelScope(shield=True):
+                    await swarm.stop()
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            for worker in swarm.workers:
+                if worker.process.poll() is None:
+                    signal_group(worker.process, signal.SIGKILL)
+                    with suppress(Exception):
+                        await worker.process.wait()

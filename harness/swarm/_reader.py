@@ -12,16 +12,16 @@ from collections.abc import Sequence
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
-from ..history import Op
+from .._clock import RunClock
+from ..history import Op, Recorder
 from ..phoenix import Join, ProtocolError, Push, Reply, Role, V2JSONCodec
-from ._client import Node, Recorder
-from ._clock import RunClock
+from ._client import Endpoint
 
 READ_TIMEOUT = 10.0
 
 
 async def read_rooms(
-    nodes: Sequence[Node], topics: Sequence[str], recorder: Recorder, clock: RunClock
+    nodes: Sequence[Endpoint], topics: Sequence[str], recorder: Recorder, clock: RunClock
 ) -> None:
     codec = V2JSONCodec()
     for topic in topics:

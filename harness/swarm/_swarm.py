@@ -7,7 +7,8 @@ are clients too (`p1`, `p2`, ...), joined to every topic; together they publish 
 sequence number, so checkers can test delivery, duplication and per-publisher order.
 
 Publishing is bounded by time and count and stops by itself. Large swarms run in several worker
-processes (`harness.swarm.worker`), each a `Swarm` over its share of the clients.
+processes (`harness.swarm.worker`), each an `InProcessSwarm` over its share of the clients; both
+kinds are a `Swarm` (the interface the runner and the nemesis use).
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 import trio
 
+from .._clock import RunClock
+from ..errors import ClusterError
+from ..history import Recorder
 from ..phoenix import Timings
-from ._client import ClientConfig, Node, OnReconnect, Recorder, SwarmClient
-from ._clock import RunClock
+from ..scenario import Scenario
+from ._client import ClientConfig, Endpoint, OnReconnect, SwarmClient
 
 Placement = Literal["round_robin", "random"]
 
@@ -43,6 +47,25 @@ class SwarmConfig:
     duplicate_join: bool = False  # True: the client bug that sends every join twice
     body_size: int = 16
 
+    @classmethod
+    def of(cls, scenario: Scenario) -> SwarmConfig:
+        c, w = scenario.clients, scenario.workload
+        return cls(
+            clients=c.count,
+            topics=c.topics,
+            topics_per_client=c.topics_per_client,
+            placement=c.placement,
+            on_reconnect=c.on_reconnect,
+            publishers=w.publishers,
+            rate=w.rate,
+            publish_timeout=w.publish_timeout,
+            publish_retries=w.retries,
+            timings=c.timings,
+            seed=scenario.seed,
+            rejoin_on_reconnect=c.rejoin,
+            duplicate_join=c.duplicate_join,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SwarmStats:
@@ -54,7 +77,27 @@ class SwarmStats:
     received: int
 
 
-def plan_clients(config: SwarmConfig, nodes: Sequence[Node]) -> list[ClientConfig]:
+class Swarm(Protocol):
+    """What the runner and the nemesis use of a swarm, in-process or over worker processes."""
+
+    def stats(self) -> SwarmStats: ...
+
+    def client_ids(self) -> list[str]:
+        """The clients a client fault may hit (publishers are not among them)."""
+        ...
+
+    async def wait_joined(self, *, timeout: float) -> None: ...
+
+    async def publish(self, *, duration: float) -> None:
+        """Publish at the configured rate; returns when `duration` is over."""
+        ...
+
+    async def client_fault(
+        self, kind: str, client_ids: Sequence[str], duration: float | None = None
+    ) -> None: ...
+
+
+def plan_clients(config: SwarmConfig, nodes: Sequence[Endpoint]) -> list[ClientConfig]:
     """Every client's and publisher's configuration, decided by the seed alone."""
     if not 1 <= config.topics_per_client <= len(config.topics):
         raise ValueError("topics_per_client must be between 1 and the number of topics")
@@ -84,13 +127,14 @@ def plan_clients(config: SwarmConfig, nodes: Sequence[Node]) -> list[ClientConfi
                 rejoin_on_reconnect=True,
                 duplicate_join=False,
                 publish_retries=config.publish_retries,
+                publisher=True,
             )
         )
     return plans
 
 
-class Swarm:
-    """Run a set of planned clients; publish; report statistics."""
+class InProcessSwarm:
+    """Run a set of planned clients in this trio loop; publish; report statistics."""
 
     def __init__(
         self,
@@ -110,7 +154,7 @@ class Swarm:
 
     @property
     def publishers(self) -> list[SwarmClient]:
-        return [c for cid, c in self.clients.items() if cid.startswith("p")]
+        return [c for c in self.clients.values() if c.config.publisher]
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every client; runs until cancelled."""
@@ -121,11 +165,19 @@ class Swarm:
 
     async def wait_joined(self, *, timeout: float) -> None:
         """Wait until every client is connected and joined to all its topics."""
-        with trio.fail_after(timeout):
+        with trio.move_on_after(timeout):
             while self.stats().joined < len(self.clients):  # noqa: ASYNC110 - polls a count
                 await trio.sleep(0.02)
+            return
+        stats = self.stats()
+        raise ClusterError(
+            f"only {stats.joined}/{stats.clients} clients joined within {timeout:g}s"
+        )
 
-    async def publish(self, *, duration: float, max_messages: int | None = None) -> int:
+    async def publish(self, *, duration: float) -> None:
+        await self.publish_some(duration=duration)
+
+    async def publish_some(self, *, duration: float, max_messages: int | None = None) -> int:
         """Publish for `duration` seconds; return how many.
 
         Every publisher of the scenario publishes at rate / publishers, wherever it runs, so the
@@ -172,7 +224,7 @@ class Swarm:
         return sent
 
     def client_ids(self) -> list[str]:
-        return [cid for cid in self.clients if not cid.startswith("p")]
+        return [cid for cid, c in self.clients.items() if not c.config.publisher]
 
     async def client_fault(
         self, kind: str, client_ids: Sequence[str], duration: float | None = None
@@ -190,9 +242,6 @@ class Swarm:
                     await client.crash_transport()
                 else:
                     nursery.start_soon(client.leave_and_rejoin, duration or 0.0)
-
-    async def publish_for(self, duration: float) -> None:
-        await self.publish(duration=duration)
 
     def stats(self) -> SwarmStats:
         clients = list(self.clients.values())

@@ -16,23 +16,24 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from .._clock import RunClock
 from .._lines import json_lines
-from ..files import HistoryWriter
-from ._clock import RunClock
+from ..rundir import HistoryWriter
 from ._codec import config_from_dict, plan_from_dict
-from ._swarm import Swarm
+from ._swarm import InProcessSwarm
 
 
-async def _commands(swarm: Swarm, nursery: trio.Nursery, stop: trio.Event) -> None:
+async def _commands(swarm: InProcessSwarm, nursery: trio.Nursery, stop: trio.Event) -> None:
     stdin = trio.lowlevel.FdStream(sys.stdin.fileno())
     async for command in json_lines(stdin):
         if command["cmd"] == "publish":
-            nursery.start_soon(swarm.publish_for, float(command["duration"]))
+            nursery.start_soon(partial(swarm.publish_some, duration=float(command["duration"])))
         elif command["cmd"] == "client_fault":
             nursery.start_soon(
                 swarm.client_fault, command["kind"], command["clients"], command.get("duration")
@@ -43,13 +44,13 @@ async def _commands(swarm: Swarm, nursery: trio.Nursery, stop: trio.Event) -> No
     stop.set()
 
 
-def _report(swarm: Swarm) -> None:
+def _report(swarm: InProcessSwarm) -> None:
     """Statistics to the parent over stdout (an IPC pipe, not a terminal)."""
     sys.stdout.write(json.dumps(asdict(swarm.stats())) + "\n")
     sys.stdout.flush()
 
 
-async def _stats(swarm: Swarm, interval: float) -> None:
+async def _stats(swarm: InProcessSwarm, interval: float) -> None:
     while True:
         _report(swarm)
         await trio.sleep(interval)
@@ -61,7 +62,7 @@ async def run_worker(spec: dict[str, Any]) -> None:
     plans = [plan_from_dict(p) for p in spec["plans"]]
     writer = HistoryWriter(Path(spec["history"]))
     try:
-        swarm = Swarm(config, plans, writer, clock)
+        swarm = InProcessSwarm(config, plans, writer, clock)
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
             await nursery.start(swarm.run)

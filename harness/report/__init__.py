@@ -1,26 +1,27 @@
 """The HTML report: one self-contained file a person can read in one screen.
 
 A pure function of a run's `results.json` and `history.jsonl` (so `harness report RUN_DIR`
-re-renders it offline). Top to bottom: the verdict, seed and the command that reproduces the
-run; warnings when a pass may mean little (nothing delivered, no fault injected, faults that
-disconnected nobody, a check with nothing to judge); one row per check; a timeline on a real
-time axis (fault windows as bars and as bands across the lanes, run phases, deliveries per
-bucket, then one lane per client grouped by node: connected, joined to some or all of its
-topics, disconnects, witness markers); then the witnesses of every check that failed, each with
-the fault windows around it. Inline CSS and SVG only: no script, no network, opens offline.
+re-renders it offline); `harness.rundir.write_report` reads them and writes the page. Top to
+bottom: the verdict, seed and the command that reproduces the run; warnings when a pass may
+mean little (nothing delivered, no fault injected, faults that disconnected nobody, a check
+with nothing to judge); one row per check; a timeline on a real time axis (fault windows as
+bars and as bands across the lanes, run phases, deliveries per bucket, then one lane per client
+grouped by node: connected, joined to some or all of its topics, disconnects, witness markers);
+then the witnesses of every check that failed, each with the fault windows around it. Inline
+CSS and SVG only: no script, no network, opens offline.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._timeline import LANE_COLORS, timeline
-from .checkers._facts import Facts, facts_of
-from .history import Op
+from ..checkers import Facts, facts_of
+from ..faults import DISRUPTIVE
+from ..history import Op
+from ._timeline import LANE_COLORS, _e, timeline
 
 COLORS = {
     "valid": "#1a7f37",
@@ -29,19 +30,6 @@ COLORS = {
     "interrupted": "#6e7781",
     "error": "#9a6700",
 }
-DISRUPTIVE = frozenset(
-    {
-        "down",
-        "kill",
-        "terminate",
-        "restart",
-        "rolling_restart",
-        "timeout",
-        "reset_peer",
-        "client_close",
-        "client_crash",
-    }
-)
 CSS = " ".join(
     [
         "body{font:14px/1.4 system-ui,sans-serif;margin:16px 24px;color:#1f2328;max-width:1000px}",
@@ -59,10 +47,6 @@ CSS = " ".join(
         ".key{display:inline-block;width:10px;height:10px;margin:0 3px 0 10px}",
     ]
 )
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value))
 
 
 def _warnings(results: dict[str, Any], ops: Sequence[Op], facts: Facts) -> list[str]:

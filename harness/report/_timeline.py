@@ -13,8 +13,8 @@ import html
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .checkers._facts import Facts
-from .history import Op
+from ..checkers import Facts
+from ..history import Op
 
 WIDTH, LEFT = 960, 110
 FAULT_COLORS = ["#f0883e", "#a371f7", "#3fb950", "#58a6ff", "#db61a2", "#d29922"]
@@ -246,12 +246,5 @@ def _natural(name: str) -> tuple[str, int]:
 
 
 def _witness_time(w: dict[str, Any]) -> float | None:
-    for key in ("published_at", "acknowledged_at"):
-        if isinstance(w.get(key), int | float):
-            return float(w[key])
-    for key in ("lost", "delivery", "later"):
-        if isinstance(w.get(key), dict) and "time" in w[key]:
-            return float(w[key]["time"])
-    if w.get("deliveries"):
-        return float(w["deliveries"][-1]["time"])
-    return None
+    time = w.get("time")
+    return float(time) if isinstance(time, int | float) else None

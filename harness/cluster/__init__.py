@@ -1,0 +1,183 @@
+"""The cluster under test, behind one seam: `async with open_cluster(...) as cluster`.
+
+    _base.py   Node (the interface every backend implements), NodeSpec, the pure link plan
+    _local.py  the local process backend (one OS process per node)
+
+`open_cluster` wires a scenario's cluster: free loopback ports for every node, one Toxiproxy
+proxy per link of the plan (client->node, node->node or node->Redis), Redis when the PubSub is
+Redis, then the nodes from the backend named by `cluster.backend`; it waits until the nodes
+report their PubSub links up (the reference server does; a user's server may not) and yields a
+`Cluster`. Everything is stopped when the block ends, in reverse order, however it ends.
+
+Adding a backend: a module with an `open_*_nodes(specs, logs, template)` context manager that
+yields `Node`s, and one line in `BACKENDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from .._http import get_json
+from .._process import POLL_INTERVAL, free_ports
+from ..errors import ClusterError
+from ..redis_server import open_redis
+from ..scenario import ClusterSpec
+from ..toxiproxy import ToxiproxyClient, open_proxies
+from ._base import Cluster, LinkPlan, Node, NodeSpec, plan_links
+from ._local import REFERENCE_COMMAND, LocalNode, command, open_local_nodes
+
+Backend = Callable[[Sequence[NodeSpec], Path, str], AbstractAsyncContextManager[Mapping[str, Node]]]
+BACKENDS: dict[str, Backend] = {
+    "local": open_local_nodes,
+}
+LINKS_TIMEOUT = 15.0
+HOST = "127.0.0.1"
+
+
+@asynccontextmanager
+async def open_cluster(
+    spec: ClusterSpec,
+    *,
+    run_dir: Path,
+    toxiproxy: ToxiproxyClient,
+    prefix: str,
+    record: Callable[[dict[str, Any]], None],
+) -> AsyncIterator[Cluster]:
+    """The scenario's cluster behind its proxies; `record` receives what was started, where."""
+    logs = run_dir / "logs"
+    store = f"sqlite:///{(run_dir / 'store.sqlite').resolve()}"
+    specs = {s.name: s for s in mesh_specs(spec.node_names, store=store, bugs=spec.bugs)}
+    async with AsyncExitStack() as stack:
+        proxies = await stack.enter_async_context(open_proxies(toxiproxy, prefix))
+        redis = None
+        if spec.pubsub == "redis":
+            redis = await stack.enter_async_context(open_redis(logs / "redis.log"))
+            record({"redis": redis.address, "redis_pid": redis.pid})
+        client_urls: dict[str, str] = {}
+        peers: dict[str, dict[str, tuple[str, int]]] = {name: {} for name in specs}
+        pubsub: dict[str, str] = {}
+        for link in plan_links(spec.node_names, spec.pubsub):
+            port = await proxies.add(
+                link.name, _upstream(link, specs, redis.address if redis else None)
+            )
+            if link.upstream == "node":
+                client_urls[link.target] = f"ws://{HOST}:{port}/socket"
+            elif link.upstream == "peer":
+                peers[link.source][link.target] = (HOST, port)
+            else:
+                pubsub[link.source] = f"redis://{HOST}:{port}"
+        wired = [
+            replace(s, peers={}, pubsub=pubsub[s.name])
+            if s.name in pubsub
+            else replace(s, peers=peers[s.name])
+            for s in specs.values()
+        ]
+        backend = BACKENDS[spec.backend]
+        template = spec.command or REFERENCE_COMMAND
+        nodes = await stack.enter_async_context(backend(wired, logs, template))
+        record(
+            {
+                "nodes": {n: node.url for n, node in nodes.items()},
+                "pids": {n: node.pid for n, node in nodes.items() if node.pid is not None},
+                "proxies": dict(proxies.names),
+            }
+        )
+        pairs = [(a, b) for a, _, b in (link.partition("->") for link in spec.node_links)]
+        if pairs:
+            try:
+                await wait_links(nodes, "up", pairs, timeout=LINKS_TIMEOUT)
+            except ClusterError:
+                if spec.command is None:
+                    raise  # the reference server always reports its links
+        yield Cluster(nodes, dict(proxies.names), client_urls, redis.address if redis else None)
+
+
+def _upstream(link: LinkPlan, specs: Mapping[str, NodeSpec], redis: str | None) -> str:
+    if link.upstream == "node":
+        return f"{HOST}:{specs[link.target].port}"
+    if link.upstream == "peer":
+        return f"{HOST}:{specs[link.target].pubsub_port}"
+    assert redis is not None
+    return redis
+
+
+def mesh_specs(
+    names: Sequence[str],
+    *,
+    host: str = HOST,
+    store: str,
+    bugs: Sequence[str] = (),
+    peer_address: dict[tuple[str, str], tuple[str, int]] | None = None,
+    extra_args: Sequence[str] = (),
+) -> list[NodeSpec]:
+    """Specs for a full mesh on fresh ports. `peer_address[(a, b)]` overrides where a dials b
+    (a Toxiproxy listener, say); by default a dials b's PubSub port directly."""
+    ports = free_ports(2 * len(names), host)
+    ws_ports, pubsub_ports = ports[: len(names)], ports[len(names) :]
+    direct = {n: (host, p) for n, p in zip(names, pubsub_ports, strict=True)}
+    overrides = peer_address or {}
+    return [
+        NodeSpec(
+            name=name,
+            host=host,
+            port=ws_port,
+            pubsub_port=pubsub_port,
+            peers={
+                peer: overrides.get((name, peer), direct[peer]) for peer in names if peer != name
+            },
+            store=store,
+            bugs=tuple(bugs),
+            extra_args=tuple(extra_args),
+        )
+        for name, ws_port, pubsub_port in zip(names, ws_ports, pubsub_ports, strict=True)
+    ]
+
+
+async def wait_links(
+    nodes: Mapping[str, Node],
+    state: str,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    timeout: float = 10.0,
+) -> None:
+    """Wait until each PubSub link `a->b` in `pairs` reports `state` ("up"/"down") in a's /stats.
+
+    Works with any server whose /stats has `pubsub.links.<peer>.state`, as the reference one does.
+    """
+    with trio.move_on_after(timeout):
+        while True:
+            states = []
+            for a, b in pairs:
+                spec = nodes[a].spec
+                try:
+                    _, stats = await get_json(spec.host, spec.port, "/stats")
+                    states.append(stats["pubsub"]["links"][b]["state"])
+                except (OSError, trio.TooSlowError, KeyError, TypeError):
+                    states.append(None)
+            if all(s == state for s in states):
+                return
+            await trio.sleep(POLL_INTERVAL)
+    raise ClusterError(f"links {list(pairs)} not {state} after {timeout}s")
+
+
+__all__ = [
+    "BACKENDS",
+    "REFERENCE_COMMAND",
+    "Cluster",
+    "LinkPlan",
+    "LocalNode",
+    "Node",
+    "NodeSpec",
+    "command",
+    "mesh_specs",
+    "open_cluster",
+    "open_local_nodes",
+    "plan_links",
+    "wait_links",
+]

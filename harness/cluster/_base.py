@@ -1,0 +1,87 @@
+"""The cluster seam: what a node of the cluster under test is, whatever runs it, and the plan of
+links the harness puts a proxy on.
+
+A backend (local processes today, containers next) turns `NodeSpec`s into running `Node`s;
+the rest of the harness (nemesis, runner, final reader) speaks only to this interface. The link
+plan is a pure function of the scenario's cluster: which proxies exist and what each one
+forwards to, so the wiring is decided in one place and tested without a process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from ..faults import Node as FaultTarget
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """Everything needed to start one node: its ports, where it reaches its peers (through
+    their proxies) or Redis, its store, and its deliberate defects."""
+
+    name: str
+    host: str
+    port: int
+    pubsub_port: int
+    peers: dict[str, tuple[str, int]] = field(default_factory=dict)
+    store: str = "sqlite:///:memory:"
+    bugs: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
+    pubsub: str = "mesh"  # or redis://HOST:PORT (then peers and pubsub_port are unused)
+
+
+class Node(FaultTarget, Protocol):
+    """One node of the cluster under test, as the nemesis and the runner see it (a fault's
+    `Node`, plus what the runner needs: where it is, its PID and log)."""
+
+    @property
+    def spec(self) -> NodeSpec: ...
+    @property
+    def url(self) -> str:
+        """The node's own websocket URL (`ws://host:port/socket`), not through a proxy."""
+        ...
+
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def log_path(self) -> Path: ...
+
+    async def wait_healthy(self, *, timeout: float = 15.0) -> None: ...
+    async def restart(self) -> None: ...
+
+
+Upstream = Literal["node", "peer", "redis"]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPlan:
+    """One proxied link: `clients->n1` forwards to n1's websocket port (`node`), `n1->n2` to
+    n2's PubSub port (`peer`), `n1->redis` to the Redis server (`redis`)."""
+
+    name: str
+    source: str
+    target: str
+    upstream: Upstream
+
+
+def plan_links(nodes: Sequence[str], pubsub: str) -> tuple[LinkPlan, ...]:
+    """Every link of a cluster, client links first (the scenario's link names, in its order)."""
+    plans = [LinkPlan(f"clients->{n}", "clients", n, "node") for n in nodes]
+    if pubsub == "redis":
+        plans += [LinkPlan(f"{n}->redis", n, "redis", "redis") for n in nodes]
+    else:
+        plans += [LinkPlan(f"{a}->{b}", a, b, "peer") for a in nodes for b in nodes if a != b]
+    return tuple(plans)
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """A running cluster: its nodes, the proxies in front of them, where clients connect."""
+
+    nodes: Mapping[str, Node]
+    proxies: Mapping[str, str]  # link name -> toxiproxy proxy name
+    client_urls: Mapping[str, str]  # node -> ws URL through its `clients->` proxy
+    redis: str | None = None  # host:port of the Redis server, with pubsub: redis

@@ -1,0 +1,216 @@
+"""The local process backend: each node of the cluster under test is an OS process.
+
+A node runs in its own process group (so a kill reaches everything it spawned and nothing
+else), with stdout and stderr captured in its log file. It counts as started when its health
+URL answers 200. The operations are the ones the nemesis needs: kill (SIGKILL), terminate
+(SIGTERM, graceful), pause/resume (SIGSTOP/SIGCONT), and restart on the same ports.
+
+Processes are only ever signalled through the process group of a process this module started.
+`command` is a template (`NodeSpec` fills it) so any server that speaks the protocol can stand
+in for the reference one.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import IO
+
+import trio
+
+from .._http import get_json
+from .._process import last_words, open_process_group, signal_group, wait_ready
+from ..errors import ClusterError
+from ._base import NodeSpec
+
+REFERENCE_COMMAND = (
+    "{python} -m server_under_test --node {node} --host {host} --port {port}"
+    " {pubsub_args} --store {store} {bug_args}"
+)
+START_TIMEOUT = 15.0
+
+
+def command(spec: NodeSpec, template: str = REFERENCE_COMMAND) -> list[str]:
+    """Fill the template's placeholders: {python} {node} {host} {port} {pubsub_port}
+    {peers} (n2=h:p,n3=h:p) {peer_args} (--peer n2=h:p ...) {pubsub} (mesh or the Redis
+    URL) {pubsub_args} (the mesh's --pubsub-port and --peer arguments, or --pubsub URL)
+    {store} {bug_args}."""
+    peer_list = [f"{n}={h}:{p}" for n, (h, p) in sorted(spec.peers.items())]
+    peer_args = " ".join(f"--peer {p}" for p in peer_list)
+    if spec.pubsub == "mesh":
+        pubsub_args = f"--pubsub-port {spec.pubsub_port} {peer_args}"
+    else:
+        pubsub_args = f"--pubsub {shlex.quote(spec.pubsub)}"
+    text = template.format(
+        python=shlex.quote(sys.executable),
+        node=spec.name,
+        host=spec.host,
+        port=spec.port,
+        pubsub_port=spec.pubsub_port,
+        peers=",".join(peer_list),
+        peer_args=peer_args,
+        pubsub=shlex.quote(spec.pubsub),
+        pubsub_args=pubsub_args,
+        store=shlex.quote(spec.store),
+        bug_args=" ".join(f"--bug {b}" for b in spec.bugs),
+    )
+    return [*shlex.split(text), *spec.extra_args]
+
+
+class LocalNode:
+    """One node process: start it, signal it, wait for it."""
+
+    def __init__(
+        self,
+        spec: NodeSpec,
+        log_path: Path,
+        *,
+        template: str = REFERENCE_COMMAND,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.spec = spec
+        self.log_path = log_path
+        self.template = template
+        self.env = env
+        self.cwd = cwd
+        self.process: trio.Process | None = None
+        self.paused = False
+        self._log: IO[bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.spec.host}:{self.spec.port}/socket"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    async def start(self, *, timeout: float = START_TIMEOUT) -> None:
+        """Start the process and wait until its health URL answers 200."""
+        if self.alive:
+            raise ClusterError(f"node {self.name} is already running")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        argv = command(self.spec, self.template)
+        self._log.write(f"--- start: {shlex.join(argv)}\n".encode())
+        self._log.flush()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
+        try:
+            self.process = await open_process_group(argv, self._log, env=env, cwd=self.cwd)
+        except OSError as exc:
+            raise ClusterError(f"node {self.name} cannot be started: {exc}") from exc
+        self.paused = False
+        await self.wait_healthy(timeout=timeout)
+
+    async def wait_healthy(self, *, timeout: float = START_TIMEOUT) -> None:
+        async def healthy() -> bool:
+            try:
+                status, _ = await get_json(self.spec.host, self.spec.port, "/health", timeout=1)
+            except (OSError, trio.TooSlowError):
+                return False
+            return status == 200
+
+        def died() -> str | None:
+            if self.alive:
+                return None
+            code = self.process.returncode if self.process else None
+            return (
+                f"node {self.name} exited with code {code} before it became healthy"
+                f"{last_words(self.log_path)}; see {self.log_path}"
+            )
+
+        await wait_ready(
+            healthy,
+            died=died,
+            timeout=timeout,
+            what=f"node {self.name} not healthy; see {self.log_path}",
+        )
+
+    def _signal(self, signum: int) -> None:
+        if self.process is not None:
+            signal_group(self.process, signum)
+
+    async def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    async def terminate(self) -> None:
+        if self.paused:
+            await self.resume()
+        self._signal(signal.SIGTERM)
+
+    async def pause(self) -> None:
+        self._signal(signal.SIGSTOP)
+        self.paused = True
+
+    async def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+        self.paused = False
+
+    async def wait_exit(self, *, timeout: float = 10.0) -> int | None:
+        """Wait for the process to end; its exit code (negative: killed by that signal)."""
+        if self.process is None:
+            return None
+        with trio.move_on_after(timeout):
+            code = await self.process.wait()
+            self._close_log()
+            return code
+        raise ClusterError(f"node {self.name} still running {timeout}s after it was stopped")
+
+    async def stop(self, *, graceful: bool = True, timeout: float = 5.0) -> None:
+        """Terminate (or kill) and wait; escalate to SIGKILL if it does not go in time."""
+        if not self.alive:
+            self._close_log()
+            return
+        if graceful:
+            await self.terminate()
+            with suppress(ClusterError):
+                await self.wait_exit(timeout=timeout)
+                return
+        if self.paused:
+            await self.resume()
+        await self.kill()
+        await self.wait_exit(timeout=timeout)
+
+    async def restart(self) -> None:
+        """Kill if running, then start again on the same ports."""
+        if self.alive:
+            await self.kill()
+            await self.wait_exit()
+        await self.start()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+@asynccontextmanager
+async def open_local_nodes(
+    specs: Sequence[NodeSpec], logs: Path, template: str
+) -> AsyncIterator[dict[str, LocalNode]]:
+    """Start every node (one after the other, each health-gated); at the end stop them all,
+    paused ones too, shielded and bounded so a Ctrl-C still leaves no process behind."""
+    nodes = {s.name: LocalNode(s, logs / f"{s.name}.log", template=template) for s in specs}
+    try:
+        for node in nodes.values():
+            await node.start()
+        yield nodes
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(15):
+            for node in nodes.values():
+                with suppress(ClusterError, OSError):
+                    await node.stop(graceful=False)

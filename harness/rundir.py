@@ -1,0 +1,215 @@
+"""The run directory, and the one module that writes its artefacts.
+
+    reports/<scenario>/<UTC time>-seed<seed>/
+        scenario.yaml    the resolved scenario (seed fixed, random faults expanded): replays
+        history.jsonl    every op, ordered by time (merged from the workers' parts)
+        results.json     the verdict, every check's result, the exit code
+        junit.xml        one test case per check
+        report.html      one self-contained page (rendered from the files above)
+        logs/            each node, toxiproxy, redis
+        swarm/           the workers' specs and history parts, when the swarm has workers
+
+`HistoryWriter` appends one JSON line per op and flushes at most every `flush_interval`
+seconds (and on close), so a run that is killed half-way leaves a readable prefix; the reader
+skips a torn last line. `write_outcome` is the one writer of results.json, junit.xml and
+report.html, used both by a run and by `harness check`, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from . import __version__, junit
+from .checkers import CheckResult, combine
+from .exits import Outcome, exit_code
+from .history import Op, merge, parse_lines
+from .report import render
+
+
+class HistoryWriter:
+    """Append ops to a JSONL file as they happen; assigns indices in write order."""
+
+    def __init__(self, path: Path, *, flush_interval: float = 0.05) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self._count = 0
+        self._flush_interval = flush_interval
+        self._last_flush = time.monotonic()
+
+    def record(self, op: Op) -> None:
+        if op.index < 0:
+            op = Op(op.time, op.process, op.type, op.f, op.value, op.node, self._count)
+        self._file.write(op.to_json() + "\n")
+        self._count += 1
+        now = time.monotonic()
+        if now - self._last_flush >= self._flush_interval:
+            self._file.flush()
+            self._last_flush = now
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+
+def read_history(path: Path) -> list[Op]:
+    with path.open(encoding="utf-8") as f:
+        return list(parse_lines(f, source=str(path)))
+
+
+def write_history(path: Path, ops: Iterable[Op]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for op in ops:
+            f.write(op.to_json() + "\n")
+    tmp.replace(path)
+
+
+def merge_parts(parts: Iterable[Path], out: Path) -> list[Op]:
+    ops = merge(read_history(p) for p in parts if p.exists())
+    write_history(out, ops)
+    return ops
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+@dataclass(frozen=True, slots=True)
+class RunDir:
+    """One run's directory and the names of what is in it."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, out: Path, name: str, seed: int) -> RunDir:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = out / name / f"{stamp}-seed{seed}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = out / name / f"{stamp}-seed{seed}-{suffix}"
+        (path / "logs").mkdir(parents=True)
+        return cls(path)
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def swarm(self) -> Path:
+        return self.path / "swarm"
+
+    @property
+    def history(self) -> Path:
+        return self.path / "history.jsonl"
+
+    @property
+    def main_history(self) -> Path:
+        """The runner's and nemesis's part when workers write their own."""
+        return self.path / "history.main.jsonl"
+
+    @property
+    def scenario(self) -> Path:
+        return self.path / "scenario.yaml"
+
+    @property
+    def results(self) -> Path:
+        return self.path / "results.json"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    def write_scenario(self, text: str) -> None:
+        self.scenario.write_text(text, encoding="utf-8")
+
+    def merge_history(self, parts: Sequence[Path]) -> None:
+        merge_parts([self.main_history, *parts], self.history)
+
+    def read_history(self) -> list[Op]:
+        return read_history(self.history)
+
+    def read_results(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.results.read_text(encoding="utf-8"))
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a run (or a re-check) concluded, for results.json and junit.xml."""
+
+    scenario: str
+    source: str
+    seed: int
+    results: tuple[CheckResult, ...]
+    duration: float
+    error: str | None = None
+    interrupted: bool = False
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.interrupted:
+            return "interrupted"
+        if self.error is not None:
+            return "error"
+        return combine(list(self.results))
+
+    @property
+    def exit_code(self) -> int:
+        return int(exit_code(self.outcome))
+
+
+def write_outcome(run: RunDir, outcome: RunOutcome, junit_path: Path | None = None) -> None:
+    """results.json, junit.xml and report.html, from one outcome."""
+    write_json(
+        run.results,
+        {
+            "scenario": outcome.scenario,
+            "source": outcome.source,
+            "seed": outcome.seed,
+            "validity": outcome.outcome,
+            "exit_code": outcome.exit_code,
+            "error": outcome.error,
+            "harness_version": __version__,
+            "duration": round(outcome.duration, 3),
+            "checks": [r.to_json() for r in outcome.results],
+        },
+    )
+    xml = junit.render(
+        outcome.scenario,
+        outcome.source,
+        outcome.results,
+        seed=outcome.seed,
+        duration=outcome.duration,
+        properties={"harness": __version__},
+        error=outcome.error or ("interrupted" if outcome.interrupted else None),
+        report=str(run.report),
+    )
+    (run.path / "junit.xml").write_text(xml, encoding="utf-8")
+    write_report(run.path)
+    if junit_path is not None:
+        junit_path.parent.mkdir(parents=True, exist_ok=True)
+        junit_path.write_text(xml, encoding="utf-8")
+
+
+def write_report(path: Path) -> Path:
+    """Render `report.html` from the run directory's results and history."""
+    run = RunDir(path)
+    ops = run.read_history() if run.history.exists() else []
+    run.report.write_text(render(run.read_results(), ops, run.path), encoding="utf-8")
+    return run.report
