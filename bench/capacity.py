@@ -24,9 +24,10 @@ from pathlib import Path
 import trio
 from trio_websocket import connect_websocket_url
 
+from harness._clock import RunClock
 from harness.cluster import LocalNode, mesh_specs, wait_links
 from harness.phoenix import Join, Reply, Role, Timings, V2JSONCodec
-from harness.swarm import Node, RunClock, SwarmConfig, SwarmProcesses, plan_clients
+from harness.swarm import Endpoint, SwarmConfig, WorkerSwarm, plan_clients
 
 CODEC = V2JSONCodec()
 
@@ -100,9 +101,9 @@ async def main(args: argparse.Namespace) -> None:
             timings=Timings(),
             seed=1,
         )
-        swarm_nodes = [Node(n.name, n.url) for n in nodes]
+        swarm_nodes = [Endpoint(n.name, n.url) for n in nodes]
         clock = RunClock()
-        swarm = SwarmProcesses(
+        swarm = WorkerSwarm(
             config, plan_clients(config, swarm_nodes), clock, root / "swarm", workers=args.workers
         )
         async with trio.open_nursery() as nursery:
@@ -126,7 +127,7 @@ async def main(args: argparse.Namespace) -> None:
 
             before = swarm.stats().received
             t0 = time.perf_counter()
-            await swarm.publish(args.seconds)
+            await swarm.publish(duration=args.seconds)
             await trio.sleep(args.seconds + 1.0)  # a benchmark measures over a fixed window
             elapsed = time.perf_counter() - t0
             received = swarm.stats().received - before

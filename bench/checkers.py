@@ -19,10 +19,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness.checkers import check_all
-from harness.files import read_history, write_history
+from harness.checkers import DEFAULT_CHECKS, check_all
 from harness.history import Op, merge
-from harness.scenario import CHECKS
+from harness.rundir import read_history, write_history
 
 
 def synthesize(events: int, seed: int = 1) -> list[Op]:
@@ -127,7 +126,7 @@ def main() -> None:
     )
 
     t0 = time.perf_counter()
-    results = check_all(ops, {name: {} for name in CHECKS})
+    results = check_all(ops, {name: {} for name in (*DEFAULT_CHECKS, "latency", "availability")})
     checked = time.perf_counter() - t0
     print(
         f"all {len(results)} checkers: {checked:.2f}s ({checked / baseline:.0f}x baseline, "

@@ -24,7 +24,8 @@ import trio
 import wsproto
 import wsproto.events as wse
 
-from harness.cluster import LocalNode, NodeSpec, free_ports
+from harness._process import free_ports
+from harness.cluster import LocalNode, NodeSpec
 
 
 async def receiver(

@@ -55,7 +55,8 @@ class HistoryWriter:
             self._last_flush = now
 
     def flush(self) -> None:
-        self._file.flush()
+        if not self._file.closed:
+            self._file.flush()
 
     def close(self) -> None:
         if not self._file.closed:

@@ -48,7 +48,7 @@ def test_at_most_once_catches_a_duplicate_across_joins():
     )
     result = run("at_most_once", h)
     assert result.validity == "invalid"
-    (w,) = result.witnesses
+    (w,) = [x.to_json() for x in result.witnesses]
     assert (w["client"], w["id"]) == ("c1", "p1-1")
     assert w["join_refs"] == ["1", "5"]
     assert len(w["deliveries"]) == 2
@@ -60,7 +60,7 @@ def test_no_phantom_catches_unpublished_wrong_topic_and_unjoined_topic():
     h.at(1.2).publish("p1", "room:2", "p1-2", seq=2).recv("c2", "room:1", "p1-2", "1")
     h.at(1.3).recv("c2", "room:2", "p1-2", "1")
     result = run("no_phantom", h)
-    problems = [w["problem"] for w in result.witnesses]
+    problems = [w["problem"] for w in (x.to_json() for x in result.witnesses)]
     assert result.validity == "invalid"
     assert any("never published" in p for p in problems)
     assert any("published on room:2, delivered on room:1" in p for p in problems)
@@ -74,7 +74,7 @@ def test_order_catches_an_inversion_but_not_a_gap():
     h.at(3.2).recv("c2", "room:1", "p1-3", "1")  # a gap (p1-2 lost) is not an order problem
     result = run("order", h)
     assert result.validity == "invalid"
-    (w,) = result.witnesses
+    (w,) = [x.to_json() for x in result.witnesses]
     assert w["client"] == "c1"
     assert (w["earlier"]["id"], w["later"]["id"]) == ("p1-3", "p1-2")
 
@@ -88,7 +88,7 @@ def test_delivery_fails_a_loss_outside_faults_and_reports_one_inside():
     h.at(6.0).publish("p1", "room:1", "p1-3", seq=3).recv("p1", "room:1", "p1-3", "1")
     result = run("delivery", h, settle=1.0)
     assert result.validity == "invalid"
-    (w,) = result.witnesses
+    (w,) = [x.to_json() for x in result.witnesses]
     assert (w["client"], w["id"]) == ("c2", "p1-2")
     assert result.summary["lost_inside_faults"] == 2  # c1 and c2 lost p1-3 during the partition
 
@@ -112,7 +112,7 @@ def test_rejoin_fails_a_client_that_reconnects_but_never_rejoins():
     h.at(30.0).read("room:1", ["p1-1"])
     result = run("rejoin", h, within=5.0)
     assert result.validity == "invalid"
-    (lost,) = result.witnesses
+    (lost,) = [x.to_json() for x in result.witnesses]
     assert lost["problem"] == (
         "c1 lost room:1 at 3.000s and was not joined again by 9.000s"
         " though its socket was open again at 4.100s"
@@ -126,7 +126,7 @@ def test_rejoin_names_a_client_connected_but_deaf_at_the_end():
     h.at(3.0).channel_error("c1", "room:1")  # the channel crashed; the socket stayed open
     h.at(30.0).read("room:1", ["p1-1"])
     result = run("rejoin", h)
-    (deaf,) = result.witnesses
+    (deaf,) = [x.to_json() for x in result.witnesses]
     assert (
         deaf["problem"] == "c1 is not joined to room:1 at the end of the run (connected but deaf)"
     )
@@ -180,7 +180,7 @@ def test_durability_catches_an_acknowledged_write_missing_from_the_store():
     h.at(4.0).read("room:1", ["p1-1", "p1-3"])
     result = run("durability", h)
     assert result.validity == "invalid"
-    assert [w["id"] for w in result.witnesses] == ["p1-2"]
+    assert [w["id"] for w in (x.to_json() for x in result.witnesses)] == ["p1-2"]
     assert result.summary["indefinite_stored"] == 1
 
 

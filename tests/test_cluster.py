@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import cluster
-from harness.cluster import LocalNode, NodeSpec, free_ports
+from harness import _process
+from harness._process import free_ports
+from harness.cluster import LocalNode, NodeSpec
 from harness.errors import ClusterError
 
 
@@ -28,7 +29,7 @@ def test_node_ports_are_never_ones_the_kernel_hands_out_by_itself():
 
 def test_a_port_someone_listens_on_is_skipped(monkeypatch):
     with socket.socket() as busy:
-        low, _ = cluster._unassigned_range()
+        low, _ = _process._unassigned_range()
         for port in range(low + 1000, low + 2000):
             try:
                 busy.bind(("127.0.0.1", port))
@@ -48,8 +49,8 @@ def test_a_port_someone_listens_on_is_skipped(monkeypatch):
                 self.next += 1
                 return self.next - 1
 
-        monkeypatch.setattr(cluster, "_random", Picks())
-        monkeypatch.setattr(cluster, "_handed_out", set())
+        monkeypatch.setattr(_process, "_random", Picks())
+        monkeypatch.setattr(_process, "_handed_out", set())
         (port,) = free_ports(1)
     assert port != taken
 

@@ -5,22 +5,19 @@ the recorded history, as orderings and membership, not wall-clock numbers."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import trio
-import yaml
 
 from harness.cluster import wait_links
-from harness.files import read_history
+from harness.faults import KINDS, expand_random
 from harness.history import Op
-from harness.nemesis import expand_random, with_seed_faults
-from harness.runner import Run, RunOptions, resolved, run_directory
-from harness.scenario import Fault, parse_scenario
+from harness.rundir import HistoryWriter, RunDir, read_history
+from harness.runner import Run, RunOptions, open_run
+from harness.scenario import parse_scenario, resolve, resolved_yaml
 from tests.support.waiting import wait_until
 
 SCENARIO = """
@@ -48,6 +45,7 @@ class Env:
         self.nursery = nursery
         self.nemesis = run.nemesis
         self.swarm = run.swarm
+        self.nodes = run.cluster.nodes
 
     def ops(self) -> list[Op]:
         self.run.writer.flush()
@@ -69,7 +67,10 @@ class Env:
     async def fault(self, kind: str, duration: float | None = None, **params) -> float:
         """Start a fault now (in the background); return its start time."""
         start = self.now()
-        self.nursery.start_soon(self.nemesis.run, [Fault(kind, 0.0, duration, params)], start)
+        if "links" in params:
+            params["link"] = params.pop("links")
+        fault = KINDS[kind].model_validate({"at": 0.0, "for": duration, **params})
+        self.nursery.start_soon(self.nemesis.run, [fault], start)
         await wait_until(
             lambda: any(o.value.get("phase") == "start" for o in self.of("fault", start)), timeout=5
         )
@@ -105,15 +106,17 @@ class Env:
 async def open_env(text: str, out: Path) -> AsyncIterator[Env]:
     """A run of the scenario `text` set up (cluster, proxies, joined swarm), torn down after."""
     scenario = parse_scenario(text, "faults.yaml")
-    run = Run(scenario, RunOptions(out=out), run_directory(out, "faults", scenario.seed))
+    run_dir = RunDir.create(out, "faults", scenario.seed)
+    writer = HistoryWriter(run_dir.history)
     try:
-        async with trio.open_nursery() as nursery:
-            await run.setup(nursery)
+        async with (
+            open_run(scenario, run_dir, RunOptions(out=out), writer) as run,
+            trio.open_nursery() as nursery,
+        ):
             yield Env(run, nursery)
             nursery.cancel_scope.cancel()
     finally:
-        with trio.CancelScope(shield=True):
-            await run.teardown()
+        writer.close()
 
 
 @pytest.fixture
@@ -150,14 +153,14 @@ async def test_partition_cuts_remote_broadcasts_between_groups_not_inside(env):
     assert not set(env.receivers("across-0")) & (ON["n2"] | ON["n3"])
     await env.fault_stopped(start)
     # links reconnect with backoff; a broadcast sent before that is lost (at most once)
-    await wait_links(env.run.nodes, "up", [("n1", "n2"), ("n1", "n3"), ("n2", "n1"), ("n3", "n1")])
+    await wait_links(env.nodes, "up", [("n1", "n2"), ("n1", "n3"), ("n2", "n1"), ("n3", "n1")])
     env.publish("p1", 1, "healed")
     await env.delivered("healed-0", ALL)
 
 
 async def test_timeout_black_hole_is_detected_by_the_heartbeat(env):
     start = await env.fault(
-        "timeout", 3.0, links=link("n3"), timeout=0, stream="both", toxicity=1.0
+        "timeout", 3.0, links=link("n3"), timeout="0ms", stream="both", toxicity=1.0
     )
     await wait_until(
         lambda: {o.process for o in env.of("heartbeat_timeout", start)} >= ON["n3"], timeout=10
@@ -169,7 +172,8 @@ async def test_timeout_black_hole_is_detected_by_the_heartbeat(env):
 
 # bandwidth: 5 KB/s holds ~1.5 KB of messages back ~0.3 s, less than the 0.5 s heartbeat timeout
 @pytest.mark.parametrize(
-    ("kind", "params"), [("latency", {"latency": 400, "jitter": 0}), ("bandwidth", {"rate": 5})]
+    ("kind", "params"),
+    [("latency", {"latency": "400ms", "jitter": "0ms"}), ("bandwidth", {"rate": 5})],
 )
 async def test_slow_link_delivers_to_that_nodes_clients_after_everyone_else(env, kind, params):
     await env.fault(kind, 6.0, links=link("n3"), **TOXIC, **params)
@@ -197,9 +201,9 @@ async def test_slow_close_hides_a_dead_server_until_the_heartbeat_notices(env):
     # Without the toxic a killed node's clients see the TCP close at once (1006, see the kill
     # test). With the close held back longer than two heartbeat intervals, they find out by
     # heartbeat timeout instead, and close the socket themselves.
-    await env.fault("slow_close", 10.0, links=link("n3"), **TOXIC, delay=3000)
+    await env.fault("slow_close", 10.0, links=link("n3"), **TOXIC, delay="3000ms")
     killed = env.now()
-    env.run.nodes["n3"].kill()
+    await env.nodes["n3"].kill()
     await wait_until(lambda: env.disconnected(killed) >= ON["n3"], timeout=10)
     for client in ON["n3"]:
         first = min(
@@ -209,7 +213,7 @@ async def test_slow_close_hides_a_dead_server_until_the_heartbeat_notices(env):
 
 
 @pytest.mark.parametrize(
-    ("kind", "params"), [("reset_peer", {"timeout": 100}), ("limit_data", {"bytes": 300})]
+    ("kind", "params"), [("reset_peer", {"timeout": "100ms"}), ("limit_data", {"bytes": 300})]
 )
 async def test_connection_killing_toxics_disconnect_that_nodes_clients(env, kind, params):
     start = await env.fault(kind, 2.0, links=link("n3"), **TOXIC, **params)
@@ -269,14 +273,18 @@ async def test_client_faults_hit_exactly_the_chosen_clients(env, kind, code):
 
 
 async def test_overlapping_faults_and_the_final_heal(env):
-    start = await env.fault("latency", 30.0, links=link("n1"), **TOXIC, latency=200, jitter=0)
+    start = await env.fault(
+        "latency", 30.0, links=link("n1"), **TOXIC, latency="200ms", jitter="0ms"
+    )
     await env.fault("down", 30.0, links=link("n3"))
     await wait_until(lambda: env.disconnected(start) >= ON["n3"])
     assert len([o for o in env.of("fault", start) if o.value["phase"] == "start"]) == 2
-    env.run.nodes["n2"].pause()
+    await env.nodes["n2"].pause()
     await env.nemesis.heal()  # toxics gone, proxies enabled, n2 resumed
-    assert not env.run.nodes["n2"].paused
-    assert all(p.toxics == () and p.enabled for p in (await env.run.toxiproxy.proxies()).values())
+    assert not env.nodes["n2"].paused
+    assert all(
+        p.toxics == () and p.enabled for p in (await env.nemesis.toxiproxy.proxies()).values()
+    )
     await env.all_joined()
 
 
@@ -284,12 +292,13 @@ def test_random_faults_expand_deterministically_inside_their_window():
     scenario = parse_scenario(
         SCENARIO + "faults:\n  - {at: 5s, for: 20s, kind: random, count: 6}\n", "r.yaml"
     )
-    first = expand_random(scenario, random.Random(1))
-    assert first == expand_random(scenario, random.Random(1))
-    assert first != expand_random(scenario, random.Random(2))
+    topology = scenario.cluster.topology
+    first = expand_random(scenario.faults, 1, topology)
+    assert first == expand_random(scenario.faults, 1, topology)
+    assert first != expand_random(scenario.faults, 2, topology)
     assert len(first) == 6
     assert all(f.at >= 5.0 and (f.end or f.at) <= 25.0 + 1e-6 for f in first)
-    assert all(f.kind != "random" for f in first)
+    assert all(f.kind_name() != "random" for f in first)
 
 
 @pytest.mark.parametrize("pubsub", ["mesh", "redis"])
@@ -299,9 +308,6 @@ def test_a_resolved_random_scenario_is_a_valid_scenario_that_replays(seed, pubsu
     kinds = "[latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, down, partition, kill, terminate, pause, restart, client_close, client_crash, client_leave]"
     text = SCENARIO.replace("{nodes: 3}", f"{{nodes: 3, pubsub: {pubsub}}}")
     text += f"faults:\n  - {{at: 2s, for: 50s, kind: random, count: 8, kinds: {kinds}}}\n"
-    scenario = parse_scenario(text, "r.yaml")
-    expanded = with_seed_faults(scenario, seed)
-    again = parse_scenario(yaml.safe_dump(resolved(expanded)), "resolved.yaml")
-    assert again.faults == tuple(
-        replace(f, line=g.line) for f, g in zip(expanded.faults, again.faults, strict=True)
-    )
+    expanded = resolve(parse_scenario(text, "r.yaml"), seed)
+    again = parse_scenario(resolved_yaml(expanded), "resolved.yaml")
+    assert again.faults == expanded.faults

@@ -27,7 +27,10 @@ def test_the_committed_schema_is_what_the_models_generate():
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_committed_schema_accepts_every_shipped_scenario(path):
     validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+    errors = [
+        f"{list(e.absolute_path)}: {e.message}"
+        for e in validator.iter_errors(yaml.safe_load(path.read_text()))
+    ]
     assert errors == []
 
 
@@ -37,7 +40,11 @@ def test_the_schema_rejects_what_the_grammar_rejects():
         {"name": "x"},  # no duration
         {"name": "x", "duration": "5s", "durashun": 1},
         {"name": "x", "duration": "5s", "faults": [{"at": "1s", "kind": "explode"}]},
-        {"name": "x", "duration": "5s", "faults": [{"at": "1s", "kind": "kill", "link": "clients->n1"}]},
+        {
+            "name": "x",
+            "duration": "5s",
+            "faults": [{"at": "1s", "kind": "kill", "link": "clients->n1"}],
+        },
         {"name": "x", "duration": "5s", "cluster": {"pubsub": "nats"}},
     ]
     for document in bad:

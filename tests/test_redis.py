@@ -24,10 +24,9 @@ TO_REDIS = [("n1", "redis"), ("n2", "redis"), ("n3", "redis")]
 async def env(tmp_path) -> AsyncIterator[Env]:
     async with open_env(REDIS_SCENARIO, tmp_path) as env:
         yield env
-    redis = env.run.redis
-    assert redis is not None
-    assert redis.process is not None
-    assert redis.process.poll() is not None, "the run stops the redis-server it started"
+    (pid,) = [o.value["redis_pid"] for o in env.ops() if o.f == "setup" and "redis_pid" in o.value]
+    with pytest.raises(ProcessLookupError):  # the run stops the redis-server it started
+        os.kill(pid, 0)
 
 
 async def test_broadcasts_cross_nodes_through_redis_exactly_once(env):
@@ -42,7 +41,7 @@ async def test_broadcasts_cross_nodes_through_redis_exactly_once(env):
 
 async def test_a_node_cut_off_redis_neither_sends_nor_receives_and_nothing_is_replayed(env):
     start = await env.fault("down", 3.0, links=("n1->redis",))
-    await wait_links(env.run.nodes, "down", [("n1", "redis")])
+    await wait_links(env.nodes, "down", [("n1", "redis")])
     env.publish("p2", 1, "cut")  # from n2: reaches n2 and n3 through Redis, never n1
     env.publish("p1", 1, "alone")  # from n1: its own clients only
     await env.delivered("cut-0", ON["n2"] | ON["n3"])
@@ -51,7 +50,7 @@ async def test_a_node_cut_off_redis_neither_sends_nor_receives_and_nothing_is_re
     await env.delivered("marker-0", ON["n2"] | ON["n3"])
     assert not set(env.receivers("alone-0")) & (ON["n2"] | ON["n3"])
     await env.fault_stopped(start)
-    await wait_links(env.run.nodes, "up", TO_REDIS)
+    await wait_links(env.nodes, "up", TO_REDIS)
     env.publish("p2", 1, "healed")
     await env.delivered("healed-0", ALL)
     assert not set(env.receivers("cut-0")) & ON["n1"], "Redis Pub/Sub keeps nothing to replay"
@@ -59,8 +58,8 @@ async def test_a_node_cut_off_redis_neither_sends_nor_receives_and_nothing_is_re
 
 async def test_partition_leaves_redis_with_one_side(env):
     start = await env.fault("partition", 3.0, groups=(("n1", "redis"), ("n2", "n3")), one_way=False)
-    await wait_links(env.run.nodes, "down", [("n2", "redis"), ("n3", "redis")])
-    await wait_links(env.run.nodes, "up", [("n1", "redis")])
+    await wait_links(env.nodes, "down", [("n2", "redis"), ("n3", "redis")])
+    await wait_links(env.nodes, "up", [("n1", "redis")])
     env.publish("p2", 1, "island")  # n2 lost Redis: only n2's own clients
     env.publish("p1", 1, "mainland")  # n1 keeps Redis, but n2 and n3 are not listening
     await env.delivered("island-0", ON["n2"])
@@ -70,7 +69,7 @@ async def test_partition_leaves_redis_with_one_side(env):
     assert set(env.receivers("island-0")) == ON["n2"] | {"p2"}
     assert not set(env.receivers("mainland-0")) & (ON["n2"] | ON["n3"])
     await env.fault_stopped(start)
-    await wait_links(env.run.nodes, "up", TO_REDIS)
+    await wait_links(env.nodes, "up", TO_REDIS)
     env.publish("p1", 1, "together")
     await env.delivered("together-0", ALL)
 
@@ -79,7 +78,7 @@ async def test_a_killed_node_comes_back_to_redis(env):
     start = await env.fault("kill", None, node="n3", restart_after=0.5)
     await env.fault_stopped(start)
     await env.all_joined()
-    await wait_links(env.run.nodes, "up", [("n3", "redis")])
+    await wait_links(env.nodes, "up", [("n3", "redis")])
     env.publish("p1", 1, "again")
     await env.delivered("again-0", ALL)
     await wait_until(lambda: ON["n3"] <= env.disconnected(start), timeout=5)

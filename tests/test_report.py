@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness import _timeline
 from harness.checkers import check_all, combine
-from harness.report import render
+from harness.report import _timeline, render
 from tests.support.builder import HistoryBuilder
 
 

@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import trio
 
-from harness.files import HistoryWriter, read_history
+from harness._clock import RunClock
 from harness.history import Op
 from harness.phoenix import Timings
-from harness.swarm import Node, RunClock, Swarm, SwarmConfig, plan_clients
+from harness.rundir import HistoryWriter, read_history
+from harness.swarm import Endpoint, InProcessSwarm, SwarmConfig, plan_clients
 from tests.support.waiting import wait_until
 
 FAST = Timings(
@@ -40,7 +41,7 @@ class ListRecorder:
 
 
 def test_plan_is_seeded_and_respects_placement():
-    nodes = [Node("n1", "ws://x"), Node("n2", "ws://y"), Node("n3", "ws://z")]
+    nodes = [Endpoint("n1", "ws://x"), Endpoint("n2", "ws://y"), Endpoint("n3", "ws://z")]
     config = SwarmConfig(
         clients=9, topics=("room:1", "room:2", "room:3"), topics_per_client=2, publishers=2, seed=7
     )
@@ -54,7 +55,7 @@ def test_plan_is_seeded_and_respects_placement():
 
 
 async def test_swarm_joins_publishes_and_every_client_receives_each_message_once(node, nursery):
-    nodes = [Node("n1", f"ws://127.0.0.1:{node.port}/socket")]
+    nodes = [Endpoint("n1", f"ws://127.0.0.1:{node.port}/socket")]
     config = SwarmConfig(
         clients=20,
         topics=("room:1", "room:2"),
@@ -65,10 +66,10 @@ async def test_swarm_joins_publishes_and_every_client_receives_each_message_once
         seed=1,
     )
     recorder = ListRecorder()
-    swarm = Swarm(config, plan_clients(config, nodes), recorder, RunClock())
+    swarm = InProcessSwarm(config, plan_clients(config, nodes), recorder, RunClock())
     await nursery.start(swarm.run)
     await swarm.wait_joined(timeout=10)
-    sent = await swarm.publish(duration=0.5)
+    sent = await swarm.publish_some(duration=0.5)
     assert sent > 0
     await wait_until(lambda: swarm.stats().acknowledged >= sent)
     published = {o.value["id"]: o.value["topic"] for o in recorder.of("publish", "ok")}
@@ -105,11 +106,13 @@ async def test_clients_reconnect_and_rejoin_after_a_kill_and_the_history_shows_i
     n1 = nodes["n1"]
     config = SwarmConfig(clients=5, topics=("room:1",), publishers=0, timings=FAST, seed=3)
     writer = HistoryWriter(tmp_path / "history.jsonl")
-    swarm = Swarm(config, plan_clients(config, [Node("n1", n1.url)]), writer, RunClock())
+    swarm = InProcessSwarm(
+        config, plan_clients(config, [Endpoint("n1", n1.url)]), writer, RunClock()
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(swarm.run)
         await swarm.wait_joined(timeout=10)
-        n1.kill()
+        await n1.kill()
         await n1.wait_exit()
         await wait_until(lambda: not swarm.stats().connected)
         await n1.start()
@@ -142,7 +145,9 @@ async def test_a_client_that_forgets_to_rejoin_ends_up_connected_but_deaf(local_
         clients=2, topics=("room:1",), publishers=0, timings=FAST, seed=3, rejoin_on_reconnect=False
     )
     recorder = ListRecorder()
-    swarm = Swarm(config, plan_clients(config, [Node("n1", n1.url)]), recorder, RunClock())
+    swarm = InProcessSwarm(
+        config, plan_clients(config, [Endpoint("n1", n1.url)]), recorder, RunClock()
+    )
     await nursery.start(swarm.run)
     await swarm.wait_joined(timeout=10)
     await n1.restart()
@@ -152,21 +157,23 @@ async def test_a_client_that_forgets_to_rejoin_ends_up_connected_but_deaf(local_
 
 
 async def test_worker_processes_share_one_clock_and_merge_into_one_history(node, tmp_path, nursery):
-    from harness.files import read_history
-    from harness.swarm import SwarmProcesses
+    from harness.rundir import merge_parts, read_history
+    from harness.swarm import WorkerSwarm
 
-    nodes = [Node("n1", f"ws://127.0.0.1:{node.port}/socket")]
+    nodes = [Endpoint("n1", f"ws://127.0.0.1:{node.port}/socket")]
     config = SwarmConfig(
         clients=12, topics=("room:1", "room:2"), publishers=2, rate=100, timings=FAST, seed=5
     )
     clock = RunClock()
-    swarm = SwarmProcesses(config, plan_clients(config, nodes), clock, tmp_path, workers=3)
+    swarm = WorkerSwarm(config, plan_clients(config, nodes), clock, tmp_path, workers=3)
     await swarm.start(nursery)
     await swarm.wait_joined(timeout=20)
-    await swarm.publish(0.5)
+    await swarm.publish(duration=0.5)
     await wait_until(lambda: swarm.stats().acknowledged >= 40, timeout=20)
-    ops = await swarm.stop()
+    await swarm.stop()
     assert {w.process.returncode for w in swarm.workers} == {0}
+    merge_parts(swarm.parts, tmp_path / "history.jsonl")
+    ops = read_history(tmp_path / "history.jsonl")
     publishes = [o for o in ops if o.f == "publish" and o.type == "invoke"]
     assert len(publishes) <= 0.5 * 100 + 2  # the total rate, not the rate per worker
     assert ops == read_history(tmp_path / "history.jsonl")
@@ -186,15 +193,15 @@ async def test_on_reconnect_next_node_moves_clients_to_the_next_node(local_clust
         clients=2, topics=("room:1",), publishers=0, timings=FAST, seed=3, on_reconnect="next_node"
     )
     recorder = ListRecorder()
-    swarm = Swarm(
+    swarm = InProcessSwarm(
         config,
-        plan_clients(config, [Node(n.name, n.url) for n in nodes.values()]),
+        plan_clients(config, [Endpoint(n.name, n.url) for n in nodes.values()]),
         recorder,
         RunClock(),
     )
     await nursery.start(swarm.run)
     await swarm.wait_joined(timeout=10)
-    nodes["n1"].kill()  # c1 was on n1: it must come back on n2, and stay there
+    await nodes["n1"].kill()  # c1 was on n1: it must come back on n2, and stay there
     await wait_until(
         lambda: any(o.process == "c1" and o.node == "n2" for o in recorder.of("join", "ok"))
     )
@@ -205,9 +212,9 @@ async def test_on_reconnect_next_node_moves_clients_to_the_next_node(local_clust
 async def test_a_leave_is_recorded_as_invoke_then_ok(node, nursery):
     config = SwarmConfig(clients=1, topics=("room:1",), publishers=0, timings=FAST, seed=3)
     recorder = ListRecorder()
-    swarm = Swarm(
+    swarm = InProcessSwarm(
         config,
-        plan_clients(config, [Node("n1", f"ws://127.0.0.1:{node.port}/socket")]),
+        plan_clients(config, [Endpoint("n1", f"ws://127.0.0.1:{node.port}/socket")]),
         recorder,
         RunClock(),
     )

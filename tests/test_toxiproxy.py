@@ -7,7 +7,7 @@ import os
 import pytest
 import trio
 
-from harness.cluster import free_ports
+from harness._process import free_ports
 from harness.toxiproxy import ToxiproxyError, find_server_binary
 
 

@@ -51,7 +51,7 @@ async def test_each_defect_is_caught(tmp_path, defect, scenario, check, symptom)
     assert result.error is None, result.error
     by_name = {r.name: r for r in result.results}
     assert by_name[check].validity == "invalid", by_name[check].summary
-    assert symptom in by_name[check].witnesses[0]["problem"]
+    assert symptom in by_name[check].witnesses[0].problem
     assert result.exit_code == 1
 
 
@@ -63,7 +63,7 @@ async def test_the_correct_server_is_never_flagged(tmp_path, scenario, seed):
     result = await run_scenario(load(scenario), RunOptions(out=tmp_path, seed=seed))
     assert result.error is None, result.error
     flagged = {
-        r.name: (r.validity, r.error, [w.get("problem") for w in r.witnesses[:3]])
+        r.name: (r.validity, r.error, [w.problem for w in r.witnesses[:3]])
         for r in result.results
         if r.validity != "valid"
     }

@@ -7,25 +7,10 @@ opens a socket, starts a task or reads a clock; drivers feed bytes in and take e
 with h11/wsproto.
 """
 
-from ._client import TRANSITIONS as TRANSITIONS
-from ._client import ChannelClosed as ChannelClosed
-from ._client import ChannelErrored as ChannelErrored
-from ._client import ChannelState as ChannelState
+from ._channel import TRANSITIONS as TRANSITIONS
+from ._channel import ChannelState as ChannelState
+from ._channel import Timings as Timings
 from ._client import ClientSocket as ClientSocket
-from ._client import HeartbeatTimedOut as HeartbeatTimedOut
-from ._client import JoinReplied as JoinReplied
-from ._client import JoinSent as JoinSent
-from ._client import JoinTimedOut as JoinTimedOut
-from ._client import Notice as Notice
-from ._client import PushReplied as PushReplied
-from ._client import PushSent as PushSent
-from ._client import PushTimedOut as PushTimedOut
-from ._client import Received as Received
-from ._client import SocketClosed as SocketClosed
-from ._client import SocketOpened as SocketOpened
-from ._client import StaleDropped as StaleDropped
-from ._client import StateChanged as StateChanged
-from ._client import Timings as Timings
 from ._errors import LocalProtocolError as LocalProtocolError
 from ._errors import ProtocolError as ProtocolError
 from ._errors import RemoteProtocolError as RemoteProtocolError
@@ -44,6 +29,21 @@ from ._events import Push as Push
 from ._events import Reply as Reply
 from ._events import Role as Role
 from ._events import ServerEvent as ServerEvent
+from ._notices import ChannelClosed as ChannelClosed
+from ._notices import ChannelErrored as ChannelErrored
+from ._notices import HeartbeatTimedOut as HeartbeatTimedOut
+from ._notices import JoinReplied as JoinReplied
+from ._notices import JoinSent as JoinSent
+from ._notices import JoinTimedOut as JoinTimedOut
+from ._notices import Notice as Notice
+from ._notices import PushReplied as PushReplied
+from ._notices import PushSent as PushSent
+from ._notices import PushTimedOut as PushTimedOut
+from ._notices import Received as Received
+from ._notices import SocketClosed as SocketClosed
+from ._notices import SocketOpened as SocketOpened
+from ._notices import StaleDropped as StaleDropped
+from ._notices import StateChanged as StateChanged
 from ._wire import DEFAULT_MAX_FRAME_SIZE as DEFAULT_MAX_FRAME_SIZE
 from ._wire import Codec as Codec
 from ._wire import V1JSONCodec as V1JSONCodec

@@ -7,19 +7,18 @@ send; `want_connect`; `close_request`) and what happened (`take_notices()`, for 
 Time is always passed in (`now`, seconds on any monotonic clock), so tests drive it with a fake
 clock and the trio driver with `trio.current_time()`.
 
-Behaviour copied from `research/phoenix-protocol.md` §3, with its timings as data (`Timings`):
-
+Behaviour copied from `research/phoenix-protocol.md` §3, with its timings as data (`Timings`,
+with the channel states and their table in `_channel.py`, the notices in `_notices.py`):
 * reconnect backoff 10, 50, 100, 150, 200, 250, 500, 1000, 2000 ms then 5 s; the tries counter
   resets only when a connection opens. After any close the client did not ask for, it
   reconnects (1.8.16); `legacy_close_1000=True` gives ≤1.8.15's "a clean 1000 means stay down".
 * heartbeat every `heartbeat_interval` after open or after the last ack; no ack within the same
   interval is a heartbeat timeout: every channel errors, the client closes the transport itself
   (1000, "heartbeat timeout") and reconnects.
-* channel states closed, joining, joined, leaving, errored, with the transitions in
-  `TRANSITIONS`. A refused or timed-out join is retried for ever on the rejoin schedule (1, 2,
-  5 s then 10 s); a join timeout first sends a leave with the timed-out join_ref. A transport
-  failure errors every joined/joining channel; on the next open each errored channel rejoins at
-  once with a new join_ref. `phx_close` is final.
+* channel states closed, joining, joined, leaving, errored (`TRANSITIONS`). A refused or
+  timed-out join is retried for ever on the rejoin schedule (1, 2, 5 s then 10 s); a join
+  timeout first sends a leave with the timed-out join_ref. A transport failure errors every
+  joined/joining channel; on the next open each errored channel rejoins with a new join_ref.
 * pushes are sent only while joined; otherwise buffered, their timeout running from the moment
   of the push; on join ok the buffer is sent with fresh refs unless already timed out.
 * frames with a non-null join_ref other than the channel's current one are dropped (and
@@ -28,21 +27,27 @@ Behaviour copied from `research/phoenix-protocol.md` §3, with its timings as da
 * frames the socket queued while disconnected (a join before the first connect, a leave) are
   flushed on open before rejoins, minus stale ones (1.8.16).
 
-`rejoin_on_reconnect=False` models a non-standard client that reconnects but forgets to rejoin:
-the source material's "connected but deaf" warning, kept as a switchable defect.
-`duplicate_join=True` models a client bug that sends every join twice on the same connection (a
-second Channel object for the topic, joined through a raw client): the server must close the
-first. A broadcast that reaches a channel the client has closed is reported as `Received` with
-state `closed` (phoenix.js drops it silently; a harness must see it).
+`rejoin_on_reconnect=False` models a non-standard client that reconnects but forgets to rejoin
+(the source material's "connected but deaf"). `duplicate_join=True` models a client bug that
+sends every join twice on one connection: the server must close the first. A broadcast that
+reaches a channel the client has closed is `Received` with state `closed` (phoenix.js drops it
+silently; a harness must see it). `phx_close` is final.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
+from . import _notices as note
+from ._channel import (
+    DEFAULT_TIMINGS,
+    TRANSITIONS,
+    ChannelRecord,
+    ChannelState,
+    PendingPush,
+    Timings,
+)
 from ._events import (
     HEARTBEAT_TOPIC,
     Broadcast,
@@ -59,222 +64,12 @@ from ._events import (
 )
 
 
-class ChannelState(Enum):
-    CLOSED = "closed"
-    JOINING = "joining"
-    JOINED = "joined"
-    LEAVING = "leaving"
-    ERRORED = "errored"
-
-
-S = ChannelState
-TRANSITIONS: dict[tuple[ChannelState, str], ChannelState] = {
-    (S.CLOSED, "join"): S.JOINING,
-    (S.JOINING, "rejoin"): S.JOINING,
-    (S.ERRORED, "rejoin"): S.JOINING,
-    (S.JOINING, "join_ok"): S.JOINED,
-    (S.JOINING, "join_error"): S.ERRORED,
-    (S.JOINING, "join_timeout"): S.ERRORED,
-    (S.JOINING, "error"): S.ERRORED,
-    (S.JOINED, "error"): S.ERRORED,
-    (S.JOINING, "leave"): S.LEAVING,
-    (S.JOINED, "leave"): S.LEAVING,
-    (S.ERRORED, "leave"): S.LEAVING,
-    (S.LEAVING, "left"): S.CLOSED,
-    (S.JOINING, "close"): S.CLOSED,
-    (S.JOINED, "close"): S.CLOSED,
-    (S.ERRORED, "close"): S.CLOSED,
-    (S.LEAVING, "close"): S.CLOSED,
-}
-"""(state, trigger) -> next state. A trigger with no entry is ignored in that state."""
-
-
-def _schedule(steps_ms: tuple[int, ...], tries: int) -> float:
-    return steps_ms[min(tries, len(steps_ms)) - 1] / 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Timings:
-    """phoenix.js defaults; every one can be set per scenario."""
-
-    reconnect_after_ms: tuple[int, ...] = (10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000)
-    rejoin_after_ms: tuple[int, ...] = (1000, 2000, 5000, 10000)
-    heartbeat_interval_ms: int = 30000
-    timeout_ms: int = 10000
-
-    def reconnect_after(self, tries: int) -> float:
-        return _schedule(self.reconnect_after_ms, tries)
-
-    def rejoin_after(self, tries: int) -> float:
-        return _schedule(self.rejoin_after_ms, tries)
-
-    @property
-    def heartbeat_interval(self) -> float:
-        return self.heartbeat_interval_ms / 1000
-
-    @property
-    def timeout(self) -> float:
-        return self.timeout_ms / 1000
-
-
-# -- notices: what happened, for the driver to record -----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SocketOpened:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class SocketClosed:
-    code: int | None
-    reason: str
-    by_client: bool
-    reconnect_in: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatTimedOut:
-    ref: str
-
-
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    topic: str
-    join_ref: str | None
-    old: ChannelState
-    new: ChannelState
-    trigger: str
-
-
-@dataclass(frozen=True, slots=True)
-class JoinSent:
-    topic: str
-    join_ref: str
-
-
-@dataclass(frozen=True, slots=True)
-class JoinReplied:
-    topic: str
-    join_ref: str
-    status: str
-    response: Any
-
-
-@dataclass(frozen=True, slots=True)
-class JoinTimedOut:
-    topic: str
-    join_ref: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelErrored:
-    topic: str
-    join_ref: str | None
-    reason: Any
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelClosed:
-    topic: str
-    join_ref: str | None
-    reason: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    topic: str
-    event: str
-    payload: Any
-    frame_join_ref: str | None
-    join_ref: str | None
-    state: ChannelState
-
-
-@dataclass(frozen=True, slots=True)
-class StaleDropped:
-    topic: str
-    event: str
-    payload: Any
-    frame_join_ref: str
-    join_ref: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class PushSent:
-    push_id: str
-    topic: str
-    event: str
-    ref: str
-    join_ref: str
-
-
-@dataclass(frozen=True, slots=True)
-class PushReplied:
-    push_id: str
-    topic: str
-    event: str
-    status: str
-    response: Any
-
-
-@dataclass(frozen=True, slots=True)
-class PushTimedOut:
-    push_id: str
-    topic: str
-    event: str
-    sent: bool
-
-
-Notice = (
-    SocketOpened
-    | SocketClosed
-    | HeartbeatTimedOut
-    | StateChanged
-    | JoinSent
-    | JoinReplied
-    | JoinTimedOut
-    | ChannelErrored
-    | ChannelClosed
-    | Received
-    | StaleDropped
-    | PushSent
-    | PushReplied
-    | PushTimedOut
-)
-
-
-# -- internal state ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Push:
-    push_id: str
-    topic: str
-    event: str
-    payload: Any
-    timeout: float
-    deadline: float
-    ref: str | None = None
-
-
-@dataclass
-class _Channel:
-    topic: str
-    params: Any
-    state: ChannelState = ChannelState.CLOSED
-    join_ref: str | None = None
-    rejoin_tries: int = 0
-    leave_ref: str | None = None
-    buffer: list[_Push] = field(default_factory=list)
-
-
 class ClientSocket:
     """One phoenix.js Socket and its channels, as a pure state machine."""
 
     def __init__(
         self,
-        timings: Timings = Timings(),
+        timings: Timings = DEFAULT_TIMINGS,
         *,
         legacy_close_1000: bool = False,
         rejoin_on_reconnect: bool = True,
@@ -287,15 +82,15 @@ class ClientSocket:
         self.connected = False
         self.want_connect = False
         self.close_request: tuple[int, str] | None = None
-        self.channels: dict[str, _Channel] = {}
+        self.channels: dict[str, ChannelRecord] = {}
         self.reconnect_tries = 0
         self._refs = itertools.count(1)
         self._timers: dict[tuple[str, str], float] = {}
-        self._pushes: dict[str, _Push] = {}  # sent, awaiting a reply, by ref
+        self._pushes: dict[str, PendingPush] = {}  # sent, awaiting a reply, by ref
         self._heartbeat_ref: str | None = None
         self._send_buffer: list[ClientEvent] = []
         self._outgoing: list[ClientEvent] = []
-        self._notices: list[Notice] = []
+        self._notices: list[note.Notice] = []
         self._closing_by_client = False
         self._disconnected = False
 
@@ -305,7 +100,7 @@ class ClientSocket:
         out, self._outgoing = self._outgoing, []
         return out
 
-    def take_notices(self) -> list[Notice]:
+    def take_notices(self) -> list[note.Notice]:
         out, self._notices = self._notices, []
         return out
 
@@ -340,7 +135,7 @@ class ClientSocket:
     def join(self, topic: str, params: Any = None, now: float = 0.0) -> None:
         if topic in self.channels and self.channels[topic].state is not ChannelState.CLOSED:
             raise ValueError(f"already joined or joining {topic}")
-        channel = _Channel(topic, params if params is not None else {})
+        channel = ChannelRecord(topic, params if params is not None else {})
         self.channels[topic] = channel
         self._send_join(channel, "join", now)
 
@@ -371,7 +166,7 @@ class ClientSocket:
         if channel is None:
             raise ValueError(f"push on {topic} before join")
         wait = self.timings.timeout if timeout is None else timeout
-        push = _Push(push_id, topic, event, payload, wait, now + wait)
+        push = PendingPush(push_id, topic, event, payload, wait, now + wait)
         if self.connected and channel.state is ChannelState.JOINED:
             self._send_push(channel, push, now)
         else:
@@ -385,7 +180,7 @@ class ClientSocket:
         self.want_connect = False
         self.reconnect_tries = 0
         self._timers.pop(("socket", "reconnect"), None)
-        self._notices.append(SocketOpened())
+        self._notices.append(note.SocketOpened())
         for frame in self._send_buffer:
             if not self._stale(frame):
                 self._outgoing.append(frame)
@@ -419,7 +214,7 @@ class ClientSocket:
         if not stay_down:
             reconnect_in = self.timings.reconnect_after(self.reconnect_tries + 1)
             self._timers[("socket", "reconnect")] = now + reconnect_in
-        self._notices.append(SocketClosed(code, reason, by_client, reconnect_in))
+        self._notices.append(note.SocketClosed(code, reason, by_client, reconnect_in))
 
     def receive(self, event: ServerEvent, now: float) -> None:
         ref = event.ref if isinstance(event, Reply) else None
@@ -436,7 +231,7 @@ class ClientSocket:
         if frame_join_ref is not None and frame_join_ref != channel.join_ref:
             if isinstance(event, Message):
                 self._notices.append(
-                    StaleDropped(
+                    note.StaleDropped(
                         event.topic, event.event, event.payload, frame_join_ref, channel.join_ref
                     )
                 )
@@ -452,10 +247,10 @@ class ClientSocket:
                 self._clear_channel_timers(channel)
                 channel.rejoin_tries = 0
                 self._move(channel, "close")
-                self._notices.append(ChannelClosed(channel.topic, channel.join_ref, payload))
+                self._notices.append(note.ChannelClosed(channel.topic, channel.join_ref, payload))
             case Message() | Broadcast():
                 self._notices.append(
-                    Received(
+                    note.Received(
                         event.topic,
                         event.event,
                         event.payload,
@@ -497,18 +292,18 @@ class ClientSocket:
             return True
         return frame.join_ref != channel.join_ref
 
-    def _move(self, channel: _Channel, trigger: str) -> bool:
+    def _move(self, channel: ChannelRecord, trigger: str) -> bool:
         new = TRANSITIONS.get((channel.state, trigger))
         if new is None:
             return False
         if new is not channel.state or trigger == "rejoin":
             self._notices.append(
-                StateChanged(channel.topic, channel.join_ref, channel.state, new, trigger)
+                note.StateChanged(channel.topic, channel.join_ref, channel.state, new, trigger)
             )
         channel.state = new
         return True
 
-    def _send_join(self, channel: _Channel, trigger: str, now: float) -> None:
+    def _send_join(self, channel: ChannelRecord, trigger: str, now: float) -> None:
         if not self._move(channel, trigger):
             return
         channel.join_ref = self._ref()
@@ -517,9 +312,9 @@ class ClientSocket:
             channel.join_ref = self._ref()
             self._send(Join(channel.topic, channel.params, channel.join_ref, channel.join_ref))
         self._timers[("join", channel.topic)] = now + self.timings.timeout
-        self._notices.append(JoinSent(channel.topic, channel.join_ref))
+        self._notices.append(note.JoinSent(channel.topic, channel.join_ref))
 
-    def _send_push(self, channel: _Channel, push: _Push, now: float) -> None:
+    def _send_push(self, channel: ChannelRecord, push: PendingPush, now: float) -> None:
         assert channel.join_ref is not None
         push.ref = self._ref()
         push.deadline = now + push.timeout
@@ -527,15 +322,15 @@ class ClientSocket:
         self._timers[("push", push.ref)] = push.deadline
         self._send(Push(channel.topic, push.event, push.payload, push.ref, channel.join_ref))
         self._notices.append(
-            PushSent(push.push_id, push.topic, push.event, push.ref, channel.join_ref)
+            note.PushSent(push.push_id, push.topic, push.event, push.ref, channel.join_ref)
         )
 
-    def _reply(self, channel: _Channel, reply: Reply, now: float) -> None:
+    def _reply(self, channel: ChannelRecord, reply: Reply, now: float) -> None:
         if channel.state is ChannelState.JOINING and reply.ref == channel.join_ref:
             self._timers.pop(("join", channel.topic), None)
             assert channel.join_ref is not None
             self._notices.append(
-                JoinReplied(channel.topic, channel.join_ref, reply.status, reply.response)
+                note.JoinReplied(channel.topic, channel.join_ref, reply.status, reply.response)
             )
             if reply.status == "ok":
                 self._move(channel, "join_ok")
@@ -557,17 +352,17 @@ class ClientSocket:
         if pending is not None and pending.topic == channel.topic:
             self._timers.pop(("push", pending.ref or ""), None)
             self._notices.append(
-                PushReplied(
+                note.PushReplied(
                     pending.push_id, pending.topic, pending.event, reply.status, reply.response
                 )
             )
 
-    def _channel_error(self, channel: _Channel, reason: Any, now: float) -> None:
+    def _channel_error(self, channel: ChannelRecord, reason: Any, now: float) -> None:
         if channel.state not in (ChannelState.JOINED, ChannelState.JOINING):
             return
         self._timers.pop(("join", channel.topic), None)
         self._move(channel, "error")
-        self._notices.append(ChannelErrored(channel.topic, channel.join_ref, reason))
+        self._notices.append(note.ChannelErrored(channel.topic, channel.join_ref, reason))
         self._schedule_rejoin(channel, now)
 
     def _error_channels(self, reason: Any) -> None:
@@ -575,21 +370,21 @@ class ClientSocket:
             if channel.state in (ChannelState.JOINED, ChannelState.JOINING):
                 self._timers.pop(("join", channel.topic), None)
                 self._move(channel, "error")
-                self._notices.append(ChannelErrored(channel.topic, channel.join_ref, reason))
+                self._notices.append(note.ChannelErrored(channel.topic, channel.join_ref, reason))
 
-    def _schedule_rejoin(self, channel: _Channel, now: float) -> None:
+    def _schedule_rejoin(self, channel: ChannelRecord, now: float) -> None:
         if self.connected:
             delay = self.timings.rejoin_after(channel.rejoin_tries + 1)
             self._timers[("rejoin", channel.topic)] = now + delay
 
-    def _left(self, channel: _Channel, reason: str) -> None:
+    def _left(self, channel: ChannelRecord, reason: str) -> None:
         self._move(channel, "left")
-        self._notices.append(ChannelClosed(channel.topic, channel.join_ref, reason))
+        self._notices.append(note.ChannelClosed(channel.topic, channel.join_ref, reason))
         for push in channel.buffer:
             self._timers.pop(("buffered", push.push_id), None)
         channel.buffer.clear()
 
-    def _clear_channel_timers(self, channel: _Channel) -> None:
+    def _clear_channel_timers(self, channel: ChannelRecord) -> None:
         for kind in ("join", "rejoin", "leave"):
             self._timers.pop((kind, channel.topic), None)
 
@@ -607,7 +402,7 @@ class ClientSocket:
                 )
         elif key == ("socket", "heartbeat_timeout"):
             if self._heartbeat_ref is not None and self.connected:
-                self._notices.append(HeartbeatTimedOut(self._heartbeat_ref))
+                self._notices.append(note.HeartbeatTimedOut(self._heartbeat_ref))
                 self._heartbeat_ref = None
                 self._error_channels({"source": "transport", "reason": "heartbeat_timeout"})
                 self._closing_by_client = True
@@ -626,21 +421,21 @@ class ClientSocket:
         elif kind == "push":
             push = self._pushes.pop(name, None)
             if push is not None:
-                self._notices.append(PushTimedOut(push.push_id, push.topic, push.event, True))
+                self._notices.append(note.PushTimedOut(push.push_id, push.topic, push.event, True))
         elif kind == "buffered":
             for channel in self.channels.values():
                 for push in channel.buffer:
                     if push.push_id == name:
                         channel.buffer.remove(push)
                         self._notices.append(
-                            PushTimedOut(push.push_id, push.topic, push.event, False)
+                            note.PushTimedOut(push.push_id, push.topic, push.event, False)
                         )
                         return
 
-    def _join_timeout(self, channel: _Channel, now: float) -> None:
+    def _join_timeout(self, channel: ChannelRecord, now: float) -> None:
         if channel.state is not ChannelState.JOINING or channel.join_ref is None:
             return
-        self._notices.append(JoinTimedOut(channel.topic, channel.join_ref))
+        self._notices.append(note.JoinTimedOut(channel.topic, channel.join_ref))
         self._send(Leave(channel.topic, self._ref(), channel.join_ref))
         self._move(channel, "join_timeout")
         self._schedule_rejoin(channel, now)

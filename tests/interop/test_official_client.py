@@ -219,7 +219,7 @@ async def test_27_killed_server_restarted_on_the_same_port_clients_rejoin(n1):
         await connected(js, n1)
         first = await joined(js)
         mark = js.mark()
-        n1.kill()
+        await n1.kill()
         assert await n1.wait_exit() == -9
         await js.wait_ev("close", after=mark)
         await js.wait_ev("chan_error", chan="room:1", after=mark)
@@ -245,7 +245,7 @@ async def test_28_graceful_sigterm_closes_with_1012_and_clients_come_back(n1, pa
         await connected(js, n1)
         await joined(js)
         mark = js.mark()
-        n1.terminate()
+        await n1.terminate()
         close = await js.wait_ev("close", after=mark)
         assert close["code"] == 1012
         assert await n1.wait_exit() == 0

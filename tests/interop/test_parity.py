@@ -14,9 +14,10 @@ import random
 
 import pytest
 
+from harness._clock import RunClock
 from harness.history import Op
 from harness.phoenix import Timings
-from harness.swarm import ClientConfig, Node, RunClock, SwarmClient
+from harness.swarm import ClientConfig, Endpoint, SwarmClient
 from tests.support.jsclient import open_js_client
 from tests.support.waiting import wait_until
 
@@ -52,7 +53,7 @@ async def side_by_side(node, nursery, *, topic_params=None):
     py = SwarmClient(
         ClientConfig(
             "py",
-            (Node(node.name, node.url),),
+            (Endpoint(node.name, node.url),),
             ("room:1",),
             timings=timings,
             join_params=topic_params or {},
@@ -119,7 +120,7 @@ async def test_server_kill_same_states_and_same_reconnect_schedule(n1, nursery):
     async with open_js_client() as js:
         ops = await both_joined(js, n1, nursery)
 
-        n1.kill()
+        await n1.kill()
         await n1.wait_exit()
         # both retry on schedule while the server is down: wait for len(RECONNECT) failures each
         await wait_until(lambda: len(js.all("close")) >= 1 + len(RECONNECT), timeout=10)
@@ -147,7 +148,7 @@ async def test_paused_server_heartbeat_timeout_same_states(n1, nursery):
     async with open_js_client() as js:
         ops = await both_joined(js, n1, nursery)
 
-        n1.pause()
+        await n1.pause()
         # No ack within the interval: each client errors its channels and tears the connection
         # down itself (1000, "heartbeat timeout"). phoenix.js 1.8.16 fires no onClose for its own
         # teardown, so on the JS side the observable is the channel error's reason.
@@ -164,7 +165,7 @@ async def test_paused_server_heartbeat_timeout_same_states(n1, nursery):
         py_error = ops.all("channel_error")[0].value["reason"]
         assert js_error == py_error == {"source": "transport", "reason": "heartbeat_timeout"}
 
-        n1.resume()
+        await n1.resume()
         await wait_until(lambda: len(js.all("join_ok")) >= 2, timeout=15)
         await wait_until(lambda: len(ops.all("join", "ok")) >= 2, timeout=15)
         assert channel_states_js(js) == channel_states_py(ops) == ["joined", "errored", "joined"]
