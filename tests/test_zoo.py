@@ -7,7 +7,6 @@ names the symptom; the correct server must pass every check over 5 seeds of ever
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -44,9 +43,9 @@ def load(name: str):
 async def test_each_defect_is_caught(tmp_path, defect, scenario, check, symptom):
     s = load(scenario)
     if defect == "client:no_rejoin":
-        s = replace(s, clients=replace(s.clients, rejoin=False))
+        s = s.model_copy(update={"clients": s.clients.model_copy(update={"rejoin": False})})
     else:
-        s = replace(s, cluster=replace(s.cluster, bugs=(defect,)))
+        s = s.model_copy(update={"cluster": s.cluster.model_copy(update={"bugs": (defect,)})})
     result = await run_scenario(s, RunOptions(out=tmp_path))
     assert result.error is None, result.error
     by_name = {r.name: r for r in result.results}
