@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import trio
@@ -24,7 +25,7 @@ import trio
 from . import __version__
 from .checkers import DESCRIPTIONS, CheckResult
 from .errors import HarnessError, HistoryError, InvalidScenario
-from .exits import Exit
+from .exits import Exit, worst
 from .faults import describe
 from .scenario import Scenario, parse_scenario
 
@@ -47,17 +48,26 @@ def _read_scenario(path: Path) -> Scenario | None:
         return None
 
 
-def _print_results(results: list[CheckResult]) -> None:
+MARKS = {"valid": "ok  ", "invalid": "FAIL", "unknown": "??  "}
+SHOWN = 3
+
+
+def _print_results(results: Sequence[CheckResult], warnings: Sequence[str] = ()) -> None:
     for r in results:
-        mark = {"valid": "ok  ", "invalid": "FAIL", "unknown": "??  "}[r.validity]
+        mark = "--  " if r.vacuous else MARKS[r.validity]
         summary = ", ".join(f"{k}={v}" for k, v in r.summary.items() if not isinstance(v, dict))
         print(f"  {mark} {r.name:<13} {summary}")
+        for limit in r.limits:
+            print(f"       {limit.text}")
         if r.error:
             print(f"       {r.error}")
-        for w in r.witnesses[:3]:
-            print(f"       - {w.problem}")
-        if len(r.witnesses) > 3:
-            print(f"       ... {len(r.witnesses) - 3} more in results.json")
+        if r.validity != "valid":
+            for w in r.witnesses[:SHOWN]:
+                print(f"       - {w.problem}")
+            if len(r.witnesses) > SHOWN:
+                print(f"       ... {len(r.witnesses) - SHOWN} more (all in witnesses.jsonl)")
+    for warning in warnings:
+        print(f"  warning: {warning}")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -104,11 +114,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from .runner import check_run
 
     run = RunDir(Path(args.run_dir))
+    if not run.scenario.is_file():
+        print(f"error: {run.path} is not a run directory (no scenario.yaml)", file=sys.stderr)
+        return Exit.USAGE
     scenario = _read_scenario(run.scenario)
     if scenario is None:
         return Exit.USAGE
     try:
-        results = check_run(run, scenario)
+        assessment = check_run(run, scenario)
         previous = run.read_results() if run.results.exists() else {}
     except (OSError, ValueError, HistoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -117,12 +130,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
         scenario.name,
         str(previous.get("source", scenario.source)),
         scenario.seed,
-        tuple(results),
+        assessment,
         float(previous.get("duration", 0.0)),
     )
     write_outcome(run, outcome)
     print(f"{run.path}: {outcome.outcome}")
-    _print_results(results)
+    _print_results(outcome.results, outcome.warnings)
     return outcome.exit_code
 
 
@@ -162,12 +175,16 @@ class _ProgressView:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .rundir import RunDir, RunOutcome, junit_xml
     from .runner import RunOptions, run_scenario
 
     scenario = _read_scenario(Path(args.scenario))
     if scenario is None:
         return Exit.USAGE
-    codes = []
+    codes: list[int] = []
+    outcomes: list[RunOutcome] = []
+    run_dirs: list[RunDir] = []
+    junit_path = Path(args.junit_xml) if args.junit_xml else None
     for i in range(args.repeat):
         seed = (args.seed if args.seed is not None else scenario.seed) + i
         print(
@@ -178,15 +195,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         view = _ProgressView()
         try:
             options = RunOptions(
-                out=Path(args.out),
-                seed=seed,
-                toxiproxy=args.toxiproxy,
-                junit_xml=Path(args.junit_xml) if args.junit_xml else None,
-                progress=view,
+                out=Path(args.out), seed=seed, toxiproxy=args.toxiproxy, progress=view
             )
             result = trio.run(run_scenario, scenario, options)
         finally:
             view.close()
+        outcomes.append(result.concluded)
+        run_dirs.append(RunDir(result.run_dir))
+        if junit_path is not None:  # rewritten after every run: an interrupted repeat keeps its
+            junit_path.parent.mkdir(parents=True, exist_ok=True)
+            junit_path.write_text(junit_xml(outcomes, run_dirs), encoding="utf-8")
         if result.interrupted:
             print(
                 f"interrupted: nodes, proxies and toxiproxy stopped; history kept in "
@@ -198,19 +216,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"error: {result.error}", file=sys.stderr)
         else:
             print(f"{scenario.name} seed {seed}: {result.outcome}")
-            _print_results(list(result.results))
+            _print_results(result.results, result.concluded.warnings)
         print(f"run directory: {result.run_dir} (report: {result.run_dir / 'report.html'})")
         codes.append(result.exit_code)
     if args.repeat > 1:
-        passed = codes.count(Exit.VALID)
-        print(f"{passed} passed, {len(codes) - passed} failed")
-    return max(codes) if codes else Exit.VALID
+        _print_repeat(outcomes, codes)
+    return worst(codes)
+
+
+def _print_repeat(outcomes: Sequence[object], codes: list[int]) -> None:
+    from .flake import flake_rates
+    from .rundir import RunOutcome
+
+    runs = [o.results for o in outcomes if isinstance(o, RunOutcome) and o.error is None]
+    passed = codes.count(Exit.VALID)
+    failed = codes.count(Exit.INVALID)
+    print(
+        f"{len(codes)} runs: {passed} valid, {failed} invalid, "
+        f"{len(codes) - passed - failed} unknown or error"
+    )
+    for rate in flake_rates(runs):
+        print(f"  {rate.text}")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from .rundir import write_report
 
     run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        print(f"error: {run_dir}: no such run directory", file=sys.stderr)
+        return Exit.USAGE
     if not (run_dir / "results.json").exists():
         print(f"error: {run_dir} has no results.json (run `harness check` first)", file=sys.stderr)
         return Exit.USAGE
@@ -223,6 +258,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return Exit.VALID
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; a seed is 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Chaos testing for Phoenix-Channels-style real-time systems."
@@ -231,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a scenario against a fresh cluster")
     run.add_argument("scenario")
-    run.add_argument("--seed", type=int, help="overrides the scenario's seed")
+    run.add_argument("--seed", type=_seed, help="overrides the scenario's seed (0 or more)")
     run.add_argument("--out", default="reports", help="where run directories go")
     run.add_argument("--repeat", type=int, default=1, help="run N times (seeds seed..seed+N-1)")
     run.add_argument("--junit-xml", help="also write JUnit XML here")
@@ -261,7 +306,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeat must be at least 1")
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
         return code
+    except BrokenPipeError:
+        # the reader went away (`harness list | head`): not an error of ours, and Python
+        # would print a traceback when it flushes stdout at exit unless stdout is replaced
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return int(Exit.VALID)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return Exit.INTERRUPTED

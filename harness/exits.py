@@ -32,3 +32,14 @@ EXIT_CODES: dict[Outcome, Exit] = {
 
 def exit_code(outcome: Outcome) -> Exit:
     return EXIT_CODES[outcome]
+
+
+WORST_FIRST: tuple[Exit, ...] = (Exit.INTERRUPTED, Exit.INVALID, Exit.INFRA, Exit.USAGE, Exit.VALID)
+
+
+def worst(codes: list[int]) -> int:
+    """The exit code of several runs: the worst one (a violation outranks an unknown)."""
+    for code in WORST_FIRST:
+        if code in codes:
+            return int(code)
+    return max(codes, default=int(Exit.VALID))

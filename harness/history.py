@@ -47,6 +47,7 @@ OpName = Literal[
     "setup",
     "interrupted",
     "read",
+    "load",
 ]
 
 
@@ -106,6 +107,11 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     ),
     "interrupted": _shape("info", "phase", "Ctrl-C or SIGTERM, in this phase"),
     "read": _shape("invoke ok fail", "topic ids error", "the final read of a room's store"),
+    "load": _shape(
+        "info",
+        "span lag publish_lag backlog cpu_busy cpu_stall",
+        "the harness's own load: worst loop and publish lag of a period; the machine's CPUs",
+    ),
 }
 
 

@@ -3,7 +3,8 @@
     reports/<scenario>/<UTC time>-seed<seed>/
         scenario.yaml    the resolved scenario (seed fixed, random faults expanded): replays
         history.jsonl    every op, ordered by time (merged from the workers' parts)
-        results.json     the verdict, every check's result, the exit code
+        results.json     the verdict, every check's result, distress, warnings, the exit code
+        witnesses.jsonl  every witness of every check (results.json keeps the first of each)
         junit.xml        one test case per check
         report.html      one self-contained page (rendered from the files above)
         logs/            each node, toxiproxy, redis
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__, junit
-from .checkers import CheckResult, combine
+from .checkers import Assessment, CheckResult, Distress
 from .exits import Outcome, exit_code
 from .history import Op, merge, parse_lines
 from .report import render
@@ -133,6 +134,10 @@ class RunDir:
         return self.path / "results.json"
 
     @property
+    def witnesses(self) -> Path:
+        return self.path / "witnesses.jsonl"
+
+    @property
     def report(self) -> Path:
         return self.path / "report.html"
 
@@ -157,10 +162,22 @@ class RunOutcome:
     scenario: str
     source: str
     seed: int
-    results: tuple[CheckResult, ...]
+    assessment: Assessment
     duration: float
     error: str | None = None
     interrupted: bool = False
+
+    @property
+    def results(self) -> tuple[CheckResult, ...]:
+        return self.assessment.results
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.assessment.warnings
+
+    @property
+    def distress(self) -> tuple[Distress, ...]:
+        return self.assessment.distress
 
     @property
     def outcome(self) -> Outcome:
@@ -168,7 +185,7 @@ class RunOutcome:
             return "interrupted"
         if self.error is not None:
             return "error"
-        return combine(list(self.results))
+        return self.assessment.validity
 
     @property
     def exit_code(self) -> int:
@@ -188,24 +205,35 @@ def write_outcome(run: RunDir, outcome: RunOutcome, junit_path: Path | None = No
             "error": outcome.error,
             "harness_version": __version__,
             "duration": round(outcome.duration, 3),
+            "warnings": list(outcome.warnings),
+            "distress": [d.to_json() for d in outcome.distress],
+            "load": outcome.assessment.load or {},
             "checks": [r.to_json() for r in outcome.results],
         },
     )
-    xml = junit.render(
-        outcome.scenario,
-        outcome.source,
-        outcome.results,
-        seed=outcome.seed,
-        duration=outcome.duration,
-        properties={"harness": __version__},
-        error=outcome.error or ("interrupted" if outcome.interrupted else None),
-        report=str(run.report),
-    )
+    write_witnesses(run.witnesses, outcome.results)
+    xml = junit_xml([outcome], [run])
     (run.path / "junit.xml").write_text(xml, encoding="utf-8")
     write_report(run.path)
     if junit_path is not None:
         junit_path.parent.mkdir(parents=True, exist_ok=True)
         junit_path.write_text(xml, encoding="utf-8")
+
+
+def junit_xml(outcomes: Sequence[RunOutcome], runs: Sequence[RunDir]) -> str:
+    """One JUnit document for one run or several (`--repeat`)."""
+    return junit.render(
+        outcomes, properties={"harness": __version__}, reports=[str(r.report) for r in runs]
+    )
+
+
+def write_witnesses(path: Path, results: Sequence[CheckResult]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for result in results:
+            for witness in result.witnesses:
+                f.write(json.dumps({"check": result.name, **witness.to_json()}) + "\n")
+    tmp.replace(path)
 
 
 def write_report(path: Path) -> Path:

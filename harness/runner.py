@@ -29,7 +29,8 @@ from typing import Any
 import trio
 
 from ._clock import RunClock
-from .checkers import CheckResult, check_all
+from ._gauge import LoadGauge
+from .checkers import Assessment, CheckResult, assess
 from .cluster import Cluster, open_cluster
 from .errors import HarnessError
 from .exits import Outcome
@@ -73,11 +74,21 @@ class RunOptions:
 class RunResult:
     run_dir: Path
     seed: int
-    results: tuple[CheckResult, ...] = ()
-    error: str | None = None
-    interrupted: bool = False
+    concluded: RunOutcome
     outcome: Outcome = "unknown"
     exit_code: int = 3
+
+    @property
+    def results(self) -> tuple[CheckResult, ...]:
+        return self.concluded.results
+
+    @property
+    def error(self) -> str | None:
+        return self.concluded.error
+
+    @property
+    def interrupted(self) -> bool:
+        return self.concluded.interrupted
 
 
 @dataclass(slots=True)
@@ -116,7 +127,11 @@ async def open_run(
         writer.record(Op(clock.now(), "runner", "info", "setup", value))
 
     writer.record(Op(clock.now(), "runner", "info", "phase", {"phase": "setup"}))
+    gauge = LoadGauge(writer, clock, "runner", machine=True)
     async with AsyncExitStack() as stack:
+        watch = await stack.enter_async_context(trio.open_nursery())
+        watch.start_soon(gauge.run)
+        stack.callback(watch.cancel_scope.cancel)
         toxiproxy = await stack.enter_async_context(
             open_toxiproxy(run_dir.logs / "toxiproxy.log", options.toxiproxy)
         )
@@ -142,6 +157,7 @@ async def open_run(
                 directory=run_dir.swarm,
                 workers=scenario.clients.workers,
                 join_timeout=options.join_timeout,
+                gauge=gauge,
             )
         )
         nemesis = Nemesis(
@@ -250,22 +266,20 @@ async def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
         run_dir.merge_history(swarm_parts or sorted(run_dir.swarm.glob("history.*.jsonl")))
     if nemesis_errors and error is None:
         error = "nemesis: " + "; ".join(nemesis_errors)
-    results: tuple[CheckResult, ...] = ()
+    assessment = Assessment(())
     if error is None and not interrupted:
-        results = tuple(check_run(run_dir, scenario))
+        assessment = check_run(run_dir, scenario)
     outcome = RunOutcome(
         scenario.name,
         scenario.source,
         seed,
-        results,
+        assessment,
         time.monotonic() - started,
         error,
         interrupted,
     )
     write_outcome(run_dir, outcome, options.junit_xml)
-    return RunResult(
-        run_dir.path, seed, results, error, interrupted, outcome.outcome, outcome.exit_code
-    )
+    return RunResult(run_dir.path, seed, outcome, outcome.outcome, outcome.exit_code)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -275,8 +289,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def check_run(run_dir: RunDir, scenario: Scenario) -> list[CheckResult]:
-    return check_all(run_dir.read_history(), scenario.checks)
+def check_run(run_dir: RunDir, scenario: Scenario) -> Assessment:
+    return assess(run_dir.read_history(), scenario.checks)
 
 
 __all__ = ["Progress", "Run", "RunOptions", "RunResult", "check_run", "open_run", "run_scenario"]

@@ -1,9 +1,11 @@
 """Checkers: pure functions of a history (and the scenario's check options).
 
 Each checker takes the shared `Facts` and its options and returns a `CheckResult` (valid /
-invalid / unknown, with witnesses). `check_all` runs the scenario's checks; a checker that
-crashes yields `unknown` with the error, never a crash of the run. Nothing here does I/O, so
-`harness check RUN_DIR` recomputes the same results from `history.jsonl` alone.
+invalid / unknown, with witnesses). `assess` runs the scenario's checks over one history: it
+finds the harness's own distress windows first (`_distress`), runs each checker (one that crashes
+yields `unknown` with the error, never a crash of the run), tempers the timing checks' verdicts
+by the distress, and collects the warnings. Nothing here does I/O, so `harness check RUN_DIR`
+recomputes the same assessment from `history.jsonl` alone.
 
 Adding a checker: a module with its function, its `Options` model and its `Check`, and one line
 in `REGISTRY` below (the scenario grammar and `harness list` read it from here).
@@ -13,13 +15,15 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..history import Op
 from ._check import Check, Options
-from ._facts import Facts, Membership, Publish, Window, facts_of
-from ._result import CheckResult, Validity, combine
+from ._distress import distress_of, load_figures, temper
+from ._facts import Distress, Facts, Membership, Publish, Window, facts_of
+from ._result import CheckResult, Limit, Validity, combine
+from ._warnings import warnings_of
 from .durability import DURABILITY
 from .liveness import DELIVERY, REJOIN
 from .safety import AT_MOST_ONCE, NO_PHANTOM, ORDER
@@ -44,14 +48,27 @@ DESCRIPTIONS: dict[str, str] = {check.name: check.description for check in REGIS
 DEFAULT_CHECKS: tuple[str, ...] = tuple(check.name for check in REGISTRY if check.default)
 
 
-def check_all(
-    history: Sequence[Op] | Facts, checks: Mapping[str, Mapping[str, Any]]
-) -> list[CheckResult]:
-    facts = history if isinstance(history, Facts) else facts_of(history)
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Everything the checkers conclude from one history."""
+
+    results: tuple[CheckResult, ...]
+    distress: tuple[Distress, ...] = ()
+    warnings: tuple[str, ...] = ()
+    load: Mapping[str, Mapping[str, float]] | None = None
+
+    @property
+    def validity(self) -> Validity:
+        return combine(self.results)
+
+
+def assess(history: Sequence[Op], checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
+    facts = facts_of(history)
+    facts.distress = distress_of(facts)
     results = []
     for name, options in checks.items():
-        checker = CHECKERS.get(name)
-        if checker is None:
+        check, checker = CHECKS.get(name), CHECKERS.get(name)
+        if check is None or checker is None:
             results.append(CheckResult(name, "unknown", error=f"no checker named {name!r}"))
             continue
         try:
@@ -59,8 +76,16 @@ def check_all(
         except Exception as exc:
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             result = CheckResult(name, "unknown", error=f"checker crashed: {detail}")
-        results.append(replace(result, description=DESCRIPTIONS.get(name, "")))
-    return results
+        if check.timing:
+            result = temper(result, facts)
+        results.append(replace(result, description=check.description))
+    return Assessment(
+        tuple(results), facts.distress, warnings_of(facts, results), load_figures(facts.load)
+    )
+
+
+def check_all(history: Sequence[Op], checks: Mapping[str, Mapping[str, Any]]) -> list[CheckResult]:
+    return list(assess(history, checks).results)
 
 
 __all__ = [
@@ -69,14 +94,18 @@ __all__ = [
     "DEFAULT_CHECKS",
     "DESCRIPTIONS",
     "REGISTRY",
+    "Assessment",
     "Check",
     "CheckResult",
+    "Distress",
     "Facts",
+    "Limit",
     "Membership",
     "Options",
     "Publish",
     "Validity",
     "Window",
+    "assess",
     "check_all",
     "combine",
     "facts_of",

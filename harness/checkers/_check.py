@@ -1,7 +1,8 @@
 """What a checker is: a pure function of the facts, the grammar of its options, a description.
 
 Each checker module defines its `Check` (name, function, options model, one-line description,
-whether it runs when a scenario names no checks) beside the function; `harness.checkers` lists
+whether it runs when a scenario names no checks, whether its verdict depends on the harness
+keeping time) beside the function; `harness.checkers` lists
 them in its registry. The scenario grammar builds its `checks:` section from the registry, so
 adding a checker is one module and one registry line.
 """
@@ -31,3 +32,4 @@ class Check:
     options: type[Options]
     description: str
     default: bool = True
+    timing: bool = False  # its verdict depends on the harness keeping time (see _distress)

@@ -9,7 +9,10 @@
   attempt is reported as a disconnect too, as phoenix.js does, but there was nothing to lose);
 * membership: for each (client, topic), the intervals during which the client was joined, from a
   `join` ok to the next `channel_error`, `channel_close` or `disconnect` of that client;
-* final reads: `read` ok ops, the room contents after the run.
+* final reads: `read` ok ops, the room contents after the run;
+* the harness's own load (`load` ops) and the symptoms a slow harness shows (`heartbeat_timeout`,
+  publishes that timed out), from which `harness.checkers._distress` finds the windows where the
+  harness could not judge; `workload`, when the workload phase began.
 
 Observation ends where the runner's `teardown` phase begins: the disconnects of its own shutdown
 are not losses.
@@ -25,6 +28,24 @@ from typing import Any
 from ..history import Op
 
 DELIVERY_EVENT = "new_msg"
+
+
+@dataclass(frozen=True, slots=True)
+class Distress:
+    """A stretch of the run where the harness itself was too slow to judge timing."""
+
+    start: float
+    end: float
+    reason: str
+    figures: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "reason": self.reason,
+            **self.figures,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +105,11 @@ class Facts:
     connections: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # end: inf
     reads: dict[str, set[str]] | None = None
     closed: set[tuple[str, str]] = field(default_factory=set)  # closed for good by phx_close
+    channel_errors: list[Op] = field(default_factory=list)  # phx_error: the channel crashed
+    workload: float | None = None  # when the workload phase began
+    load: list[Op] = field(default_factory=list)
+    symptoms: list[Op] = field(default_factory=list)
+    distress: tuple[Distress, ...] = ()  # set by `assess`, read by the timing checks
     _grouped: dict[tuple[str, str, str], list[Op]] | None = None
 
     def grouped(self) -> dict[tuple[str, str, str], list[Op]]:
@@ -106,9 +132,12 @@ def facts_of(history: Sequence[Op]) -> Facts:
     reads: dict[str, set[str]] = {}
     for op in history:
         f, v = op.f, op.value
-        if f == "phase" and v.get("phase") == "teardown":
-            facts.end = op.time  # what the run's own shutdown does is not under test
-            break
+        if f == "phase":
+            if v.get("phase") == "teardown":
+                facts.end = op.time  # what the run's own shutdown does is not under test
+                break
+            if v.get("phase") == "workload" and facts.workload is None:
+                facts.workload = op.time
         if f == "fault":
             phase = v.get("phase")
             if phase == "start":
@@ -121,6 +150,12 @@ def facts_of(history: Sequence[Op]) -> Facts:
             facts.heal = op.time
         elif f == "publish":
             _publish(facts, op)
+            if op.type == "info" and v.get("error") == "timeout":
+                facts.symptoms.append(op)
+        elif f == "heartbeat_timeout":
+            facts.symptoms.append(op)
+        elif f == "load":
+            facts.load.append(op)
         elif f == "recv":
             if v.get("event") == DELIVERY_EVENT:
                 facts.deliveries.append(op)
@@ -135,6 +170,8 @@ def facts_of(history: Sequence[Op]) -> Facts:
                 joined[(op.process, topic)] = (str(v.get("join_ref")), op.node, op.time)
                 facts.closed.discard((op.process, topic))
         elif f in ("channel_error", "channel_close"):
+            if f == "channel_error" and (op.process, str(v.get("topic"))) in joined:
+                facts.channel_errors.append(op)
             _close(facts, joined, (op.process, str(v.get("topic"))), op.time)
             if f == "channel_close":
                 facts.closed.add((op.process, str(v.get("topic"))))

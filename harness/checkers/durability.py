@@ -3,7 +3,8 @@
 The runner reads every room's history once the cluster has healed (`read` ops). An
 acknowledged id missing from its room is a lost write (the source material's point 3: critical
 data belongs in a store that survives the process). Publishes with an unknown outcome (`info`)
-may or may not be there; they are counted, not judged. No final read means unknown.
+may or may not be there; they are counted, not judged. No final read means unknown; no
+acknowledged publish means vacuous (nothing to judge).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from ..history import Witness
 from ._check import Check, Options
 from ._facts import Facts
-from ._result import CheckResult, verdict
+from ._result import CheckResult, vacuous, verdict
 
 
 def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
@@ -46,16 +47,15 @@ def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         elif message.outcome in ("info", "invoke"):
             indefinite += 1
             indefinite_stored += stored
-    return verdict(
-        "durability",
-        witnesses,
-        {
-            "acknowledged": acknowledged,
-            "indefinite": indefinite,
-            "indefinite_stored": indefinite_stored,
-            "rooms_read": len(facts.reads),
-        },
-    )
+    summary = {
+        "acknowledged": acknowledged,
+        "indefinite": indefinite,
+        "indefinite_stored": indefinite_stored,
+        "rooms_read": len(facts.reads),
+    }
+    if not acknowledged:
+        return vacuous("durability", "no publish was acknowledged", summary)
+    return verdict("durability", witnesses, summary)
 
 
 DURABILITY = Check(

@@ -1,6 +1,7 @@
 """Liveness checks: clients come back, messages arrive.
 
-* `rejoin` (`within`, default 15 s): after every disconnect (or channel error) a client is
+* `rejoin` (`within`, default 15 s): after every disconnect (or channel error, `phx_error`:
+  the channel crashed and the client rejoins that topic alone) a client is
   joined again to every topic it should be in, within `within` of the moment the fault that
   caused it healed (or of the loss itself when no fault window covers it). At the end of the run
   every client is joined to all its topics: a client that is connected but not joined is the
@@ -10,6 +11,12 @@
   every fault window (each extended by `settle` after it heals) reaches every client that was
   joined to its topic from before the publish until after the acknowledgement. Losses inside
   fault windows are counted and reported, never failed: at-most-once allows them.
+
+Both depend on the harness keeping time (`timing=True`): where its own load generator fell
+behind, `harness.checkers._distress` turns their violations into `unknown`. `rejoin` is vacuous
+when no client ever joined; with no loss at all it still judges the end of the run (every client
+joined to all its topics), and the run's warnings say that no rejoin was exercised. `delivery` is
+vacuous when no acknowledged message outside fault windows was expected by any joined client.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from ..history import Witness
 from ..units import Duration
 from ._check import Check, Options
 from ._facts import Facts, Membership, describe
-from ._result import CheckResult, verdict
+from ._result import CheckResult, vacuous, verdict
 
 DEFAULT_WITHIN = 15.0
 DEFAULT_SETTLE = 3.0
@@ -41,6 +48,8 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     within = float(options.get("within") or DEFAULT_WITHIN)
+    if not facts.expected_topics:
+        return vacuous("rejoin", "no client asked to join a topic")
     witnesses: list[Witness] = []
     times: list[float] = []
     undecided = 0
@@ -50,6 +59,8 @@ def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         for op in ops:
             for topic in sorted(facts.expected_topics.get(client, ())):
                 losses.append((client, topic, op))
+    for op in facts.channel_errors:
+        losses.append((op.process, str(op.value.get("topic")), op))
     for client, topic, op in losses:
         base = op.time
         for window in facts.windows:
@@ -71,6 +82,8 @@ def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             later = f" (rejoined at {back.start:.3f}s)"
         elif reconnected is not None:
             later = f" though its socket was open again at {reconnected:.3f}s"
+        elif _connected_at_end(facts, client):
+            later = " (connected but deaf)"
         else:
             later = ""
         witnesses.append(
@@ -124,6 +137,7 @@ def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         witnesses,
         {
             "losses": len(losses),
+            "channel_errors": len(facts.channel_errors),
             "rejoined": len(times),
             "undecided": undecided,
             "time_to_rejoin": _percentiles(times),
@@ -206,20 +220,24 @@ def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
                 )
             )
     witnesses.sort(key=lambda w: w.time or 0.0)
-    return verdict(
-        "delivery",
-        witnesses,
-        {
-            "acknowledged_messages": clean_messages + faulted_messages,
-            "outside_faults": clean_messages,
-            "inside_faults": faulted_messages,
-            "expected_deliveries": expected,
-            "delivered": delivered,
-            "lost_outside_faults": len(witnesses),
-            "lost_inside_faults": lost_in_faults,
-            "settle": settle,
-        },
-    )
+    summary = {
+        "acknowledged_messages": clean_messages + faulted_messages,
+        "outside_faults": clean_messages,
+        "inside_faults": faulted_messages,
+        "expected_deliveries": expected,
+        "delivered": delivered,
+        "lost_outside_faults": len(witnesses),
+        "lost_inside_faults": lost_in_faults,
+        "settle": settle,
+    }
+    if not expected:
+        return vacuous(
+            "delivery",
+            "no acknowledged message was published outside the fault windows (+ settle) "
+            "while a client was joined to its topic",
+            summary,
+        )
+    return verdict("delivery", witnesses, summary)
 
 
 def _until(end: float) -> float | str:
@@ -239,10 +257,12 @@ REJOIN = Check(
     rejoin,
     RejoinOptions,
     "after every disconnect, each client is joined again to all its topics in time",
+    timing=True,
 )
 DELIVERY = Check(
     "delivery",
     delivery,
     DeliveryOptions,
     "outside fault windows (+ settle) every message reaches every joined client",
+    timing=True,
 )

@@ -4,8 +4,15 @@
   connections and joins (the source material's point 4: zero or one time, never twice).
 * `no_phantom`: every delivered id was published, on the topic it arrived on, and the client had
   asked to join that topic and had not left it (a leave is complete once the server answered).
-* `order`: per (client, topic, publisher), sequence numbers arrive increasing. Gaps are losses
-  (the delivery check's business); an inversion is an ordering violation.
+* `order`: happens-before, as Phoenix promises it (per channel process): for one publisher on
+  one topic, message A is ordered before B only if A was acknowledged before B was invoked. A
+  client that receives B and later A has them out of order. A publish whose outcome is unknown
+  (timed out, its socket abandoned) or that was still in flight when the next was sent has no
+  order relative to it. Only each message's first delivery counts: a duplicate is
+  `at_most_once`'s finding, not also an order violation. Gaps are losses (`delivery`'s business).
+
+Each is vacuous (unknown, never valid) when nothing was delivered, or, for `order`, when no
+delivered pair was ordered by happens-before.
 """
 
 from __future__ import annotations
@@ -13,13 +20,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..history import Witness
+from ..history import Op, Witness
 from ._check import Check, Options
-from ._facts import Facts, describe
-from ._result import CheckResult, verdict
+from ._facts import Facts, Publish, describe
+from ._result import CheckResult, vacuous, verdict
+
+NOTHING_DELIVERED = "no message was delivered to any client"
 
 
 def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+    if not facts.deliveries:
+        return vacuous("at_most_once", NOTHING_DELIVERED, {"deliveries": 0})
     grouped = facts.grouped()
     witnesses: list[Witness] = []
     for (client, topic, message_id), ops in grouped.items():
@@ -51,6 +62,8 @@ def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
 
 
 def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+    if not facts.deliveries:
+        return vacuous("no_phantom", NOTHING_DELIVERED, {"deliveries": 0})
     witnesses: list[Witness] = []
     for op in facts.deliveries:
         message_id, topic = str(op.value.get("id")), str(op.value.get("topic"))
@@ -81,35 +94,75 @@ def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
 
 
 def order(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    last: dict[tuple[str, str, str], tuple[int, Any]] = {}
+    # per (client, topic, publisher): the delivered message with the latest invoke so far
+    latest: dict[tuple[str, str, str], tuple[Publish, Op]] = {}
+    seen: set[tuple[str, str, str]] = set()
     witnesses: list[Witness] = []
-    checked = 0
+    judged = 0
     for op in facts.deliveries:
-        published = facts.publishes.get(str(op.value.get("id")))
-        if published is None or published.seq is None:
-            continue
-        key = (op.process, str(op.value.get("topic")), published.publisher)
-        checked += 1
-        previous = last.get(key)
-        if previous is not None and published.seq < previous[0]:
-            witnesses.append(
-                Witness(
-                    f"{op.process} got {published.publisher}'s seq {published.seq} on "
-                    f"{key[1]} after seq {previous[0]}",
-                    op.time,
-                    op.process,
-                    key[1],
-                    {
-                        "publisher": published.publisher,
-                        "earlier": describe(previous[1]),
-                        "later": describe(op),
-                        "faults": facts.windows_near(previous[1].time, op.time, 1.0),
-                    },
-                )
-            )
-        if previous is None or published.seq > previous[0]:
-            last[key] = (published.seq, op)
-    return verdict("order", witnesses, {"deliveries_checked": checked})
+        message_id, topic = str(op.value.get("id")), str(op.value.get("topic"))
+        if (op.process, topic, message_id) in seen:
+            continue  # a duplicate: at_most_once's finding
+        seen.add((op.process, topic, message_id))
+        published = facts.publishes.get(message_id)
+        if published is None:
+            continue  # a phantom: no_phantom's finding
+        key = (op.process, topic, published.publisher)
+        before = latest.get(key)
+        if before is not None:
+            earlier, earlier_op = before
+            if _before(published, earlier):
+                judged += 1
+                witnesses.append(_inversion(facts, op, published, earlier_op, earlier))
+            elif _before(earlier, published):
+                judged += 1
+        if before is None or published.invoked > before[0].invoked:
+            latest[key] = (published, op)
+    if not judged:
+        return vacuous(
+            "order",
+            "no client received two messages of one publisher that were ordered (the first "
+            "acknowledged before the second was sent)",
+            {"deliveries": len(facts.deliveries)},
+        )
+    return verdict("order", witnesses, {"ordered_pairs_judged": judged})
+
+
+def _before(first: Publish, second: Publish) -> bool:
+    """Happens-before: `first` was acknowledged before `second` was sent."""
+    done = first.completed
+    return first.outcome == "ok" and done is not None and done < second.invoked
+
+
+def _inversion(
+    facts: Facts, op: Op, published: Publish, earlier_op: Op, earlier: Publish
+) -> Witness:
+    """`published` was acknowledged before `earlier` was sent, yet arrived after it."""
+
+    def publish(p: Publish) -> dict[str, Any]:
+        return {
+            "id": p.id,
+            "seq": p.seq,
+            "invoked": round(p.invoked, 3),
+            "acknowledged": None if p.completed is None else round(p.completed, 3),
+            "outcome": p.outcome,
+        }
+
+    return Witness(
+        f"{op.process} got {published.publisher}'s {published.id} on {published.topic} after "
+        f"{earlier.id}, though {published.id} was acknowledged before {earlier.id} was sent",
+        op.time,
+        op.process,
+        published.topic,
+        {
+            "publisher": published.publisher,
+            "first_published": publish(published),
+            "then_published": publish(earlier),
+            "received_first": describe(earlier_op),
+            "received_then": describe(op),
+            "faults": facts.windows_near(published.invoked, op.time, 1.0),
+        },
+    )
 
 
 AT_MOST_ONCE = Check(

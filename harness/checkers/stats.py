@@ -1,28 +1,37 @@
 """Figures with optional thresholds: delivery latency and availability.
 
-* `latency` (`p50`, `p99`, `max`): seconds from a publish's invoke to each first delivery of it;
-  a threshold makes the check invalid when the figure over messages outside fault windows
-  exceeds it.
-* `availability` (`min`): the fraction of time each client was joined to each of its topics,
-  from its first join attempt to the end of the run; `min` bounds the mean.
+* `latency` (`p50`, `p99`, `max`; `scope`): seconds from a publish's invoke to each client's first
+  delivery of it. A threshold bounds the figure over `scope`: `steady` (the default) takes only
+  messages whose publish falls outside every fault window (+ the delivery check's default settle)
+  and outside harness distress; `all` takes every delivery. Vacuous with no delivery in scope.
+* `availability` (`min`; `of`): the fraction of time each client was joined to each of its
+  topics, from the start of the workload (clients join before it) to the end of the
+  observation. `min` bounds `of`: `mean` (the default) the mean over every (client, topic), or
+  `each_client` the lowest one. Vacuous when no client asked to join.
+
+Both print each threshold as figure vs limit (`p99 612 ms > 500 ms`) and depend on the harness
+keeping time, so distress (`harness.checkers._distress`) can make them unknown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ..history import Witness
 from ..units import Duration, Fraction
 from ._check import Check, Options
 from ._facts import Facts
-from ._result import CheckResult
+from ._result import CheckResult, Limit, vacuous
 from .liveness import DEFAULT_SETTLE, _percentiles
+
+FIGURES = ("p50", "p99", "max")
 
 
 def latency(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+    scope = options.get("scope") or "steady"
     all_latencies: list[float] = []
-    clean: list[float] = []
+    steady: list[float] = []
     for (_client, _topic, message_id), ops in facts.grouped().items():
         message = facts.publishes.get(message_id)
         if message is None:
@@ -30,73 +39,98 @@ def latency(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         delay = ops[0].time - message.invoked
         all_latencies.append(delay)
         end = message.completed or message.invoked
-        if not any(w.overlaps(message.invoked, end, DEFAULT_SETTLE) for w in facts.windows):
-            clean.append(delay)
-    figures = _percentiles(clean)
+        if not any(w.overlaps(message.invoked, end, DEFAULT_SETTLE) for w in facts.windows) and (
+            not any(d.start <= ops[0].time and d.end >= message.invoked for d in facts.distress)
+        ):
+            steady.append(delay)
     summary: dict[str, Any] = {
         "all": _percentiles(all_latencies),
-        "outside_faults": figures,
+        "steady": _percentiles(steady),
         "deliveries": len(all_latencies),
+        "scope": scope,
     }
-    breaches = [
-        Witness(
-            f"{key} delivery latency {figures[key]}s exceeds {limit}s",
-            evidence={"figure": key, "value": figures[key], "limit": limit},
+    figures = summary["all"] if scope == "all" else summary["steady"]
+    if not figures:
+        return vacuous(
+            "latency",
+            "no message was delivered"
+            + ("" if scope == "all" else " outside fault windows and harness distress"),
+            summary,
         )
-        for key, limit in options.items()
-        if limit is not None and key in figures and figures[key] > limit
-    ]
-    return CheckResult("latency", "invalid" if breaches else "valid", summary, tuple(breaches))
+    limits = tuple(
+        Limit(f"{key} ({scope})", figures[key], float(options[key]))
+        for key in FIGURES
+        if options.get(key) is not None
+    )
+    breaches = tuple(
+        Witness(limit.text, evidence=limit.to_json()) for limit in limits if not limit.ok
+    )
+    return CheckResult(
+        "latency", "invalid" if breaches else "valid", summary, breaches, limits=limits
+    )
 
 
 def availability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    fractions = []
+    of = options.get("of") or "mean"
+    begin = facts.workload if facts.workload is not None else facts.start
+    fractions: dict[tuple[str, str], float] = {}
     for client, topics in facts.expected_topics.items():
         for topic in topics:
             memberships = facts.memberships.get((client, topic), [])
-            span = facts.end - facts.start
+            span = facts.end - begin
             if span <= 0:
                 continue
-            joined = sum(min(m.end, facts.end) - m.start for m in memberships)
-            fractions.append(max(0.0, min(1.0, joined / span)))
-    mean = sum(fractions) / len(fractions) if fractions else 0.0
+            joined = sum(max(0.0, min(m.end, facts.end) - max(m.start, begin)) for m in memberships)
+            fractions[(client, topic)] = max(0.0, min(1.0, joined / span))
+    if not fractions:
+        return vacuous("availability", "no client asked to join a topic during the workload")
+    mean = sum(fractions.values()) / len(fractions)
+    lowest = min(fractions, key=lambda k: fractions[k])
     summary = {
         "mean_joined_fraction": round(mean, 4),
-        "min_joined_fraction": round(min(fractions), 4) if fractions else None,
+        "min_joined_fraction": round(fractions[lowest], 4),
+        "lowest": f"{lowest[0]} on {lowest[1]}",
         "memberships": len(fractions),
+        "from": round(begin, 3),
+        "of": of,
     }
     minimum = options.get("min")
-    if minimum is not None and mean < minimum:
-        return CheckResult(
-            "availability",
-            "invalid",
-            summary,
-            (Witness(f"clients were joined {mean:.1%} of the time, below {minimum:.1%}"),),
-        )
-    return CheckResult("availability", "valid", summary)
+    if minimum is None:
+        return CheckResult("availability", "valid", summary)
+    value = mean if of == "mean" else fractions[lowest]
+    figure = "mean joined" if of == "mean" else f"joined ({lowest[0]} on {lowest[1]})"
+    limit = Limit(figure, round(value, 4), float(minimum), "%", above=True)
+    if limit.ok:
+        return CheckResult("availability", "valid", summary, limits=(limit,))
+    witness = Witness(limit.text, evidence=limit.to_json())
+    return CheckResult("availability", "invalid", summary, (witness,), limits=(limit,))
 
 
 class LatencyOptions(Options):
     p50: Duration | None = None
     p99: Duration | None = None
     max: Duration | None = None
+    scope: Literal["steady", "all"] = "steady"
 
 
 class AvailabilityOptions(Options):
     min: Fraction | None = None
+    of: Literal["mean", "each_client"] = "mean"
 
 
 LATENCY = Check(
     "latency",
     latency,
     LatencyOptions,
-    "delivery latency percentiles (optional thresholds)",
+    "delivery latency percentiles (optional thresholds over `scope`: steady or all)",
     default=False,
+    timing=True,
 )
 AVAILABILITY = Check(
     "availability",
     availability,
     AvailabilityOptions,
-    "fraction of time clients were joined (optional minimum)",
+    "fraction of time clients were joined (optional minimum of the mean or of each client)",
     default=False,
+    timing=True,
 )

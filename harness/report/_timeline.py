@@ -77,6 +77,8 @@ def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> str:
     y = spark_y + 48
     latency_rows, y = _latency(facts, x, y, width)
     rows.extend(latency_rows)
+    distress_rows, y = _distress(facts, results, x, y)
+    rows.extend(distress_rows)
     rows.append(f'<text x="4" y="{y + 9}" class="lbl">lost connections</text>')
     for op in (op for lost in facts.losses.values() for op in lost):
         rows.append(
@@ -123,6 +125,32 @@ def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> str:
         + ticks
         + "</svg>"
     )
+
+
+def _distress(
+    facts: Facts, results: dict[str, Any], x: Callable[[float], float], y: float
+) -> tuple[list[str], float]:
+    """The harness's own lag (worst loop or publish lag per sample, 0-2 s), and its distress
+    windows as orange bars: where timing verdicts could not be trusted."""
+    if not facts.load:
+        return [], y
+    rows = [f'<text x="4" y="{y + 12}" class="lbl">harness lag (0-2s)</text>']
+    for d in results.get("distress", []):
+        start, end = float(d.get("start", 0.0)), float(d.get("end", 0.0))
+        rows.append(
+            f'<rect x="{x(start):.1f}" y="{y}" width="{max(1.0, x(end) - x(start)):.1f}"'
+            f' height="18" fill="#fb8f44" opacity="0.35"><title>harness distress:'
+            f" {_e(d.get('reason', ''))}</title></rect>"
+        )
+    for op in facts.load:
+        lag = max(float(op.value.get("lag", 0.0)), float(op.value.get("publish_lag", 0.0)))
+        height = min(18.0, 18.0 * lag / 2.0)
+        rows.append(
+            f'<line x1="{x(op.time):.1f}" x2="{x(op.time):.1f}" y1="{y + 18:.1f}"'
+            f' y2="{y + 18 - max(height, 0.5):.1f}" stroke="#bc4c00">'
+            f"<title>{_e(op.process)} {op.time:.1f}s lag {lag * 1000:.0f} ms</title></line>"
+        )
+    return rows, y + 24
 
 
 def _latency(

@@ -13,6 +13,7 @@ The fault union comes from `harness.faults` (one model per kind, discriminated b
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -31,6 +32,7 @@ from ..checkers import DEFAULT_CHECKS, REGISTRY
 from ..faults import AnyFault, Fault, Topology
 from ..phoenix import Timings
 from ..units import Bounded, Duration, Flag, Millis, OneOf, Rate, Text, kind_of
+from . import _reference as reference
 
 PubSub = Literal["mesh", "redis"]
 Backend = Literal["local"]
@@ -71,7 +73,32 @@ class ClusterSpec(Section):
     ] = "mesh"
     backend: Annotated[Backend, OneOf(("local",))] = "local"
     command: Annotated[Text | None, Field(description=f"template: {COMMAND_PLACEHOLDERS}")] = None
-    bugs: Annotated[tuple[str, ...], BeforeValidator(_bug_names)] = ()
+    bugs: Annotated[
+        tuple[str, ...],
+        BeforeValidator(_bug_names),
+        Field(description="defects of the reference server to switch on (see `harness list`)"),
+    ] = ()
+
+    @field_validator("bugs")
+    @classmethod
+    def _known_bugs(cls, bugs: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if info.data.get("command") is not None:
+            return bugs  # another server's switches: passed through as {bug_args}
+        pubsub = info.data.get("pubsub", "mesh")
+        for bug in bugs:
+            if bug not in reference.BUGS:
+                hint = difflib.get_close_matches(bug, sorted(reference.BUGS), n=1)
+                known = (
+                    f"did you mean {hint[0]!r}?"
+                    if hint
+                    else "known: " + ", ".join(sorted(reference.BUGS))
+                )
+                raise ValueError(f"the reference server has no bug {bug!r}; {known}")
+            if pubsub == "mesh" and bug in reference.REDIS_ONLY:
+                raise ValueError(f"{bug} is a Redis PubSub defect; it needs pubsub: redis")
+            if pubsub == "redis" and bug in reference.MESH_ONLY:
+                raise ValueError(f"{bug} is a mesh defect; it needs pubsub: mesh")
+        return bugs
 
     @property
     def node_names(self) -> tuple[str, ...]:

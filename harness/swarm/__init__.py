@@ -18,6 +18,7 @@ from pathlib import Path
 import trio
 
 from .._clock import RunClock
+from .._gauge import LoadGauge
 from ..history import Recorder
 from ._client import ClientConfig as ClientConfig
 from ._client import Endpoint as Endpoint
@@ -44,16 +45,18 @@ async def open_swarm(
     directory: Path,
     workers: int = 1,
     join_timeout: float = 60.0,
+    gauge: LoadGauge | None = None,
 ) -> AsyncIterator[Swarm]:
     """Connect every planned client and wait until all are joined; stop them at the end.
     With `workers > 1` the clients run in worker processes that write their own history parts
-    under `directory`."""
+    under `directory` and watch their own load; in-process clients report publish lag to
+    `gauge`."""
     if workers > 1:
         async with open_worker_swarm(config, plans, clock, directory, workers=workers) as swarm:
             await swarm.wait_joined(timeout=join_timeout)
             yield swarm
         return
-    local = InProcessSwarm(config, plans, recorder, clock)
+    local = InProcessSwarm(config, plans, recorder, clock, gauge)
     async with trio.open_nursery() as nursery:
         await nursery.start(local.run)
         await local.wait_joined(timeout=join_timeout)

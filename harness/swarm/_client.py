@@ -55,7 +55,7 @@ from ..phoenix import (
     Timings,
     V2JSONCodec,
 )
-from ._connect import abort, connect_websocket
+from ._connect import abort, connect_websocket, pending_bytes
 
 OnReconnect = Literal["same_node", "next_node", "random_node"]
 CONNECT_TIMEOUT = 5.0
@@ -120,6 +120,10 @@ class SwarmClient:
     @property
     def connected(self) -> bool:
         return self.model.connected
+
+    def backlog(self) -> int:
+        """Bytes received by the socket and not read yet."""
+        return pending_bytes(self.ws) if self.ws is not None else 0
 
     def joined_topics(self) -> int:
         return sum(1 for t in self.config.topics if self.model.state(t).value == "joined")

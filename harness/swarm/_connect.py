@@ -6,11 +6,15 @@ down) sets only the "closed" event, so its connect hangs until our timeout, whil
 (with `ws`) sees the close at once and goes on with its backoff. Waiting for either event
 restores that behaviour. This uses trio-websocket's connection internals (`_reader_task`,
 `_open_handshake`, `_close_handshake`), quarantined in this one module; `pyproject.toml` pins
-trio-websocket below 0.13 for that reason.
+trio-websocket below 0.13 for that reason. `pending_bytes` reads the socket under a connection
+too, for the harness's self-check of its receive backlog.
 """
 
 from __future__ import annotations
 
+import fcntl
+import struct
+import termios
 from urllib.parse import urlsplit
 
 import trio
@@ -50,3 +54,17 @@ def abort(connection: WebSocketConnection) -> trio.abc.Stream:
     """The stream under a connection, to close it with no close frame (trio-websocket exposes
     no abort)."""
     return connection._stream
+
+
+def pending_bytes(connection: WebSocketConnection) -> int:
+    """Bytes that reached this client's socket and that it has not read yet (FIONREAD): a
+    backlog there is the harness's own, since the peer has already sent them."""
+    stream = connection._stream
+    sock = getattr(stream, "socket", None)
+    if sock is None:
+        return 0
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (OSError, ValueError):  # closed meanwhile (fileno -1): nothing is pending
+        return 0
+    return int(struct.unpack("i", raw)[0])

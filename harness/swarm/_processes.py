@@ -81,6 +81,7 @@ class WorkerSwarm:
                 json.dumps(
                     {
                         "origin": self.clock.origin,
+                        "worker": k,
                         "config": config_to_dict(self.config),
                         "plans": [plan_to_dict(p) for p in share],
                         "history": str(history),

@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 import trio
 
 from .._clock import RunClock
+from .._gauge import LoadGauge
 from ..errors import ClusterError
 from ..history import Recorder
 from ..phoenix import Timings
@@ -142,9 +143,13 @@ class InProcessSwarm:
         plans: Sequence[ClientConfig],
         recorder: Recorder,
         clock: RunClock,
+        gauge: LoadGauge | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
+        self.gauge = gauge
+        if gauge is not None:
+            gauge.backlog = self.backlog
         self.clients = {
             plan.client_id: SwarmClient(
                 plan, recorder, clock, random.Random(f"{config.seed}/{plan.client_id}")
@@ -204,8 +209,11 @@ class InProcessSwarm:
             topics = self.config.topics
             while True:
                 await self.clock.sleep_until(next_at)
-                if self.clock.now() >= end or sent >= limit:
+                now = self.clock.now()
+                if now >= end or sent >= limit:
                     return
+                if self.gauge is not None:
+                    self.gauge.publish_late(now - next_at)
                 seq += 1
                 sent += 1
                 topic = topics[(seq - 1) % len(topics)]
@@ -225,6 +233,10 @@ class InProcessSwarm:
 
     def client_ids(self) -> list[str]:
         return [cid for cid, c in self.clients.items() if not c.config.publisher]
+
+    def backlog(self) -> int:
+        """The largest receive backlog of any client, in bytes (sampled by the gauge)."""
+        return max((c.backlog() for c in self.clients.values()), default=0)
 
     async def client_fault(
         self, kind: str, client_ids: Sequence[str], duration: float | None = None

@@ -2,7 +2,8 @@
 
 Runs its share of the clients in its own trio loop, writes its own history part (stamped on the
 run's shared monotonic clock, so parts merge by time), prints a JSON statistics line on stdout
-every `stats_interval` seconds, and obeys JSON commands on stdin:
+every `stats_interval` seconds, samples its own loop and publish lag (`load` ops, see
+`harness._gauge`), and obeys JSON commands on stdin:
 
     {"cmd": "publish", "duration": S}   publishers in this worker publish for S seconds
     {"cmd": "client_fault", "kind": K, "clients": [ids]}   close or crash those clients' sockets
@@ -23,6 +24,7 @@ from typing import Any
 import trio
 
 from .._clock import RunClock
+from .._gauge import LoadGauge
 from .._lines import json_lines
 from ..rundir import HistoryWriter
 from ._codec import config_from_dict, plan_from_dict
@@ -62,9 +64,11 @@ async def run_worker(spec: dict[str, Any]) -> None:
     plans = [plan_from_dict(p) for p in spec["plans"]]
     writer = HistoryWriter(Path(spec["history"]))
     try:
-        swarm = InProcessSwarm(config, plans, writer, clock)
+        gauge = LoadGauge(writer, clock, f"swarm{int(spec.get('worker', 0))}")
+        swarm = InProcessSwarm(config, plans, writer, clock, gauge)
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(gauge.run)
             await nursery.start(swarm.run)
             nursery.start_soon(_stats, swarm, float(spec.get("stats_interval", 0.2)))
             nursery.start_soon(_commands, swarm, nursery, stop)

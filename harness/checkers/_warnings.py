@@ -1,0 +1,42 @@
+"""Warnings: reasons a pass may mean less than it says, Jepsen-style.
+
+A check with nothing to judge is not a warning but a verdict (vacuous: unknown). These are the
+weaker cases that leave a pass standing but should reach the reader wherever the verdict does
+(terminal, JUnit, report): no fault at all, faults meant to cut connections that cut none, a
+check that had nothing outside the fault windows, harness distress that did not change a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..faults import DISRUPTIVE
+from ._facts import Facts
+from ._result import CheckResult
+
+
+def warnings_of(facts: Facts, results: Sequence[CheckResult]) -> tuple[str, ...]:
+    warnings: list[str] = []
+    if not facts.windows:
+        warnings.append("no fault was injected: this run shows steady-state behaviour only")
+    kinds = {w.kind for w in facts.windows}
+    if kinds & DISRUPTIVE and not facts.losses:
+        warnings.append(
+            f"faults ran ({', '.join(sorted(kinds & DISRUPTIVE))}) but no client lost its"
+            " connection: reconnect and rejoin were not exercised"
+        )
+    by_name = {r.name: r for r in results}
+    rejoin = by_name.get("rejoin")
+    if rejoin is not None and rejoin.summary.get("losses") == 0 and facts.windows:
+        warnings.append(
+            "rejoin: no client lost a connection or channel, so only the end state was judged"
+        )
+    changed = {r.name for r in results if r.summary.get("violations_in_distress")}
+    if facts.distress:
+        first = facts.distress[0]
+        also = f" (and {len(facts.distress) - 1} more)" if len(facts.distress) > 1 else ""
+        warnings.append(
+            f"harness distress {first.start:.1f}-{first.end:.1f} s{also}: {first.reason}"
+            + (f"; set aside violations of {', '.join(sorted(changed))}" if changed else "")
+        )
+    return tuple(warnings)
