@@ -270,7 +270,8 @@ def test_availability_threshold():
     # c1 was joined about 21% of the time; the mean over (c1, c2, p1) is about 74%
     assert run("availability", h, min=0.5, of="each_client").validity == "invalid"
     text = run("availability", h, min=0.99).limits[0].text
-    assert text.startswith("mean joined 7") and text.endswith("% < 99.0%")
+    assert text.startswith("mean joined 7")
+    assert text.endswith("% < 99.0%")
 
 
 def test_availability_counts_from_the_start_of_the_workload():

@@ -211,7 +211,8 @@ def test_interrupt_stops_everything_and_keeps_the_history(tmp_path, signum, pubs
 
 async def test_own_command_template_user_toxiproxy_and_repeat(tmp_path, toxiproxy):
     """`cluster.command` runs any server from a template; with `--toxiproxy` the run uses the
-    user's server and removes every proxy it made; `--repeat` runs seeds N.. and counts."""
+    user's server and removes every proxy it made; `--repeat` runs seeds N.., keeps every
+    seed's testcases in one JUnit file and prints each check's failure rate."""
     template = (
         "{python} -m server_under_test --node {node} --host {host} --port {port}"
         " --pubsub-port {pubsub_port} {peer_args} --store {store} {bug_args} --log-level WARNING"
@@ -230,16 +231,24 @@ async def test_own_command_template_user_toxiproxy_and_repeat(tmp_path, toxiprox
             "--out",
             str(tmp_path / "r"),
             "--repeat",
-            "2",
+            "3",
             "--toxiproxy",
             address,
+            "--junit-xml",
+            str(tmp_path / "junit.xml"),
             timeout=180,
         )
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed, 0 failed" in result.stdout
+    assert "3 runs: 3 valid, 0 invalid, 0 unknown or error" in result.stdout
+    assert "at_most_once  failed 0/3  (95% interval 0%-56%)" in result.stdout
+    (suite,) = ET.parse(tmp_path / "junit.xml").getroot().findall("testsuite")
+    names = [case.get("name") for case in suite.findall("testcase")]
+    assert len(names) == 3 * 6  # one testcase per seed and check, every seed kept
+    assert "short[seed=4] rejoin" in names
+    assert "short[seed=6] durability" in names
     runs = sorted((tmp_path / "r" / "short").iterdir())
-    assert [r.name.rsplit("-seed", 1)[1] for r in runs] == ["4", "5"]
+    assert [r.name.rsplit("-seed", 1)[1] for r in runs] == ["4", "5", "6"]
     assert not (runs[0] / "logs" / "toxiproxy.log").exists()  # the user's server, not ours
     assert "--log-level WARNING" in (runs[0] / "logs" / "n1.log").read_text()
     assert await toxiproxy.client.proxies() == {}
@@ -296,3 +305,42 @@ def test_a_node_that_cannot_start_is_an_infrastructure_error(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert (results["validity"], results["exit_code"]) == ("error", 3)
     assert (run_dir / "history.jsonl").exists()
+
+
+def test_small_usage_defects(tmp_path):
+    """A negative seed is refused, a missing run directory is named as such, and a reader that
+    goes away early (`harness list | head`) ends nothing in a traceback."""
+    scenario = tmp_path / "short.yaml"
+    scenario.write_text(SHORT)
+    negative = harness("run", str(scenario), "--seed", "-1", "--out", str(tmp_path))
+    assert negative.returncode == 2
+    assert "a seed is 0 or more" in negative.stderr
+    missing = harness("report", str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    assert "no such run directory" in missing.stderr
+    assert harness("check", str(tmp_path / "nope")).returncode == 2
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "harness", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert listing.stdout is not None
+    assert listing.stderr is not None
+    listing.stdout.close()  # like `| true`: the reader is gone before the first line is written
+    assert listing.wait(timeout=60) == 0
+    assert b"Traceback" not in listing.stderr.read()
+
+
+def test_an_unknown_reference_bug_is_a_validation_error(tmp_path):
+    scenario = tmp_path / "bug.yaml"
+    scenario.write_text(
+        SHORT.replace("cluster: {nodes: 2}", "cluster: {nodes: 2, bugs: [redis_eco]}")
+    )
+    result = harness("validate", str(scenario))
+    assert result.returncode == 2
+    assert "cluster.bugs: the reference server has no bug 'redis_eco'" in result.stderr
+    scenario.write_text(
+        SHORT.replace("cluster: {nodes: 2}", "cluster: {nodes: 2, bugs: [redis_echo]}")
+    )
+    assert "needs pubsub: redis" in harness("validate", str(scenario)).stderr

@@ -24,7 +24,7 @@ MATRIX = [
     ("no_close_on_duplicate_join", "duplicate-join", "at_most_once", "delivered 2 times"),
     ("ack_before_persist", "kill", "durability", "acknowledged"),
     ("deliver_after_leave", "leave", "no_phantom", "after it had left"),
-    ("reorder_publisher", "steady", "order", "after seq"),
+    ("reorder_publisher", "steady", "order", "was acknowledged before"),
     ("no_link_restore_after_kill", "kill", "delivery", "never received"),
     ("redis_echo", "redis", "at_most_once", "delivered 2 times"),
     ("duplicate_after_rejoin", "redis", "at_most_once", "delivered 2 times"),

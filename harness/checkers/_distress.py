@@ -202,7 +202,7 @@ def load_figures(ops: list[Op]) -> dict[str, dict[str, float]]:
     worst: dict[str, dict[str, float]] = {}
     for op in ops:
         mine = worst.setdefault(op.process, {})
-        for key in ("lag", "publish_lag", "cpu_busy", "cpu_stall"):
+        for key in ("lag", "publish_lag", "backlog", "cpu_busy", "cpu_stall"):
             value = op.value.get(key)
             if isinstance(value, int | float):
                 mine[key] = max(mine.get(key, 0.0), float(value))

@@ -95,6 +95,18 @@ class HistoryBuilder:
         self.now = saved
         return self
 
+    def load(
+        self,
+        process: str = "swarm0",
+        lag: float = 0.005,
+        publish_lag: float = 0.0,
+        **machine: float,
+    ) -> HistoryBuilder:
+        """One sample of the harness's own load (`harness._gauge`), ending now."""
+        return self.op(
+            process, "info", "load", None, span=1.0, lag=lag, publish_lag=publish_lag, **machine
+        )
+
     def heal(self) -> HistoryBuilder:
         return self.op("nemesis", "info", "heal", None)
 
