@@ -201,3 +201,14 @@ def test_every_problem_is_reported_at_once():
         "clients.count",
         "workload.rate",
     ]
+
+
+def test_the_grammar_knows_every_reference_bug_by_name():
+    """`harness/scenario/_reference.py` copies the reference server's defect names (the harness
+    never imports the server); this holds the copy equal to the catalogue."""
+    from harness.scenario import _reference
+    from server_under_test import _bugs
+
+    assert set(_reference.BUGS) == set(_bugs.CATALOGUE)
+    assert _reference.MESH_ONLY == _bugs.MESH_ONLY
+    assert _reference.REDIS_ONLY == _bugs.REDIS_ONLY
