@@ -21,7 +21,7 @@ import random
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,9 @@ import trio
 from ._clock import RunClock
 from ._gauge import LoadGauge
 from .checkers import Assessment, CheckResult, assess
+from .checkers._distress import explain
 from .cluster import Cluster, open_cluster
-from .errors import HarnessError
+from .errors import HarnessError, HistoryError
 from .exits import Outcome
 from .history import Op, OpName
 from .nemesis import Nemesis
@@ -266,6 +267,10 @@ async def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
         run_dir.merge_history(swarm_parts or sorted(run_dir.swarm.glob("history.*.jsonl")))
     if nemesis_errors and error is None:
         error = "nemesis: " + "; ".join(nemesis_errors)
+    if error is not None and not interrupted and run_dir.history.exists():
+        with suppress(HistoryError, OSError):
+            note = explain(run_dir.read_history())
+            error = error if note is None else f"{error}; {note}"
     assessment = Assessment(())
     if error is None and not interrupted:
         assessment = check_run(run_dir, scenario)

@@ -5,7 +5,7 @@ that fails on an idle, keeping-up harness is still invalid."""
 from __future__ import annotations
 
 from harness.checkers import assess, facts_of
-from harness.checkers._distress import LAG_LIMIT, distress_of
+from harness.checkers._distress import LAG_LIMIT, distress_of, explain
 from tests.support.builder import HistoryBuilder
 
 
@@ -106,3 +106,17 @@ def test_a_pass_over_a_workload_mostly_in_distress_is_unknown():
     assert delivery.validity == "unknown"
     assert "so a pass means little" in (delivery.error or "")
     assert results["at_most_once"].validity == "valid"
+
+
+def test_a_run_that_failed_in_set_up_is_explained_by_its_distress():
+    """Clients that did not all join in time while the load generator lagged: the error says so."""
+    h = HistoryBuilder()
+    h.at(0.0).op("runner", "info", "phase", None, phase="setup")
+    for t in range(1, 6):
+        h.at(float(t)).load("swarm0", lag=1.2)
+    assert "meanwhile the harness was in distress: the load generator (swarm0) fell 1.2 s" in (
+        explain(h.history()) or ""
+    )
+    calm = HistoryBuilder()
+    calm.at(1.0).load("swarm0", lag=0.01)
+    assert explain(calm.history()) is None

@@ -23,11 +23,12 @@ and are left alone. The thresholds and how they were calibrated are in the READM
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from ..history import Op, Witness
-from ._facts import Distress, Facts
+from ._facts import Distress, Facts, facts_of
 from ._result import CheckResult
 
 LAG_LIMIT = 0.5  # s: loop lag of one sampling period
@@ -67,6 +68,13 @@ def distress_of(facts: Facts) -> tuple[Distress, ...]:
         if figures:
             periods.append((start, op.time, figures))
     return tuple(_describe(facts, group, symptoms) for group in _merge(periods))
+
+
+def explain(history: Sequence[Op]) -> str | None:
+    """Why a run that failed before its checks (say, clients that did not all join in time)
+    may have failed: the first distress window of its history, if any."""
+    windows = distress_of(facts_of(history))
+    return None if not windows else f"meanwhile the harness was in distress: {windows[0].reason}"
 
 
 def temper(result: CheckResult, facts: Facts) -> CheckResult:
