@@ -102,7 +102,7 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     ),
     "setup": _shape(
         "info",
-        "toxiproxy toxiproxy_pid redis redis_pid nodes pids proxies",
+        "toxiproxy toxiproxy_pid redis redis_pid nodes pids proxies run_id deliver",
         "what the run started, and where",
     ),
     "interrupted": _shape("info", "phase", "Ctrl-C or SIGTERM, in this phase"),

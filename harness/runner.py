@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -104,6 +105,7 @@ class Run:
     swarm: Swarm
     nemesis: Nemesis
     phase: str = "setup"
+    run_id: str = ""
 
     def record(self, f: OpName, value: dict[str, Any]) -> None:
         self.writer.record(Op(self.clock.now(), "runner", "info", f, value))
@@ -128,6 +130,8 @@ async def open_run(
         writer.record(Op(clock.now(), "runner", "info", "setup", value))
 
     writer.record(Op(clock.now(), "runner", "info", "phase", {"phase": "setup"}))
+    run_id = f"r{secrets.token_hex(3)}"  # in every message id: runs on one store never collide
+    record({"run_id": run_id, "deliver": scenario.app.deliver.event})
     gauge = LoadGauge(writer, clock, "runner", machine=True)
     async with AsyncExitStack() as stack:
         watch = await stack.enter_async_context(trio.open_nursery())
@@ -146,7 +150,7 @@ async def open_run(
                 record=record,
             )
         )
-        config = SwarmConfig.of(scenario)
+        config = SwarmConfig.of(scenario, run_id)
         endpoints = [Endpoint(n, cluster.client_urls[n]) for n in scenario.cluster.node_names]
         writer.record(Op(clock.now(), "runner", "info", "phase", {"phase": "connect"}))
         swarm = await stack.enter_async_context(
@@ -169,7 +173,7 @@ async def open_run(
             swarm,
             random.Random(f"{scenario.seed}/nemesis"),
         )
-        yield Run(scenario, run_dir, clock, writer, cluster, swarm, nemesis, "connect")
+        yield Run(scenario, run_dir, clock, writer, cluster, swarm, nemesis, "connect", run_id)
 
 
 async def _execute(run: Run, progress: Callable[[Progress], None] | None) -> None:
@@ -191,7 +195,7 @@ async def _execute(run: Run, progress: Callable[[Progress], None] | None) -> Non
         await trio.sleep(s.settle)
         run.set_phase("final_read")
         direct = [Endpoint(n.name, n.url) for n in run.cluster.nodes.values()]
-        await read_rooms(direct, s.clients.topics, run.writer, run.clock)
+        await read_rooms(direct, s.clients.topics, run.writer, run.clock, s.app, run.run_id)
         run.set_phase("teardown")
         nursery.cancel_scope.cancel()
 

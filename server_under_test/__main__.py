@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 
 import trio
 
 from ._bugs import CATALOGUE, MESH_ONLY, REDIS_ONLY, Bugs
+from ._chat import DEFAULT_TOKEN
 from ._errors import ConfigError, ServerError
 from ._node import Node, NodeConfig
 from ._redis import parse_redis_url
@@ -62,6 +64,13 @@ def parse_args(argv: list[str]) -> NodeConfig:
         choices=sorted(CATALOGUE),
         help="switch on a deliberate defect",
     )
+    parser.add_argument(
+        "--app",
+        choices=["rooms", "chat"],
+        default="rooms",
+        help="rooms: the demo contract (room:*, new_msg); chat: the second one (see _chat.py)",
+    )
+    parser.add_argument("--token", help="with --app chat: the socket token (default: a demo one)")
     parser.add_argument("--idle-timeout", type=float, default=60.0, help="seconds")
     parser.add_argument("--max-frame-size", type=int, default=1_000_000, help="bytes")
     parser.add_argument("--log-level", default="INFO")
@@ -98,6 +107,8 @@ def parse_args(argv: list[str]) -> NodeConfig:
         bugs=Bugs.parse(args.bug),
         idle_timeout=args.idle_timeout,
         max_frame_size=args.max_frame_size,
+        app=args.app,
+        token=args.token or os.environ.get("CHAT_TOKEN") or DEFAULT_TOKEN,
     )
 
 

@@ -22,6 +22,7 @@ import trio
 
 from harness.phoenix import RemoteProtocolError, codec_for_vsn
 
+from . import _chat
 from ._app import route
 from ._bugs import Bugs
 from ._edge import CLOSE_SERVICE_RESTART, EdgeConfig, HttpResponse, WebSocket, serve_connection
@@ -47,6 +48,8 @@ class NodeConfig:
     bugs: Bugs = field(default_factory=Bugs)
     idle_timeout: float = 60.0
     max_frame_size: int = 1_000_000
+    app: str = "rooms"  # or "chat": the second demo contract (`_chat`)
+    token: str = _chat.DEFAULT_TOKEN  # with app chat: the socket token clients must present
 
 
 class Node:
@@ -74,11 +77,14 @@ class Node:
             pubsub=self.pubsub,
             bugs=config.bugs,
             idle_timeout=config.idle_timeout,
-            route=route,
+            route=_chat.route if config.app == "chat" else route,
             spawn=self._spawn,
         )
         self._background: trio.Nursery | None = None
-        self.edge = EdgeConfig(max_message_size=config.max_frame_size)
+        self.edge = EdgeConfig(
+            socket_path=_chat.SOCKET_PATH if config.app == "chat" else "/socket/websocket",
+            max_message_size=config.max_frame_size,
+        )
         self.sockets: set[PhoenixSocket] = set()
         self.started_at = time.time()
         self.draining = False
@@ -138,6 +144,8 @@ class Node:
             return HttpResponse(403, {"error": str(exc)})
         if query.get("reject_connect"):
             return HttpResponse(403, {"error": "connect refused"})
+        if self.config.app == "chat":
+            return _chat.refuse_socket(query, self.config.token)
         return None
 
     async def _socket(self, ws: WebSocket) -> None:
@@ -159,6 +167,8 @@ class Node:
             return HttpResponse(
                 status, {"status": "draining" if self.draining else "ok", "node": self.config.node}
             )
+        if self.config.app == "chat":  # like a real Phoenix endpoint: no /stats
+            return await _chat.messages(self.store, query) if path == "/api/messages" else None
         if path == "/stats":
             return HttpResponse(200, self.stats())
         return None

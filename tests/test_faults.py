@@ -88,9 +88,7 @@ class Env:
         client = self.swarm.clients[publisher]
         ids = [f"{tag}-{i}" for i in range(count)]
         for i, mid in enumerate(ids):
-            client.publish(
-                "room:1", {"id": mid, "publisher": publisher, "seq": i, "body": "x" * 100}
-            )
+            client.publish("room:1", {"id": mid, "body": "x" * 100}, mid, i)
         return ids
 
     def receivers(self, mid: str) -> dict[str, float]:

@@ -3,7 +3,8 @@
 * fault windows: from `fault` ops (`phase` start/stop with a shared `id`); a window never
   stopped ends at the final `heal`, or at the end of the history;
 * publishes: each message id's topic, publisher, seq, invoke time and outcome;
-* deliveries: `recv` ops of `new_msg`;
+* deliveries: `recv` ops of the app's delivery event (`new_msg` unless the run's `setup` op
+  names another: `deliver`, from the scenario's `app.deliver.event`);
 * connections: for each client, the intervals during which its socket was open, from a
   `connect` ok to the next `disconnect`; a *loss* is a disconnect that ends one (a failed connect
   attempt is reported as a disconnect too, as phoenix.js does, but there was nothing to lose);
@@ -107,6 +108,7 @@ class Facts:
     closed: set[tuple[str, str]] = field(default_factory=set)  # closed for good by phx_close
     channel_errors: list[Op] = field(default_factory=list)  # phx_error: the channel crashed
     workload: float | None = None  # when the workload phase began
+    deliver_event: str = DELIVERY_EVENT
     load: list[Op] = field(default_factory=list)
     symptoms: list[Op] = field(default_factory=list)
     distress: tuple[Distress, ...] = ()  # set by `assess`, read by the timing checks
@@ -157,8 +159,10 @@ def facts_of(history: Sequence[Op]) -> Facts:
         elif f == "load":
             facts.load.append(op)
         elif f == "recv":
-            if v.get("event") == DELIVERY_EVENT:
+            if v.get("event") == facts.deliver_event:
                 facts.deliveries.append(op)
+        elif f == "setup" and isinstance(v.get("deliver"), str):
+            facts.deliver_event = v["deliver"]
         elif f == "recv_stale":
             facts.stale.append(op)
         elif f == "join":

@@ -20,7 +20,13 @@ from ._result import CheckResult, vacuous, verdict
 
 def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     if facts.reads is None:
-        return CheckResult("durability", "unknown", {}, (), "the history has no final read")
+        return CheckResult(
+            "durability",
+            "unknown",
+            {},
+            (),
+            "the history has no final read (`app.read: none`, or the run ended before it)",
+        )
     witnesses: list[Witness] = []
     acknowledged = indefinite_stored = indefinite = 0
     for message in facts.publishes.values():

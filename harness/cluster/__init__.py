@@ -29,10 +29,12 @@ from ..errors import ClusterError
 from ..redis_server import open_redis
 from ..scenario import ClusterSpec
 from ..toxiproxy import ToxiproxyClient, open_proxies
-from ._base import Cluster, LinkPlan, Node, NodeSpec, plan_links
+from ._base import Cluster, Launch, LinkPlan, Node, NodeSpec, plan_links
 from ._local import REFERENCE_COMMAND, LocalNode, command, open_local_nodes
 
-Backend = Callable[[Sequence[NodeSpec], Path, str], AbstractAsyncContextManager[Mapping[str, Node]]]
+Backend = Callable[
+    [Sequence[NodeSpec], Path, Launch], AbstractAsyncContextManager[Mapping[str, Node]]
+]
 BACKENDS: dict[str, Backend] = {
     "local": open_local_nodes,
 }
@@ -79,8 +81,15 @@ async def open_cluster(
             for s in specs.values()
         ]
         backend = BACKENDS[spec.backend]
-        template = spec.command or REFERENCE_COMMAND
-        nodes = await stack.enter_async_context(backend(wired, logs, template))
+        launch = Launch(
+            spec.command or REFERENCE_COMMAND,
+            dict(spec.env),
+            spec.cwd,
+            spec.health.path,
+            spec.health.tcp,
+            spec.health.timeout,
+        )
+        nodes = await stack.enter_async_context(backend(wired, logs, launch))
         record(
             {
                 "nodes": {n: node.url for n, node in nodes.items()},
@@ -89,12 +98,11 @@ async def open_cluster(
             }
         )
         pairs = [(a, b) for a, _, b in (link.partition("->") for link in spec.node_links)]
-        if pairs:
-            try:
-                await wait_links(nodes, "up", pairs, timeout=LINKS_TIMEOUT)
-            except ClusterError:
-                if spec.command is None:
-                    raise  # the reference server always reports its links
+        readiness = spec.ready.pubsub_links
+        if pairs and readiness == "auto" and spec.command is not None:
+            readiness = "wait" if await _reports_links(nodes) else "none"
+        if pairs and readiness != "none":
+            await wait_links(nodes, "up", pairs, timeout=LINKS_TIMEOUT)
         yield Cluster(nodes, dict(proxies.names), client_urls, redis.address if redis else None)
 
 
@@ -137,6 +145,25 @@ def mesh_specs(
         )
         for name, ws_port, pubsub_port in zip(names, ws_ports, pubsub_ports, strict=True)
     ]
+
+
+async def _reports_links(nodes: Mapping[str, Node]) -> bool:
+    """Whether any node's /stats reports its PubSub links (the reference server does; a real
+    Phoenix app has no /stats, and then a run does not wait for what it cannot see)."""
+    for node in nodes.values():
+        try:
+            status, stats = await get_json(node.spec.host, node.spec.port, "/stats")
+        except (OSError, trio.TooSlowError):
+            continue
+        if status == 200 and isinstance(stats, dict):
+            links = (
+                stats.get("pubsub", {}).get("links")
+                if isinstance(stats.get("pubsub"), dict)
+                else None
+            )
+            if isinstance(links, dict):
+                return True
+    return False
 
 
 async def wait_links(

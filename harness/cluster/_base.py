@@ -33,6 +33,19 @@ class NodeSpec:
     pubsub: str = "mesh"  # or redis://HOST:PORT (then peers and pubsub_port are unused)
 
 
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How every node of the cluster is started and when it counts as up: the command template,
+    extra environment and working directory (templates too), the health probe."""
+
+    template: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    health_path: str = "/health"
+    health_tcp: bool = False  # True: the port accepting a connection is enough
+    health_timeout: float = 15.0
+
+
 class Node(FaultTarget, Protocol):
     """One node of the cluster under test, as the nemesis and the runner see it (a fault's
     `Node`, plus what the runner needs: where it is, its PID and log)."""
@@ -49,7 +62,7 @@ class Node(FaultTarget, Protocol):
     @property
     def log_path(self) -> Path: ...
 
-    async def wait_healthy(self, *, timeout: float = 15.0) -> None: ...
+    async def wait_healthy(self, *, timeout: float | None = None) -> None: ...
     async def restart(self) -> None: ...
 
 

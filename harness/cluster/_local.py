@@ -26,40 +26,44 @@ import trio
 from .._http import get_json
 from .._process import last_words, open_process_group, signal_group, wait_ready
 from ..errors import ClusterError
-from ._base import NodeSpec
+from ._base import Launch, NodeSpec
 
 REFERENCE_COMMAND = (
     "{python} -m server_under_test --node {node} --host {host} --port {port}"
     " {pubsub_args} --store {store} {bug_args}"
 )
-START_TIMEOUT = 15.0
 
 
-def command(spec: NodeSpec, template: str = REFERENCE_COMMAND) -> list[str]:
-    """Fill the template's placeholders: {python} {node} {host} {port} {pubsub_port}
+def placeholders(spec: NodeSpec, *, quote: bool = True) -> dict[str, object]:
+    """The values of the command's placeholders: {python} {node} {host} {port} {pubsub_port}
     {peers} (n2=h:p,n3=h:p) {peer_args} (--peer n2=h:p ...) {pubsub} (mesh or the Redis
     URL) {pubsub_args} (the mesh's --pubsub-port and --peer arguments, or --pubsub URL)
-    {store} {bug_args}."""
+    {store} {bug_args}. Shell-quoted for a command line; plain for env values and cwd."""
+    q = shlex.quote if quote else str
     peer_list = [f"{n}={h}:{p}" for n, (h, p) in sorted(spec.peers.items())]
     peer_args = " ".join(f"--peer {p}" for p in peer_list)
     if spec.pubsub == "mesh":
         pubsub_args = f"--pubsub-port {spec.pubsub_port} {peer_args}"
     else:
-        pubsub_args = f"--pubsub {shlex.quote(spec.pubsub)}"
-    text = template.format(
-        python=shlex.quote(sys.executable),
-        node=spec.name,
-        host=spec.host,
-        port=spec.port,
-        pubsub_port=spec.pubsub_port,
-        peers=",".join(peer_list),
-        peer_args=peer_args,
-        pubsub=shlex.quote(spec.pubsub),
-        pubsub_args=pubsub_args,
-        store=shlex.quote(spec.store),
-        bug_args=" ".join(f"--bug {b}" for b in spec.bugs),
-    )
-    return [*shlex.split(text), *spec.extra_args]
+        pubsub_args = f"--pubsub {q(spec.pubsub)}"
+    return {
+        "python": q(sys.executable),
+        "node": spec.name,
+        "host": spec.host,
+        "port": spec.port,
+        "pubsub_port": spec.pubsub_port,
+        "peers": ",".join(peer_list),
+        "peer_args": peer_args,
+        "pubsub": q(spec.pubsub),
+        "pubsub_args": pubsub_args,
+        "store": q(spec.store),
+        "bug_args": " ".join(f"--bug {b}" for b in spec.bugs),
+    }
+
+
+def command(spec: NodeSpec, template: str = REFERENCE_COMMAND) -> list[str]:
+    """The node's argv: the template with its placeholders filled (see `placeholders`)."""
+    return [*shlex.split(template.format(**placeholders(spec))), *spec.extra_args]
 
 
 class LocalNode:
@@ -73,12 +77,15 @@ class LocalNode:
         template: str = REFERENCE_COMMAND,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        launch: Launch | None = None,
     ) -> None:
         self.spec = spec
         self.log_path = log_path
-        self.template = template
-        self.env = env
-        self.cwd = cwd
+        self.launch = launch or Launch(template)
+        self.template = self.launch.template
+        plain = placeholders(spec, quote=False)
+        self.env = {**(env or {}), **{k: v.format(**plain) for k, v in self.launch.env.items()}}
+        self.cwd = Path(self.launch.cwd.format(**plain)) if self.launch.cwd else cwd
         self.process: trio.Process | None = None
         self.paused = False
         self._log: IO[bytes] | None = None
@@ -99,8 +106,9 @@ class LocalNode:
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
 
-    async def start(self, *, timeout: float = START_TIMEOUT) -> None:
-        """Start the process and wait until its health URL answers 200."""
+    async def start(self, *, timeout: float | None = None) -> None:
+        """Start the process and wait until it is healthy (`Launch`: an HTTP 200 on the health
+        path, or with `health_tcp` a port that accepts)."""
         if self.alive:
             raise ClusterError(f"node {self.name} is already running")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,10 +124,20 @@ class LocalNode:
         self.paused = False
         await self.wait_healthy(timeout=timeout)
 
-    async def wait_healthy(self, *, timeout: float = START_TIMEOUT) -> None:
+    async def wait_healthy(self, *, timeout: float | None = None) -> None:
+        launch = self.launch
+        timeout = launch.health_timeout if timeout is None else timeout
+
         async def healthy() -> bool:
             try:
-                status, _ = await get_json(self.spec.host, self.spec.port, "/health", timeout=1)
+                if launch.health_tcp:
+                    with trio.fail_after(1):
+                        stream = await trio.open_tcp_stream(self.spec.host, self.spec.port)
+                    await stream.aclose()
+                    return True
+                status, _ = await get_json(
+                    self.spec.host, self.spec.port, launch.health_path, timeout=1
+                )
             except (OSError, trio.TooSlowError):
                 return False
             return status == 200
@@ -200,11 +218,11 @@ class LocalNode:
 
 @asynccontextmanager
 async def open_local_nodes(
-    specs: Sequence[NodeSpec], logs: Path, template: str
+    specs: Sequence[NodeSpec], logs: Path, launch: Launch
 ) -> AsyncIterator[dict[str, LocalNode]]:
     """Start every node (one after the other, each health-gated); at the end stop them all,
     paused ones too, shielded and bounded so a Ctrl-C still leaves no process behind."""
-    nodes = {s.name: LocalNode(s, logs / f"{s.name}.log", template=template) for s in specs}
+    nodes = {s.name: LocalNode(s, logs / f"{s.name}.log", launch=launch) for s in specs}
     try:
         for node in nodes.values():
             await node.start()

@@ -20,6 +20,7 @@ import yaml
 from ..errors import InvalidScenario, Problem
 from ..faults import Fault, expand_random
 from ..units import parse_duration, parse_rate
+from ._app import AppSpec, HttpRead, PushRead, dig, render
 from ._load import parse_scenario
 from ._model import ClientsSpec, ClusterSpec, Scenario, TimingsSpec, WorkloadSpec
 from ._schema import scenario_schema
@@ -58,17 +59,22 @@ def resolved_yaml(scenario: Scenario) -> str:
 
 
 __all__ = [
+    "AppSpec",
     "ClientsSpec",
     "ClusterSpec",
+    "HttpRead",
     "InvalidScenario",
     "Problem",
+    "PushRead",
     "Scenario",
     "TimingsSpec",
     "WorkloadSpec",
+    "dig",
     "fault_data",
     "parse_duration",
     "parse_rate",
     "parse_scenario",
+    "render",
     "resolve",
     "resolved_data",
     "resolved_yaml",

@@ -21,6 +21,7 @@ from .._yaml import Located, YamlProblem, load
 from ..errors import InvalidScenario, Problem
 from ..faults import KINDS, Grammar
 from ..units import kind_of, parse_duration
+from ._app import READ_TAGS
 from ._model import ClusterSpec, Scenario
 
 
@@ -114,6 +115,8 @@ def _data_path(loc: Sequence[str | int], data: Any) -> tuple[str | int, ...]:
         tag = i > 0 and isinstance(loc[i - 1], int)
         if tag and isinstance(node, dict) and node.get("kind") == part:
             continue  # the fault union's tag
+        if part in READ_TAGS:
+            continue  # the app read's union tag
         if isinstance(node, dict) and part in node:  # noqa: SIM114 - typed apart for mypy
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):

@@ -33,6 +33,7 @@ from ..faults import AnyFault, Fault, Topology
 from ..phoenix import Timings
 from ..units import Bounded, Duration, Flag, Millis, OneOf, Rate, Text, kind_of
 from . import _reference as reference
+from ._app import AppSpec, placeholders
 
 PubSub = Literal["mesh", "redis"]
 Backend = Literal["local"]
@@ -42,6 +43,46 @@ COMMAND_PLACEHOLDERS = (
     "{python} {node} {host} {port} {pubsub_port} {peers} {peer_args} {pubsub} {pubsub_args}"
     " {store} {bug_args}"
 )
+_COMMAND_NAMES = frozenset(re.findall(r"\{(\w+)\}", COMMAND_PLACEHOLDERS))
+
+
+def _command_template(value: Any) -> Any:
+    """A node command (or env value, or cwd) template: only the known placeholders."""
+    if value is None:
+        return value
+    texts = value.values() if isinstance(value, dict) else [value]
+    for text in texts:
+        try:
+            names = placeholders(text)
+        except ValueError as exc:
+            raise ValueError(f"not a template: {exc}") from None
+        unknown = sorted(names - _COMMAND_NAMES)
+        if unknown:
+            hint = difflib.get_close_matches(unknown[0], sorted(_COMMAND_NAMES), n=1)
+            more = f"did you mean {{{hint[0]}}}?" if hint else f"known: {COMMAND_PLACEHOLDERS}"
+            raise ValueError(f"no placeholder {{{unknown[0]}}}; {more}")
+    return value
+
+
+class HealthSpec(BaseModel):
+    """When a started node counts as up: an HTTP GET of `path` answers 200, or with `tcp: true`
+    its port accepts a connection; within `timeout`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Annotated[str, Field(pattern=r"^/\S*$")] = "/health"
+    tcp: Flag = False
+    timeout: Duration = 15.0
+
+
+class ReadySpec(BaseModel):
+    """What else a run waits for before the workload: `pubsub_links: auto` waits for the PubSub
+    links to be up only where a node's /stats reports them (real Phoenix has no /stats);
+    `wait` requires the report; `none` never waits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pubsub_links: Literal["auto", "wait", "none"] = "auto"
 
 
 class Section(BaseModel):
@@ -72,7 +113,23 @@ class ClusterSpec(Section):
         ),
     ] = "mesh"
     backend: Annotated[Backend, OneOf(("local",))] = "local"
-    command: Annotated[Text | None, Field(description=f"template: {COMMAND_PLACEHOLDERS}")] = None
+    command: Annotated[
+        Text | None,
+        BeforeValidator(_command_template),
+        Field(description=f"template: {COMMAND_PLACEHOLDERS}"),
+    ] = None
+    env: Annotated[
+        dict[str, str],
+        BeforeValidator(_command_template),
+        Field(description="extra environment of each node; values are templates like command"),
+    ] = Field(default_factory=dict)
+    cwd: Annotated[
+        str | None,
+        BeforeValidator(_command_template),
+        Field(description="working directory of each node's command (a template)"),
+    ] = None
+    health: HealthSpec = Field(default_factory=HealthSpec)
+    ready: ReadySpec = Field(default_factory=ReadySpec)
     bugs: Annotated[
         tuple[str, ...],
         BeforeValidator(_bug_names),
@@ -253,13 +310,14 @@ class Scenario(Section):
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     clients: ClientsSpec = Field(default_factory=ClientsSpec)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    app: AppSpec = Field(default_factory=AppSpec)
     faults: tuple[AnyFault, ...] = ()
     checks_spec: ChecksSpec | None = Field(default=None, alias="checks")
     _source: str = PrivateAttr("<scenario>")
 
     _positive_duration = field_validator("duration")(_positive)
 
-    @field_validator("cluster", "clients", "workload", mode="before")
+    @field_validator("cluster", "clients", "workload", "app", mode="before")
     @classmethod
     def _empty_section(cls, value: Any) -> Any:
         return {} if value is None else value

@@ -20,10 +20,10 @@ import trio
 from .._clock import RunClock
 from .._gauge import LoadGauge
 from ..history import Recorder
-from ._client import ClientConfig as ClientConfig
-from ._client import Endpoint as Endpoint
-from ._client import OnReconnect as OnReconnect
 from ._client import SwarmClient as SwarmClient
+from ._config import ClientConfig as ClientConfig
+from ._config import Endpoint as Endpoint
+from ._config import OnReconnect as OnReconnect
 from ._processes import WorkerSwarm as WorkerSwarm
 from ._processes import open_worker_swarm
 from ._reader import read_rooms as read_rooms

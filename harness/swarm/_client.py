@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import urlencode
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, WebSocketConnection
@@ -52,38 +50,11 @@ from ..phoenix import (
     SocketClosed,
     SocketOpened,
     StaleDropped,
-    Timings,
     V2JSONCodec,
 )
+from ..scenario import dig, render
+from ._config import CONNECT_TIMEOUT, ClientConfig, Endpoint, socket_url
 from ._connect import abort, connect_websocket, pending_bytes
-
-OnReconnect = Literal["same_node", "next_node", "random_node"]
-CONNECT_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where a client connects to a node: its name and URL (`ws://host:port/socket`)."""
-
-    name: str
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
-    client_id: str
-    nodes: tuple[Endpoint, ...]
-    topics: tuple[str, ...]
-    first_node: int = 0
-    on_reconnect: OnReconnect = "same_node"
-    timings: Timings = field(default_factory=Timings)
-    params: Mapping[str, str] = field(default_factory=dict)
-    join_params: Mapping[str, Any] = field(default_factory=dict)
-    legacy_close_1000: bool = False
-    rejoin_on_reconnect: bool = True
-    duplicate_join: bool = False
-    publish_retries: int = 0  # re-send a timed-out publish with the same id this many times
-    publisher: bool = False
 
 
 class SwarmClient:
@@ -109,9 +80,10 @@ class SwarmClient:
         self._requested_close: tuple[int, str] | None = None
         self._joining: dict[str, str] = {}  # topic -> join_ref of a join with no outcome yet
         self._publishes: dict[str, dict[str, Any]] = {}  # push_id -> publish op value
-        self._payloads: dict[str, tuple[str, dict[str, Any], float | None, int]] = {}
+        self._payloads: dict[str, tuple[dict[str, Any], dict[str, Any], float | None, int]] = {}
         self.published = 0
         self.acknowledged = 0
+        self.refused: str | None = None  # the first refusal of a join or of the socket
 
     @property
     def node(self) -> Endpoint:
@@ -131,22 +103,39 @@ class SwarmClient:
     # -- commands from publishers and the nemesis ----------------------------------------------
 
     def publish(
-        self, topic: str, payload: Mapping[str, Any], *, timeout: float | None = None
+        self,
+        topic: str,
+        payload: Mapping[str, Any],
+        message_id: str,
+        seq: int | None = None,
+        *,
+        timeout: float | None = None,
     ) -> None:
-        """Push `new_msg`; the outcome arrives as a publish ok/fail/info op."""
-        self._publish(topic, dict(payload), timeout, self.config.publish_retries)
+        """Push the app's publish event; the outcome arrives as a publish ok/fail/info op."""
+        value: dict[str, Any] = {
+            "topic": topic,
+            "id": message_id,
+            "publisher": self.config.client_id,
+        }
+        if seq is not None:
+            value["seq"] = seq
+        self._publish(value, dict(payload), timeout, self.config.publish_retries)
 
     def _publish(
-        self, topic: str, payload: dict[str, Any], timeout: float | None, retries_left: int
+        self,
+        value: dict[str, Any],
+        payload: dict[str, Any],
+        timeout: float | None,
+        retries_left: int,
     ) -> None:
         now = self.clock.now()
-        message_id = str(payload["id"])
-        value = {"topic": topic, "id": message_id, **_message_meta(payload)}
+        topic, message_id = str(value["topic"]), str(value["id"])
         self._publishes[message_id] = value
-        self._payloads[message_id] = (topic, payload, timeout, retries_left)
+        self._payloads[message_id] = (value, payload, timeout, retries_left)
         self.published += 1
         self._record(now, "invoke", "publish", value)
-        self.model.push(topic, "new_msg", payload, now, push_id=message_id, timeout=timeout)
+        event = self.config.publish_event
+        self.model.push(topic, event, payload, now, push_id=message_id, timeout=timeout)
         self._wake.set()
 
     async def close_transport(self, code: int = 1000, reason: str = "client bug") -> None:
@@ -166,7 +155,7 @@ class SwarmClient:
         self._record_notices()
         self._wake.set()
         await trio.sleep(after)
-        self.model.join(topic, dict(self.config.join_params), self.clock.now())
+        self.model.join(topic, self._join_payload(topic), self.clock.now())
         self._record_notices()
         self._wake.set()
 
@@ -182,7 +171,7 @@ class SwarmClient:
     async def run(self) -> None:
         now = self.clock.now()
         for topic in self.config.topics:
-            self.model.join(topic, dict(self.config.join_params), now)
+            self.model.join(topic, self._join_payload(topic), now)
         self.model.connect()
         self._record_notices()
         first = True
@@ -206,6 +195,9 @@ class SwarmClient:
                 exc = group.exceptions[0]
                 assert isinstance(exc, ConnectionRejected)
                 error = f"rejected with HTTP {exc.status_code}"
+                self.refused = self.refused or (
+                    f"{self.config.client_id}'s socket was {error} at {url.split('?')[0]}"
+                )
             except* (HandshakeError, OSError, trio.TooSlowError) as group:
                 first_error = group.exceptions[0]
                 error = (
@@ -239,9 +231,13 @@ class SwarmClient:
         elif self.config.on_reconnect == "random_node":
             self.node_index = self.rng.randrange(count)
 
+    def _join_payload(self, topic: str) -> dict[str, Any]:
+        values = {"client": self.config.client_id, "topic": topic, "run": self.config.run_id}
+        payload = render(self.config.join_params, values)
+        return payload if isinstance(payload, dict) else {}
+
     def _url(self) -> str:
-        query = urlencode({**self.config.params, "vsn": "2.0.0"})
-        return f"{self.node.url}/websocket?{query}"
+        return socket_url(self.node.url, self.config.socket_path, self.config.params)
 
     def _opened(self, ws: WebSocketConnection, url: str) -> None:
         now = self.clock.now()
@@ -352,6 +348,9 @@ class SwarmClient:
                         {"topic": topic, "join_ref": join_ref, "response": response},
                     )
                 else:
+                    self.refused = self.refused or (
+                        f"{self.config.client_id}'s join of {topic} was refused: {response}"
+                    )
                     self._record(
                         now,
                         "fail",
@@ -400,11 +399,10 @@ class SwarmClient:
                     {
                         "topic": topic,
                         "event": event,
-                        "id": _message_id(payload),
+                        "id": dig(payload, self.config.deliver_id),
                         "join_ref": join_ref,
                         "frame_join_ref": frame_join_ref,
                         "state": state.value,
-                        **_message_meta(payload),
                     },
                 )
             case StaleDropped(topic, event, payload, frame_join_ref, join_ref):
@@ -415,7 +413,7 @@ class SwarmClient:
                     {
                         "topic": topic,
                         "event": event,
-                        "id": _message_id(payload),
+                        "id": dig(payload, self.config.deliver_id),
                         "frame_join_ref": frame_join_ref,
                         "join_ref": join_ref,
                     },
@@ -436,13 +434,3 @@ class SwarmClient:
                     self._publish(retry[0], retry[1], retry[2], retry[3] - 1)
             case HeartbeatTimedOut(ref):
                 self._record(now, "info", "heartbeat_timeout", {"ref": ref})
-
-
-def _message_id(payload: Any) -> Any:
-    return payload.get("id") if isinstance(payload, dict) else None
-
-
-def _message_meta(payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        return {}
-    return {k: payload[k] for k in ("publisher", "seq") if k in payload}

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..phoenix import Timings
-from ._client import ClientConfig, Endpoint
+from ._config import ClientConfig, Endpoint
 from ._swarm import SwarmConfig
 
 
@@ -41,6 +41,11 @@ def plan_from_dict(data: dict[str, Any]) -> ClientConfig:
         duplicate_join=data.get("duplicate_join", False),
         publish_retries=data["publish_retries"],
         publisher=data.get("publisher", False),
+        socket_path=data["socket_path"],
+        publish_event=data["publish_event"],
+        deliver_event=data["deliver_event"],
+        deliver_id=data["deliver_id"],
+        run_id=data["run_id"],
     )
 
 

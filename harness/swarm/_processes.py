@@ -25,9 +25,9 @@ import trio
 from .._clock import RunClock
 from .._lines import json_lines
 from .._process import open_process_group, signal_group
-from ..errors import WorkerFailed
-from ._client import ClientConfig
+from ..errors import ClusterError, WorkerFailed
 from ._codec import config_to_dict, plan_to_dict
+from ._config import ClientConfig
 from ._swarm import SwarmConfig, SwarmStats
 
 
@@ -37,6 +37,7 @@ class _Worker:
         self.process = process
         self.history = history
         self.stats = SwarmStats(0, 0, 0, 0, 0, 0)
+        self.refused: str | None = None
         self.has_publishers = False
 
     async def send(self, command: dict[str, Any]) -> None:
@@ -47,6 +48,7 @@ class _Worker:
     async def read_stats(self) -> None:
         assert self.process.stdout is not None
         async for report in json_lines(self.process.stdout):
+            self.refused = self.refused or report.pop("refused", None)
             self.stats = SwarmStats(**report)
 
 
@@ -108,6 +110,8 @@ class WorkerSwarm:
                 for worker in self.workers:
                     if worker.process.poll() is not None:
                         raise WorkerFailed(f"swarm worker {worker.index} exited early")
+                    if worker.refused is not None:
+                        raise ClusterError(worker.refused)
                 await trio.sleep(0.05)
             return
         raise WorkerFailed(f"{self.stats().joined}/{len(self.plans)} clients joined in {timeout}s")

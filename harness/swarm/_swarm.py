@@ -3,8 +3,11 @@
 `plan_clients` is pure: from the seed it decides each client's topics (a sample of
 `topics_per_client` of the scenario's topics) and first node (round robin or random). Publishers
 are clients too (`p1`, `p2`, ...), joined to every topic; together they publish `new_msg` at
-`rate` messages/s in total, each with a unique id `<publisher>-<seq>` and the publisher's
-sequence number, so checkers can test delivery, duplication and per-publisher order.
+`rate` messages/s in total, each with an id unique to the run (`<run>-<publisher>-<seq>`) and
+the publisher's sequence number, so checkers can test delivery, duplication and per-publisher
+order. What goes on the wire is the scenario's application contract (`app:`): the socket path
+and params, the join payload, the publish event and payload templates, the delivery event and
+where its id is.
 
 Publishing is bounded by time and count and stops by itself. Large swarms run in several worker
 processes (`harness.swarm.worker`), each an `InProcessSwarm` over its share of the clients; both
@@ -14,9 +17,9 @@ kinds are a `Swarm` (the interface the runner and the nemesis use).
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import trio
 
@@ -25,8 +28,9 @@ from .._gauge import LoadGauge
 from ..errors import ClusterError
 from ..history import Recorder
 from ..phoenix import Timings
-from ..scenario import Scenario
-from ._client import ClientConfig, Endpoint, OnReconnect, SwarmClient
+from ..scenario import Scenario, render
+from ._client import SwarmClient
+from ._config import ClientConfig, Endpoint, OnReconnect
 
 Placement = Literal["round_robin", "random"]
 
@@ -47,10 +51,24 @@ class SwarmConfig:
     rejoin_on_reconnect: bool = True  # False: the non-standard client that forgets to rejoin
     duplicate_join: bool = False  # True: the client bug that sends every join twice
     body_size: int = 16
+    # the application contract (`app:`), defaults = the reference demo app
+    socket_path: str = "/socket/websocket"
+    params: Mapping[str, str] = field(default_factory=dict)  # templates: {client} {run}
+    join_payload: Mapping[str, Any] = field(default_factory=dict)  # {client} {topic} {run}
+    publish_event: str = "new_msg"
+    publish_payload: Mapping[str, Any] = field(
+        default_factory=lambda: {"id": "{id}", "body": "{body}"}
+    )
+    deliver_event: str = "new_msg"
+    deliver_id: str = "id"
+    run_id: str = ""  # in every message id, so runs on one persistent store never collide
+
+    def message_id(self, publisher: str, seq: int) -> str:
+        return f"{self.run_id}-{publisher}-{seq}" if self.run_id else f"{publisher}-{seq}"
 
     @classmethod
-    def of(cls, scenario: Scenario) -> SwarmConfig:
-        c, w = scenario.clients, scenario.workload
+    def of(cls, scenario: Scenario, run_id: str = "") -> SwarmConfig:
+        c, w, app = scenario.clients, scenario.workload, scenario.app
         return cls(
             clients=c.count,
             topics=c.topics,
@@ -65,6 +83,14 @@ class SwarmConfig:
             seed=scenario.seed,
             rejoin_on_reconnect=c.rejoin,
             duplicate_join=c.duplicate_join,
+            socket_path=app.socket.path,
+            params=dict(app.socket.params),
+            join_payload=dict(app.join.payload),
+            publish_event=app.publish.event,
+            publish_payload=dict(app.publish.payload),
+            deliver_event=app.deliver.event,
+            deliver_id=app.deliver.id,
+            run_id=run_id,
         )
 
 
@@ -110,19 +136,36 @@ def plan_clients(config: SwarmConfig, nodes: Sequence[Endpoint]) -> list[ClientC
         topics=(),
         on_reconnect=config.on_reconnect,
         timings=config.timings,
+        join_params=config.join_payload,
         rejoin_on_reconnect=config.rejoin_on_reconnect,
         duplicate_join=config.duplicate_join,
+        socket_path=config.socket_path,
+        publish_event=config.publish_event,
+        deliver_event=config.deliver_event,
+        deliver_id=config.deliver_id,
+        run_id=config.run_id,
     )
+
+    def params(client_id: str) -> dict[str, str]:
+        values = {"client": client_id, "run": config.run_id}
+        return {k: str(render(v, values)) for k, v in config.params.items()}
+
     plans = []
     for i in range(config.clients):
         topics = tuple(sorted(rng.sample(config.topics, config.topics_per_client)))
         first = i % count if config.placement == "round_robin" else rng.randrange(count)
-        plans.append(replace(base, client_id=f"c{i + 1}", topics=topics, first_node=first))
+        client_id = f"c{i + 1}"
+        plans.append(
+            replace(
+                base, client_id=client_id, topics=topics, first_node=first, params=params(client_id)
+            )
+        )
     for k in range(config.publishers):
         plans.append(
             replace(
                 base,
                 client_id=f"p{k + 1}",
+                params=params(f"p{k + 1}"),
                 topics=config.topics,
                 first_node=k % count,
                 rejoin_on_reconnect=True,
@@ -169,9 +212,13 @@ class InProcessSwarm:
             task_status.started()
 
     async def wait_joined(self, *, timeout: float) -> None:
-        """Wait until every client is connected and joined to all its topics."""
+        """Wait until every client is connected and joined to all its topics; fail at once with
+        the server's reason when the app refuses one (a wrong contract never gets better)."""
         with trio.move_on_after(timeout):
-            while self.stats().joined < len(self.clients):  # noqa: ASYNC110 - polls a count
+            while self.stats().joined < len(self.clients):
+                refused = self.refused()
+                if refused is not None:
+                    raise ClusterError(refused)
                 await trio.sleep(0.02)
             return
         stats = self.stats()
@@ -217,13 +264,21 @@ class InProcessSwarm:
                 seq += 1
                 sent += 1
                 topic = topics[(seq - 1) % len(topics)]
-                payload = {
-                    "id": f"{publisher.config.client_id}-{seq}",
-                    "publisher": publisher.config.client_id,
-                    "seq": seq,
+                name = publisher.config.client_id
+                message_id = self.config.message_id(name, seq)
+                values = {
+                    "id": message_id,
                     "body": body,
+                    "client": name,
+                    "publisher": name,
+                    "topic": topic,
+                    "seq": seq,
+                    "run": self.config.run_id,
                 }
-                publisher.publish(topic, payload, timeout=self.config.publish_timeout)
+                payload = render(self.config.publish_payload, values)
+                publisher.publish(
+                    topic, payload, message_id, seq, timeout=self.config.publish_timeout
+                )
                 next_at += interval
 
         async with trio.open_nursery() as nursery:
@@ -233,6 +288,10 @@ class InProcessSwarm:
 
     def client_ids(self) -> list[str]:
         return [cid for cid, c in self.clients.items() if not c.config.publisher]
+
+    def refused(self) -> str | None:
+        """The first refusal any client met (a join error reply, a socket rejected)."""
+        return next((c.refused for c in self.clients.values() if c.refused), None)
 
     def backlog(self) -> int:
         """The largest receive backlog of any client, in bytes (sampled by the gauge)."""

@@ -48,7 +48,7 @@ async def _commands(swarm: InProcessSwarm, nursery: trio.Nursery, stop: trio.Eve
 
 def _report(swarm: InProcessSwarm) -> None:
     """Statistics to the parent over stdout (an IPC pipe, not a terminal)."""
-    sys.stdout.write(json.dumps(asdict(swarm.stats())) + "\n")
+    sys.stdout.write(json.dumps({**asdict(swarm.stats()), "refused": swarm.refused()}) + "\n")
     sys.stdout.flush()
 
 
