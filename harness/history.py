@@ -4,7 +4,8 @@ An operation is *invoked* and then completes `ok`, `fail` (it definitely did not
 `info` (the outcome is unknown: a timeout, a dropped socket). Observations that nobody invoked
 (a message arriving, a socket closing) are single `ok` or `info` ops. Every op carries `time`,
 seconds since the run started on the machine's monotonic clock (shared by every worker process
-of the run), and `process`, who did it: a client id (`c12`), a publisher (`p1`), `nemesis`,
+of the run; `workload_clock` moves 0 to the start of the workload, the scenario's clock), and
+`process`, who did it: a client id (`c12`), a publisher (`p1`), `nemesis`,
 `runner`, `reader`.
 
 `OP_NAMES` below is the whole vocabulary, written once: each name with the types it takes and
@@ -19,7 +20,7 @@ This module is pure: ops to JSON lines and back. Files live in `harness.rundir`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, cast, get_args
 
@@ -202,6 +203,26 @@ class Witness:
             data.get("topic"),
             rest,
         )
+
+
+def workload_clock(ops: Sequence[Op]) -> list[Op]:
+    """The ops on the scenario's clock: time 0 where the workload began (so a fault scheduled
+    `at: 3s` is at 3 s, and set-up is negative). The file keeps the run's clock (from set-up);
+    checkers and the report read it through this, so witnesses, distress windows and the
+    timeline all speak the scenario's time. A history with no workload phase is left as is."""
+    start = next(
+        (op.time for op in ops if op.f == "phase" and op.value.get("phase") == "workload"), None
+    )
+    if not start:
+        return list(ops)
+    shifted = []
+    for op in ops:
+        value = op.value
+        scheduled = value.get("scheduled") if op.f == "fault" else None
+        if isinstance(scheduled, int | float):
+            value = {**value, "scheduled": round(scheduled - start, 3)}
+        shifted.append(Op(op.time - start, op.process, op.type, op.f, value, op.node, op.index))
+    return shifted
 
 
 def merge(parts: Iterable[Iterable[Op]]) -> list[Op]:

@@ -106,6 +106,7 @@ class Run:
     nemesis: Nemesis
     phase: str = "setup"
     run_id: str = ""
+    workload_start: float | None = None  # run clock; the scenario's clock is 0 there
 
     def record(self, f: OpName, value: dict[str, Any]) -> None:
         self.writer.record(Op(self.clock.now(), "runner", "info", f, value))
@@ -182,7 +183,7 @@ async def _execute(run: Run, progress: Callable[[Progress], None] | None) -> Non
         if progress is not None:
             nursery.start_soon(_report_progress, run, progress)
         run.set_phase("workload")
-        start = run.clock.now()
+        start = run.workload_start = run.clock.now()
         with trio.move_on_after(s.duration + 1.0):
             async with trio.open_nursery() as work:
                 work.start_soon(_publish, run.swarm, s.duration)
@@ -210,7 +211,7 @@ async def _report_progress(run: Run, callback: Callable[[Progress], None]) -> No
         callback(
             Progress(
                 phase=run.phase,
-                elapsed=run.clock.now(),
+                elapsed=run.clock.now() - (run.workload_start or run.clock.now()),
                 total=run.scenario.duration + run.scenario.settle,
                 clients=stats.clients,
                 connected=stats.connected,

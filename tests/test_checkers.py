@@ -304,3 +304,20 @@ def test_the_runners_own_teardown_is_not_a_loss():
     result = run("rejoin", h)
     assert result.validity == "valid"
     assert result.summary["losses"] == 0
+
+
+def test_verdicts_speak_the_scenarios_clock():
+    """0 is where the workload began: a loss 3 s into the workload is reported at 3 s, however
+    long the set-up took (the history file keeps the run's clock)."""
+    h = HistoryBuilder()
+    h.at(0.0).op("runner", "info", "phase", None, phase="setup")
+    h.at(1.0).join("c1", "room:1")
+    h.at(5.0).op("runner", "info", "phase", None, phase="workload")
+    h.fault("f1", "kill", "n1", start=8.0, stop=9.0)
+    h.at(8.0).disconnect("c1")
+    h.at(30.0).read("room:1", [])
+    (result,) = check_all(h.history(), {"rejoin": {"within": 5.0}})
+    assert result.witnesses[0].problem == (
+        "c1 lost room:1 at 3.000s and was not joined again by 9.000s"
+    )
+    assert result.witnesses[0].evidence["faults"][0]["start"] == 3.0

@@ -13,7 +13,7 @@ def lossy(lag: float, machine: dict[str, float] | None = None) -> HistoryBuilder
     """c2 misses p1-2 (published at 5 s, no fault); the gauge reports `lag` over 4-6 s."""
     h = HistoryBuilder()
     h.at(0.0).join("c1", "room:1").join("c2", "room:1").join("p1", "room:1")
-    h.at(0.5).op("runner", "info", "phase", None, phase="workload")
+    h.op("runner", "info", "phase", None, phase="workload")  # the scenario's clock starts here
     for t in range(1, 21):
         behind = lag if t in (5, 6) else 0.004
         h.at(float(t)).load("swarm0", lag=behind, **(machine or {}))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.runner import RunOptions, run_scenario
-from harness.scenario import parse_scenario
+from harness.scenario import AppSpec, parse_scenario
 
 ZOO = Path(__file__).resolve().parent.parent / "scenarios" / "zoo"
 
@@ -68,3 +68,55 @@ async def test_the_correct_server_is_never_flagged(tmp_path, scenario, seed):
     }
     assert not flagged, f"{scenario} seed {seed}: {flagged} (run dir {result.run_dir})"
     assert result.exit_code == 0
+
+
+# The same defects under another app's contract (`--app chat`, see scenarios/chat.yaml): every
+# defect that does not live in the rooms app itself (ack_before_persist and reorder_publisher do)
+CHAT_MATRIX = [row for row in MATRIX if row[0] not in ("ack_before_persist", "reorder_publisher")]
+CHAT = parse_scenario((ZOO.parent / "chat.yaml").read_text(), "chat.yaml")
+
+
+def under_chat(s):
+    """A zoo scenario spoken in the chat contract: chat:* topics, its socket, events and read,
+    the node command of the chat app (defects passed through {bug_args})."""
+    topics = tuple(t.replace("room:", "chat:") for t in s.clients.topics)
+    cluster = s.cluster.model_copy(
+        update={"command": CHAT.cluster.command, "env": CHAT.cluster.env}
+    )
+    app: AppSpec = CHAT.app
+    return s.model_copy(
+        update={
+            "cluster": cluster,
+            "clients": s.clients.model_copy(update={"topics": topics}),
+            "app": app,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("defect", "scenario", "check", "symptom"),
+    CHAT_MATRIX,
+    ids=[f"{r[0]}@{r[1]}" for r in CHAT_MATRIX],
+)
+async def test_each_defect_is_caught_under_another_contract(
+    tmp_path, defect, scenario, check, symptom
+):
+    s = under_chat(load(scenario))
+    if defect == "client:no_rejoin":
+        s = s.model_copy(update={"clients": s.clients.model_copy(update={"rejoin": False})})
+    else:
+        s = s.model_copy(update={"cluster": s.cluster.model_copy(update={"bugs": (defect,)})})
+    result = await run_scenario(s, RunOptions(out=tmp_path))
+    assert result.error is None, result.error
+    by_name = {r.name: r for r in result.results}
+    assert by_name[check].validity == "invalid", by_name[check].summary
+    assert symptom in by_name[check].witnesses[0].problem
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("scenario", ["kill", "partition", "leave", "redis"])
+async def test_the_correct_server_is_never_flagged_under_another_contract(tmp_path, scenario):
+    result = await run_scenario(under_chat(load(scenario)), RunOptions(out=tmp_path))
+    assert result.error is None, result.error
+    flagged = {r.name: (r.validity, r.error) for r in result.results if r.validity != "valid"}
+    assert not flagged, f"{scenario} (chat): {flagged} (run dir {result.run_dir})"

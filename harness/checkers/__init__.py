@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..history import Op
+from ..history import Op, workload_clock
 from ._check import Check, Options
 from ._distress import distress_of, load_figures, temper
 from ._facts import Distress, Facts, Membership, Publish, Window, facts_of
@@ -63,7 +63,8 @@ class Assessment:
 
 
 def assess(history: Sequence[Op], checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
-    facts = facts_of(history)
+    """Every check over the history, on the scenario's clock (`history.workload_clock`)."""
+    facts = facts_of(workload_clock(history))
     facts.distress = distress_of(facts)
     results = []
     for name, options in checks.items():

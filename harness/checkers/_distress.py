@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..history import Op, Witness
+from ..history import Op, Witness, workload_clock
 from ._facts import Distress, Facts, facts_of
 from ._result import CheckResult
 
@@ -73,7 +73,7 @@ def distress_of(facts: Facts) -> tuple[Distress, ...]:
 def explain(history: Sequence[Op]) -> str | None:
     """Why a run that failed before its checks (say, clients that did not all join in time)
     may have failed: the first distress window of its history, if any."""
-    windows = distress_of(facts_of(history))
+    windows = distress_of(facts_of(workload_clock(history)))
     return None if not windows else f"meanwhile the harness was in distress: {windows[0].reason}"
 
 

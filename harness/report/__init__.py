@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkers import facts_of
-from ..history import Op
+from ..history import Op, workload_clock
 from ._timeline import LANE_COLORS, _e, timeline
 
 COLORS = {
@@ -91,6 +91,7 @@ def _summary(summary: dict[str, Any]) -> str:
 def render(results: dict[str, Any], ops: Sequence[Op], run_dir: Path | None = None) -> str:
     """The report's HTML. `run_dir` only makes the reproduce command a full path."""
     validity = results.get("validity", "unknown")
+    ops = workload_clock(ops)  # the checkers' clock: time 0 where the workload began
     facts = facts_of(ops)
     checks = results.get("checks", [])
     rows = "".join(

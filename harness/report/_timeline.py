@@ -1,8 +1,10 @@
 """The report's timeline: one SVG on a real time axis, drawn from the history alone.
 
-Rows from the top: one bar per fault window; deliveries per time bucket; lost connections;
-witness markers; then one lane per client grouped by the node it first connected to (grey:
-connected with no channel joined, light green: joined to some of its topics, green: to all),
+The axis is the scenario's clock: 0 is the start of the workload, where a fault `at: 3s` is
+drawn at 3 s; set-up is to the left of 0. Rows from the top: one bar per fault window;
+deliveries per time bucket; lost connections; witness markers; then one lane per client grouped
+by the node it first connected to (grey: connected with no channel joined, light green: joined to
+some of its topics, green: to all),
 with the fault windows as bands across the lanes, so a rejoin gap or a client that came back
 deaf shows at a glance. Capped at `MAX_LANES` lanes, clients named by witnesses first.
 """
@@ -10,6 +12,7 @@ deaf shows at a glance. Capped at `MAX_LANES` lanes, clients named by witnesses 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,11 +32,13 @@ def _e(value: Any) -> str:
 def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> str:
     if not ops:
         return "<p>empty history</p>"
+    # the scenario's clock: 0 is the start of the workload, set-up is negative
+    first = min(0.0, min(op.time for op in ops))
     end = max(op.time for op in ops) or 1.0
-    scale = (WIDTH - LEFT - 10) / end
+    scale = (WIDTH - LEFT - 10) / max(end - first, 1e-3)
 
     def x(t: float) -> float:
-        return LEFT + t * scale
+        return LEFT + (t - first) * scale
 
     rows: list[str] = []
     y: float = 10
@@ -61,10 +66,11 @@ def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> str:
         y += 18
     phases = [(op.time, op.value.get("phase")) for op in ops if op.f == "phase"]
     buckets: dict[int, int] = {}
-    width = max(end / 120, 0.05)
+    width = max((end - first) / 120, 0.05)
     for op in ops:
         if op.f == "recv":
-            buckets[int(op.time / width)] = buckets.get(int(op.time / width), 0) + 1
+            bucket = math.floor(op.time / width)
+            buckets[bucket] = buckets.get(bucket, 0) + 1
     peak = max(buckets.values(), default=1)
     spark_y = y + 4
     points = " ".join(
@@ -116,8 +122,7 @@ def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> str:
             f'<text x="{x(t) + 2:.1f}" y="{label_y}" class="ph">{_e(phase)}</text>'
         )
     ticks = "".join(
-        f'<text x="{x(t):.1f}" y="{y + 14}" class="tick">{t:g}s</text>'
-        for t in range(0, int(end) + 1, max(1, int(end / 10) or 1))
+        f'<text x="{x(t):.1f}" y="{y + 14}" class="tick">{t:g}s</text>' for t in _ticks(first, end)
     )
     return (
         f'<svg width="{WIDTH}" height="{y + 50}" role="img" aria-label="timeline">'
@@ -161,7 +166,8 @@ def _latency(
     for op in facts.deliveries:
         publish = facts.publishes.get(str(op.value.get("id")))
         if publish is not None:
-            per_bucket.setdefault(int(op.time / width), []).append(op.time - publish.invoked)
+            bucket = math.floor(op.time / width)
+            per_bucket.setdefault(bucket, []).append(op.time - publish.invoked)
     if not per_bucket:
         return [], y
     stats = {k: (sorted(v)[len(v) // 2], max(v)) for k, v in sorted(per_bucket.items())}
@@ -238,6 +244,12 @@ def _lanes(
             )
         y += 12
     return rows, y + 4
+
+
+def _ticks(first: float, end: float) -> range:
+    """Whole seconds, about ten of them, through 0 (the start of the workload)."""
+    step = max(1, int((end - first) / 10))
+    return range(math.floor(first / step) * step, int(end) + 1, step)
 
 
 def _segment(
