@@ -1,6 +1,7 @@
 """The `harness` command: the only module that prints.
 
-    harness run SCENARIO [--seed N] [--out DIR] [--repeat N] [--junit-xml PATH] [--toxiproxy H:P]
+    harness run SCENARIO... [--seed N] [--out DIR] [--repeat N] [--junit-xml PATH] [--set K=V]
+                [--dry-run] [--json] [--toxiproxy H:P]
     harness validate FILE...        check scenarios without running them
     harness check RUN_DIR           re-run the checkers on a run directory's history
     harness report RUN_DIR          re-render its report.html
@@ -19,6 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 import trio
 
@@ -30,14 +32,14 @@ from .faults import describe
 from .scenario import Scenario, parse_scenario
 
 
-def _read_scenario(path: Path) -> Scenario | None:
+def _read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario | None:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
         return None
     try:
-        return parse_scenario(text, str(path))
+        return parse_scenario(text, str(path), overrides)
     except InvalidScenario as exc:
         print(str(exc), file=sys.stderr)
         if os.environ.get("GITHUB_ACTIONS"):
@@ -52,22 +54,26 @@ MARKS = {"valid": "ok  ", "invalid": "FAIL", "unknown": "??  "}
 SHOWN = 3
 
 
-def _print_results(results: Sequence[CheckResult], warnings: Sequence[str] = ()) -> None:
+def _print_results(
+    results: Sequence[CheckResult], warnings: Sequence[str] = (), *, file: TextIO | None = None
+) -> None:
+    out = file or sys.stdout
     for r in results:
         mark = "--  " if r.vacuous else MARKS[r.validity]
         summary = ", ".join(f"{k}={v}" for k, v in r.summary.items() if not isinstance(v, dict))
-        print(f"  {mark} {r.name:<13} {summary}")
+        print(f"  {mark} {r.name:<13} {summary}", file=out)
         for limit in r.limits:
-            print(f"       {limit.text}")
+            print(f"       {limit.text}", file=out)
         if r.error:
-            print(f"       {r.error}")
+            print(f"       {r.error}", file=out)
         if r.validity != "valid":
             for w in r.witnesses[:SHOWN]:
-                print(f"       - {w.problem}")
+                print(f"       - {w.problem}", file=out)
             if len(r.witnesses) > SHOWN:
-                print(f"       ... {len(r.witnesses) - SHOWN} more (all in witnesses.jsonl)")
+                more = len(r.witnesses) - SHOWN
+                print(f"       ... {more} more (all in witnesses.jsonl)", file=out)
     for warning in warnings:
-        print(f"  warning: {warning}")
+        print(f"  warning: {warning}", file=out)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -142,15 +148,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
 class _ProgressView:
     """Live progress: a rich status line on a terminal, plain lines otherwise."""
 
-    def __init__(self) -> None:
-        self.fancy = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.fancy = self.out.isatty() and not os.environ.get("NO_COLOR")
         self.last_plain = -10.0
         self.live = None
         if self.fancy:
             from rich.console import Console
             from rich.live import Live
 
-            self.live = Live(console=Console(), refresh_per_second=4, transient=True)
+            console = Console(file=self.out)
+            self.live = Live(console=console, refresh_per_second=4, transient=True)
             self.live.start()
 
     def __call__(self, p: object) -> None:
@@ -167,7 +175,7 @@ class _ProgressView:
             self.live.update(line)
         elif p.elapsed - self.last_plain >= 2.0:
             self.last_plain = p.elapsed
-            print(line, flush=True)
+            print(line, file=self.out, flush=True)
 
     def close(self) -> None:
         if self.live is not None:
@@ -178,53 +186,106 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .rundir import RunDir, RunOutcome, junit_xml
     from .runner import RunOptions, run_scenario
 
-    scenario = _read_scenario(Path(args.scenario))
-    if scenario is None:
+    scenarios = [_read_scenario(Path(p), args.set or ()) for p in args.scenarios]
+    if any(s is None for s in scenarios):
         return Exit.USAGE
+    chosen = [s for s in scenarios if s is not None]
+    if args.dry_run:
+        return _dry_run(chosen, args)
+    out = sys.stderr if args.json else sys.stdout  # --json: stdout is for the document only
     codes: list[int] = []
     outcomes: list[RunOutcome] = []
     run_dirs: list[RunDir] = []
     junit_path = Path(args.junit_xml) if args.junit_xml else None
-    for i in range(args.repeat):
-        seed = (args.seed if args.seed is not None else scenario.seed) + i
-        print(
-            f"running {scenario.name} with seed {seed} ({scenario.duration:g}s + "
-            f"{scenario.settle:g}s settle)",
-            flush=True,
-        )
-        view = _ProgressView()
-        try:
-            options = RunOptions(
-                out=Path(args.out), seed=seed, toxiproxy=args.toxiproxy, progress=view
-            )
-            result = trio.run(run_scenario, scenario, options)
-        finally:
-            view.close()
-        outcomes.append(result.concluded)
-        run_dirs.append(RunDir(result.run_dir))
-        if junit_path is not None:  # rewritten after every run: an interrupted repeat keeps its
-            junit_path.parent.mkdir(parents=True, exist_ok=True)
-            junit_path.write_text(junit_xml(outcomes, run_dirs), encoding="utf-8")
-        if result.interrupted:
+    for scenario in chosen:
+        first = len(outcomes)
+        for i in range(args.repeat):
+            seed = (args.seed if args.seed is not None else scenario.seed) + i
             print(
-                f"interrupted: nodes, proxies and toxiproxy stopped; history kept in "
-                f"{result.run_dir}",
-                file=sys.stderr,
+                f"running {scenario.name} with seed {seed} ({scenario.duration:g}s + "
+                f"{scenario.settle:g}s settle)",
+                file=out,
+                flush=True,
             )
-            return Exit.INTERRUPTED
-        if result.error:
-            print(f"error: {result.error}", file=sys.stderr)
-        else:
-            print(f"{scenario.name} seed {seed}: {result.outcome}")
-            _print_results(result.results, result.concluded.warnings)
-        print(f"run directory: {result.run_dir} (report: {result.run_dir / 'report.html'})")
-        codes.append(result.exit_code)
-    if args.repeat > 1:
-        _print_repeat(outcomes, codes)
-    return worst(codes)
+            view = _ProgressView(out)
+            try:
+                options = RunOptions(
+                    out=Path(args.out), seed=seed, toxiproxy=args.toxiproxy, progress=view
+                )
+                result = trio.run(run_scenario, scenario, options)
+            finally:
+                view.close()
+            outcomes.append(result.concluded)
+            run_dirs.append(RunDir(result.run_dir))
+            if junit_path is not None:  # rewritten after every run: an interrupted one keeps its
+                junit_path.parent.mkdir(parents=True, exist_ok=True)
+                junit_path.write_text(junit_xml(outcomes, run_dirs), encoding="utf-8")
+            _github(scenario, result.concluded, result.run_dir)
+            if result.interrupted:
+                print(
+                    f"interrupted: nodes, proxies and toxiproxy stopped; history kept in "
+                    f"{result.run_dir}",
+                    file=sys.stderr,
+                )
+                return Exit.INTERRUPTED
+            if result.error:
+                print(f"error: {result.error}", file=sys.stderr)
+            else:
+                print(f"{scenario.name} seed {seed}: {result.outcome}", file=out)
+                _print_results(result.results, result.concluded.warnings, file=out)
+            report = result.run_dir / "report.html"
+            print(f"run directory: {result.run_dir} (report: {report})", file=out)
+            codes.append(result.exit_code)
+        if args.repeat > 1:
+            _print_repeat(outcomes[first:], codes[first:], out)
+    code = worst(codes)
+    if args.json:
+        runs = [json.loads(d.results.read_text(encoding="utf-8")) for d in run_dirs]
+        print(json.dumps({"exit_code": code, "runs": runs}, indent=2))
+    return code
 
 
-def _print_repeat(outcomes: Sequence[object], codes: list[int]) -> None:
+def _dry_run(scenarios: Sequence[Scenario], args: argparse.Namespace) -> int:
+    """The resolved plan of each run (seed fixed, random faults expanded); nothing is started."""
+    from .scenario import resolve, resolved_yaml
+
+    for scenario in scenarios:
+        for i in range(args.repeat):
+            seed = (args.seed if args.seed is not None else scenario.seed) + i
+            print(f"# {scenario.source}, seed {seed}: would run")
+            print(resolved_yaml(resolve(scenario, seed)))
+    return Exit.VALID
+
+
+def _github(scenario: Scenario, outcome: object, run_dir: Path) -> None:
+    """Under GitHub Actions: a step summary section and annotations at the failed checks."""
+    from .ci import error_annotations, step_summary
+    from .rundir import RunOutcome
+
+    assert isinstance(outcome, RunOutcome)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        section = step_summary(
+            outcome.scenario,
+            outcome.seed,
+            outcome.outcome,
+            outcome.results,
+            run_dir,
+            error=outcome.error,
+            warnings=outcome.warnings,
+        )
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(section)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        try:
+            text = Path(scenario.source).read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        for line in error_annotations(scenario.source, text, outcome.results):
+            print(line, file=sys.stderr)
+
+
+def _print_repeat(outcomes: Sequence[object], codes: list[int], out: TextIO) -> None:
     from .flake import flake_rates
     from .rundir import RunOutcome
 
@@ -233,10 +294,11 @@ def _print_repeat(outcomes: Sequence[object], codes: list[int]) -> None:
     failed = codes.count(Exit.INVALID)
     print(
         f"{len(codes)} runs: {passed} valid, {failed} invalid, "
-        f"{len(codes) - passed - failed} unknown or error"
+        f"{len(codes) - passed - failed} unknown or error",
+        file=out,
     )
     for rate in flake_rates(runs):
-        print(f"  {rate.text}")
+        print(f"  {rate.text}", file=out)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -275,7 +337,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a scenario against a fresh cluster")
-    run.add_argument("scenario")
+    run.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="one or more YAML files")
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a key before validation, e.g. --set clients.count=50 (repeatable)",
+    )
+    run.add_argument("--dry-run", action="store_true", help="print each resolved run plan and exit")
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print the verdicts as one JSON document on stdout (progress goes to stderr)",
+    )
     run.add_argument("--seed", type=_seed, help="overrides the scenario's seed (0 or more)")
     run.add_argument("--out", default="reports", help="where run directories go")
     run.add_argument("--repeat", type=int, default=1, help="run N times (seeds seed..seed+N-1)")

@@ -344,3 +344,51 @@ def test_an_unknown_reference_bug_is_a_validation_error(tmp_path):
         SHORT.replace("cluster: {nodes: 2}", "cluster: {nodes: 2, bugs: [redis_echo]}")
     )
     assert "needs pubsub: redis" in harness("validate", str(scenario)).stderr
+
+
+def test_several_scenarios_json_step_summary_annotations_set_and_dry_run(tmp_path):
+    """Two scenarios in one call (one with a defect, switched on by --set), one JUnit file, a
+    JSON document on stdout, a GitHub step summary and an annotation at the failed check."""
+    good = tmp_path / "good.yaml"
+    good.write_text(SHORT)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SHORT.replace("name: short", "name: broken"))
+    plan = harness("run", str(good), "--dry-run", "--set", "clients.count=3", "--seed", "2")
+    assert plan.returncode == 0, plan.stderr
+    assert "count: 3" in plan.stdout
+    assert "seed: 2" in plan.stdout
+    assert not (tmp_path / "reports").exists()  # nothing ran
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_ACTIONS": "true"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            str(good),
+            str(bad),
+            "--out",
+            str(tmp_path / "reports"),
+            "--json",
+            "--junit-xml",
+            str(tmp_path / "junit.xml"),
+            "--set",
+            "cluster.bugs=[duplicate_after_rejoin]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    document = json.loads(result.stdout)  # stdout is the JSON document and nothing else
+    assert result.returncode == document["exit_code"] == 1, result.stderr
+    assert [run["scenario"] for run in document["runs"]] == ["short", "broken"]
+    assert {run["validity"] for run in document["runs"]} == {"invalid"}
+    suites = ET.parse(tmp_path / "junit.xml").getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == ["short", "broken"]
+    text = summary.read_text()
+    assert "### ❌ short (seed 4): invalid" in text
+    assert "| at_most_once | ❌ invalid |" in text
+    line = SHORT.splitlines().index("  at_most_once: {}") + 1
+    assert f"::error file={good},line={line}::at_most_once invalid:" in result.stderr

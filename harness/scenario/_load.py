@@ -15,6 +15,7 @@ import types
 from collections.abc import Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from .._yaml import Located, YamlProblem, load
@@ -25,11 +26,17 @@ from ._app import READ_TAGS
 from ._model import ClusterSpec, Scenario
 
 
-def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+def parse_scenario(
+    text: str, source: str = "<scenario>", overrides: Sequence[str] = ()
+) -> Scenario:
+    """`overrides` are `KEY=VALUE` (`clients.count=50`, the value read as YAML), applied over the
+    document before it is validated, as `harness run --set` gives them."""
     try:
         located = load(text)
     except YamlProblem as exc:
         raise InvalidScenario([Problem(source, exc.line, exc.column, "", exc.message)]) from None
+    for override in overrides:
+        _override(located.value, override)
     if not isinstance(located.value, dict):
         line, column = located.mark(())
         raise InvalidScenario(
@@ -48,9 +55,43 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         scenario = Scenario.model_validate(data, context=_grammar(data))
     except ValidationError as exc:
         problems = [_problem(error, located, source) for error in exc.errors()]
+        keys = [o.partition("=")[0] for o in overrides]
+        problems = [_from_override(p, keys) for p in problems]
         raise InvalidScenario(problems) from None
     scenario._source = source
     return scenario
+
+
+def _from_override(problem: Problem, keys: Sequence[str]) -> Problem:
+    """A problem in a value that `--set` gave is placed there, not at the file's old line."""
+    for key in keys:
+        if problem.path == key or problem.path.startswith(key + "."):
+            return Problem("--set", 1, 1, problem.path, problem.message)
+    return problem
+
+
+def _override(data: Any, override: str) -> None:
+    key, sep, raw = override.partition("=")
+    parts = key.split(".")
+    if not sep or not all(parts):
+        raise InvalidScenario(
+            [Problem("--set", 1, 1, key, "expected KEY=VALUE, e.g. clients.count=50")]
+        )
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise InvalidScenario([Problem("--set", 1, 1, key, f"not a YAML value: {exc}")]) from None
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict):
+            where = ".".join(parts[:i])
+            raise InvalidScenario([Problem("--set", 1, 1, key, f"{where} is not a mapping")])
+        node = node.setdefault(part, {})
+    if not isinstance(node, dict):
+        raise InvalidScenario(
+            [Problem("--set", 1, 1, key, f"{'.'.join(parts[:-1])} is not a mapping")]
+        )
+    node[parts[-1]] = value
 
 
 def _grammar(data: dict[str, Any]) -> Grammar:
