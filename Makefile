@@ -38,7 +38,8 @@ $(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(INTEROP)/package-l
 	cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: setup
+# The demo needs only what it uses: the venv and toxiproxy-server (no Node, no Redis).
+demo: $(VENV)/.installed $(BIN)/toxiproxy-server
 	$(BIN)/harness run scenarios/quickstart.yaml
 
 test: setup
