@@ -84,8 +84,10 @@ def test_read_none_leaves_durability_unknown():
 
 
 def test_two_runs_on_one_persistent_store_are_both_valid(tmp_path: Path):
+    """The whole chat scenario (3 nodes; partition, kill, restart) twice on one store: the
+    second run's ids carry its own run id, so nothing is taken for a duplicate."""
     store = tmp_path / "shared.sqlite"
-    text = SHORT.replace("--store {store}", f"--store sqlite:///{store}")
+    text = CHAT.replace("--store {store}", f"--store sqlite:///{store}")
     first, one = run(tmp_path, text, "first")
     second, two = run(tmp_path, text, "second")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -94,6 +96,12 @@ def test_two_runs_on_one_persistent_store_are_both_valid(tmp_path: Path):
     by_name = {c["name"]: c for c in two["checks"]}
     assert by_name["durability"]["summary"]["acknowledged"] > 0
     assert by_name["delivery"]["summary"]["delivered"] > 0
+    (history,) = (tmp_path / "second").glob("*/*/history.jsonl")
+    ops = [json.loads(line) for line in history.read_text().splitlines()]
+    kinds = {
+        o["value"]["kind"] for o in ops if o["f"] == "fault" and o["value"]["phase"] == "start"
+    }
+    assert kinds == {"partition", "kill", "restart"}
 
 
 def test_the_zoo_defect_is_caught_under_the_other_contract(tmp_path: Path):

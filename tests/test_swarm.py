@@ -182,8 +182,10 @@ async def test_worker_processes_share_one_clock_and_merge_into_one_history(node,
     assert ops == read_history(tmp_path / "history.jsonl")
     assert [o.index for o in ops] == list(range(len(ops)))
     assert all(a.time <= b.time for a, b in itertools.pairwise(ops))
-    processes = {o.process for o in ops}
+    processes = {o.process for o in ops if o.f != "load"}
     assert processes == {f"c{i}" for i in range(1, 13)} | {"p1", "p2"}
+    # each worker watches its own load (`harness._gauge`), once a second while it runs
+    assert {o.process for o in ops if o.f == "load"} <= {"swarm0", "swarm1", "swarm2"}
     # a message published in one worker is received by clients in the others
     published = {o.value["id"] for o in ops if o.f == "publish" and o.type == "ok"}
     receivers = {o.process for o in ops if o.f == "recv" and o.value.get("id") in published}
