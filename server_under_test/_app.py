@@ -16,6 +16,7 @@ Test knobs, so every protocol path can be exercised against a real process:
     join params  {"reject": REASON}  refuse the join with {"reason": REASON}
                  {"join_delay_ms": N} answer the join N ms late (a slow join)
                  {"tick_ms": N}      a recurring push `tick` {"n"} to this client only
+                 {"user": NAME}      who the client is (only the timer_once_per_user bug reads it)
                  {"dedupe": true}    intercept `new_msg` (handle_out) and skip ids this channel
                                      has already pushed: per-channel state, as in point 6
     events       echo (reply ok with the payload), noreply (never answers), crash (the channel
@@ -40,6 +41,7 @@ REPLAY_ON_JOIN = 100  # only with the duplicate_after_rejoin bug: "catch up" on 
 WRITE_BEHIND_DELAY = 0.5  # only with the ack_before_persist bug
 REORDER_JITTER = 0.05  # only with the reorder_publisher bug
 _ACKED: dict[str, set[str]] = {}  # only with ack_before_persist: ids acknowledged by this node
+_TIMERS: set[tuple[str, str]] = set()  # only with timer_once_per_user: (user, topic) ever ticked
 
 
 class RoomChannel:
@@ -49,6 +51,7 @@ class RoomChannel:
         self.context = context
         self.intercept: frozenset[str] = frozenset()
         self.tick_ms: float | None = None
+        self.user = ""
         self.pushed_ids: set[str] = set()
 
     async def join(self, params: Any) -> JoinResult:
@@ -64,6 +67,7 @@ class RoomChannel:
         tick = params.get("tick_ms")
         if isinstance(tick, int | float) and tick > 0:
             self.tick_ms = tick
+        self.user = str(params.get("user", ""))
         return Ok({"node": self.context.node})
 
     async def after_join(self) -> None:
@@ -73,6 +77,11 @@ class RoomChannel:
             for message in await ctx.services.store.history(ctx.topic, limit=REPLAY_ON_JOIN):
                 ctx.push("new_msg", message.payload())
         if self.tick_ms is not None:
+            if ctx.services.bugs.on("timer_once_per_user"):
+                key = (self.user, ctx.topic)
+                if key in _TIMERS:  # "its timer is already running" (it died with the channel)
+                    return
+                _TIMERS.add(key)
             ctx.start_soon(self._tick)
 
     async def _tick(self) -> None:
@@ -120,7 +129,8 @@ class RoomChannel:
         services = ctx.services
         if services.bugs.on("ack_before_persist"):
             return self._write_behind(message_id, payload)
-        if await services.store.append(ctx.topic, message_id, payload, ctx.node):
+        new = await services.store.append(ctx.topic, message_id, payload, ctx.node)
+        if new or services.bugs.on("broadcast_retried_publish"):
             if services.bugs.on("reorder_publisher"):
                 services.spawn(lambda: self._broadcast_later(payload))
             else:

@@ -40,6 +40,16 @@ CATALOGUE: dict[str, str] = {
         "each new_msg is broadcast from its own background task after the write, so messages "
         "from one publisher can overtake each other"
     ),
+    "broadcast_retried_publish": (
+        "the store ignores a publish whose id it already has, but the channel broadcasts it "
+        "anyway: a publisher that retries a timed-out push (same id) makes every subscriber "
+        "receive the message twice (idempotent storage, non-idempotent fan-out)"
+    ),
+    "timer_once_per_user": (
+        "a channel's recurring push is registered in a node-wide table keyed by user and topic "
+        "and never removed when the channel dies, so a client that rejoins on the same node "
+        "gets no more ticks (state that outlived its process)"
+    ),
     "redis_echo": (
         "the Redis adapter does not skip its own messages when Redis sends them back, so the "
         "publishing node's subscribers get every broadcast twice (Redis PubSub only)"

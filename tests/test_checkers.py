@@ -321,3 +321,55 @@ def test_verdicts_speak_the_scenarios_clock():
         "c1 lost room:1 at 3.000s and was not joined again by 9.000s"
     )
     assert result.witnesses[0].evidence["faults"][0]["start"] == 3.0
+
+
+def pushes_history(*, tick_again: bool) -> HistoryBuilder:
+    """c1 joined to room:1 (join_ref 1), welcomed and ticked every 0.3 s; its socket dies at 2 s,
+    it rejoins at 2.2 s (join_ref 5), is welcomed again, and ticks again or stays quiet."""
+    h = HistoryBuilder()
+    h.at(0.0).join("c1", "room:1", jr="1")
+    h.at(0.05).recv("c1", "room:1", "", "1", event="welcome")
+    for k in range(1, 7):
+        h.at(0.3 * k).recv("c1", "room:1", "", "1", event="tick")
+    h.at(2.0).disconnect("c1").at(2.2).join("c1", "room:1", jr="5")
+    h.at(2.25).recv("c1", "room:1", "", "5", event="welcome")
+    if tick_again:
+        for k in range(1, 14):
+            h.at(2.2 + 0.3 * k).recv("c1", "room:1", "", "5", event="tick")
+    h.at(6.2).channel_close("c1", "room:1", jr="5")
+    return h
+
+
+def test_pushes_after_a_rejoin():
+    options = {"after_join": "welcome", "within": 1.0, "recurring": "tick", "every": 1.0}
+    assert run("pushes", pushes_history(tick_again=True), **options).validity == "valid"
+    result = run("pushes", pushes_history(tick_again=False), **options)
+    assert result.validity == "invalid"
+    (w,) = result.witnesses
+    assert (w.client, w.topic, w.evidence["join_ref"]) == ("c1", "room:1", "5")
+    assert "no `tick` for 4.00 s after its join" in w.problem
+
+
+def test_pushes_a_tick_of_the_old_channel_does_not_count_and_faults_excuse():
+    h = pushes_history(tick_again=False)
+    h.at(3.0).recv("c1", "room:1", "", "1", event="tick")  # old join_ref: not the new channel's
+    assert run("pushes", h, recurring="tick", every=1.0).validity == "invalid"
+    h.fault("f1", "partition", "n1|n2", 2.0, 5.5)  # the silence is inside a fault (+ settle)
+    assert run("pushes", h, recurring="tick", every=1.0).validity == "valid"
+
+
+def test_pushes_missing_welcome_and_nothing_to_judge():
+    h = pushes_history(tick_again=True)
+    h.ops = [op for op in h.ops if not (op.value.get("event") == "welcome" and op.time > 2)]
+    result = run("pushes", h, after_join="welcome", within=1.0)
+    assert result.validity == "invalid"
+    assert "never got it: no `welcome` within 1 s" in result.witnesses[0].problem
+    short = HistoryBuilder().at(0.0).join("c1", "room:1").at(0.5).channel_close("c1", "room:1")
+    assert run("pushes", short, after_join="welcome", within=1.0).vacuous
+
+
+def test_pushes_needs_an_event_to_watch():
+    from harness.scenario import InvalidScenario, parse_scenario
+
+    with pytest.raises(InvalidScenario, match="after_join"):
+        parse_scenario("name: a\nduration: 5s\nchecks: {pushes: {every: 1s}}\n", "x.yaml")

@@ -26,6 +26,7 @@ from ._result import CheckResult, Limit, Validity, combine
 from ._warnings import warnings_of
 from .durability import DURABILITY
 from .liveness import DELIVERY, REJOIN
+from .pushes import PUSHES
 from .safety import AT_MOST_ONCE, NO_PHANTOM, ORDER
 from .stats import AVAILABILITY, LATENCY
 
@@ -38,6 +39,7 @@ REGISTRY: tuple[Check, ...] = (
     DURABILITY,
     LATENCY,
     AVAILABILITY,
+    PUSHES,
 )
 
 Checker = Callable[[Facts, Mapping[str, Any]], CheckResult]

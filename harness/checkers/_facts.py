@@ -100,6 +100,7 @@ class Facts:
     publishes: dict[str, Publish] = field(default_factory=dict)
     deliveries: list[Op] = field(default_factory=list)
     stale: list[Op] = field(default_factory=list)
+    pushes: list[Op] = field(default_factory=list)  # recv ops of any other event (`pushes`)
     memberships: dict[tuple[str, str], list[Membership]] = field(default_factory=dict)
     expected_topics: dict[str, set[str]] = field(default_factory=dict)
     losses: dict[str, list[Op]] = field(default_factory=dict)  # client -> disconnect ops
@@ -161,6 +162,8 @@ def facts_of(history: Sequence[Op]) -> Facts:
         elif f == "recv":
             if v.get("event") == facts.deliver_event:
                 facts.deliveries.append(op)
+            else:
+                facts.pushes.append(op)
         elif f == "setup" and isinstance(v.get("deliver"), str):
             facts.deliver_event = v["deliver"]
         elif f == "recv_stale":

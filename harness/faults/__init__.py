@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
-from ._base import Fault, FaultContext, Grammar, Node, Topology
+from ._base import Fault, FaultContext, Grammar, Node, Topology, grammar_of
 from .clients import ClientClose, ClientCrash, ClientLeave
 from .links import Down, Partition
 from .nodes import Kill, Pause, Restart, RollingRestart, Terminate
@@ -90,4 +90,5 @@ __all__ = [
     "Toxic",
     "describe",
     "expand_random",
+    "grammar_of",
 ]

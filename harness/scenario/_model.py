@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from ..checkers import DEFAULT_CHECKS, REGISTRY
-from ..faults import AnyFault, Fault, Topology
+from ..faults import AnyFault, Fault, Topology, grammar_of
 from ..phoenix import Timings
 from ..units import Bounded, Duration, Flag, Millis, OneOf, Rate, Text, kind_of
 from . import _reference as reference
@@ -224,6 +224,10 @@ class ClientsSpec(Section):
     topics: Annotated[tuple[str, ...], BeforeValidator(_topic_list)] = ("room:1",)
     topics_per_client: Annotated[int, Bounded(1)] = 1
     placement: Annotated[Placement, OneOf(("round_robin", "random"))] = "round_robin"
+    nodes: Annotated[
+        tuple[str, ...] | None,
+        Field(description="the nodes clients first connect to (default: all); publishers use all"),
+    ] = None
     on_reconnect: Annotated[OnReconnect, OneOf(("same_node", "next_node", "random_node"))] = (
         "same_node"
     )
@@ -237,6 +241,19 @@ class ClientsSpec(Section):
     duplicate_join: Annotated[
         Flag, Field(description="true: the client defect that sends every join twice")
     ] = False
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _known_nodes(cls, value: Any, info: ValidationInfo) -> Any:
+        grammar = grammar_of(info)
+        if value is None or grammar is None:
+            return value
+        names = grammar.topology.nodes
+        if not isinstance(value, list) or not value or any(n not in names for n in value):
+            raise ValueError(f"expected a non-empty list of nodes among {', '.join(names)}")
+        if len(set(value)) != len(value):
+            raise ValueError("nodes must be distinct")
+        return value
 
     @field_validator("topics_per_client")
     @classmethod

@@ -20,6 +20,8 @@ BUGS: frozenset[str] = frozenset(
         "deliver_after_leave",
         "reorder_publisher",
         "redis_echo",
+        "broadcast_retried_publish",
+        "timer_once_per_user",
         "no_link_restore_after_kill",
     }
 )

@@ -41,6 +41,7 @@ class SwarmConfig:
     topics: tuple[str, ...]
     topics_per_client: int = 1
     placement: Placement = "round_robin"
+    first_nodes: tuple[int, ...] | None = None  # indices clients start on (None: every node)
     on_reconnect: OnReconnect = "same_node"
     publishers: int = 1
     rate: float = 10.0
@@ -74,6 +75,9 @@ class SwarmConfig:
             topics=c.topics,
             topics_per_client=c.topics_per_client,
             placement=c.placement,
+            first_nodes=None
+            if c.nodes is None
+            else tuple(scenario.cluster.node_names.index(n) for n in c.nodes),
             on_reconnect=c.on_reconnect,
             publishers=w.publishers,
             rate=w.rate,
@@ -153,7 +157,9 @@ def plan_clients(config: SwarmConfig, nodes: Sequence[Endpoint]) -> list[ClientC
     plans = []
     for i in range(config.clients):
         topics = tuple(sorted(rng.sample(config.topics, config.topics_per_client)))
-        first = i % count if config.placement == "round_robin" else rng.randrange(count)
+        starts = config.first_nodes or range(count)
+        pick = i % len(starts) if config.placement == "round_robin" else rng.randrange(len(starts))
+        first = starts[pick]
         client_id = f"c{i + 1}"
         plans.append(
             replace(
