@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.scenario import InvalidScenario, parse_duration, parse_rate, parse_scenario
@@ -212,3 +214,33 @@ def test_the_grammar_knows_every_reference_bug_by_name():
     assert set(_reference.BUGS) == set(_bugs.CATALOGUE)
     assert _reference.MESH_ONLY == _bugs.MESH_ONLY
     assert _reference.REDIS_ONLY == _bugs.REDIS_ONLY
+
+
+def test_two_faults_may_not_hold_one_node_at_once():
+    text = (
+        "name: a\nduration: 9s\nfaults:\n"
+        "  - {at: 1s, kind: kill, node: n1, restart_after: 3s}\n"
+        "  - {at: 2s, for: 1s, kind: pause, node: n1}\n"
+    )
+    with pytest.raises(InvalidScenario, match=r"faults\[1\] \(pause at 2s\) holds n1 while"):
+        parse_scenario(text, "x.yaml")
+    # one after the other, or on another node, is fine
+    parse_scenario(
+        text.replace(
+            "at: 2s, for: 1s, kind: pause, node: n1", "at: 4.5s, for: 1s, kind: pause, node: n1"
+        ),
+        "x.yaml",
+    )
+    parse_scenario(text.replace("node: n1}", "node: n2}"), "x.yaml")
+
+
+@pytest.mark.parametrize("name", ["mesh", "redis"])
+def test_random_faults_never_hold_one_node_twice(name):
+    from harness.faults import conflict
+    from harness.scenario import resolve
+
+    path = Path(__file__).parent / "data" / "random" / f"{name}.yaml"
+    scenario = parse_scenario(path.read_text(), str(path))
+    for seed in range(200):
+        faults = resolve(scenario, seed).faults
+        assert all(conflict(faults[:i], f) is None for i, f in enumerate(faults)), seed

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
-from ._base import Fault, FaultContext, Grammar, Node, Topology, grammar_of
+from ._base import Fault, FaultContext, Grammar, Node, Topology, conflict, grammar_of
 from .clients import ClientClose, ClientCrash, ClientLeave
 from .links import Down, Partition
 from .nodes import Kill, Pause, Restart, RollingRestart, Terminate
@@ -68,9 +68,11 @@ def expand_random(faults: Iterable[Fault], seed: int, topology: Topology) -> tup
     (stable), so the resolved scenario replays."""
     rng = _random.Random(seed)
     out: list[Fault] = []
+    faults = tuple(faults)
+    fixed = [f for f in faults if not isinstance(f, Random)]
     for fault in faults:
         if isinstance(fault, Random):
-            out.extend(fault.expand(rng, topology))
+            out.extend(fault.expand(rng, topology, [*fixed, *out]))
         else:
             out.append(fault)
     return tuple(sorted(out, key=lambda f: f.at))
@@ -88,6 +90,7 @@ __all__ = [
     "Node",
     "Topology",
     "Toxic",
+    "conflict",
     "describe",
     "expand_random",
     "grammar_of",

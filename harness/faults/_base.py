@@ -164,6 +164,11 @@ class Fault(BaseModel):
     def target(self) -> str:
         return ""
 
+    def occupies(self) -> dict[str, tuple[float, float]]:
+        """Node -> the span this fault holds it (down, frozen, restarting); two faults may not
+        hold one node at once (a second kill of a dead node, a restart of a frozen one)."""
+        return {}
+
     def params(self) -> dict[str, Any]:
         """The kind's own parameters, as the history records them."""
         return self.model_dump(mode="json", exclude={"at", "duration", "kind"})
@@ -182,3 +187,15 @@ def _grammar(info: ValidationInfo) -> Grammar | None:
 def grammar_of(info: ValidationInfo) -> Grammar | None:
     """The validation context, when `parse_scenario` gave one."""
     return _grammar(info)
+
+
+def conflict(faults: Sequence[Fault], fault: Fault) -> tuple[int, str] | None:
+    """The first of `faults` that holds a node `fault` also holds at an overlapping time, as
+    (its index, the node), or None."""
+    held = fault.occupies()
+    for i, other in enumerate(faults):
+        for node, (start, end) in other.occupies().items():
+            span = held.get(node)
+            if span is not None and span[0] <= end and start <= span[1]:
+                return i, node
+    return None

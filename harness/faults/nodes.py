@@ -8,6 +8,7 @@ node down until the final heal starts it again; a restart always comes back on t
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any, Literal
 
@@ -38,6 +39,10 @@ class NodeFault(Fault):
     def target(self) -> str:
         return self.node
 
+    def occupies(self) -> dict[str, tuple[float, float]]:
+        end = self.end
+        return {self.node: (self.at, self.at if end is None else end)}
+
     @classmethod
     def draw(cls, rng: random.Random, topology: Topology, length: float) -> dict[str, Any]:
         return {"node": rng.choice(topology.nodes)}
@@ -49,6 +54,10 @@ class _Stop(NodeFault):
     @classmethod
     def draw(cls, rng: random.Random, topology: Topology, length: float) -> dict[str, Any]:
         return {"node": rng.choice(topology.nodes), "restart_after": round(length, 3)}
+
+    def occupies(self) -> dict[str, tuple[float, float]]:
+        back = math.inf if self.restart_after is None else self.at + self.restart_after
+        return {self.node: (self.at, back)}
 
     async def _stop(self, node: Node) -> None:
         raise NotImplementedError
@@ -133,6 +142,13 @@ class RollingRestart(Fault):
 
     def target(self) -> str:
         return ",".join(self.nodes or ())
+
+    def occupies(self) -> dict[str, tuple[float, float]]:
+        nodes = self.nodes or ()
+        return {
+            n: (self.at + i * self.interval, self.at + i * self.interval)
+            for i, n in enumerate(nodes)
+        }
 
     async def apply(self, ctx: FaultContext) -> None:
         for name in self.nodes or tuple(ctx.nodes):

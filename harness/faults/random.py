@@ -10,13 +10,15 @@ random calls is part of the contract: a seed must keep resolving to the same fau
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import field_validator
 
 from ..units import Bounded, Duration
-from ._base import Fault, Topology
+from ._base import Fault, Topology, conflict
 
+MAX_DRAWS = 50
 DEFAULT_KINDS = ("latency", "down", "partition", "kill", "pause", "client_crash")
 
 
@@ -39,16 +41,30 @@ class Random(Fault):
             raise ValueError(f"expected a list of fault kinds among {', '.join(DRAWN_KINDS)}")
         return value
 
-    def expand(self, rng: random.Random, topology: Topology) -> list[Fault]:
+    def expand(
+        self, rng: random.Random, topology: Topology, planned: Sequence[Fault] = ()
+    ) -> list[Fault]:
+        """`count` faults drawn from `rng`. A draw that would hold a node another fault already
+        holds (`conflict`: a second kill of a dead node) is drawn again, so every seed yields a
+        schedule that can run; seeds without such a clash resolve as they always did."""
         from . import KINDS
 
         window = self.duration or 0.0
         out: list[Fault] = []
         for _ in range(self.count):
-            kind = KINDS[rng.choice(list(self.kinds))]
-            length = rng.uniform(self.min_for, min(self.max_for, window))
-            at = self.at + rng.uniform(0.0, max(0.0, window - length))
-            params = kind.draw(rng, topology, length)
-            duration = None if kind.instant else round(length, 3)
-            out.append(kind.model_validate({"at": round(at, 3), "for": duration, **params}))
+            for _attempt in range(MAX_DRAWS):
+                kind = KINDS[rng.choice(list(self.kinds))]
+                length = rng.uniform(self.min_for, min(self.max_for, window))
+                at = self.at + rng.uniform(0.0, max(0.0, window - length))
+                params = kind.draw(rng, topology, length)
+                duration = None if kind.instant else round(length, 3)
+                fault = kind.model_validate({"at": round(at, 3), "for": duration, **params})
+                if conflict([*planned, *out], fault) is None:
+                    out.append(fault)
+                    break
+            else:
+                raise ValueError(
+                    f"random: no room for {self.count} faults of {', '.join(self.kinds)} between"
+                    f" {self.at:g}s and {self.at + window:g}s without two on one node at once"
+                )
         return out

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from ..checkers import DEFAULT_CHECKS, REGISTRY
-from ..faults import AnyFault, Fault, Topology, grammar_of
+from ..faults import AnyFault, Fault, Topology, conflict, grammar_of
 from ..phoenix import Timings
 from ..units import Bounded, Duration, Flag, Millis, OneOf, Rate, Text, kind_of
 from . import _reference as reference
@@ -347,6 +347,20 @@ class Scenario(Section):
         if not isinstance(value, list):
             raise ValueError(f"expected a list of faults, got {kind_of(value)}")
         return value
+
+    @field_validator("faults")
+    @classmethod
+    def _one_at_a_time(cls, faults: tuple[Fault, ...]) -> tuple[Fault, ...]:
+        for i, fault in enumerate(faults):
+            clash = conflict(faults[:i], fault)
+            if clash is not None:
+                j, node = clash
+                raise ValueError(
+                    f"faults[{i}] ({fault.kind_name()} at {fault.at:g}s) holds {node} while"
+                    f" faults[{j}] ({faults[j].kind_name()} at {faults[j].at:g}s) still does;"
+                    " one node fault at a time per node"
+                )
+        return faults
 
     @property
     def source(self) -> str:
