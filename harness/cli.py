@@ -29,17 +29,15 @@ from .checkers import DESCRIPTIONS, CheckResult
 from .errors import HarnessError, HistoryError, InvalidScenario
 from .exits import Exit, worst
 from .faults import describe
-from .scenario import Scenario, parse_scenario
+from .scenario import Scenario, parse_scenario, read_scenario
 
 
 def _read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario | None:
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_scenario(path, overrides)
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
         return None
-    try:
-        return parse_scenario(text, str(path), overrides)
     except InvalidScenario as exc:
         print(str(exc), file=sys.stderr)
         if os.environ.get("GITHUB_ACTIONS"):
@@ -102,9 +100,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print(f"scenarios ({directory}):")
     for path in sorted(directory.glob("*.yaml")):
         try:
-            s = parse_scenario(path.read_text(encoding="utf-8"), str(path))
+            s = read_scenario(path)
             print(f"  {path.name:<32} {s.description or s.name}")
-        except InvalidScenario:
+        except (InvalidScenario, OSError):
             print(f"  {path.name:<32} (invalid: run harness validate {path})")
     print("fault kinds:")
     for kind, text in describe().items():

@@ -58,6 +58,10 @@ class Nemesis:
             for index, fault in enumerate(faults):
                 nursery.start_soon(self._one, f"f{index + 1}", fault, start)
 
+    async def apply_now(self, fault_id: str, fault: Fault) -> None:
+        """One fault from now (its `at` ignored), recorded like a scheduled one."""
+        await self._one(fault_id, fault.model_copy(update={"at": 0.0}), self.clock.now())
+
     async def _one(self, fault_id: str, fault: Fault, start: float) -> None:
         await self.clock.sleep_until(start + fault.at)
         base = {

@@ -21,7 +21,7 @@ from ..errors import InvalidScenario, Problem
 from ..faults import Fault, expand_random
 from ..units import parse_duration, parse_rate
 from ._app import AppSpec, HttpRead, PushRead, dig, render
-from ._load import parse_scenario
+from ._load import parse_scenario, read_scenario
 from ._model import ClientsSpec, ClusterSpec, Scenario, TimingsSpec, WorkloadSpec
 from ._schema import scenario_schema
 
@@ -74,6 +74,7 @@ __all__ = [
     "parse_duration",
     "parse_rate",
     "parse_scenario",
+    "read_scenario",
     "render",
     "resolve",
     "resolved_data",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import types
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
@@ -60,6 +61,20 @@ def parse_scenario(
         raise InvalidScenario(problems) from None
     scenario._source = source
     return scenario
+
+
+def read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario:
+    """`parse_scenario` of a file; bytes that are not UTF-8 are a problem at their line, not a
+    traceback. OSError (missing, unreadable) is the caller's to report."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded"
+        raise InvalidScenario([Problem(str(path), line, column, "", message)]) from None
+    return parse_scenario(text, str(path), overrides)
 
 
 def _from_override(problem: Problem, keys: Sequence[str]) -> Problem:
