@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TOXIPROXY_VERSION := 2.12.0
 INTEROP := tests/interop
 
-.PHONY: setup redis-server demo test lint fmt clean
+.PHONY: setup install redis-server demo test test-fast lint fmt clean
 
 setup: $(VENV)/.installed $(BIN)/toxiproxy-server $(INTEROP)/node_modules/.installed redis-server
 
@@ -38,12 +38,19 @@ $(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(INTEROP)/package-l
 	cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The demo needs only what it uses: the venv and toxiproxy-server (no Node, no Redis).
-demo: $(VENV)/.installed $(BIN)/toxiproxy-server
+# What `harness run` needs: the venv and toxiproxy-server (no Node, no Redis).
+install: $(VENV)/.installed $(BIN)/toxiproxy-server
+
+# The demo needs only what it uses.
+demo: install
 	$(BIN)/harness run scenarios/quickstart.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the whole-scenario runs marked slow.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

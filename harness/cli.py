@@ -29,7 +29,7 @@ from .checkers import DESCRIPTIONS, CheckResult
 from .errors import HarnessError, HistoryError, InvalidScenario
 from .exits import Exit, worst
 from .faults import describe
-from .scenario import Scenario, parse_scenario, read_scenario
+from .scenario import Scenario, read_scenario
 
 
 def _read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario | None:
