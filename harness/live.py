@@ -8,6 +8,7 @@ n2 now, then assert on what my client saw". `open_live` sets up exactly what a r
     live.urls                   node -> the ws URL clients use (through its `clients->` proxy)
     await live.apply(fault)     one fault now, written as in a scenario (no `at:`); returns its id
                                 once it has started; `await live.stopped(id)` waits for its end
+    await live.wait_joined()    until the swarm and the hand-made clients are joined again
     await live.client(...)      one more client of the swarm's kind (reconnect, rejoin, heartbeat
                                 as phoenix.js), recording into the same history, joined on return
     live.ops()                  the history so far; `live.assess()` runs the scenario's checks on it
@@ -32,7 +33,7 @@ from pydantic import ValidationError
 from .checkers import Assessment, assess
 from .errors import HarnessError
 from .faults import KINDS, Grammar
-from .history import Op, workload_clock
+from .history import Op
 from .rundir import HistoryWriter, RunDir, read_history
 from .runner import Run, RunOptions, open_run
 from .scenario import Scenario, parse_scenario, read_scenario, render
@@ -110,6 +111,7 @@ class Live:
         self._faults = 0
         self._clients = 0
         self._published = 0
+        self._made: list[LiveClient] = []
 
     @property
     def urls(self) -> dict[str, str]:
@@ -123,9 +125,12 @@ class Live:
         self.run.writer.flush()
         return read_history(self.run.writer.path)
 
-    def assess(self) -> Assessment:
-        """The scenario's checks over the history recorded so far."""
-        return assess(workload_clock(self.ops()), self.scenario.checks)
+    def assess(self, checks: Sequence[str] | None = None) -> Assessment:
+        """The scenario's checks (or those named, with the scenario's options) over the history
+        recorded so far. `durability` needs the final read a run ends with: unknown here."""
+        options = self.scenario.checks
+        chosen = options if checks is None else {name: options.get(name, {}) for name in checks}
+        return assess(self.ops(), chosen)
 
     async def apply(self, fault: Mapping[str, Any] | str) -> str:
         """Start one fault now (`{kind: kill, node: n2, restart_after: 1s}`); returns its id
@@ -149,6 +154,15 @@ class Live:
 
     async def stopped(self, fault_id: str, *, timeout: float = 60.0) -> None:
         await _wait(lambda: self._phase(fault_id, "stop"), timeout, f"fault {fault_id} stopped")
+
+    async def wait_joined(self, *, timeout: float = 15.0) -> None:
+        """Until the swarm and every hand-made client are joined to all their topics."""
+        with trio.move_on_after(timeout) as scope:
+            await self.run.swarm.wait_joined(timeout=timeout)
+            for client in self._made:
+                await client.wait_joined(timeout=timeout)
+        if scope.cancelled_caught:
+            raise LiveError(f"not within {timeout:g} s: every client joined again")
 
     async def heal(self) -> None:
         await self.run.nemesis.heal()
@@ -188,6 +202,7 @@ class Live:
 
         self._nursery.start_soon(run)
         live_client = LiveClient(self, swarm_client, scope)
+        self._made.append(live_client)
         await live_client.wait_joined(timeout=join_timeout)
         return live_client
 

@@ -373,3 +373,13 @@ def test_pushes_needs_an_event_to_watch():
 
     with pytest.raises(InvalidScenario, match="after_join"):
         parse_scenario("name: a\nduration: 5s\nchecks: {pushes: {every: 1s}}\n", "x.yaml")
+
+
+def test_pushes_judges_the_part_of_a_silence_outside_the_faults():
+    h = pushes_history(tick_again=False)
+    h.fault("f1", "kill", "n2", 2.0, 3.0)  # excused up to 4.0 (settle 1 s); silent until 6.2
+    result = run("pushes", h, recurring="tick", every=1.0)
+    assert result.validity == "invalid"
+    assert "no `tick` for 4.00 s after its join, 2.20 s of it outside faults" in (
+        result.witnesses[0].problem
+    )

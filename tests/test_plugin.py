@@ -93,6 +93,9 @@ async def test_my_client_survives_a_kill(chaos_cluster, chaos_client):
         while sent not in mine.received("room:1"):
             await trio.sleep(0.05)
     assert [o.f for o in mine.ops()].count("disconnect") >= 1
+    await chaos_cluster.wait_joined()
+    verdict = chaos_cluster.assess(["at_most_once", "no_phantom", "rejoin"])
+    assert verdict.validity == "valid", verdict.results
 
 async def test_a_whole_run(chaos_run):
     result = await chaos_run("kill.yaml")

@@ -13,8 +13,9 @@ Options name the app's own events (none by default, so the check is off unless a
 * `recurring` + `every` (default 2 s): while a client is joined, the gap between two of those
   events on the channel's `join_ref` (and from the join to the first one) is at most `every`.
 
-Only joins and gaps outside every fault window (widened by `settle`, default 1 s) are judged:
-inside a fault a push may be late or lost with its connection. A push is matched by the join_ref
+Only joins outside every fault window (widened by `settle`, default 1 s) are judged, and of a
+gap only its parts outside them: inside a fault a push may be late or lost with its connection,
+but a timer that never ticks again is silent after the fault as well. A push is matched by the join_ref
 of the channel it reached (the client drops frames of an old channel as stale), so a tick of an
 old channel cannot stand in for the new one. The verdict depends on the harness reading its
 sockets in time (`timing=True`).
@@ -73,6 +74,22 @@ def pushes(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     def quiet(start: float, end: float) -> bool:
         return not any(w.overlaps(start, end, settle) for w in facts.windows)
 
+    def quiet_pieces(start: float, end: float) -> list[tuple[float, float]]:
+        """(start, end) without the fault windows (each widened by `settle` after it)."""
+        pieces = [(start, end)]
+        for w in facts.windows:
+            cut: list[tuple[float, float]] = []
+            for a, b in pieces:
+                if b < w.start or a > w.end + settle:
+                    cut.append((a, b))
+                    continue
+                if a < w.start:
+                    cut.append((a, w.start))
+                if b > w.end + settle:
+                    cut.append((w.end + settle, b))
+            pieces = cut
+        return pieces
+
     witnesses: list[Witness] = []
     joins = gaps = 0
     for memberships in facts.memberships.values():
@@ -87,10 +104,10 @@ def pushes(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
                 times = sorted(seen.get((m.client, m.topic, m.join_ref, recurring), []))
                 marks = [m.start, *(t for t in times if m.start <= t <= end), end]
                 for a, b in pairwise(marks):
-                    if quiet(a, b):
+                    for start, stop in quiet_pieces(a, b):
                         gaps += 1
-                        if b - a > every:
-                            witnesses.append(_silence(m, recurring, a, b, every))
+                        if stop - start > every:
+                            witnesses.append(_silence(m, recurring, a, b, every, stop - start))
     summary: dict[str, Any] = {"joins_judged": joins, "gaps_judged": gaps}
     if joins == 0 and gaps == 0:
         return vacuous("pushes", "no join lasted long enough outside the faults", summary)
@@ -111,11 +128,14 @@ def _missing_after_join(m: Membership, event: str, within: float, times: list[fl
     )
 
 
-def _silence(m: Membership, event: str, start: float, end: float, every: float) -> Witness:
+def _silence(
+    m: Membership, event: str, start: float, end: float, every: float, quiet: float
+) -> Witness:
     since = "its join" if start == m.start else f"the last one at {start:.2f} s"
+    outside = "" if quiet >= end - start - 1e-9 else f", {quiet:.2f} s of it outside faults"
     return Witness(
-        f"no `{event}` for {end - start:.2f} s after {since} while joined to {m.topic}"
-        f" (join_ref {m.join_ref}); at most {every:g} s allowed",
+        f"no `{event}` for {end - start:.2f} s after {since}{outside} while joined to"
+        f" {m.topic} (join_ref {m.join_ref}); at most {every:g} s allowed",
         time=start,
         client=m.client,
         topic=m.topic,
