@@ -41,6 +41,11 @@ from .errors import ToxiproxyError
 from .faults.toxics import TOXICS, slicer_problem
 
 CALL_TIMEOUT = 5.0
+# Removing a toxic flushes what it holds; a stalled `bandwidth` toxic gets Toxiproxy's own 5 s
+# flush deadline (since 2.5.0, #436) per connection stub, so a removal (and `/reset`, which removes
+# them all) may legitimately take longer than an ordinary call: seen at 5.0x s with a 3 KB/s
+# toxic on nine connections (scenarios/slow-consumer.yaml).
+REMOVE_TIMEOUT = 30.0
 STREAMS = ("upstream", "downstream")
 TOXIC_TYPES = tuple(toxic.kind_name() for toxic in TOXICS)
 
@@ -118,19 +123,18 @@ class ToxiproxyClient:
     ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
 
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+    async def _call(
+        self, method: str, path: str, body: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        timeout = timeout or self.timeout
         try:
-            status, data = await request(
-                method, self.host, self.port, path, body, timeout=self.timeout
-            )
+            status, data = await request(method, self.host, self.port, path, body, timeout=timeout)
         except OSError as exc:
             raise ToxiproxyError(
                 f"toxiproxy at {self.host}:{self.port} unreachable: {exc}"
             ) from exc
         except trio.TooSlowError:
-            raise ToxiproxyError(
-                f"toxiproxy {method} {path} took longer than {self.timeout}s"
-            ) from None
+            raise ToxiproxyError(f"toxiproxy {method} {path} took longer than {timeout}s") from None
         if not 200 <= status < 300:
             detail = data.get("error") if isinstance(data, dict) else data
             raise ToxiproxyError(f"toxiproxy {method} {path} -> {status}: {detail}", status)
@@ -159,7 +163,7 @@ class ToxiproxyClient:
         return Proxy.from_api(await self._call("PATCH", f"/proxies/{name}", {"enabled": enabled}))
 
     async def delete_proxy(self, name: str) -> None:
-        await self._call("DELETE", f"/proxies/{name}")
+        await self._call("DELETE", f"/proxies/{name}", timeout=max(self.timeout, REMOVE_TIMEOUT))
 
     async def add_toxic(
         self,
@@ -182,11 +186,13 @@ class ToxiproxyClient:
         return Toxic.from_api(await self._call("POST", f"/proxies/{proxy}/toxics", body))
 
     async def remove_toxic(self, proxy: str, name: str) -> None:
-        await self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+        await self._call(
+            "DELETE", f"/proxies/{proxy}/toxics/{name}", timeout=max(self.timeout, REMOVE_TIMEOUT)
+        )
 
     async def reset(self) -> None:
         """Enable every proxy and remove every toxic (closes links that had a timeout toxic)."""
-        await self._call("POST", "/reset")
+        await self._call("POST", "/reset", timeout=max(self.timeout, REMOVE_TIMEOUT))
 
 
 def find_server_binary() -> Path:

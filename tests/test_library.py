@@ -39,7 +39,7 @@ CATCHES = {
 }
 
 
-def load(name: str, **updates):
+def load(name: str):
     path = LIBRARY / f"{name}.yaml"
     return parse_scenario(path.read_text(), str(path))
 
@@ -120,6 +120,7 @@ def test_the_readme_scenarios_validate():
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```yaml\n(name: .*?)```", readme, re.S)
     tutorial = re.findall(r"<<'EOF'\n(name: .*?)EOF\n", readme, re.S)
-    assert len(blocks) >= 1 and len(tutorial) == 1
+    assert len(blocks) >= 1
+    assert len(tutorial) == 1
     for text in blocks + tutorial:
         parse_scenario(text, "README.md")

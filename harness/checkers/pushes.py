@@ -15,10 +15,10 @@ Options name the app's own events (none by default, so the check is off unless a
 
 Only joins outside every fault window (widened by `settle`, default 1 s) are judged, and of a
 gap only its parts outside them: inside a fault a push may be late or lost with its connection,
-but a timer that never ticks again is silent after the fault as well. A push is matched by the join_ref
-of the channel it reached (the client drops frames of an old channel as stale), so a tick of an
-old channel cannot stand in for the new one. The verdict depends on the harness reading its
-sockets in time (`timing=True`).
+but a timer that never ticks again is silent after the fault as well. A push is matched by the
+join_ref of the channel it reached (the client drops frames of an old channel as stale), so a
+tick of an old channel cannot stand in for the new one. The verdict depends on the harness
+reading its sockets in time (`timing=True`).
 """
 
 from __future__ import annotations
