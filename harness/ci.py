@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ._yaml import YamlProblem, load
 from .checkers import CheckResult
+from .errors import Problem
 
 ICONS = {"valid": "✅", "invalid": "❌", "unknown": "❔", "error": "⚠️", "interrupted": "⏹️"}
 
@@ -78,8 +79,21 @@ def error_annotations(source: str, text: str, results: Sequence[CheckResult]) ->
         level = "error" if r.validity == "invalid" else "warning"
         why = r.witnesses[0].problem if r.witnesses else (r.error or r.validity)
         message = _escape(f"{r.name} {r.validity}: {why}")
-        out.append(f"::{level} file={_escape(source)},line={line}::{message}")
+        out.append(f"::{level} file={_property(source)},line={line}::{message}")
     return out
+
+
+def problem_annotations(problems: Sequence[Problem]) -> list[str]:
+    """`::error` lines for a scenario that does not validate, at each problem's line."""
+    return [
+        f"::error file={_property(p.source)},line={p.line},col={p.column}::"
+        + _escape(f"{p.path}: {p.message}" if p.path else p.message)
+        for p in problems
+    ]
+
+
+def _property(text: str) -> str:
+    return _escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def _escape(text: str) -> str:

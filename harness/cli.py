@@ -26,6 +26,7 @@ import trio
 
 from . import __version__
 from .checkers import DESCRIPTIONS, CheckResult
+from .ci import problem_annotations
 from .errors import HarnessError, HistoryError, InvalidScenario
 from .exits import Exit, worst
 from .faults import describe
@@ -41,10 +42,8 @@ def _read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario | None
     except InvalidScenario as exc:
         print(str(exc), file=sys.stderr)
         if os.environ.get("GITHUB_ACTIONS"):
-            for p in exc.problems:
-                print(
-                    f"::error file={p.source},line={p.line},col={p.column}::{p.path}: {p.message}"
-                )
+            for line in problem_annotations(exc.problems):
+                print(line)
         return None
 
 

@@ -53,7 +53,15 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
-        return f"{self.source}:{self.line}:{self.column}: {where}{self.message}"
+        return visible(f"{self.source}:{self.line}:{self.column}: {where}{self.message}")
+
+
+def visible(text: str) -> str:
+    """Control characters (a newline inside a YAML key, an escape sequence) shown escaped, so a
+    problem is one line on a terminal and cannot pose as another line of output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class InvalidScenario(HarnessError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,28 +53,45 @@ def kind_of(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+MAX_WHOLE = 2**53  # every count and seed stays exact in JSON and fits Toxiproxy's int64
+MAX_DURATION = 7 * 24 * 3600.0  # a week: longer is a typo, and 1e300 s overflows every clock
+MAX_RATE = 100_000.0  # messages/s: ten times what one reference node fans out to a room
+
+
+def _number(value: int | float, what: str, bound: float) -> float:
+    if isinstance(value, int) and value.bit_length() > 64:
+        raise ValueError(f"{what} {str(value)[:12]}... is out of range (at most {bound:g})")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    if number < 0:
+        raise ValueError(f"{what} cannot be negative")
+    if number > bound:
+        raise ValueError(f"{what} {number:g} is out of range (at most {bound:g})")
+    return number
+
+
 def parse_duration(value: Any) -> float:
-    """`800ms`, `5s`, `2m`, `1h`, or a number of seconds -> seconds."""
+    """`800ms`, `5s`, `2m`, `1h`, or a number of seconds -> seconds (at most a week)."""
     if isinstance(value, bool):
         raise ValueError("expected a duration like 800ms, 5s or 2m")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    match = _DURATION.match(str(value))
+        return _number(value, "a duration", MAX_DURATION)
+    match = _DURATION.match(str(value)[:64])
     if not match:
-        raise ValueError(f"expected a duration like 800ms, 5s or 2m, got {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+        raise ValueError(f"expected a duration like 800ms, 5s or 2m, got {str(value)[:40]!r}")
+    return _number(float(match.group(1)) * _UNITS[match.group(2)], "a duration", MAX_DURATION)
 
 
 def parse_rate(value: Any) -> float:
-    """`50/s`, `3000/m`, or a number per second -> messages per second."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    match = _RATE.match(str(value))
+    """`50/s`, `3000/m`, or a number per second -> messages per second (at most 100,000/s)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _number(value, "a rate", MAX_RATE)
+    match = _RATE.match(str(value)[:64])
     if not match:
-        raise ValueError(f"expected a rate like 50/s or 3000/m, got {value!r}")
-    return float(match.group(1)) / (1.0 if match.group(2) == "s" else 60.0)
+        raise ValueError(f"expected a rate like 50/s or 3000/m, got {str(value)[:40]!r}")
+    per = 1.0 if match.group(2) == "s" else 60.0
+    return _number(float(match.group(1)) / per, "a rate", MAX_RATE)
 
 
 def parse_fraction(value: Any) -> float:
@@ -81,6 +99,7 @@ def parse_fraction(value: Any) -> float:
         with contextlib.suppress(ValueError):
             value = float(value[:-1]) / 100
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        # (NaN fails `0 <= value` too)
         raise ValueError(f"expected a fraction between 0 and 1 (or a percentage), got {value!r}")
     return float(value)
 
@@ -91,6 +110,8 @@ def whole(low: int, high: int | None = None) -> Callable[[Any], int]:
     def convert(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected a whole number, got {kind_of(value)} {value!r}")
+        if high is None and value > MAX_WHOLE:
+            raise ValueError(f"{str(value)[:12]}... is out of range (at most 2**53)")
         if value < low or (high is not None and value > high):
             bound = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise ValueError(f"must be {bound}, got {value}")

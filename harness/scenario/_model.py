@@ -186,6 +186,8 @@ def _millis_list(value: Any) -> Any:
 
 
 _DEFAULT_TIMINGS = Timings()
+MIN_TIMER_MS = 10
+MAX_NAME = 80
 
 
 class TimingsSpec(Section):
@@ -199,6 +201,13 @@ class TimingsSpec(Section):
     )
     heartbeat_interval: Millis = _DEFAULT_TIMINGS.heartbeat_interval_ms
     timeout: Millis = _DEFAULT_TIMINGS.timeout_ms
+
+    @field_validator("heartbeat_interval", "timeout")
+    @classmethod
+    def _not_zero(cls, millis: int) -> int:
+        if millis < MIN_TIMER_MS:
+            raise ValueError(f"must be at least {MIN_TIMER_MS}ms (0 would spin the client)")
+        return millis
 
     def timings(self) -> Timings:
         return Timings(
@@ -301,6 +310,8 @@ else:
 def _name(value: Any) -> Any:
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a non-empty string, got {kind_of(value)}")
+    if len(value) > MAX_NAME:
+        raise ValueError(f"at most {MAX_NAME} characters (it names a directory), got {len(value)}")
     if not re.fullmatch(r"[A-Za-z0-9._-]+", value):
         raise ValueError("use letters, digits, '.', '_' and '-' only (it names a directory)")
     return value
