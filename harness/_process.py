@@ -2,9 +2,11 @@
 
 Every process the harness starts runs in a session (and process group) of its own, with its
 output in a log file, and is only ever signalled through that group: a node, toxiproxy-server,
-redis-server, a swarm worker. `ServerProcess` is a helper server's lifetime (spawn, stop by
-group); `wait_ready` is the one "poll until it answers, or until it died" loop they all use;
-`free_ports` picks loopback ports below the kernel's ephemeral range.
+redis-server, a swarm worker. Each group is registered with the watchdog (`harness._watchdog`),
+which kills what is left of them if the harness itself is killed. `ServerProcess` is a helper
+server's lifetime (spawn, stop by group); `wait_ready` is the one "poll until it answers, or
+until it died" loop they all use; `free_ports` picks loopback ports below the kernel's
+ephemeral range.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import random
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -34,8 +37,9 @@ async def open_process_group(
     cwd: Path | None = None,
     stdin: int | None = subprocess.DEVNULL,
 ) -> trio.Process:
-    """Start `argv` in a session (and process group) of its own, output into `log`."""
-    return await trio.lowlevel.open_process(
+    """Start `argv` in a session (and process group) of its own, output into `log`; the
+    watchdog kills the group if this process dies without stopping it."""
+    process = await trio.lowlevel.open_process(
         list(argv),
         stdin=stdin,
         stdout=log,
@@ -44,6 +48,29 @@ async def open_process_group(
         env=env,
         cwd=cwd,
     )
+    watch(f"group {process.pid}")
+    return process
+
+
+_watchdog: subprocess.Popen[bytes] | None = None
+
+
+def watch(line: str) -> None:
+    """Tell the watchdog (`harness._watchdog`, started on first use) about something to remove
+    if this process dies before it does: `group PID`, `proxy HOST PORT NAME`, `drop ...`."""
+    global _watchdog  # one watchdog per harness process, for its whole life
+    if _watchdog is None or _watchdog.poll() is not None:
+        _watchdog = subprocess.Popen(
+            [sys.executable, "-m", "harness._watchdog"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    assert _watchdog.stdin is not None
+    with suppress(BrokenPipeError):
+        _watchdog.stdin.write(f"{line}\n".encode())
+        _watchdog.stdin.flush()
 
 
 def signal_group(process: trio.Process, signum: int) -> None:

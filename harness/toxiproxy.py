@@ -36,7 +36,7 @@ from typing import Any
 import trio
 
 from ._http import request
-from ._process import ServerProcess, free_ports, wait_ready
+from ._process import ServerProcess, free_ports, wait_ready, watch
 from .errors import ToxiproxyError
 from .faults.toxics import TOXICS, slicer_problem
 
@@ -281,8 +281,11 @@ class Proxies:
 
     async def add(self, link: str, upstream: str) -> int:
         name = f"{self.prefix}_{link.replace('->', '_to_')}"
-        proxy = await self.client.create_proxy(name, upstream)
+        # named (and told to the watchdog) before it exists: a set-up cancelled mid-call must
+        # still delete it
         self.names[link] = name
+        watch(f"proxy {self.client.host} {self.client.port} {name}")
+        proxy = await self.client.create_proxy(name, upstream)
         return proxy.port
 
 
@@ -296,3 +299,4 @@ async def open_proxies(client: ToxiproxyClient, prefix: str) -> AsyncIterator[Pr
             for name in proxies.names.values():
                 with suppress(ToxiproxyError):
                     await client.delete_proxy(name)
+                    watch(f"drop proxy {client.host} {client.port} {name}")
