@@ -45,6 +45,10 @@ class HistoryWriter:
         self._flush_interval = flush_interval
         self._last_flush = time.monotonic()
 
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
     def record(self, op: Op) -> None:
         if op.index < 0:
             op = Op(op.time, op.process, op.type, op.f, op.value, op.node, self._count)

@@ -23,7 +23,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +225,23 @@ async def _report_progress(run: Run, callback: Callable[[Progress], None]) -> No
         await trio.sleep(0.5)
 
 
+@dataclass(slots=True)
+class _Stop:
+    """The run's stop switch: the first SIGINT/SIGTERM cancels `scope`; later ones only count."""
+
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    interrupted: bool = False
+    on_first: Callable[[], None] = lambda: None
+
+
+@dataclass(slots=True)
+class _Attempt:
+    error: str | None = None
+    nemesis_errors: list[str] = field(default_factory=list)
+    swarm_parts: list[Path] = field(default_factory=list)
+    phase: str = "setup"
+
+
 async def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     seed = options.seed if options.seed is not None else scenario.seed
     scenario = resolve(scenario, seed)
@@ -232,46 +249,85 @@ async def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     run_dir.write_scenario(resolved_yaml(scenario))
     workers = scenario.clients.workers > 1
     writer = HistoryWriter(run_dir.main_history if workers else run_dir.history)
-    error: str | None = None
-    interrupted = False
     started = time.monotonic()
     clock = RunClock()
-    nemesis_errors: list[str] = []
-    phase = ["setup"]
-    swarm_parts: list[Path] = []
-    try:
-        async with trio.open_nursery() as outer:
+    attempt = _Attempt()
+    stop = _Stop()
 
-            async def watch_signals() -> None:
-                nonlocal interrupted
-                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        interrupted = True
-                        value = {"phase": phase[0]}
-                        writer.record(Op(clock.now(), "runner", "info", "interrupted", value))
-                        outer.cancel_scope.cancel()
-                        return
+    def record_interrupt() -> None:
+        if not writer.closed:  # a signal during the checks: results.json says it instead
+            value = {"phase": attempt.phase}
+            writer.record(Op(clock.now(), "runner", "info", "interrupted", value))
 
-            outer.start_soon(watch_signals)
+    stop.on_first = record_interrupt
+    # One signal receiver for the whole call: the first SIGINT/SIGTERM cancels the run, later
+    # ones are absorbed, so a second Ctrl-C cannot abort the teardown (nodes, proxies, toxics)
+    # half-way, and one during the checks cannot lose results.json; the watchdog covers the
+    # harness being killed outright.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as guard:
+            guard.start_soon(_absorb, signals, stop)
             try:
-                async with open_run(scenario, run_dir, options, writer, clock) as run:
-                    nemesis_errors = run.nemesis.errors
-                    try:
-                        await _execute(run, options.progress)
-                    finally:
-                        phase[0] = run.phase
-                        swarm_parts = list(getattr(run.swarm, "parts", []))
+                await _attempt(scenario, options, run_dir, writer, clock, stop, attempt)
             finally:
-                outer.cancel_scope.cancel()
+                writer.close()
+            result = _conclude(scenario, options, run_dir, workers, attempt, stop, started)
+            for _ in range(3):  # let a signal that came during the checks reach `_absorb`
+                await trio.lowlevel.checkpoint()
+            if stop.interrupted and not result.interrupted:
+                result = _conclude(scenario, options, run_dir, workers, attempt, stop, started)
+            guard.cancel_scope.cancel()
+    return result
+
+
+async def _absorb(signals: AsyncIterator[int], stop: _Stop) -> None:
+    async for _ in signals:
+        if not stop.interrupted:
+            stop.interrupted = True
+            stop.on_first()
+            stop.scope.cancel()
+
+
+async def _attempt(
+    scenario: Scenario,
+    options: RunOptions,
+    run_dir: RunDir,
+    writer: HistoryWriter,
+    clock: RunClock,
+    stop: _Stop,
+    attempt: _Attempt,
+) -> None:
+    """Set up, run and tear down; errors are kept in `attempt`, never raised."""
+    try:
+        with stop.scope:
+            async with open_run(scenario, run_dir, options, writer, clock) as run:
+                attempt.nemesis_errors = run.nemesis.errors
+                try:
+                    await _execute(run, options.progress)
+                finally:
+                    attempt.phase = run.phase
+                    attempt.swarm_parts = list(getattr(run.swarm, "parts", []))
     except* (HarnessError, OSError) as group:
-        error = "; ".join(str(e) for e in _leaves(group))
-        log.debug("run failed: %s", error)
-    finally:
-        writer.close()
-    if workers:
-        run_dir.merge_history(swarm_parts or sorted(run_dir.swarm.glob("history.*.jsonl")))
-    if nemesis_errors and error is None:
-        error = "nemesis: " + "; ".join(nemesis_errors)
+        attempt.error = "; ".join(str(e) for e in _leaves(group))
+        log.debug("run failed: %s", attempt.error)
+
+
+def _conclude(
+    scenario: Scenario,
+    options: RunOptions,
+    run_dir: RunDir,
+    workers: bool,
+    attempt: _Attempt,
+    stop: _Stop,
+    started: float,
+) -> RunResult:
+    """Merge the history, run the checks, write every artefact (once per outcome)."""
+    if workers and not run_dir.history.exists():
+        parts = attempt.swarm_parts or sorted(run_dir.swarm.glob("history.*.jsonl"))
+        run_dir.merge_history(parts)
+    error, interrupted = attempt.error, stop.interrupted
+    if attempt.nemesis_errors and error is None:
+        error = "nemesis: " + "; ".join(attempt.nemesis_errors)
     if error is not None and not interrupted and run_dir.history.exists():
         with suppress(HistoryError, OSError):
             note = explain(run_dir.read_history())
@@ -282,14 +338,14 @@ async def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     outcome = RunOutcome(
         scenario.name,
         scenario.source,
-        seed,
+        scenario.seed,
         assessment,
         time.monotonic() - started,
         error,
         interrupted,
     )
     write_outcome(run_dir, outcome, options.junit_xml)
-    return RunResult(run_dir.path, seed, outcome, outcome.outcome, outcome.exit_code)
+    return RunResult(run_dir.path, scenario.seed, outcome, outcome.outcome, outcome.exit_code)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
