@@ -3,9 +3,9 @@
 Each fault runs as its own task: wait for `at`, record a `fault` op (`phase: start`, with
 `scheduled` and actual time), `apply` it (the fault kind's own code, `harness.faults`), record
 `phase: stop`. A fault that cannot be applied is recorded (`phase: error`) and reported, not
-fatal. Faults may overlap. `heal()` is the final heal, Jepsen-style: every toxic removed and
-every proxy enabled (Toxiproxy `/reset`), paused nodes resumed, dead nodes started; it records a
-`heal` op.
+fatal. Faults may overlap. `heal()` is the final heal, Jepsen-style: every toxic of the run's
+own proxies removed and those proxies enabled (never Toxiproxy's global `/reset`: the server may
+be shared with other runs), paused nodes resumed, dead nodes started; it records a `heal` op.
 
 The nemesis is the faults' `FaultContext`: it speaks to the cluster only through the `Node`
 interface and to Toxiproxy through the run's proxies, so a fault works on any backend.
@@ -92,9 +92,9 @@ class Nemesis:
         return sorted(self.rng.sample(ids, min(count, len(ids))))
 
     async def heal(self) -> None:
-        """Remove every toxic, enable every proxy, resume and start every node."""
+        """Remove the run's toxics, enable its proxies, resume and start every node."""
         self.record("heal", {"phase": "start"})
-        await self.toxiproxy.reset()
+        await self.toxiproxy.heal(self.cluster.proxies.values())
         for node in self.cluster.nodes.values():
             if node.paused:
                 await node.resume()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,8 +190,23 @@ class ToxiproxyClient:
             "DELETE", f"/proxies/{proxy}/toxics/{name}", timeout=max(self.timeout, REMOVE_TIMEOUT)
         )
 
+    async def proxy(self, name: str) -> Proxy:
+        return Proxy.from_api(await self._call("GET", f"/proxies/{name}"))
+
+    async def heal(self, names: Iterable[str]) -> None:
+        """What `/reset` does, for these proxies only: remove their toxics (a `timeout` toxic's
+        removal closes its links, as with /reset) and enable them. A Toxiproxy may be shared by
+        other runs and other teams: `/reset` would undo their faults too."""
+        for name in names:
+            proxy = await self.proxy(name)
+            for toxic in proxy.toxics:
+                await self.remove_toxic(name, toxic.name)
+            if not proxy.enabled:
+                await self.set_enabled(name, True)
+
     async def reset(self) -> None:
-        """Enable every proxy and remove every toxic (closes links that had a timeout toxic)."""
+        """Enable every proxy and remove every toxic (closes links that had a timeout toxic).
+        Every proxy of the server, not only this run's: the harness itself uses `heal`."""
         await self._call("POST", "/reset", timeout=max(self.timeout, REMOVE_TIMEOUT))
 
 

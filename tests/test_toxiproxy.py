@@ -84,3 +84,77 @@ async def test_stop_leaves_no_process(toxiproxy):
     with trio.fail_after(1):
         with pytest.raises(ToxiproxyError):
             await toxiproxy.client.version()
+
+
+async def test_heal_touches_only_the_proxies_it_is_given(toxiproxy):
+    client = toxiproxy.client
+    for name in ("mine_a", "mine_b", "theirs"):
+        await client.create_proxy(name, "127.0.0.1:9")
+        await client.add_toxic(name, "latency", {"latency": 100})
+    await client.set_enabled("mine_b", False)
+    await client.set_enabled("theirs", False)
+    await client.heal(["mine_a", "mine_b"])
+    after = await client.proxies()
+    assert (after["mine_a"].toxics, after["mine_a"].enabled) == ((), True)
+    assert (after["mine_b"].toxics, after["mine_b"].enabled) == ((), True)
+    assert len(after["theirs"].toxics) == 1
+    assert not after["theirs"].enabled
+
+
+SHARED = """
+name: NAME
+seed: 3
+duration: 8s
+settle: 1s
+cluster: {nodes: 2}
+clients:
+  count: 4
+  topics: ["room:1"]
+  timings: {reconnect_after: [10ms, 50ms, 100ms], rejoin_after: [100ms, 200ms], heartbeat_interval: 1s}
+workload: {publishers: 2, rate: 20/s}
+faults:
+  - FAULT
+"""
+
+
+async def test_two_runs_on_one_shared_toxiproxy_are_both_valid(toxiproxy, tmp_path):
+    """A short run heals while a long one's fault is still on: the long run's proxy stays down
+    (the heal used to be Toxiproxy's global /reset) and both runs are valid."""
+    from harness.runner import RunOptions, run_scenario
+    from harness.scenario import parse_scenario
+
+    address = f"127.0.0.1:{toxiproxy.client.port}"
+    long = (
+        SHARED.replace("NAME", "long")
+        .replace("duration: 8s", "duration: 18s")
+        .replace("FAULT", "{at: 1s, for: 16s, kind: down, link: clients->n1}")
+    )
+    short = (
+        SHARED.replace("NAME", "short")
+        .replace("duration: 8s", "duration: 2s")
+        .replace("FAULT", "{at: 500ms, kind: kill, node: n2, restart_after: 300ms}")
+    )
+    results = {}
+
+    async def run(text: str) -> None:
+        scenario = parse_scenario(text, "shared.yaml")
+        results[scenario.name] = await run_scenario(
+            scenario, RunOptions(out=tmp_path, toxiproxy=address)
+        )
+
+    async def long_proxy_down() -> bool:
+        proxies = await toxiproxy.client.proxies()
+        return any(not p.enabled for n, p in proxies.items() if n.endswith("clients_to_n1"))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run, long)
+        with trio.fail_after(30):  # the short run starts inside the long run's fault
+            while not await long_proxy_down():  # noqa: ASYNC110 - another process's state
+                await trio.sleep(0.05)
+        await run(short)
+        assert "long" not in results, "the long run's fault outlives the short run"
+        assert await long_proxy_down(), "the short run's heal re-enabled the long run's proxy"
+    for name, result in results.items():
+        flagged = {r.name: r.validity for r in result.results if r.validity != "valid"}
+        assert result.outcome == "valid", (name, result.error, flagged)
+    assert await toxiproxy.client.proxies() == {}
