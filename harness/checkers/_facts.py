@@ -106,6 +106,7 @@ class Facts:
     losses: dict[str, list[Op]] = field(default_factory=dict)  # client -> disconnect ops
     connections: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # end: inf
     reads: dict[str, set[str]] | None = None
+    unread: dict[str, str] = field(default_factory=dict)  # topic -> why its final read failed
     closed: set[tuple[str, str]] = field(default_factory=set)  # closed for good by phx_close
     channel_errors: list[Op] = field(default_factory=list)  # phx_error: the channel crashed
     workload: float | None = None  # when the workload phase began
@@ -191,8 +192,15 @@ def facts_of(history: Sequence[Op]) -> Facts:
                 facts.connections.setdefault(op.process, []).append((since, op.time))
             for key in [k for k in joined if k[0] == op.process]:
                 _close(facts, joined, key, op.time)
-        elif f == "read" and op.type == "ok":
-            reads[str(v.get("topic"))] = {str(i) for i in v.get("ids", ())}
+        elif f == "read":
+            topic = str(v.get("topic"))
+            if op.type == "ok":
+                reads[topic] = {str(i) for i in v.get("ids", ())}
+                facts.unread.pop(topic, None)
+            elif op.type == "invoke":
+                facts.unread[topic] = "the read never completed"
+            else:
+                facts.unread[topic] = str(v.get("error") or "the read failed")
     end_of_faults = facts.heal if facts.heal is not None else facts.end
     for start_op, at in open_windows.values():
         facts.windows.append(_window(start_op, at, max(end_of_faults, at)))

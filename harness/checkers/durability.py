@@ -3,8 +3,10 @@
 The runner reads every room's history once the cluster has healed (`read` ops). An
 acknowledged id missing from its room is a lost write (the source material's point 3: critical
 data belongs in a store that survives the process). Publishes with an unknown outcome (`info`)
-may or may not be there; they are counted, not judged. No final read means unknown; no
-acknowledged publish means vacuous (nothing to judge).
+may or may not be there; they are counted, not judged. No final read means unknown; a room
+whose read failed (the node refused, the answer was too big, the run ended first) is left out,
+and with no lost write elsewhere the verdict is unknown with the reason: never a "lost write"
+that was only an unreadable room. No acknowledged publish means vacuous (nothing to judge).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from ._result import CheckResult, vacuous, verdict
 
 
 def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+    if facts.reads is None and facts.unread:
+        return _unreadable(facts, {})
     if facts.reads is None:
         return CheckResult(
             "durability",
@@ -29,8 +33,13 @@ def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         )
     witnesses: list[Witness] = []
     acknowledged = indefinite_stored = indefinite = 0
+    reads = facts.reads
+    skipped = 0
     for message in facts.publishes.values():
-        stored = message.id in facts.reads.get(message.topic, set())
+        if message.topic in facts.unread:
+            skipped += message.outcome == "ok"
+            continue
+        stored = message.id in reads.get(message.topic, set())
         if message.outcome == "ok":
             acknowledged += 1
             if not stored:
@@ -57,11 +66,28 @@ def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         "acknowledged": acknowledged,
         "indefinite": indefinite,
         "indefinite_stored": indefinite_stored,
-        "rooms_read": len(facts.reads),
+        "rooms_read": len(reads),
     }
+    if facts.unread:
+        summary |= {"rooms_unread": len(facts.unread), "acknowledged_unjudged": skipped}
+    if facts.unread and not witnesses:
+        return _unreadable(facts, summary)
     if not acknowledged:
         return vacuous("durability", "no publish was acknowledged", summary)
     return verdict("durability", witnesses, summary)
+
+
+def _unreadable(facts: Facts, summary: dict[str, Any]) -> CheckResult:
+    """A room whose store could not be read proves nothing either way: unknown, with why."""
+    rooms = "; ".join(f"{topic}: {why}" for topic, why in sorted(facts.unread.items())[:5])
+    return CheckResult(
+        "durability",
+        "unknown",
+        summary,
+        (),
+        f"the final read failed for {len(facts.unread)} room(s), so their acknowledged"
+        f" publishes cannot be judged ({rooms})",
+    )
 
 
 DURABILITY = Check(

@@ -23,7 +23,8 @@ from ..phoenix import Join, ProtocolError, Push, Reply, Role, V2JSONCodec
 from ..scenario import AppSpec, HttpRead, PushRead, dig, render
 from ._config import Endpoint, socket_url
 
-READ_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+MAX_READ = 512 * 2**20  # a room of millions; trio-websocket's default 1 MiB held ~15,000
 READER = "reader"
 
 
@@ -78,7 +79,8 @@ async def _read_push(
     codec = V2JSONCodec()
     values = {"client": READER, "topic": topic, "run": run_id}
     params = {k: str(render(v, values)) for k, v in app.socket.params.items()}
-    async with open_websocket_url(socket_url(node.url, app.socket.path, params)) as ws:
+    url = socket_url(node.url, app.socket.path, params)
+    async with open_websocket_url(url, max_message_size=MAX_READ) as ws:
         join = render(app.join.payload, values)
         await ws.send_message(codec.encode(Join(topic, join, "1", "1")))
         payload = render(read.payload, values)
