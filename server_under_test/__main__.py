@@ -71,6 +71,19 @@ def parse_args(argv: list[str]) -> NodeConfig:
         help="rooms: the demo contract (room:*, new_msg); chat: the second one (see _chat.py)",
     )
     parser.add_argument("--token", help="with --app chat: the socket token (default: a demo one)")
+    parser.add_argument("--secret", help="verify signed socket tokens (`token` param) with it")
+    parser.add_argument(
+        "--cluster-secret", help="the mesh's shared secret (peers prove it in their hello)"
+    )
+    parser.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        help="a host whose pages may open sockets (besides this one); repeatable",
+    )
+    parser.add_argument(
+        "--no-check-origin", action="store_true", help="accept sockets from any page"
+    )
     parser.add_argument("--idle-timeout", type=float, default=60.0, help="seconds")
     parser.add_argument("--max-frame-size", type=int, default=1_000_000, help="bytes")
     parser.add_argument("--log-level", default="INFO")
@@ -109,6 +122,10 @@ def parse_args(argv: list[str]) -> NodeConfig:
         max_frame_size=args.max_frame_size,
         app=args.app,
         token=args.token or os.environ.get("CHAT_TOKEN") or DEFAULT_TOKEN,
+        secret=args.secret or os.environ.get("SOCKET_SECRET") or None,
+        cluster_secret=args.cluster_secret or os.environ.get("CLUSTER_SECRET") or None,
+        origins=tuple(args.origin),
+        check_origin=not args.no_check_origin,
     )
 
 

@@ -9,7 +9,9 @@ Events a client may push to a joined room:
     history  {}            reply ok {"messages": [payload, ...]} in store order
     ping     {}            reply ok {} (a round trip through the channel)
     shout    {...}         broadcast_from: every other subscriber gets `shout`
-    kick     {"user_id"}   broadcast `disconnect` to that user's sockets (they close with 1001)
+    kick     {"user_id"}   broadcast `disconnect` to that user's sockets (they close with 1001);
+                           only your own user (a verified token's, `_auth`): anyone else's is
+                           refused
 
 Test knobs, so every protocol path can be exercised against a real process:
 
@@ -40,6 +42,8 @@ ROOM_PREFIX = "room:"
 REPLAY_ON_JOIN = 100  # only with the duplicate_after_rejoin bug: "catch up" on the last 100
 WRITE_BEHIND_DELAY = 0.5  # only with the ack_before_persist bug
 REORDER_JITTER = 0.05  # only with the reorder_publisher bug
+MAX_JOIN_DELAY_MS = 10_000  # test knobs are bounded: a 1e308 ms join would hold a reader for ever
+MIN_TICK_MS = 10
 _ACKED: dict[str, set[str]] = {}  # only with ack_before_persist: ids acknowledged by this node
 _TIMERS: set[tuple[str, str]] = set()  # only with timer_once_per_user: (user, topic) ever ticked
 
@@ -61,11 +65,15 @@ class RoomChannel:
             return Error({"reason": str(params["reject"])})
         delay = params.get("join_delay_ms")
         if isinstance(delay, int | float) and delay > 0:
+            if not delay <= MAX_JOIN_DELAY_MS:
+                return Error({"reason": f"join_delay_ms must be at most {MAX_JOIN_DELAY_MS}"})
             await trio.sleep(delay / 1000)
         if params.get("dedupe"):
             self.intercept = frozenset({"new_msg"})
         tick = params.get("tick_ms")
         if isinstance(tick, int | float) and tick > 0:
+            if not MIN_TICK_MS <= tick <= MAX_JOIN_DELAY_MS * 100:
+                return Error({"reason": f"tick_ms must be between {MIN_TICK_MS} and 1000000"})
             self.tick_ms = tick
         self.user = str(params.get("user", ""))
         return Ok({"node": self.context.node})
@@ -108,10 +116,11 @@ class RoomChannel:
             case "shout":
                 ctx.broadcast_from("shout", body)
                 return Ok({})
-            case "kick":
-                ctx.services.pubsub.broadcast(
-                    f"user_socket:{body.get('user_id')}", "disconnect", {}
-                )
+            case "kick":  # a user may end their own other sessions, nobody else's
+                me = ctx.assigns.get("user_id")
+                if not me or body.get("user_id") != me:
+                    return Error({"reason": "you may only kick yourself"})
+                ctx.services.pubsub.broadcast(f"user_socket:{me}", "disconnect", {})
                 return Ok({})
             case "noreply":
                 return NoReply()

@@ -9,8 +9,9 @@ does, and an upgrade on `/socket/websocket` is handed to wsproto with
 compression), so a broadcast's frame bytes are built once (`text_frame`) and appended as-is to
 every subscriber's `Outbox`; one writer task per connection drains the outbox with a single
 `send_all` per batch, which coalesces frames that pile up while a send is in flight. An outbox
-that grows past its limit means a consumer that cannot keep up: the connection is dropped, the
-way a Phoenix transport process dies on an overflowing mailbox.
+that grows past its limit means a consumer that cannot keep up: the connection is dropped (even
+while the writer is stuck sending to it: the overflow cancels that send), the way a Phoenix
+transport process dies on an overflowing mailbox.
 
 The client swarm stays on trio-websocket; only this edge owns raw frames.
 """
@@ -92,6 +93,7 @@ class Outbox:
         self.finished = False
         self.overflowed = False
         self.broken = False
+        self._send_scope: trio.CancelScope | None = None
 
     def put(self, data: bytes) -> None:
         if self.finished or self.overflowed or self.broken:
@@ -112,6 +114,8 @@ class Outbox:
         if len(self._buffer) > self.limit:
             self.overflowed = True
             self._buffer.clear()
+            if self._send_scope is not None:
+                self._send_scope.cancel()  # the writer may be stuck in send_all to this peer
         self._wake.set()
 
     def finish(self) -> None:
@@ -132,9 +136,13 @@ class Outbox:
                 self._buffer.clear()
                 self._sending = True
                 try:
-                    await stream.send_all(data)
+                    with trio.CancelScope() as self._send_scope:
+                        await stream.send_all(data)
                 finally:
                     self._sending = False
+                    self._send_scope = None
+                if self.overflowed:  # cancelled mid-send: the stream is cut in a frame anyway
+                    raise OutboxOverflow(f"more than {self.limit} bytes queued for one peer")
             if self.finished and not self._buffer:
                 return
 

@@ -24,6 +24,7 @@ from harness.phoenix import RemoteProtocolError, codec_for_vsn
 
 from . import _chat
 from ._app import route
+from ._auth import origin_allowed, verify
 from ._bugs import Bugs
 from ._edge import CLOSE_SERVICE_RESTART, EdgeConfig, HttpResponse, WebSocket, serve_connection
 from ._pubsub import MeshPubSub, PubSub
@@ -50,6 +51,11 @@ class NodeConfig:
     max_frame_size: int = 1_000_000
     app: str = "rooms"  # or "chat": the second demo contract (`_chat`)
     token: str = _chat.DEFAULT_TOKEN  # with app chat: the socket token clients must present
+    secret: str | None = None  # signed socket tokens (`_auth`): the only source of a user_id
+    cluster_secret: str | None = None  # the mesh's shared secret
+    origins: tuple[str, ...] = ()  # hosts allowed besides the request's own (check_origin)
+    check_origin: bool = True
+    outbox_limit: int = 16_000_000  # bytes queued for one peer before it is dropped
 
 
 class Node:
@@ -67,7 +73,12 @@ class Node:
         if config.pubsub == "mesh":
             listen = (config.host, config.pubsub_port) if config.pubsub_port is not None else None
             self.pubsub = MeshPubSub(
-                config.node, peers=config.peers, listen=listen, bugs=config.bugs, dial=dial
+                config.node,
+                peers=config.peers,
+                listen=listen,
+                bugs=config.bugs,
+                dial=dial,
+                secret=config.cluster_secret,
             )
         else:
             self.pubsub = RedisPubSub(config.node, url=config.pubsub, bugs=config.bugs)
@@ -84,6 +95,7 @@ class Node:
         self.edge = EdgeConfig(
             socket_path=_chat.SOCKET_PATH if config.app == "chat" else "/socket/websocket",
             max_message_size=config.max_frame_size,
+            outbox_limit=config.outbox_limit,
         )
         self.sockets: set[PhoenixSocket] = set()
         self.started_at = time.time()
@@ -144,13 +156,27 @@ class Node:
             return HttpResponse(403, {"error": str(exc)})
         if query.get("reject_connect"):
             return HttpResponse(403, {"error": "connect refused"})
+        config = self.config
+        origin = headers.get("origin")
+        if config.check_origin and not origin_allowed(origin, headers.get("host"), config.origins):
+            log.warning("refusing a socket from origin %r (check_origin)", origin)
+            return HttpResponse(403, {"error": "origin not allowed"})
+        if "token" in query and config.secret is not None and config.app != "chat":
+            try:
+                verify(config.secret, query["token"])
+            except ValueError as exc:
+                log.warning("refusing a socket: %s", exc)
+                return HttpResponse(403, {"error": str(exc)})
         if self.config.app == "chat":
             return _chat.refuse_socket(query, self.config.token)
         return None
 
     async def _socket(self, ws: WebSocket) -> None:
         codec = codec_for_vsn(ws.query.get("vsn"), max_size=self.config.max_frame_size)
-        assigns = {k: v for k, v in ws.query.items() if k != "vsn"}
+        assigns: dict[str, str] = {}  # identity only from a verified token (`_auth`)
+        token, secret = ws.query.get("token"), self.config.secret
+        if token is not None and secret is not None and self.config.app != "chat":
+            assigns["user_id"] = verify(secret, token)  # checked at the upgrade already
         sock = PhoenixSocket(self.services, ws, codec, assigns)
         self.sockets.add(sock)
         try:

@@ -38,6 +38,7 @@ import trio
 
 from harness.phoenix import dumps
 
+from ._auth import mesh_hello_ok, mesh_proof
 from ._bugs import Bugs
 from ._edge import Outbox, OutboxOverflow
 
@@ -187,9 +188,11 @@ class MeshPubSub(PubSub):
         listen: tuple[str, int] | None,
         bugs: Bugs,
         dial: bool = True,
+        secret: str | None = None,
     ) -> None:
         super().__init__(node, bugs=bugs)
         self.dial = dial
+        self.secret = secret  # the cluster's shared secret (`_auth`): a hello proves it
         self.boot = uuid.uuid4().hex[:12]
         self.interest: dict[str, set[str]] = {}  # peer -> topics it has subscribers for
         self.boots: dict[str, str] = {}  # peer -> the boot id it last said hello with
@@ -261,7 +264,10 @@ class MeshPubSub(PubSub):
 
     async def _run_link(self, link: PeerLink, stream: trio.SocketStream) -> None:
         outbox = Outbox(LINK_OUTBOX_LIMIT, stream.socket.fileno())
-        outbox.put((dumps({"hello": self.node, "boot": self.boot}) + "\n").encode())
+        hello: dict[str, Any] = {"hello": self.node, "boot": self.boot}
+        if self.secret is not None:
+            hello["proof"] = mesh_proof(self.secret, self.node, self.boot)
+        outbox.put((dumps(hello) + "\n").encode())
         outbox.put((dumps({"interest": sorted(self._local)}) + "\n").encode())
         for wire in link.recent:  # only ever filled with the resend_after_reconnect bug
             outbox.put(wire)
@@ -294,6 +300,11 @@ class MeshPubSub(PubSub):
                 while (end := buffer.find(b"\n")) >= 0:
                     line = bytes(buffer[:end])
                     del buffer[: end + 1]
+                    if peer == "?":  # nothing is believed before a hello that checks out
+                        peer = self._hello(line)
+                        if peer == "?":
+                            return
+                        continue
                     peer = self._receive_line(line, peer)
                 if len(buffer) > MAX_LINE:
                     log.warning("peer %s sent an over-long line; dropping the link", peer)
@@ -304,6 +315,22 @@ class MeshPubSub(PubSub):
             if peer in self.inbound:
                 self.inbound[peer]["state"] = "down"
             await stream.aclose()
+
+    def _hello(self, line: bytes) -> str:
+        """The peer's name if its first line is a hello from a known peer with a valid proof
+        (with a cluster secret), else "?" (and the link is dropped, logged)."""
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict) or "hello" not in message:
+            log.warning("refusing a mesh link that did not start with a hello")
+            return "?"
+        name, boot = str(message["hello"]), str(message.get("boot", ""))
+        if not mesh_hello_ok(self.secret, self.links, name, boot, str(message.get("proof", ""))):
+            log.warning("refusing a mesh link from %r: unknown peer or wrong proof", name[:40])
+            return "?"
+        return self._receive_line(line, name)
 
     def _receive_line(self, line: bytes, peer: str) -> str:
         try:

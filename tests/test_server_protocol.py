@@ -232,11 +232,26 @@ async def test_recurring_push_goes_to_one_client_and_stops_on_leave(node):
         await a.no_frame(within=0.1)
 
 
-async def test_kick_disconnects_the_users_sockets_with_1001(node):
-    async with open_raw(node.url(user_id="42")) as victim, open_raw(node.url()) as admin:
-        jr, _ = await admin.join("room:1")
-        await admin.push("room:1", jr, "kick", {"user_id": "42"})
-        assert await victim.closed() == 1001
+async def test_kick_ends_the_users_other_sockets_with_1001_and_nobody_elses(start_node):
+    from server_under_test._auth import sign
+
+    node = await start_node(secret="s3cret")
+    me, other = sign("s3cret", "42"), sign("s3cret", "7")
+    async with (
+        open_raw(node.url(token=me)) as mine,
+        open_raw(node.url(token=me)) as my_other_tab,
+        open_raw(node.url(token=other)) as stranger,
+    ):
+        jr, _ = await stranger.join("room:1")
+        refused = await stranger.push("room:1", jr, "kick", {"user_id": "42"})
+        assert refused[4] == {
+            "status": "error",
+            "response": {"reason": "you may only kick yourself"},
+        }
+        jr, _ = await mine.join("room:1")
+        await mine.push("room:1", jr, "kick", {"user_id": "42"})
+        assert await my_other_tab.closed() == 1001
+        await stranger.push("room:1", (await stranger.join("room:2"))[0], "ping", {})
 
 
 async def test_v1_object_frames_without_vsn(node):

@@ -15,6 +15,7 @@ yields `Node`s, and one line in `BACKENDS`.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import replace
@@ -127,6 +128,7 @@ def mesh_specs(
     """Specs for a full mesh on fresh ports. `peer_address[(a, b)]` overrides where a dials b
     (a Toxiproxy listener, say); by default a dials b's PubSub port directly."""
     ports = free_ports(2 * len(names), host)
+    shared = secrets.token_hex(16)  # like an Erlang cookie: one per cluster, never reused
     ws_ports, pubsub_ports = ports[: len(names)], ports[len(names) :]
     direct = {n: (host, p) for n, p in zip(names, pubsub_ports, strict=True)}
     overrides = peer_address or {}
@@ -142,6 +144,7 @@ def mesh_specs(
             store=store,
             bugs=tuple(bugs),
             extra_args=tuple(extra_args),
+            cluster_secret=shared,
         )
         for name, ws_port, pubsub_port in zip(names, ws_ports, pubsub_ports, strict=True)
     ]

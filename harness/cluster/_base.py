@@ -31,6 +31,7 @@ class NodeSpec:
     bugs: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
     pubsub: str = "mesh"  # or redis://HOST:PORT (then peers and pubsub_port are unused)
+    cluster_secret: str = ""  # shared by the cluster's nodes (the reference mesh's handshake)
 
 
 @dataclass(frozen=True, slots=True)

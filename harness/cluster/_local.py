@@ -30,7 +30,7 @@ from ._base import Launch, NodeSpec
 
 REFERENCE_COMMAND = (
     "{python} -m server_under_test --node {node} --host {host} --port {port}"
-    " {pubsub_args} --store {store} {bug_args}"
+    " {pubsub_args} --store {store} --cluster-secret {cluster_secret} {bug_args}"
 )
 
 
@@ -38,7 +38,8 @@ def placeholders(spec: NodeSpec, *, quote: bool = True) -> dict[str, object]:
     """The values of the command's placeholders: {python} {node} {host} {port} {pubsub_port}
     {peers} (n2=h:p,n3=h:p) {peer_args} (--peer n2=h:p ...) {pubsub} (mesh or the Redis
     URL) {pubsub_args} (the mesh's --pubsub-port and --peer arguments, or --pubsub URL)
-    {store} {bug_args}. Shell-quoted for a command line; plain for env values and cwd."""
+    {store} {bug_args} {cluster_secret} (one random secret per cluster, for a mesh handshake).
+    Shell-quoted for a command line; plain for env values and cwd."""
     q = shlex.quote if quote else str
     peer_list = [f"{n}={h}:{p}" for n, (h, p) in sorted(spec.peers.items())]
     peer_args = " ".join(f"--peer {p}" for p in peer_list)
@@ -58,6 +59,7 @@ def placeholders(spec: NodeSpec, *, quote: bool = True) -> dict[str, object]:
         "pubsub_args": pubsub_args,
         "store": q(spec.store),
         "bug_args": " ".join(f"--bug {b}" for b in spec.bugs),
+        "cluster_secret": q(spec.cluster_secret),
     }
 
 

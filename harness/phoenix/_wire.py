@@ -17,6 +17,7 @@ The only module that knows the frame layouts (`research/phoenix-protocol.md` §1
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Protocol
 
 from ._errors import LocalProtocolError, RemoteProtocolError
@@ -67,13 +68,40 @@ def _reject_constant(name: str) -> Any:
     raise RemoteProtocolError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: valid JSON syntax, but no JSON value (and no Elixir)
+        raise RemoteProtocolError(f"{text[:20]} is out of range")
+    return value
+
+
 def _loads(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
     except RemoteProtocolError:
         raise
     except (ValueError, RecursionError) as exc:
         raise RemoteProtocolError(f"frame is not valid JSON: {exc}") from None
+    if "\\u" in text and ("\\ud" in text.lower()):
+        _no_lone_surrogates(value)  # only frames that escape a surrogate pay for the walk
+    return value
+
+
+def _no_lone_surrogates(value: Any) -> None:
+    """An escaped surrogate half with no partner decodes to a string no UTF-8 can carry."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise RemoteProtocolError("frame has a lone surrogate escape (\\udXXX)") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def dumps(value: Any) -> str:

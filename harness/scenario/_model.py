@@ -41,7 +41,7 @@ Placement = Literal["round_robin", "random"]
 OnReconnect = Literal["same_node", "next_node", "random_node"]
 COMMAND_PLACEHOLDERS = (
     "{python} {node} {host} {port} {pubsub_port} {peers} {peer_args} {pubsub} {pubsub_args}"
-    " {store} {bug_args}"
+    " {store} {bug_args} {cluster_secret}"
 )
 _COMMAND_NAMES = frozenset(re.findall(r"\{(\w+)\}", COMMAND_PLACEHOLDERS))
 

@@ -76,6 +76,7 @@ class RawClient:
 
 
 @asynccontextmanager
-async def open_raw(url: str) -> AsyncIterator[RawClient]:
-    async with open_websocket_url(url) as ws:
+async def open_raw(url: str, **options: Any) -> AsyncIterator[RawClient]:
+    """`options` go to trio-websocket (`extra_headers=[(b"origin", b"...")]`, ...)."""
+    async with open_websocket_url(url, **options) as ws:
         yield RawClient(ws)
