@@ -36,13 +36,18 @@ async def joined(js, topic="room:1", chan=None, **params):
     return await js.wait_ev("join_ok", chan=chan or topic, after=mark)
 
 
-async def test_01_connect_params_reach_the_server(n1):
+async def test_01_connect_params_reach_the_server(local_cluster):
+    from server_under_test._auth import sign
+
+    n1 = (await local_cluster(("n1",), extra_args=("--secret", "s3cret")))["n1"]
+    token = sign("s3cret", "42")
     async with open_js_client() as js, open_js_client() as admin:
-        await connected(js, n1, params={"user_id": "42"})
-        await connected(admin, n1)
+        await connected(js, n1, params={"token": token})
+        await connected(admin, n1, params={"token": token})  # the same user, another tab
         await joined(admin)
         mark = js.mark()
-        # The server parsed user_id from the query: its socket-id topic answers a kick (case 29).
+        # The server verified the token in the params: its socket-id topic answers a kick of
+        # the user's own other sessions (case 29).
         await admin.send("push", chan="room:1", event="kick", payload={"user_id": "42"}, tag="k")
         close = await js.wait_ev("close", after=mark)
         assert close["code"] == 1001
