@@ -251,7 +251,8 @@ async def test_kick_ends_the_users_other_sockets_with_1001_and_nobody_elses(star
         jr, _ = await mine.join("room:1")
         await mine.push("room:1", jr, "kick", {"user_id": "42"})
         assert await my_other_tab.closed() == 1001
-        await stranger.push("room:1", (await stranger.join("room:2"))[0], "ping", {})
+        jr, _ = await stranger.join("room:2")  # the stranger was not kicked
+        assert (await stranger.push("room:2", jr, "ping", {}))[4]["status"] == "ok"
 
 
 async def test_v1_object_frames_without_vsn(node):
