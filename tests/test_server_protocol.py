@@ -249,7 +249,7 @@ async def test_kick_ends_the_users_other_sockets_with_1001_and_nobody_elses(star
             "response": {"reason": "you may only kick yourself"},
         }
         jr, _ = await mine.join("room:1")
-        await mine.push("room:1", jr, "kick", {"user_id": "42"})
+        await mine.send([jr, "9", "room:1", "kick", {"user_id": "42"}])  # it ends mine too
         assert await my_other_tab.closed() == 1001
         jr, _ = await stranger.join("room:2")  # the stranger was not kicked
         assert (await stranger.push("room:2", jr, "ping", {}))[4]["status"] == "ok"
