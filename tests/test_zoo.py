@@ -2,7 +2,8 @@
 
 Every row is a real defect (`server_under_test/_bugs.py`, plus one client defect) run in the
 short zoo scenario that provokes it. The checker named must report invalid with a witness that
-names the symptom; the correct server must pass every check over 5 seeds of every zoo scenario.
+names the symptom; the correct server must pass every check over 3 seeds of every zoo scenario
+(and every library scenario, `tests/test_library.py`, at its own seed).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ async def test_each_defect_is_caught(tmp_path, defect, scenario, check, symptom)
     assert result.exit_code == 1
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize(
     "scenario", ["kill", "partition", "duplicate-join", "leave", "steady", "redis"]
 )
