@@ -30,6 +30,7 @@ from .ci import problem_annotations
 from .errors import HarnessError, HistoryError, InvalidScenario
 from .exits import Exit, worst
 from .faults import describe
+from .report import headline
 from .scenario import Scenario, read_scenario
 
 
@@ -63,12 +64,14 @@ def _print_results(
             print(f"       {limit.text}", file=out)
         if r.error:
             print(f"       {r.error}", file=out)
+        if r.validity == "invalid" and r.witnesses:
+            print(f"       why: {headline(r)}", file=out)
         if r.validity != "valid":
             for w in r.witnesses[:SHOWN]:
                 print(f"       - {w.problem}", file=out)
-            if len(r.witnesses) > SHOWN:
-                more = len(r.witnesses) - SHOWN
-                print(f"       ... {more} more (all in witnesses.jsonl)", file=out)
+            total = int(r.summary.get("violations", len(r.witnesses)))
+            if total > SHOWN:
+                print(f"       ... {total - SHOWN} more (all in witnesses.jsonl)", file=out)
     for warning in warnings:
         print(f"  warning: {warning}", file=out)
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from .checkers import CheckResult
+from .report import headline
 
 
 class JUnitRun(Protocol):
@@ -85,7 +86,7 @@ def _cases(
         if result.validity == "invalid":
             counts["failures"] += 1
             first = result.witnesses[0].problem if result.witnesses else ""
-            body = "\n".join(w.problem for w in result.witnesses)
+            body = "\n".join([f"why: {headline(result)}", *(w.problem for w in result.witnesses)])
             ET.SubElement(case, "failure", {"message": first, "type": result.name}).text = body
         elif result.validity == "unknown" and result.vacuous:
             counts["skipped"] += 1

@@ -35,6 +35,7 @@ import trio
 from .checkers import CheckResult
 from .errors import InvalidScenario
 from .live import Live, LiveClient, load_scenario, open_live
+from .report import headline
 from .runner import RunOptions, RunResult, run_scenario
 from .scenario import Scenario, read_scenario
 
@@ -150,6 +151,8 @@ def failure_text(result: RunResult) -> str:
             continue
         if r.error:
             lines.append(f"{r.name}: {r.error}")
+        elif r.witnesses:
+            lines.append(f"{r.name} why: {headline(r)}")
         for w in r.witnesses[:WITNESSES_SHOWN]:
             lines.append(f"{r.name} witness: {w.problem}")
         if len(r.witnesses) > WITNESSES_SHOWN:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.report import headline
 from harness.runner import RunOptions, run_scenario
 from harness.scenario import AppSpec, parse_scenario
 
@@ -53,6 +54,23 @@ async def test_each_defect_is_caught(tmp_path, defect, scenario, check, symptom)
     assert by_name[check].validity == "invalid", by_name[check].summary
     assert symptom in by_name[check].witnesses[0].problem
     assert result.exit_code == 1
+    # the first screen's sentence names the symptom and the fault around it
+    line = headline(by_name[check])
+    assert line is not None
+    assert line.split(",")[0].split(";")[0].split()[0].isdigit(), line  # "N duplicate ..."
+    around = AROUND.get((scenario, check))
+    if around is not None:
+        assert around in line, line
+
+
+# The fault each zoo defect's witnesses sit next to, as the sentence must name it
+AROUND = {
+    ("kill", "at_most_once"): "`kill n2`",
+    ("kill", "durability"): "`kill n2`",
+    ("partition", "at_most_once"): "`partition",
+    ("leave", "no_phantom"): "`client_leave",
+    ("redis", "at_most_once"): "`",
+}
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -2,9 +2,10 @@
 
 A pure function of a run's `results.json` and `history.jsonl` (so `harness report RUN_DIR`
 re-renders it offline); `harness.rundir.write_report` reads them and writes the page. Top to
-bottom: the verdict, seed and the command that reproduces the run; warnings when a pass may
-mean little (nothing delivered, no fault injected, faults that disconnected nobody, a check
-with nothing to judge); one row per check; a timeline on a real time axis (fault windows as
+bottom: the verdict, seed and the command that reproduces the run; one sentence per check that
+did not hold, saying what happened to whom around which fault (`_headlines`); warnings when a
+pass may mean little (nothing delivered, no fault injected, faults that disconnected nobody, a
+check with nothing to judge); one row per check; a timeline on a real time axis (fault windows as
 bars and as bands across the lanes, run phases, deliveries per bucket, then one lane per client
 grouped by node: connected, joined to some or all of its topics, disconnects, witness markers);
 then the witnesses of every check that failed, each with the fault windows around it. Inline
@@ -18,9 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..checkers import facts_of
+from ..checkers import CheckResult, facts_of
 from ..history import Op, workload_clock
+from ._headlines import headline as headline
+from ._headlines import headlines as headlines
 from ._timeline import LANE_COLORS, _e, timeline
+
+OPEN_WITNESSES = 5  # per check, open on the page; the rest of results.json's under <details>
 
 COLORS = {
     "valid": "#1a7f37",
@@ -43,6 +48,7 @@ CSS = " ".join(
         ".phase{stroke:#d0d7de;stroke-dasharray:3 3} .err{color:#cf222e}",
         ".warn{background:#fff8c5;border:1px solid #d4a72c;padding:4px 8px;margin:6px 0}",
         "code{background:#f6f8fa;padding:1px 4px;font-size:12px}",
+        ".why{font-size:15px;margin:8px 0;padding-left:20px} .why li{margin:2px 0}",
         ".key{display:inline-block;width:10px;height:10px;margin:0 3px 0 10px}",
     ]
 )
@@ -107,16 +113,33 @@ def render(results: dict[str, Any], ops: Sequence[Op], run_dir: Path | None = No
     for c in checks:
         if not c.get("witnesses"):
             continue
-        items = "".join(
+        shown = [
             f"<li><b>{_e(w.get('problem', ''))}</b><pre>{_e(_witness(w))}</pre></li>"
-            for w in c["witnesses"][:5]
-        )
+            for w in c["witnesses"]
+        ]
         count = int(c.get("witness_count", len(c["witnesses"])))
-        more = count - 5
-        details.append(
-            f"<h3>{_e(c['name'])}: {count} witness(es)</h3><ol>{items}</ol>"
-            + (f"<p>{more} more in witnesses.jsonl</p>" if more > 0 else "")
+        rest = (
+            f"<details><summary>{len(shown) - OPEN_WITNESSES} more shown here</summary>"
+            f'<ol start="{OPEN_WITNESSES + 1}">{"".join(shown[OPEN_WITNESSES:])}</ol></details>'
+            if len(shown) > OPEN_WITNESSES
+            else ""
         )
+        unlisted = count - len(shown)
+        details.append(
+            f"<h3>{_e(c['name'])}: {count} witness(es)</h3>"
+            f"<ol>{''.join(shown[:OPEN_WITNESSES])}</ol>{rest}"
+            + (
+                f'<p>{unlisted} more in <a href="witnesses.jsonl">witnesses.jsonl</a></p>'
+                if unlisted > 0
+                else ""
+            )
+        )
+    why = headlines(CheckResult.from_json(c) for c in checks)
+    explained = (
+        '<ul class="why">' + "".join(f"<li>{_e(line)}</li>" for line in why) + "</ul>"
+        if why
+        else ""
+    )
     error = f'<p class="err">{_e(results["error"])}</p>' if results.get("error") else ""
     badge = COLORS.get(validity, "#999")
     about = " &middot; ".join(
@@ -159,6 +182,7 @@ def render(results: dict[str, Any], ops: Sequence[Op], run_dir: Path | None = No
             f'<div class="d">{about}</div>',
             reproduce,
             error,
+            explained,
             warnings,
             f"<table>{rows}</table>",
             f"<h3>Timeline</h3>{legend}{timeline(ops, results, facts)}",
