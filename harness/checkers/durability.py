@@ -53,9 +53,7 @@ def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
                             "id": message.id,
                             "publisher": message.publisher,
                             "acknowledged_at": round(message.completed or 0.0, 3),
-                            "faults": facts.windows_near(
-                                message.invoked, message.completed or message.invoked, 1.0
-                            ),
+                            "faults": _suspects(facts, message.invoked, message.completed),
                         },
                     )
                 )
@@ -75,6 +73,17 @@ def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     if not acknowledged:
         return vacuous("durability", "no publish was acknowledged", summary)
     return verdict("durability", witnesses, summary)
+
+
+def _suspects(facts: Facts, invoked: float, acknowledged: float | None) -> list[dict[str, Any]]:
+    """The faults that may have lost an acknowledged write: those around its publish, else the
+    first one after its acknowledgement (a write lost later was lost by what came next)."""
+    done = acknowledged if acknowledged is not None else invoked
+    around = facts.windows_near(invoked, done, 1.0)
+    if around:
+        return around
+    later = [w for w in facts.windows if w.start >= done]
+    return [later[0].to_json()] if later else []
 
 
 def _unreadable(facts: Facts, summary: dict[str, Any]) -> CheckResult:
