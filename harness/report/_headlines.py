@@ -28,9 +28,10 @@ NOUNS = {
     "delivery": ("message lost outside the faults", "messages lost outside the faults"),
     "order": ("delivery out of publish order", "deliveries out of publish order"),
     "durability": ("acknowledged write missing", "acknowledged writes missing"),
-    "rejoin": ("client not joined again in time", "clients not joined again in time"),
-    "pushes": ("channel push missing after a join", "channel pushes missing after joins"),
+    "rejoin": ("rejoin missed in time", "rejoins missed in time"),
+    "pushes": ("channel push missing", "channel pushes missing"),
 }
+FOR = frozenset({"rejoin", "pushes"})  # "8 rejoins missed in time, for 2 clients"
 NAMED = 3  # clients named in a sentence before "..."
 
 
@@ -54,61 +55,77 @@ def headline(result: CheckResult) -> str | None:
     count = int(result.summary.get("violations", len(result.witnesses)))
     one, many = NOUNS.get(result.name, ("violation", "violations"))
     what = f"{count} {one if count == 1 else many}"
-    facts = ", ".join(p for p in (_who(result.witnesses), _when(result.witnesses)) if p)
+    who = _who(result.witnesses, "for" if result.name in FOR else "to")
+    facts = ", ".join(p for p in (who, _when(result.witnesses)) if p)
     if count > len(result.witnesses):
         return f"{what}; the {len(result.witnesses)} shown: {facts}"
     return f"{what}, {facts}"
 
 
-def _who(witnesses: Sequence[Witness]) -> str:
+def _who(witnesses: Sequence[Witness], to: str) -> str:
     clients = sorted({w.client for w in witnesses if w.client}, key=_natural)
     if not clients:
         topics = sorted({w.topic for w in witnesses if w.topic})
         return f"on {_list(topics)}" if topics else ""
     nodes = sorted({n for w in witnesses for n in _nodes(w)}, key=_natural)
     named = ", ".join(clients[:NAMED]) + (", ..." if len(clients) > NAMED else "")
-    whom = f"to {len(clients)} client{'s' if len(clients) != 1 else ''} ({named})"
+    whom = f"{to} {len(clients)} client{'s' if len(clients) != 1 else ''} ({named})"
     if len(clients) == 1:
-        whom = f"to {clients[0]}"
+        whom = f"{to} {clients[0]}"
     return f"{whom} of {_list(nodes)}" if nodes else whom
 
 
 def _when(witnesses: Sequence[Witness]) -> str:
-    """Relative to the fault most witnesses name; or "outside every fault" when none does."""
+    """Relative to the fault most witnesses sit next to (for each witness, the last fault that
+    began before it, else the first after it), or "outside every fault window" when none does."""
     near: Counter[tuple[str, str, float, float]] = Counter()
+    times: dict[tuple[str, str, float, float], list[float]] = {}
     for w in witnesses:
-        for f in _faults(w):
-            near[(str(f.get("kind")), str(f.get("target")), _num(f, "start"), _num(f, "end"))] += 1
+        key = _nearest(w)
+        if key is not None:
+            near[key] += 1
+            if w.time is not None:
+                times.setdefault(key, []).append(w.time)
     if not near:
         return "outside every fault window"
-    (kind, target, start, end), hits = near.most_common(1)[0]
-    fault = f"`{kind} {target}` ({start:.1f} s to {end:.1f} s)".replace(" )", ")")
-    times = [w.time for w in witnesses if w.time is not None and _names(w, kind, target, start)]
-    if not times:
-        return f"around {fault}"
-    after = [t - end for t in times]
+    key, hits = near.most_common(1)[0]
+    kind, target, start, end = key
+    fault = f"`{kind} {target}` ({start:.1f} s to {end:.1f} s)"
     share = "" if hits == len(witnesses) else f" ({hits} of {len(witnesses)})"
-    if all(t < start for t in times):
-        return f"before {fault}{share}"
-    if all(start <= t <= end for t in times):
+    at = times.get(key, [])
+    if not at:
+        return f"around {fault}{share}"
+    if all(t < start for t in at):
+        before = [start - t for t in at]
+        return f"each {_span(before)} before {fault}{share}"
+    if all(start <= t <= end for t in at):
         return f"during {fault}{share}"
-    if all(a >= 0 for a in after):
-        low, high = min(after), max(after)
-        span = f"{low:.1f} s" if high - low < 0.05 else f"{low:.1f} s to {high:.1f} s"
-        return f"each {span} after {fault}{share}"
+    if all(t >= end for t in at):
+        return f"each {_span([t - end for t in at])} after {fault}{share}"
     return f"around {fault}{share}"
+
+
+def _nearest(w: Witness) -> tuple[str, str, float, float] | None:
+    keys = [
+        (str(f.get("kind")), str(f.get("target")), _num(f, "start"), _num(f, "end"))
+        for f in _faults(w)
+    ]
+    if not keys:
+        return None
+    if w.time is None:
+        return keys[0]
+    before = [k for k in keys if k[2] <= w.time]
+    return max(before, key=lambda k: k[2]) if before else min(keys, key=lambda k: k[2])
+
+
+def _span(values: Sequence[float]) -> str:
+    low, high = f"{min(values):.1f} s", f"{max(values):.1f} s"
+    return low if low == high else f"{low} to {high}"
 
 
 def _faults(w: Witness) -> list[dict[str, Any]]:
     faults = w.evidence.get("faults")
     return [f for f in faults if isinstance(f, dict)] if isinstance(faults, list) else []
-
-
-def _names(w: Witness, kind: str, target: str, start: float) -> bool:
-    return any(
-        str(f.get("kind")) == kind and str(f.get("target")) == target and _num(f, "start") == start
-        for f in _faults(w)
-    )
 
 
 def _nodes(w: Witness) -> set[str]:
