@@ -1,10 +1,11 @@
 """The scenario library: every shipped scenario is valid against the reference server, and each
 catches the reference defect the README's table says it catches.
 
-`CATCHES` is that table: scenario -> (defect, the check that must report it, words of its first
-witness). The README's table is checked against it, so the documentation cannot claim a catch
-that no test proves. Runs are real (nodes, Toxiproxy, the swarm), one at a time, at the
-scenario's own seed and load: nothing is shortened or weakened here.
+`CATCHES` is that table: scenario -> (defect, the check that must report it, a regular
+expression its first witness matches: a defect that resends on every rejoin delivers 2 or 3
+times depending on how many rejoins the run had). The README's table is checked against it, so
+the documentation cannot claim a catch that no test proves. Runs are real (nodes, Toxiproxy, the
+swarm), one at a time, at the scenario's own seed and load: nothing is shortened or weakened here.
 """
 
 from __future__ import annotations
@@ -21,21 +22,21 @@ ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "scenarios"
 
 CATCHES = {
-    "quickstart": ("duplicate_after_rejoin", "at_most_once", "delivered 2 times"),
-    "flaky-network": ("duplicate_after_rejoin", "at_most_once", "delivered 2 times"),
+    "quickstart": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
+    "flaky-network": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
     "heartbeat-timeout": ("client:no_rejoin", "rejoin", "was not joined again"),
-    "client-bugs": ("duplicate_after_rejoin", "at_most_once", "delivered 2 times"),
+    "client-bugs": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
     "deploy": ("ack_before_persist", "durability", "acknowledged"),
-    "rolling-deploy": ("duplicate_after_rejoin", "at_most_once", "delivered 2 times"),
-    "netsplit": ("resend_after_reconnect", "at_most_once", "delivered 2 times"),
-    "load-balancer": ("duplicate_after_rejoin", "at_most_once", "delivered 2 times"),
-    "slow-consumer": ("broadcast_retried_publish", "at_most_once", "times to"),
-    "reconnect-storm": ("duplicate_after_rejoin", "at_most_once", "delivered 2 times"),
-    "publish-retry": ("broadcast_retried_publish", "at_most_once", "times to"),
+    "rolling-deploy": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
+    "netsplit": ("resend_after_reconnect", "at_most_once", r"delivered \d+ times"),
+    "load-balancer": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
+    "slow-consumer": ("broadcast_retried_publish", "at_most_once", r"delivered \d+ times to"),
+    "reconnect-storm": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
+    "publish-retry": ("broadcast_retried_publish", "at_most_once", r"delivered \d+ times to"),
     "channel-state": ("timer_once_per_user", "pushes", "no `tick`"),
-    "redis": ("redis_echo", "at_most_once", "delivered 2 times"),
-    "random": ("duplicate_after_rejoin", "at_most_once", "delivered 2 times"),
-    "chat": ("duplicate_after_rejoin", "at_most_once", "delivered 2 times"),
+    "redis": ("redis_echo", "at_most_once", r"delivered \d+ times"),
+    "random": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
+    "chat": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
 }
 
 
@@ -86,7 +87,7 @@ async def test_each_scenario_catches_its_defect(tmp_path, name):
     assert result.error is None, result.error
     by_name = {r.name: r for r in result.results}
     assert by_name[check].validity == "invalid", (by_name[check].summary, result.run_dir)
-    assert symptom in by_name[check].witnesses[0].problem
+    assert re.search(symptom, by_name[check].witnesses[0].problem), by_name[check].witnesses[0]
     assert result.exit_code == 1
 
 

@@ -8,6 +8,7 @@ names the symptom; the correct server must pass every check over 3 seeds of ever
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -19,17 +20,17 @@ from harness.scenario import AppSpec, parse_scenario
 ZOO = Path(__file__).resolve().parent.parent / "scenarios" / "zoo"
 
 MATRIX = [
-    # defect, scenario, the checker that must catch it, words its first witness must contain
-    ("duplicate_after_rejoin", "kill", "at_most_once", "delivered 2 times"),
-    ("resend_after_reconnect", "partition", "at_most_once", "delivered 2 times"),
+    # defect, scenario, the checker that must catch it, a regular expression its first witness matches
+    ("duplicate_after_rejoin", "kill", "at_most_once", r"delivered \d+ times"),
+    ("resend_after_reconnect", "partition", "at_most_once", r"delivered \d+ times"),
     ("forget_remote_interest_after_restart", "kill", "delivery", "never received"),
-    ("no_close_on_duplicate_join", "duplicate-join", "at_most_once", "delivered 2 times"),
+    ("no_close_on_duplicate_join", "duplicate-join", "at_most_once", r"delivered \d+ times"),
     ("ack_before_persist", "kill", "durability", "acknowledged"),
     ("deliver_after_leave", "leave", "no_phantom", "after it had left"),
     ("reorder_publisher", "steady", "order", "was acknowledged before"),
     ("no_link_restore_after_kill", "kill", "delivery", "never received"),
-    ("redis_echo", "redis", "at_most_once", "delivered 2 times"),
-    ("duplicate_after_rejoin", "redis", "at_most_once", "delivered 2 times"),
+    ("redis_echo", "redis", "at_most_once", r"delivered \d+ times"),
+    ("duplicate_after_rejoin", "redis", "at_most_once", r"delivered \d+ times"),
     ("client:no_rejoin", "kill", "rejoin", "was not joined again"),
 ]
 
@@ -52,7 +53,7 @@ async def test_each_defect_is_caught(tmp_path, defect, scenario, check, symptom)
     assert result.error is None, result.error
     by_name = {r.name: r for r in result.results}
     assert by_name[check].validity == "invalid", by_name[check].summary
-    assert symptom in by_name[check].witnesses[0].problem
+    assert re.search(symptom, by_name[check].witnesses[0].problem), by_name[check].witnesses[0]
     assert result.exit_code == 1
     # the first screen's sentence names the symptom and the fault around it
     line = headline(by_name[check])
@@ -129,7 +130,7 @@ async def test_each_defect_is_caught_under_another_contract(
     assert result.error is None, result.error
     by_name = {r.name: r for r in result.results}
     assert by_name[check].validity == "invalid", by_name[check].summary
-    assert symptom in by_name[check].witnesses[0].problem
+    assert re.search(symptom, by_name[check].witnesses[0].problem), by_name[check].witnesses[0]
     assert result.exit_code == 1
 
 
