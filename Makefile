@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TOXIPROXY_VERSION := 2.12.0
 INTEROP := tests/interop
 
-.PHONY: setup install redis-server demo test test-fast lint fmt clean
+.PHONY: setup install image redis-server demo test test-fast lint fmt clean
 
 setup: $(VENV)/.installed $(BIN)/toxiproxy-server $(INTEROP)/node_modules/.installed redis-server
 
@@ -40,6 +40,11 @@ $(INTEROP)/node_modules/.installed: $(INTEROP)/package.json $(INTEROP)/package-l
 
 # What `harness run` needs: the venv and toxiproxy-server (no Node, no Redis).
 install: $(VENV)/.installed $(BIN)/toxiproxy-server
+
+# The reference node image for `cluster.backend: docker` and the docker-compose.yml (a Docker
+# engine must answer; the base image comes from debootstrap the first time, ~1 min, as root).
+image: install
+	docker/build-image.sh $(BIN)/python $(BIN)/toxiproxy-server
 
 # The demo needs only what it uses.
 demo: install

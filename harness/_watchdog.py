@@ -11,11 +11,13 @@ it starts:
 
     group PID          a process group it leads (pid == pgid: `start_new_session`)
     proxy HOST PORT NAME   a proxy on a Toxiproxy it may share with others
-    drop proxy HOST PORT NAME  / drop group PID   removed by the harness itself
+    docker RUN         containers and volumes labelled `chaos-harness.run=RUN` on the local
+                       Docker engine (its unix socket; `harness.cluster._docker`)
+    drop proxy HOST PORT NAME  / drop group PID / drop docker RUN   removed by the harness itself
 
 When the pipe reaches end of file, the harness has exited (normally or not: the kernel closes
-its end either way), and the watchdog SIGKILLs every group still registered and DELETEs every
-proxy still registered, then exits. A group is only killed if its leader is the same process
+its end either way), and the watchdog SIGKILLs every group still registered, DELETEs every
+proxy still registered and removes every container and volume of a registered run, then exits. A group is only killed if its leader is the same process
 that was registered (its start time in `/proc/PID/stat` unchanged), so a recycled pid is never
 hit. Stdlib only: it must start in milliseconds and have nothing to fail on.
 """
@@ -23,10 +25,13 @@ hit. Stdlib only: it must start in milliseconds and have nothing to fail on.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
+import socket
 import sys
 from contextlib import suppress
+from urllib.parse import quote
 
 
 def start_time(pid: int) -> str | None:
@@ -39,11 +44,56 @@ def start_time(pid: int) -> str | None:
     return text.rsplit(")", 1)[-1].split()[19]
 
 
+class _EngineConnection(http.client.HTTPConnection):
+    """HTTP on the Docker engine's unix socket (`DOCKER_HOST=unix://...` or the default)."""
+
+    def __init__(self) -> None:
+        super().__init__("localhost", timeout=10)
+        host = os.environ.get("DOCKER_HOST", "")
+        self.socket_path = host[7:] if host.startswith("unix://") else "/var/run/docker.sock"
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        sock.connect(self.socket_path)
+        self.sock = sock
+
+
+def _engine(method: str, path: str) -> object:
+    connection = _EngineConnection()
+    try:
+        connection.request(method, path)
+        body = connection.getresponse().read()
+    finally:
+        connection.close()
+    return json.loads(body) if body.strip().startswith((b"[", b"{")) else None
+
+
+def remove_docker_run(run: str) -> None:
+    """Remove the containers labelled with the run's id (force), then its volumes and those of
+    the compose projects the containers belonged to."""
+    filters = quote(json.dumps({"label": [f"chaos-harness.run={run}"]}))
+    containers = _engine("GET", f"/containers/json?all=1&filters={filters}")
+    projects = set()
+    for container in containers if isinstance(containers, list) else []:
+        projects.add((container.get("Labels") or {}).get("com.docker.compose.project"))
+        _engine("DELETE", f"/containers/{container['Id']}?force=1&v=1")
+    selections = [filters] + [
+        quote(json.dumps({"label": [f"com.docker.compose.project={p}"]})) for p in projects if p
+    ]
+    for selection in selections:
+        volumes = _engine("GET", f"/volumes?filters={selection}")
+        listed = volumes.get("Volumes") if isinstance(volumes, dict) else None
+        for volume in listed or []:
+            _engine("DELETE", f"/volumes/{quote(volume['Name'])}?force=1")
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     groups: dict[int, str] = {}
     proxies: set[tuple[str, int, str]] = set()
+    runs: set[str] = set()
     for raw in sys.stdin.buffer:
         words = raw.decode(errors="replace").split()
         drop = bool(words) and words[0] == "drop"
@@ -59,6 +109,8 @@ def main() -> None:
         elif len(words) == 4 and words[0] == "proxy" and words[2].isdigit():
             key = (words[1], int(words[2]), words[3])
             proxies.discard(key) if drop else proxies.add(key)
+        elif len(words) == 2 and words[0] == "docker":
+            runs.discard(words[1]) if drop else runs.add(words[1])
     for pid, started in groups.items():
         if start_time(pid) == started:
             with suppress(OSError):
@@ -69,6 +121,9 @@ def main() -> None:
             connection.request("DELETE", f"/proxies/{name}")
             connection.getresponse().read()
             connection.close()
+    for run in runs:
+        with suppress(OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
+            remove_docker_run(run)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
     _base.py   Node (the interface every backend implements), NodeSpec, the pure link plan
     _local.py  the local process backend (one OS process per node)
+    _docker.py the Docker backend (a container per node, faults through the engine's SDK)
+    _compose.py the compose backend (the user's compose project; containers like _docker's)
+    _image.py  the reference node image and the engine (`make image` builds it)
 
 `open_cluster` wires a scenario's cluster: free loopback ports for every node, one Toxiproxy
 proxy per link of the plan (client->node, node->node or node->Redis), Redis when the PubSub is
@@ -9,8 +12,9 @@ Redis, then the nodes from the backend named by `cluster.backend`; it waits unti
 report their PubSub links up (the reference server does; a user's server may not) and yields a
 `Cluster`. Everything is stopped when the block ends, in reverse order, however it ends.
 
-Adding a backend: a module with an `open_*_nodes(specs, logs, template)` context manager that
-yields `Node`s, and one line in `BACKENDS`.
+Adding a backend: a module with an `open_*_nodes(specs, logs, launch, notice)` context manager
+that yields `Node`s (`notice` takes a sentence for the run's warnings), and one line in
+`BACKENDS`.
 """
 
 from __future__ import annotations
@@ -31,13 +35,18 @@ from ..redis_server import open_redis
 from ..scenario import ClusterSpec
 from ..toxiproxy import ToxiproxyClient, open_proxies
 from ._base import Cluster, Launch, LinkPlan, Node, NodeSpec, plan_links
+from ._compose import open_compose_nodes
+from ._docker import ContainerNode, open_docker_nodes
 from ._local import REFERENCE_COMMAND, LocalNode, command, open_local_nodes
 
 Backend = Callable[
-    [Sequence[NodeSpec], Path, Launch], AbstractAsyncContextManager[Mapping[str, Node]]
+    [Sequence[NodeSpec], Path, Launch, Callable[[str], None]],
+    AbstractAsyncContextManager[Mapping[str, Node]],
 ]
 BACKENDS: dict[str, Backend] = {
     "local": open_local_nodes,
+    "docker": open_docker_nodes,
+    "compose": open_compose_nodes,
 }
 LINKS_TIMEOUT = 15.0
 HOST = "127.0.0.1"
@@ -89,8 +98,16 @@ async def open_cluster(
             spec.health.path,
             spec.health.tcp,
             spec.health.timeout,
+            image=spec.image,
+            run=prefix,
+            compose_file=spec.compose_file,
+            services=spec.services,
         )
-        nodes = await stack.enter_async_context(backend(wired, logs, launch))
+
+        def notice(text: str) -> None:
+            record({"notice": text})
+
+        nodes = await stack.enter_async_context(backend(wired, logs, launch, notice))
         record(
             {
                 "nodes": {n: node.url for n, node in nodes.items()},
@@ -200,6 +217,7 @@ __all__ = [
     "BACKENDS",
     "REFERENCE_COMMAND",
     "Cluster",
+    "ContainerNode",
     "LinkPlan",
     "LocalNode",
     "Node",

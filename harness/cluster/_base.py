@@ -1,7 +1,7 @@
 """The cluster seam: what a node of the cluster under test is, whatever runs it, and the plan of
 links the harness puts a proxy on.
 
-A backend (local processes today, containers next) turns `NodeSpec`s into running `Node`s;
+A backend (local processes, containers through the Docker engine, a compose project) turns `NodeSpec`s into running `Node`s;
 the rest of the harness (nemesis, runner, final reader) speaks only to this interface. The link
 plan is a pure function of the scenario's cluster: which proxies exist and what each one
 forwards to, so the wiring is decided in one place and tested without a process.
@@ -45,6 +45,10 @@ class Launch:
     health_path: str = "/health"
     health_tcp: bool = False  # True: the port accepting a connection is enough
     health_timeout: float = 15.0
+    image: str | None = None  # containers: the image (None: the reference node image)
+    run: str = ""  # the run's id, a label on every container and volume it makes
+    compose_file: str | None = None  # compose backend: the user's compose file
+    services: tuple[str, ...] = ()  # compose backend: the service of each node, in order
 
 
 class Node(FaultTarget, Protocol):

@@ -16,7 +16,7 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import IO
@@ -34,7 +34,9 @@ REFERENCE_COMMAND = (
 )
 
 
-def placeholders(spec: NodeSpec, *, quote: bool = True) -> dict[str, object]:
+def placeholders(
+    spec: NodeSpec, *, quote: bool = True, python: str = sys.executable
+) -> dict[str, object]:
     """The values of the command's placeholders: {python} {node} {host} {port} {pubsub_port}
     {peers} (n2=h:p,n3=h:p) {peer_args} (--peer n2=h:p ...) {pubsub} (mesh or the Redis
     URL) {pubsub_args} (the mesh's --pubsub-port and --peer arguments, or --pubsub URL)
@@ -48,7 +50,7 @@ def placeholders(spec: NodeSpec, *, quote: bool = True) -> dict[str, object]:
     else:
         pubsub_args = f"--pubsub {q(spec.pubsub)}"
     return {
-        "python": q(sys.executable),
+        "python": q(python),
         "node": spec.name,
         "host": spec.host,
         "port": spec.port,
@@ -63,9 +65,27 @@ def placeholders(spec: NodeSpec, *, quote: bool = True) -> dict[str, object]:
     }
 
 
-def command(spec: NodeSpec, template: str = REFERENCE_COMMAND) -> list[str]:
+def command(
+    spec: NodeSpec, template: str = REFERENCE_COMMAND, *, python: str = sys.executable
+) -> list[str]:
     """The node's argv: the template with its placeholders filled (see `placeholders`)."""
-    return [*shlex.split(template.format(**placeholders(spec))), *spec.extra_args]
+    filled = template.format(**placeholders(spec, python=python))
+    return [*shlex.split(filled), *spec.extra_args]
+
+
+async def answers(spec: NodeSpec, launch: Launch) -> bool:
+    """One health probe (`Launch`): an HTTP 200 on the health path, or with `health_tcp` a port
+    that accepts; each bounded by a second (a paused node accepts but never answers)."""
+    try:
+        if launch.health_tcp:
+            with trio.fail_after(1):
+                stream = await trio.open_tcp_stream(spec.host, spec.port)
+            await stream.aclose()
+            return True
+        status, _ = await get_json(spec.host, spec.port, launch.health_path, timeout=1)
+    except (OSError, trio.TooSlowError):
+        return False
+    return status == 200
 
 
 class LocalNode:
@@ -131,18 +151,7 @@ class LocalNode:
         timeout = launch.health_timeout if timeout is None else timeout
 
         async def healthy() -> bool:
-            try:
-                if launch.health_tcp:
-                    with trio.fail_after(1):
-                        stream = await trio.open_tcp_stream(self.spec.host, self.spec.port)
-                    await stream.aclose()
-                    return True
-                status, _ = await get_json(
-                    self.spec.host, self.spec.port, launch.health_path, timeout=1
-                )
-            except (OSError, trio.TooSlowError):
-                return False
-            return status == 200
+            return await answers(self.spec, launch)
 
         def died() -> str | None:
             if self.alive:
@@ -220,7 +229,10 @@ class LocalNode:
 
 @asynccontextmanager
 async def open_local_nodes(
-    specs: Sequence[NodeSpec], logs: Path, launch: Launch
+    specs: Sequence[NodeSpec],
+    logs: Path,
+    launch: Launch,
+    notice: Callable[[str], None] = lambda _: None,
 ) -> AsyncIterator[dict[str, LocalNode]]:
     """Start every node (one after the other, each health-gated); at the end stop them all,
     paused ones too, shielded and bounded so a Ctrl-C still leaves no process behind."""

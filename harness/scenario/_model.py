@@ -36,7 +36,7 @@ from . import _reference as reference
 from ._app import AppSpec, placeholders
 
 PubSub = Literal["mesh", "redis"]
-Backend = Literal["local"]
+Backend = Literal["local", "docker", "compose"]
 Placement = Literal["round_robin", "random"]
 OnReconnect = Literal["same_node", "next_node", "random_node"]
 COMMAND_PLACEHOLDERS = (
@@ -112,7 +112,34 @@ class ClusterSpec(Section):
             )
         ),
     ] = "mesh"
-    backend: Annotated[Backend, OneOf(("local",))] = "local"
+    backend: Annotated[
+        Backend,
+        OneOf(("local", "docker", "compose")),
+        Field(
+            description=(
+                "local: a process per node; docker: a container per node from `image`;"
+                " compose: the services of `compose_file` (see `harness list`)"
+            )
+        ),
+    ] = "local"
+    image: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[a-z0-9][a-z0-9._/:@-]{0,254}$",
+            description="backend docker: the node image (default: the reference node image)",
+        ),
+    ] = None
+    compose_file: Annotated[
+        Text | None,
+        Field(description="backend compose: the compose file (relative to the working directory)"),
+    ] = None
+    services: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")], ...],
+        Field(
+            description="backend compose: the service of each node, n1 first (default: n1..)",
+            validate_default=True,
+        ),
+    ] = ()
     command: Annotated[
         Text | None,
         BeforeValidator(_command_template),
@@ -135,6 +162,37 @@ class ClusterSpec(Section):
         BeforeValidator(_bug_names),
         Field(description="defects of the reference server to switch on (see `harness list`)"),
     ] = ()
+
+    @field_validator("image")
+    @classmethod
+    def _image_needs_docker(cls, image: str | None, info: ValidationInfo) -> str | None:
+        if image is not None and info.data.get("backend") != "docker":
+            raise ValueError("an image is for backend: docker")
+        return image
+
+    @field_validator("compose_file")
+    @classmethod
+    def _file_needs_compose(cls, path: str | None, info: ValidationInfo) -> str | None:
+        if path is not None and info.data.get("backend") != "compose":
+            raise ValueError("a compose file is for backend: compose")
+        return path
+
+    @field_validator("services")
+    @classmethod
+    def _one_service_per_node(
+        cls, services: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        backend = info.data.get("backend")
+        if services and backend != "compose":
+            raise ValueError("services are for backend: compose")
+        if backend == "compose" and info.data.get("compose_file") is None:
+            raise ValueError("backend: compose needs compose_file (the project's compose file)")
+        count = info.data.get("nodes", 3)
+        if services and len(services) != count:
+            raise ValueError(f"expected one service per node ({count}), got {len(services)}")
+        if len(set(services)) != len(services):
+            raise ValueError("each node needs a service of its own")
+        return services
 
     @field_validator("bugs")
     @classmethod
