@@ -44,7 +44,7 @@ install: $(VENV)/.installed $(BIN)/toxiproxy-server
 # The reference node image for `cluster.backend: docker` and the docker-compose.yml (a Docker
 # engine must answer; the base image comes from debootstrap the first time, ~1 min, as root).
 image: install
-	docker/build-image.sh $(BIN)/python $(BIN)/toxiproxy-server
+	images/build-image.sh $(BIN)/python $(BIN)/toxiproxy-server
 
 # The demo needs only what it uses.
 demo: install

@@ -16,10 +16,11 @@ it starts:
     drop proxy HOST PORT NAME  / drop group PID / drop docker RUN   removed by the harness itself
 
 When the pipe reaches end of file, the harness has exited (normally or not: the kernel closes
-its end either way), and the watchdog SIGKILLs every group still registered, DELETEs every
-proxy still registered and removes every container and volume of a registered run, then exits. A group is only killed if its leader is the same process
-that was registered (its start time in `/proc/PID/stat` unchanged), so a recycled pid is never
-hit. Stdlib only: it must start in milliseconds and have nothing to fail on.
+its end either way), and the watchdog SIGKILLs every group still registered, DELETEs every proxy
+still registered and removes every container and volume of a registered run, then exits. A group
+is only killed if its leader is the same process that was registered (its start time in
+`/proc/PID/stat` unchanged), so a recycled pid is never hit. Stdlib only: it must start in
+milliseconds and have nothing to fail on.
 """
 
 from __future__ import annotations

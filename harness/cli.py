@@ -6,7 +6,7 @@
     harness check RUN_DIR           re-run the checkers on a run directory's history
     harness report RUN_DIR          re-render its report.html
     harness schema                  the scenario JSON Schema (for editors)
-    harness list                    scenarios, fault kinds and checks
+    harness list                    scenarios, fault kinds, checks and cluster backends
 
 Exit codes (shared/design.md): 0 every check valid, 1 a check invalid, 2 bad scenario or usage,
 3 infrastructure error or a check that could not decide, 130 interrupted.
@@ -111,6 +111,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(f"  {kind:<16} {text}")
     print("checks:")
     for name, text in DESCRIPTIONS.items():
+        print(f"  {name:<16} {text}")
+    from .cluster import describe_backends
+
+    print("cluster backends (cluster.backend):")
+    for name, text in describe_backends().items():
         print(f"  {name:<16} {text}")
     return Exit.VALID
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -126,3 +126,29 @@ async def redis_server(tmp_path: Path) -> AsyncIterator[Any]:
 
     async with running(RedisServer(tmp_path / "logs" / "redis.log")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    """The Docker engine, with an up-to-date reference node image (`make image`). Without them
+    a test skips on a developer's machine and fails under `CI=true`: a green CI cannot hide a
+    missing engine."""
+    import os
+
+    from harness.cluster._image import REFERENCE_IMAGE, check_image, engine
+    from harness.errors import ClusterError
+
+    try:
+        client = engine()
+        stale = check_image(client, REFERENCE_IMAGE)
+    except ClusterError as exc:
+        reason = str(exc)
+    else:
+        if stale is None:
+            yield client
+            client.close()
+            return
+        reason = stale
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but the Docker tests cannot run: {reason}")
+    pytest.skip(reason)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.runner import RunOptions, run_scenario
-from harness.scenario import parse_scenario
+from harness.scenario import Scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "scenarios"
@@ -37,7 +38,27 @@ CATCHES = {
     "redis": ("redis_echo", "at_most_once", r"delivered \d+ times"),
     "random": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
     "chat": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
+    "docker": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
+    "compose": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
 }
+
+
+def engine_for(request: pytest.FixtureRequest, s: Scenario) -> Any:
+    """The Docker engine for a scenario on containers (skip or, under CI, fail without it)."""
+    if s.cluster.backend == "local":
+        return None
+    return request.getfixturevalue("docker_engine")
+
+
+def assert_nothing_left(engine: Any) -> None:
+    """No container or volume of this process's runs is left on the engine."""
+    if engine is None:
+        return
+    from harness.cluster._docker import OWNER, owner
+
+    label = f"{OWNER}={owner()}"
+    assert engine.containers.list(all=True, filters={"label": label}) == []
+    assert engine.volumes.list(filters={"label": label}) == []
 
 
 def load(name: str):
@@ -61,8 +82,10 @@ def test_the_readme_table_says_what_the_tests_prove():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CATCHES))
-async def test_each_scenario_is_valid_on_the_reference_server(tmp_path, name):
+async def test_each_scenario_is_valid_on_the_reference_server(tmp_path, request, name):
+    engine = engine_for(request, load(name))
     result = await run_scenario(load(name), RunOptions(out=tmp_path))
+    assert_nothing_left(engine)
     assert result.error is None, result.error
     flagged = {
         r.name: (r.validity, r.error, [w.problem for w in r.witnesses[:3]])
@@ -75,15 +98,17 @@ async def test_each_scenario_is_valid_on_the_reference_server(tmp_path, name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CATCHES))
-async def test_each_scenario_catches_its_defect(tmp_path, name):
+async def test_each_scenario_catches_its_defect(tmp_path, request, name):
     defect, check, symptom = CATCHES[name]
     s = load(name)
+    engine = engine_for(request, s)
     if defect == "client:no_rejoin":
         clients = s.clients.model_copy(update={"rejoin": False})
         s = s.model_copy(update={"clients": clients})
     else:
         s = s.model_copy(update={"cluster": s.cluster.model_copy(update={"bugs": (defect,)})})
     result = await run_scenario(s, RunOptions(out=tmp_path))
+    assert_nothing_left(engine)
     assert result.error is None, result.error
     by_name = {r.name: r for r in result.results}
     assert by_name[check].validity == "invalid", (by_name[check].summary, result.run_dir)

@@ -112,6 +112,7 @@ class Facts:
     workload: float | None = None  # when the workload phase began
     deliver_event: str = DELIVERY_EVENT
     load: list[Op] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # what set-up had to say (`setup` ops)
     symptoms: list[Op] = field(default_factory=list)
     distress: tuple[Distress, ...] = ()  # set by `assess`, read by the timing checks
     _grouped: dict[tuple[str, str, str], list[Op]] | None = None
@@ -167,6 +168,8 @@ def facts_of(history: Sequence[Op]) -> Facts:
                 facts.pushes.append(op)
         elif f == "setup" and isinstance(v.get("deliver"), str):
             facts.deliver_event = v["deliver"]
+        elif f == "setup" and isinstance(v.get("notice"), str):
+            facts.notices.append(v["notice"])
         elif f == "recv_stale":
             facts.stale.append(op)
         elif f == "join":

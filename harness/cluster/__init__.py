@@ -48,6 +48,21 @@ BACKENDS: dict[str, Backend] = {
     "docker": open_docker_nodes,
     "compose": open_compose_nodes,
 }
+
+
+def describe_backends() -> dict[str, str]:
+    """Each backend's description: the first sentence of its module's docstring, after the
+    backend's own name ("The Docker backend: ...")."""
+    import sys
+
+    described = {}
+    for name, fn in BACKENDS.items():
+        doc = (sys.modules[fn.__module__].__doc__ or name).strip().split("\n\n")[0]
+        first = " ".join(doc.split()).split(": ", 1)[-1].rstrip(".")
+        described[name] = first
+    return described
+
+
 LINKS_TIMEOUT = 15.0
 HOST = "127.0.0.1"
 
@@ -223,6 +238,7 @@ __all__ = [
     "Node",
     "NodeSpec",
     "command",
+    "describe_backends",
     "mesh_specs",
     "open_cluster",
     "open_local_nodes",

@@ -1,11 +1,11 @@
 """The cluster seam: what a node of the cluster under test is, whatever runs it, and the plan of
 links the harness puts a proxy on.
 
-A backend (local processes, containers through the Docker engine, a compose project) turns `NodeSpec`s into running `Node`s;
-the rest of the harness (nemesis, runner, final reader) speaks only to this interface. The link
-plan is a pure function of the scenario's cluster: which proxies exist and what each one
-forwards to, so the wiring is decided in one place and tested without a process.
-"""
+A backend (local processes, containers through the Docker engine, a compose project) turns
+`NodeSpec`s into running `Node`s; the rest of the harness (nemesis, runner, final reader) speaks
+only to this interface. The link plan is a pure function of the scenario's cluster: which
+proxies exist and what each one forwards to, so the wiring is decided in one place and tested
+without a process."""
 
 from __future__ import annotations
 

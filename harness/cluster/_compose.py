@@ -32,7 +32,15 @@ import trio
 from .._process import watch
 from ..errors import ClusterError
 from ._base import Launch, NodeSpec
-from ._docker import PROJECT, ContainerNode, call, in_container, labels, remove_leftovers, remove_run
+from ._docker import (
+    PROJECT,
+    ContainerNode,
+    call,
+    in_container,
+    labels,
+    remove_leftovers,
+    remove_run,
+)
 from ._image import engine
 from ._local import placeholders
 
@@ -87,27 +95,35 @@ def compose_cli() -> list[str]:
     )
 
 
+def _files(
+    launch: Launch, logs: Path, services: Sequence[str], nodes: Sequence[str], run: str
+) -> tuple[Path, Path]:
+    """The user's compose file (checked) and the labels file written beside the run's logs."""
+    if launch.compose_file is None:
+        raise ClusterError("cluster.backend: compose needs cluster.compose_file")
+    compose_file = Path(launch.compose_file).resolve()
+    if not compose_file.is_file():
+        raise ClusterError(f"cluster.compose_file: no such file {compose_file}")
+    logs.mkdir(parents=True, exist_ok=True)
+    extra = logs.parent / "compose.override.json"
+    extra.write_text(override(services, nodes, run))
+    return compose_file, extra
+
+
 @asynccontextmanager
 async def open_compose_nodes(
     specs: Sequence[NodeSpec], logs: Path, launch: Launch, notice: Callable[[str], None]
 ) -> AsyncIterator[Mapping[str, ContainerNode]]:
     """`up -d` the nodes' services, health-gate each, yield them; `down -v` at the end, then
     remove anything still labelled with the run."""
-    if launch.compose_file is None:
-        raise ClusterError("cluster.backend: compose needs cluster.compose_file")
-    compose_file = Path(launch.compose_file).resolve()
-    if not compose_file.is_file():
-        raise ClusterError(f"cluster.compose_file: no such file {compose_file}")
     services = launch.services or tuple(s.name for s in specs)
+    run = launch.run or f"h{os.getpid()}"
+    compose_file, extra = _files(launch, logs, services, [s.name for s in specs], run)
     client = await call(engine)
     for note in await call(remove_leftovers, client):
         notice(note)
-    run = launch.run or f"h{os.getpid()}"
     project = re.sub(r"[^a-z0-9_-]", "-", f"chaos-{run}".lower())
     inside = [in_container(s) for s in specs]
-    logs.mkdir(parents=True, exist_ok=True)
-    extra = logs.parent / "compose.override.json"
-    extra.write_text(override(services, [s.name for s in specs], run))
     base = [*compose_cli(), "-p", project, "-f", str(compose_file), "-f", str(extra)]
     env = {**os.environ, **environment(inside, services)}
     log = logs / "compose.log"
@@ -118,7 +134,11 @@ async def open_compose_nodes(
             out.flush()
             with trio.move_on_after(COMPOSE_TIMEOUT) as scope:
                 done = await trio.run_process(
-                    [*base, *args], env=env, stdout=out, stderr=out, check=False,
+                    [*base, *args],
+                    env=env,
+                    stdout=out,
+                    stderr=out,
+                    check=False,
                     cwd=compose_file.parent,
                 )
         if scope.cancelled_caught or done.returncode != 0:

@@ -16,8 +16,9 @@ harness's PID and its start time). Teardown removes exactly the run's own, shiel
 the watchdog does the same if the harness is killed (`docker RUN` line); and a later run removes
 whatever an owner that is gone left behind (the watchdog killed too, a reboot), and says so.
 
-The SDK is blocking: every call runs in a worker thread. `alive` (read by the final heal only)
-is the one synchronous call, a few milliseconds on the engine's unix socket.
+The SDK is blocking: every call runs in a worker thread, abandoned on cancellation (the
+teardown removes the container anyway). `alive` (read by the final heal only) is the one
+synchronous call, a few milliseconds on the engine's unix socket.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     from requests.exceptions import RequestException
 
     try:
-        return await trio.to_thread.run_sync(partial(fn, *args, **kwargs))
+        return await trio.to_thread.run_sync(partial(fn, *args, **kwargs), abandon_on_cancel=True)
     except (DockerException, RequestException) as exc:
         raise ClusterError(f"Docker engine: {exc}") from exc
 
@@ -82,7 +83,7 @@ def remove_run(client: docker.DockerClient, run: str) -> int:
     """Remove every container (running or not) labelled with `run`, then its volumes (labelled
     with `run`, or of the compose project of those containers); how many containers."""
     found = client.containers.list(all=True, filters={"label": f"{RUN}={run}"})
-    projects = {(c.labels or {}).get(PROJECT) for c in found} - {None}
+    projects = {p for c in found if (p := (c.labels or {}).get(PROJECT))}
     for container in found:
         with suppress(Exception):
             container.remove(force=True, v=True)
@@ -185,8 +186,9 @@ class ContainerNode:
                 polls += 1
                 if polls % 10 == 0 and not (state := await self._status()).get("Running"):
                     await self.collect_log()
+                    short = self.container.short_id if self.container else "?"
                     raise ClusterError(
-                        f"node {self.name} (container {self.container.short_id if self.container else '?'})"
+                        f"node {self.name} (container {short})"
                         f" exited with code {state.get('ExitCode')} before it became healthy"
                         f"{_last_line(self.log_path)}; see {self.log_path}"
                     )
@@ -218,11 +220,14 @@ class ContainerNode:
     async def wait_exit(self, *, timeout: float = 10.0) -> int | None:
         if self.container is None:
             return None
-        with trio.move_on_after(timeout):
-            while (state := await self._status()).get("Running"):
-                await trio.sleep(POLL_INTERVAL)
-            return int(state.get("ExitCode", 0))
-        raise ClusterError(f"node {self.name} still running {timeout}s after it was stopped")
+        try:
+            done = await call(self.container.wait, timeout=timeout)
+        except ClusterError:
+            raise ClusterError(
+                f"node {self.name} still running {timeout}s after it was stopped"
+            ) from None
+        await self._status()
+        return int(done.get("StatusCode", 0))
 
     async def stop(self, *, graceful: bool = True, timeout: float = 5.0) -> None:
         if self.container is None or not (await self._status()).get("Running"):
@@ -250,7 +255,7 @@ class ContainerNode:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             image = self.container.attrs.get("Config", {}).get("Image", "?")
             head = f"--- container {self.container.short_id} ({image})\n".encode()
-            self.log_path.write_bytes(head + output)
+            self.log_path.write_bytes(head + (output if isinstance(output, bytes) else b""))
 
 
 def _last_line(log_path: Path) -> str:
@@ -332,4 +337,3 @@ async def open_docker_nodes(
             watch(f"drop docker {run}")
             with suppress(Exception):
                 client.close()
-

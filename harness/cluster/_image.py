@@ -1,6 +1,6 @@
 """The reference node image: its name, the digest of the sources it must hold, and the engine.
 
-`make image` (docker/build-image.sh) builds `chaos-harness/node:latest` and labels it with
+`make image` (images/build-image.sh) builds `chaos-harness/node:latest` and labels it with
 `digest()` of the files it copies; a run on the Docker backend compares that label with the
 sources of the harness it runs, so an image built before a change of the server is named stale
 (a warning, not an error: a team may pin an older image on purpose) instead of silently testing
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 REFERENCE_IMAGE = "chaos-harness/node:latest"
 DIGEST_LABEL = "chaos-harness.digest"
 ROOT = Path(__file__).resolve().parent.parent.parent
-SOURCES = ("harness/__init__.py", "harness/phoenix", "server_under_test", "docker/node.Dockerfile")
+SOURCES = ("harness/__init__.py", "harness/phoenix", "server_under_test", "images/node.Dockerfile")
 NO_ENGINE = (
     "no Docker engine answers ({reason}); start one (`dockerd --bridge=none --iptables=false"
     " --ip-forward=false &`, see the README's Docker section) or use `cluster.backend: local`"
@@ -76,4 +76,3 @@ def check_image(client: docker.DockerClient, name: str) -> str | None:
             f" {digest()}): run `make image` to test this server"
         )
     return None
-

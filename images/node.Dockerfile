@@ -1,7 +1,7 @@
 # The reference node image: the bundled channel server (server_under_test and the protocol
 # package it shares with the harness) on the debootstrap base, with Toxiproxy and Redis so the
 # top-level docker-compose.yml can run the whole reference cluster from this one image.
-# Built by `make image` (docker/build-image.sh): no registry, no index, wheels from the host.
+# Built by `make image` (images/build-image.sh): no registry, no index, wheels from the host.
 ARG BASE=chaos-harness/base:bookworm
 FROM ${BASE}
 COPY build/image/wheels /wheels

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The base image of the reference node, built with no registry: a minimal Debian tree from
 # debootstrap (from the mirror apt already uses), imported with `docker import`. Skipped when the
-# image exists. Usage: docker/build-base.sh [IMAGE]   (default chaos-harness/base:bookworm)
+# image exists. Usage: images/build-base.sh [IMAGE]   (default chaos-harness/base:bookworm)
 set -euo pipefail
 image="${1:-chaos-harness/base:bookworm}"
 suite=bookworm
