@@ -268,3 +268,11 @@ async def test_a_later_run_removes_what_a_dead_harness_left(tmp_path, client):
     assert notes, result.concluded.warnings
     assert "run hdead1" in notes[0]
     assert "PID 999999999" in notes[0]
+
+
+async def test_a_missing_image_is_one_sentence_and_exit_3(tmp_path, client):
+    s = on_docker("kill", image="chaos-harness/absent:0")
+    result = await run_scenario(s, RunOptions(out=tmp_path))
+    assert result.exit_code == 3
+    assert result.error is not None
+    assert "no image chaos-harness/absent:0 on the Docker engine" in result.error
