@@ -19,7 +19,7 @@ from harness.cluster._image import REFERENCE_IMAGE, digest
 from harness.cluster._local import REFERENCE_COMMAND
 from harness.errors import InvalidScenario
 from harness.scenario import parse_scenario
-from harness.scenario._model import ClusterSpec
+from harness.scenario._cluster import ClusterSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = NodeSpec(
@@ -96,7 +96,7 @@ def test_an_owner_is_a_pid_and_its_start_time():
 def test_the_backends_are_the_grammar_and_say_what_they_are():
     from typing import get_args
 
-    from harness.scenario._model import Backend
+    from harness.scenario._cluster import Backend
 
     assert set(BACKENDS) == set(get_args(Backend))
     assert set(describe_backends()) == set(BACKENDS)

@@ -21,8 +21,9 @@ from ..errors import InvalidScenario, Problem
 from ..faults import Fault, expand_random
 from ..units import parse_duration, parse_rate
 from ._app import AppSpec, HttpRead, PushRead, dig, render
+from ._cluster import ClusterSpec
 from ._load import parse_scenario, read_scenario
-from ._model import ClientsSpec, ClusterSpec, Scenario, TimingsSpec, WorkloadSpec
+from ._model import ClientsSpec, Scenario, TimingsSpec, WorkloadSpec
 from ._schema import scenario_schema
 
 

@@ -24,7 +24,8 @@ from ..errors import InvalidScenario, Problem
 from ..faults import KINDS, Grammar
 from ..units import kind_of, parse_duration
 from ._app import READ_TAGS
-from ._model import ClusterSpec, Scenario
+from ._cluster import ClusterSpec
+from ._model import Scenario
 
 
 def parse_scenario(

@@ -13,14 +13,11 @@ The fault union comes from `harness.faults` (one model per kind, discriminated b
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -29,212 +26,14 @@ from pydantic import (
 )
 
 from ..checkers import DEFAULT_CHECKS, REGISTRY
-from ..faults import AnyFault, Fault, Topology, conflict, grammar_of
+from ..faults import AnyFault, Fault, conflict, grammar_of
 from ..phoenix import Timings
-from ..units import Bounded, Duration, Flag, Millis, OneOf, Rate, Text, kind_of
-from . import _reference as reference
-from ._app import AppSpec, placeholders
+from ..units import Bounded, Duration, Flag, Millis, OneOf, Rate, kind_of
+from ._app import AppSpec
+from ._cluster import ClusterSpec, Section
 
-PubSub = Literal["mesh", "redis"]
-Backend = Literal["local", "docker", "compose"]
 Placement = Literal["round_robin", "random"]
 OnReconnect = Literal["same_node", "next_node", "random_node"]
-COMMAND_PLACEHOLDERS = (
-    "{python} {node} {host} {port} {pubsub_port} {peers} {peer_args} {pubsub} {pubsub_args}"
-    " {store} {bug_args} {cluster_secret}"
-)
-_COMMAND_NAMES = frozenset(re.findall(r"\{(\w+)\}", COMMAND_PLACEHOLDERS))
-
-
-def _command_template(value: Any) -> Any:
-    """A node command (or env value, or cwd) template: only the known placeholders."""
-    if value is None:
-        return value
-    texts = value.values() if isinstance(value, dict) else [value]
-    for text in texts:
-        try:
-            names = placeholders(text)
-        except ValueError as exc:
-            raise ValueError(f"not a template: {exc}") from None
-        unknown = sorted(names - _COMMAND_NAMES)
-        if unknown:
-            hint = difflib.get_close_matches(unknown[0], sorted(_COMMAND_NAMES), n=1)
-            more = f"did you mean {{{hint[0]}}}?" if hint else f"known: {COMMAND_PLACEHOLDERS}"
-            raise ValueError(f"no placeholder {{{unknown[0]}}}; {more}")
-    return value
-
-
-class HealthSpec(BaseModel):
-    """When a started node counts as up: an HTTP GET of `path` answers 200, or with `tcp: true`
-    its port accepts a connection; within `timeout`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: Annotated[str, Field(pattern=r"^/\S*$")] = "/health"
-    tcp: Flag = False
-    timeout: Duration = 15.0
-
-
-class ReadySpec(BaseModel):
-    """What else a run waits for before the workload: `pubsub_links: auto` waits for the PubSub
-    links to be up only where a node's /stats reports them (real Phoenix has no /stats);
-    `wait` requires the report; `none` never waits."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    pubsub_links: Literal["auto", "wait", "none"] = "auto"
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _bug_names(value: Any) -> Any:
-    if not isinstance(value, list) or not all(isinstance(b, str) for b in value):
-        raise ValueError("expected a list of bug names")
-    for bug in value:
-        if not re.fullmatch(r"[a-z0-9_]+", bug):
-            raise ValueError(f"not a bug name: {bug!r}")
-    return value
-
-
-class ClusterSpec(Section):
-    """The cluster under test: how many nodes, how they share broadcasts, how one starts."""
-
-    nodes: Annotated[int, Bounded(1, 9)] = 3
-    pubsub: Annotated[
-        PubSub,
-        OneOf(("mesh", "redis")),
-        Field(
-            description=(
-                "mesh: node-to-node links n1->n2; redis: every node through one Redis server,"
-                " links n1->redis"
-            )
-        ),
-    ] = "mesh"
-    backend: Annotated[
-        Backend,
-        OneOf(("local", "docker", "compose")),
-        Field(
-            description=(
-                "local: a process per node; docker: a container per node from `image`;"
-                " compose: the services of `compose_file` (see `harness list`)"
-            )
-        ),
-    ] = "local"
-    image: Annotated[
-        str | None,
-        Field(
-            pattern=r"^[a-z0-9][a-z0-9._/:@-]{0,254}$",
-            description="backend docker: the node image (default: the reference node image)",
-        ),
-    ] = None
-    compose_file: Annotated[
-        Text | None,
-        Field(description="backend compose: the compose file (relative to the working directory)"),
-    ] = None
-    services: Annotated[
-        tuple[Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")], ...],
-        Field(
-            description="backend compose: the service of each node, n1 first (default: n1..)",
-            validate_default=True,
-        ),
-    ] = ()
-    command: Annotated[
-        Text | None,
-        BeforeValidator(_command_template),
-        Field(description=f"template: {COMMAND_PLACEHOLDERS}"),
-    ] = None
-    env: Annotated[
-        dict[str, str],
-        BeforeValidator(_command_template),
-        Field(description="extra environment of each node; values are templates like command"),
-    ] = Field(default_factory=dict)
-    cwd: Annotated[
-        str | None,
-        BeforeValidator(_command_template),
-        Field(description="working directory of each node's command (a template)"),
-    ] = None
-    health: HealthSpec = Field(default_factory=HealthSpec)
-    ready: ReadySpec = Field(default_factory=ReadySpec)
-    bugs: Annotated[
-        tuple[str, ...],
-        BeforeValidator(_bug_names),
-        Field(description="defects of the reference server to switch on (see `harness list`)"),
-    ] = ()
-
-    @field_validator("image")
-    @classmethod
-    def _image_needs_docker(cls, image: str | None, info: ValidationInfo) -> str | None:
-        if image is not None and info.data.get("backend") != "docker":
-            raise ValueError("an image is for backend: docker")
-        return image
-
-    @field_validator("compose_file")
-    @classmethod
-    def _file_needs_compose(cls, path: str | None, info: ValidationInfo) -> str | None:
-        if path is not None and info.data.get("backend") != "compose":
-            raise ValueError("a compose file is for backend: compose")
-        return path
-
-    @field_validator("services")
-    @classmethod
-    def _one_service_per_node(
-        cls, services: tuple[str, ...], info: ValidationInfo
-    ) -> tuple[str, ...]:
-        backend = info.data.get("backend")
-        if services and backend != "compose":
-            raise ValueError("services are for backend: compose")
-        if backend == "compose" and info.data.get("compose_file") is None:
-            raise ValueError("backend: compose needs compose_file (the project's compose file)")
-        count = info.data.get("nodes", 3)
-        if services and len(services) != count:
-            raise ValueError(f"expected one service per node ({count}), got {len(services)}")
-        if len(set(services)) != len(services):
-            raise ValueError("each node needs a service of its own")
-        return services
-
-    @field_validator("bugs")
-    @classmethod
-    def _known_bugs(cls, bugs: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        if info.data.get("command") is not None:
-            return bugs  # another server's switches: passed through as {bug_args}
-        pubsub = info.data.get("pubsub", "mesh")
-        for bug in bugs:
-            if bug not in reference.BUGS:
-                hint = difflib.get_close_matches(bug, sorted(reference.BUGS), n=1)
-                known = (
-                    f"did you mean {hint[0]!r}?"
-                    if hint
-                    else "known: " + ", ".join(sorted(reference.BUGS))
-                )
-                raise ValueError(f"the reference server has no bug {bug!r}; {known}")
-            if pubsub == "mesh" and bug in reference.REDIS_ONLY:
-                raise ValueError(f"{bug} is a Redis PubSub defect; it needs pubsub: redis")
-            if pubsub == "redis" and bug in reference.MESH_ONLY:
-                raise ValueError(f"{bug} is a mesh defect; it needs pubsub: mesh")
-        return bugs
-
-    @property
-    def node_names(self) -> tuple[str, ...]:
-        return tuple(f"n{i}" for i in range(1, self.nodes + 1))
-
-    @property
-    def node_links(self) -> tuple[str, ...]:
-        """The PubSub links: `n1->n2` for the mesh, `n1->redis` with Redis."""
-        nodes = self.node_names
-        if self.pubsub == "redis":
-            return tuple(f"{n}->redis" for n in nodes)
-        return tuple(f"{a}->{b}" for a in nodes for b in nodes if a != b)
-
-    @property
-    def links(self) -> tuple[str, ...]:
-        """Every link the harness puts a proxy on."""
-        return tuple(f"clients->{n}" for n in self.node_names) + self.node_links
-
-    @property
-    def topology(self) -> Topology:
-        return Topology(self.node_names, self.links, self.pubsub)
 
 
 def _millis_list(value: Any) -> Any:
