@@ -147,7 +147,9 @@ async def open_run(
                 scenario.cluster,
                 run_dir=run_dir.path,
                 toxiproxy=toxiproxy.client,
-                prefix=f"h{int(time.time() * 1000) % 10**8}",
+                # unique per run, also for two runs started in the same millisecond: it names
+                # the run's proxies and labels its containers (a teardown removes by it)
+                prefix=f"h{int(time.time() * 1000) % 10**8}{secrets.token_hex(2)}",
                 record=record,
             )
         )
