@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 TOXIPROXY_VERSION := 2.12.0
 INTEROP := tests/interop
 
-.PHONY: setup install image redis-server demo test test-fast lint fmt clean
+.PHONY: setup install image redis-server chromium demo test test-fast lint fmt clean
 
-setup: $(VENV)/.installed $(BIN)/toxiproxy-server $(INTEROP)/node_modules/.installed redis-server
+setup: $(VENV)/.installed $(BIN)/toxiproxy-server $(INTEROP)/node_modules/.installed redis-server chromium
 
 # Debian's redis-server, for `pubsub: redis` and its tests (installed when we may, named if not).
 redis-server:
@@ -15,6 +15,14 @@ redis-server:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	  else echo "redis-server is needed (pubsub: redis): sudo apt-get install redis-server" >&2; exit 3; fi; }
+
+# Debian's chromium, for the test that opens a report in a headless browser (same rule).
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends -o DPkg::Lock::Timeout=600 chromium; \
+	  else echo "chromium is needed for the report test: sudo apt-get install chromium" >&2; exit 3; fi; }
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -244,5 +244,33 @@ def write_report(path: Path) -> Path:
     """Render `report.html` from the run directory's results and history."""
     run = RunDir(path)
     ops = run.read_history() if run.history.exists() else []
-    run.report.write_text(render(run.read_results(), ops, run.path), encoding="utf-8")
+    html = render(run.read_results(), ops, run.path, read_traces(run.logs))
+    run.report.write_text(html, encoding="utf-8")
     return run.report
+
+
+MAX_TRACE_LINES = 500_000  # over all of a run's trace files; past it the diagram says so
+
+
+def read_traces(logs: Path) -> dict[str, list[dict[str, Any]]] | None:
+    """The servers' `--trace` files (`logs/*.trace.jsonl`), or None when there are none. A line
+    that is not a JSON object (a node killed mid-write) is skipped."""
+    files = sorted(logs.glob("*.trace.jsonl")) if logs.is_dir() else []
+    if not files:
+        return None
+    traces: dict[str, list[dict[str, Any]]] = {}
+    budget = MAX_TRACE_LINES
+    for path in files:
+        records = traces.setdefault(path.name, [])
+        with path.open("rb") as lines:
+            for line in lines:
+                if budget <= 0:
+                    break
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+                    budget -= 1
+    return traces

@@ -132,7 +132,7 @@ async def open_run(
 
     writer.record(Op(clock.now(), "runner", "info", "phase", {"phase": "setup"}))
     run_id = f"r{secrets.token_hex(3)}"  # in every message id: runs on one store never collide
-    record({"run_id": run_id, "deliver": scenario.app.deliver.event})
+    record({"run_id": run_id, "deliver": scenario.app.deliver.event, "clock_origin": clock.origin})
     gauge = LoadGauge(writer, clock, "runner", machine=True)
     async with AsyncExitStack() as stack:
         watch = await stack.enter_async_context(trio.open_nursery())

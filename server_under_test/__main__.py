@@ -86,6 +86,9 @@ def parse_args(argv: list[str]) -> NodeConfig:
     )
     parser.add_argument("--idle-timeout", type=float, default=60.0, help="seconds")
     parser.add_argument("--max-frame-size", type=int, default=1_000_000, help="bytes")
+    parser.add_argument(
+        "--trace", metavar="PATH", help="write every PubSub send and receive to PATH (JSON lines)"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     peers = dict(args.peer)
@@ -126,6 +129,7 @@ def parse_args(argv: list[str]) -> NodeConfig:
         cluster_secret=args.cluster_secret or os.environ.get("CLUSTER_SECRET") or None,
         origins=tuple(args.origin),
         check_origin=not args.no_check_origin,
+        trace=args.trace,
     )
 
 

@@ -31,6 +31,7 @@ from ._pubsub import MeshPubSub, PubSub
 from ._redis import RedisPubSub
 from ._socket import NodeServices, PhoenixSocket
 from ._store import Store
+from ._trace import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class NodeConfig:
     origins: tuple[str, ...] = ()  # hosts allowed besides the request's own (check_origin)
     check_origin: bool = True
     outbox_limit: int = 16_000_000  # bytes queued for one peer before it is dropped
+    trace: str | None = None  # a file for every PubSub send and receive (`_trace`)
 
 
 class Node:
@@ -82,6 +84,8 @@ class Node:
             )
         else:
             self.pubsub = RedisPubSub(config.node, url=config.pubsub, bugs=config.bugs)
+        if config.trace:
+            self.pubsub.trace = Tracer(config.node, config.trace)
         self.services = NodeServices(
             node=config.node,
             store=self.store,

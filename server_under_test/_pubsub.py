@@ -41,6 +41,7 @@ from harness.phoenix import dumps
 from ._auth import mesh_hello_ok, mesh_proof
 from ._bugs import Bugs
 from ._edge import Outbox, OutboxOverflow
+from ._trace import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class PubSub:
         self.node = node
         self.bugs = bugs
         self._local: dict[str, dict[int, Subscriber]] = {}
+        self.trace = Tracer(node)  # `--trace`: replaced by the node with one that writes
 
     def subscribe(self, topic: str, subscriber: Subscriber) -> None:
         if topic not in self._local:
@@ -217,10 +219,10 @@ class MeshPubSub(PubSub):
         line = dumps({"from": self.node, "topic": topic, "event": event, "payload": payload})
         wire = (line + "\n").encode()
         for link in self.links.values():
-            self._send(link, wire, topic)
+            self._send(link, wire, topic, payload)
         self.local_broadcast(topic, event, payload, exclude=exclude)
 
-    def _send(self, link: PeerLink, wire: bytes, topic: str = "") -> None:
+    def _send(self, link: PeerLink, wire: bytes, topic: str, payload: Any) -> None:
         if self.bugs.on("forget_remote_interest_after_restart") and topic not in self.interest.get(
             link.peer, set()
         ):
@@ -228,10 +230,12 @@ class MeshPubSub(PubSub):
         if link.state == "up" and link.outbox is not None:
             link.outbox.put(wire)
             link.sent += 1
+            self.trace("send", link.peer, topic, payload)
             if self.bugs.on("resend_after_reconnect"):
                 link.recent.append(wire)
             return
         link.dropped += 1
+        self.trace("drop", link.peer, topic, payload)
 
     # -- the mesh ----------------------------------------------------------------------------
 
@@ -272,6 +276,9 @@ class MeshPubSub(PubSub):
         for wire in link.recent:  # only ever filled with the resend_after_reconnect bug
             outbox.put(wire)
             link.sent += 1
+            if self.trace.on:
+                resent = json.loads(wire)
+                self.trace("send", link.peer, resent.get("topic", ""), resent.get("payload"))
         link.outbox, link.state = outbox, "up"
         link.connects += 1
         log.info("link %s->%s up", self.node, link.peer)
@@ -369,6 +376,7 @@ class MeshPubSub(PubSub):
             if peer in self.inbound:
                 self.inbound[peer]["received"] += 1
             origin = str(message.get("from", peer))
+            self.trace("recv", peer, topic, message.get("payload"), origin)
             self._dispatch(Delivery(topic, event, message.get("payload"), origin))
         return peer
 

@@ -88,8 +88,10 @@ class RedisPubSub(PubSub):
         if self.publisher.state == "up" and self._outbox is not None:
             self._outbox.put(command("PUBLISH", self.channel, envelope))
             self.sent += 1
+            self.trace("send", "redis", topic, payload)
         else:
             self.dropped += 1
+            self.trace("drop", "redis", topic, payload)
         self.local_broadcast(topic, event, payload, exclude=exclude)
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -184,6 +186,7 @@ class RedisPubSub(PubSub):
             self.own += 1  # our own publish coming back: already dispatched locally
             return
         self.received += 1
+        self.trace("recv", "redis", topic, envelope.get("payload"), origin)
         self._dispatch(Delivery(topic, event, envelope.get("payload"), origin))
 
     def snapshot(self) -> dict[str, Any]:

@@ -152,7 +152,7 @@ ZOO = ROOT / "scenarios" / "zoo"
 def on_docker(name: str, **cluster: object):
     path = ZOO / f"{name}.yaml"
     s = parse_scenario(path.read_text(), str(path))
-    update = {"backend": "docker", **cluster}
+    update = {"backend": "docker", "trace": False, **cluster}
     return s.model_copy(update={"cluster": s.cluster.model_copy(update=update)})
 
 

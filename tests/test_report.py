@@ -1,12 +1,16 @@
-"""The HTML report from hand-built histories: what a reader must find on the first screen."""
+"""The report from hand-built histories: the view model holds what a reader must find (tested
+here, mark by mark), and the page prints it escaped, with no script and within its size bound."""
 
 from __future__ import annotations
 
-import re
+import time
 from pathlib import Path
 
+import pytest
+
 from harness.checkers import assess
-from harness.report import _timeline, render
+from harness.report import _timeline, render, view
+from harness.report._svg import Chart
 from tests.support.builder import HistoryBuilder
 
 
@@ -19,6 +23,7 @@ def results_of(h: HistoryBuilder, checks: dict[str, dict[str, object]]) -> dict[
         "exit_code": 1,
         "warnings": list(assessment.warnings),
         "checks": [r.to_json() for r in assessment.results],
+        "distress": [d.to_json() for d in assessment.distress],
     }
 
 
@@ -36,33 +41,180 @@ def deaf_client_history() -> HistoryBuilder:
     return h
 
 
-def lanes(html: str) -> list[str]:
-    """The lane labels in the order drawn: `client @node`."""
-    return re.findall(r'class="lbl">(\w+) @(\w+)</text>', html)
+def texts(chart: Chart) -> list[str]:
+    return [m.text for m in chart.marks if m.text]
+
+
+def titles(chart: Chart) -> list[str]:
+    return [m.title for m in chart.marks if m.title]
+
+
+def lanes(chart: Chart) -> list[str]:
+    return [t for t in texts(chart) if " @" in t]
+
+
+def by_key(report, key: str) -> Chart:
+    return next(c for c in (*report.charts, report.timeline, report.messages) if c.key == key)
 
 
 def test_the_first_screen_has_verdict_reproduce_line_and_the_deaf_client_lane(tmp_path: Path):
     h = deaf_client_history()
     results = results_of(h, {"rejoin": {"within": 5.0}})
-    html = render(results, h.history(), tmp_path)
+    report = view(results, h.history(), tmp_path)
     assert results["validity"] == "invalid"
-    assert f"harness run {tmp_path / 'scenario.yaml'} --seed 42" in html
-    assert lanes(html) == [("c1", "n1"), ("c2", "n1"), ("p1", "n1")]
+    assert report.reproduce == f"harness run {tmp_path / 'scenario.yaml'} --seed 42"
+    assert report.headlines
+    assert report.headlines[0].startswith("rejoin:")
+    assert lanes(report.timeline) == ["c1 @n1", "c2 @n1", "p1 @n1"]
     # c2's lane: connected (grey) from the reconnect to the end, never green again
-    assert re.search(r'fill="#d0d7de"><title>connected, no channel: 3\.20s to 12\.00s', html)
-    assert "rejoin: c2 lost room:1 at 2.000s" in html  # its witness marker
-    assert "(top 20 ms)" in html  # p1-1 took 20 ms from publish to the clients
+    assert "connected, no channel: 3.20 s to 12.00 s" in titles(report.timeline)
+    assert any(t.startswith("rejoin: c2 lost room:1 at 2.000s") for t in titles(report.timeline))
+    assert "(top 20 ms)" in texts(report.timeline)  # p1-1 took 20 ms from publish to clients
+    html = render(results, h.history(), tmp_path)
     assert "<script" not in html
     assert "http://" not in html.replace("http://www.w3.org", "")
+    assert "rejoin: c2 lost room:1" in html
 
 
 def test_lanes_are_capped_and_say_how_many_are_hidden(monkeypatch):
     monkeypatch.setattr(_timeline, "MAX_LANES", 2)
     h = deaf_client_history()
-    results = results_of(h, {"rejoin": {"within": 5.0}})
-    html = render(results, h.history())
-    assert "2 of 3 clients shown" in html
-    assert [client for client, _ in lanes(html)] == ["c1", "c2"]  # the witness's, then a loss
+    report = view(results_of(h, {"rejoin": {"within": 5.0}}), h.history())
+    assert any("2 of 3 clients shown" in t for t in texts(report.timeline))
+    assert [lane.split()[0] for lane in lanes(report.timeline)] == ["c1", "c2"]
+
+
+def test_a_reconnect_to_another_node_shows_on_the_lane():
+    h = HistoryBuilder()
+    h.at(0.0).join("c1", "room:1", node="n1")
+    h.fault("f1", "kill", "n1", start=1.0, stop=2.0)
+    h.at(1.0).disconnect("c1")
+    h.at(1.5).join("c1", "room:1", jr="3", node="n2")
+    h.at(4.0).read("room:1", [])
+    report = view(results_of(h, {"rejoin": {}}), h.history())
+    assert lanes(report.timeline) == ["c1 @n1→n2"]
+    assert "c1 reconnected to n2 at 1.50 s" in titles(report.timeline)
+
+
+def test_phase_labels_never_overlap():
+    h = HistoryBuilder()
+    for i, phase in enumerate(["setup", "connect", "workload", "heal", "settle", "read"]):
+        h.at(0.01 * i).op("runner", "info", "phase", None, phase=phase)
+    h.at(10.0).join("c1", "room:1")
+    chart = view(results_of(h, {}), h.history()).timeline
+    labels = [m for m in chart.marks if m.shape == "text" and dict(m.attrs).get("class") == "ph"]
+    spots = [(float(dict(m.attrs)["x"]), float(dict(m.attrs)["y"]), len(m.text)) for m in labels]
+    assert len(spots) == 6
+    for i, (x1, y1, n1) in enumerate(spots):
+        for x2, y2, _ in spots[i + 1 :]:
+            assert y1 != y2 or abs(x2 - x1) > n1 * _timeline.CHAR, (spots, i)
+
+
+def chart_history() -> HistoryBuilder:
+    """Steady deliveries, a kill with slow deliveries and rejoins, a timed-out publish."""
+    h = HistoryBuilder()
+    h.at(0.0).join("c1", "room:1", node="n1").join("c2", "room:1", node="n2")
+    for i in range(10):
+        h.at(0.1 * i).publish("p1", "room:1", f"s{i}", seq=i, took=0.005)
+        h.recv("c1", "room:1", f"s{i}", "1", node="n1").recv("c2", "room:1", f"s{i}", "1", "n2")
+    h.fault("f1", "kill", "n2", start=2.0, stop=3.0)
+    h.at(2.0).disconnect("c2")
+    h.at(2.1).publish("p1", "room:1", "late", seq=10, took=0.4)
+    h.at(2.9).recv("c1", "room:1", "late", "1", node="n1")
+    h.at(3.5).join("c2", "room:1", jr="4", node="n2")
+    h.at(4.0).publish("p1", "room:1", "lost", seq=11, outcome="info", took=1.0)
+    h.at(4.5).load("swarm0", lag=0.01).at(5.5).load("swarm0", lag=0.02)
+    h.at(8.0).read("room:1", [f"s{i}" for i in range(10)] + ["late"])
+    return h
+
+
+def test_the_charts_have_axes_units_tooltips_and_their_figures():
+    h = chart_history()
+    report = view(results_of(h, {"rejoin": {}}), h.history())
+    latency = by_key(report, "latency")
+    assert not latency.empty
+    legend = [item.text for item in latency.legend]
+    assert legend[0].startswith("steady: 20 deliveries")
+    assert legend[1].startswith("faults: 1 deliveries, p50 800.0 ms")  # "late": 0.8 s
+    assert "latency, publish to delivery (ms, log)" in texts(latency)
+    rejoin = by_key(report, "rejoin")
+    assert rejoin.caption.startswith("1 rejoins: p50 1.50 s")
+    publishes = by_key(report, "publishes")
+    assert [item.text for item in publishes.legend] == ["acknowledged (11)", "timed out (1)"]
+    nodes = by_key(report, "nodes")
+    assert [item.text.split()[0] for item in nodes.legend] == ["n1", "n2"]
+    assert any(t.startswith("n2: joined (max 1)") for t in titles(nodes))
+    distress = by_key(report, "distress")
+    assert "no distress: the load generator kept up" in distress.caption
+    for chart in (latency, rejoin, publishes, nodes, distress):
+        assert chart.marks
+        assert all(m.title for m in chart.marks if m.shape in ("rect", "circle", "polyline"))
+
+
+def test_charts_with_nothing_to_draw_say_why():
+    h = HistoryBuilder()
+    h.at(0.0).join("c1", "room:1")
+    report = view(results_of(h, {}), h.history())
+    assert by_key(report, "latency").empty == "no delivery to draw"
+    assert by_key(report, "publishes").empty == "nothing was published"
+    assert by_key(report, "rejoin").empty.startswith("no channel was lost")
+    assert "no trace" in by_key(report, "messages").empty
+    assert "no trace: the server was not run with `--trace`" in render(
+        results_of(h, {}), h.history()
+    ).replace("&#39;", "'").replace("&lt;", "<")
+
+
+def test_the_drill_down_shows_a_witnessed_clients_own_events():
+    h = deaf_client_history()
+    report = view(results_of(h, {"rejoin": {"within": 5.0}}), h.history())
+    (c2,) = report.drill
+    assert c2.client == "c2"
+    assert c2.witness.startswith("rejoin: c2 lost room:1")
+    ops = [(row.type, row.f) for row in c2.rows]
+    assert ("info", "disconnect") in ops
+    assert ("ok", "connect") in ops
+    assert sum(row.at_witness for row in c2.rows) == 1
+
+
+def traced(lines: list[tuple[float, str, str, str, str]]) -> dict[str, list[dict[str, object]]]:
+    """Trace lines (t, node, dir, peer, id) on a clock whose origin is 1000 s."""
+    return {
+        "t.trace.jsonl": [
+            {"t": 1000.0 + t, "node": node, "dir": d, "peer": peer, "topic": "room:1", "id": mid}
+            | ({"from": peer} if d == "recv" else {})
+            for t, node, d, peer, mid in lines
+        ]
+    }
+
+
+def test_the_message_diagram_shows_a_lost_and_a_doubled_broadcast():
+    h = HistoryBuilder()
+    h.at(0.0).op("runner", "info", "setup", None, clock_origin=1000.0)
+    h.join("c1", "room:1", node="n1").join("c2", "room:1", node="n2")
+    h.at(1.0).publish("p1", "room:1", "m1", seq=1).recv("c1", "room:1", "m1", "1")
+    h.recv("c2", "room:1", "m1", "1", node="n2").at(1.1).recv("c2", "room:1", "m1", "1", "n2")
+    h.at(1.2).publish("p1", "room:1", "m2", seq=2).recv("c1", "room:1", "m2", "1")
+    h.at(3.0).read("room:1", ["m1", "m2"])
+    traces = traced(
+        [
+            (1.0, "n1", "send", "n2", "m1"),
+            (1.01, "n2", "recv", "n1", "m1"),
+            (1.09, "n1", "send", "n2", "m1"),  # a resend
+            (1.1, "n2", "recv", "n1", "m1"),
+            (1.2, "n1", "send", "n2", "m2"),  # never arrives
+            (1.3, "n1", "drop", "n2", "m3"),
+        ]
+    )
+    results = results_of(h, {"at_most_once": {}})
+    assert results["validity"] == "invalid"
+    chart = view(results, h.history(), None, traces).messages
+    assert not chart.empty
+    shown = titles(chart)
+    assert sum("m1 on room:1: n1→n2" in t for t in shown) == 2  # the send and the resend
+    assert any("m1" in t and "one of 2 receipts" in t for t in shown)
+    assert any(t.startswith("m2 on room:1: n1→n2 at 1.200 s: never received") for t in shown)
+    assert any("m3" in t and "dropped at the sender" in t for t in shown)
+    assert "m1 in red" in chart.caption
 
 
 def test_a_run_that_exercised_nothing_is_not_a_pass_and_says_why():
@@ -71,12 +223,13 @@ def test_a_run_that_exercised_nothing_is_not_a_pass_and_says_why():
     h.at(1.0).publish("p1", "room:1", "p1-1", seq=1, outcome="fail")
     h.at(2.0).read("room:1", [])
     results = results_of(h, {"rejoin": {}, "at_most_once": {}, "durability": {}})
-    html = render(results, h.history())
+    report = view(results, h.history())
     assert results["validity"] == "unknown"
-    assert "nothing to judge: no message was delivered to any client" in html
-    assert "nothing to judge: no publish was acknowledged" in html
-    assert "no fault was injected" in html
-    assert ">vacuous<" in html
+    errors = [c.error for c in report.checks]
+    assert "nothing to judge: no message was delivered to any client" in errors
+    assert "nothing to judge: no publish was acknowledged" in errors
+    assert any("no fault was injected" in w for w in report.warnings)
+    assert "vacuous" in [c.label for c in report.checks]
 
 
 def test_faults_that_disconnected_nobody_are_flagged():
@@ -85,9 +238,9 @@ def test_faults_that_disconnected_nobody_are_flagged():
     h.fault("f1", "down", "clients->n2", start=1.0, stop=2.0)  # nobody was on n2
     h.at(1.5).publish("p1", "room:1", "p1-1", seq=1).recv("c1", "room:1", "p1-1", "1")
     h.at(3.0).read("room:1", ["p1-1"])
-    html = render(results_of(h, {"rejoin": {}}), h.history())
-    assert "faults ran (down) but no client lost its connection" in html
-    assert "no fault was injected" not in html
+    report = view(results_of(h, {"rejoin": {}}), h.history())
+    assert any("faults ran (down) but no client lost its connection" in w for w in report.warnings)
+    assert not any("no fault was injected" in w for w in report.warnings)
 
 
 def test_a_clean_run_with_faults_and_losses_has_no_warnings():
@@ -101,3 +254,60 @@ def test_a_clean_run_with_faults_and_losses_has_no_warnings():
     html = render(results, h.history())
     assert results["validity"] == "valid", results
     assert 'class="warn"' not in html
+
+
+def test_everything_a_run_says_is_escaped():
+    h = deaf_client_history()
+    results = results_of(h, {"rejoin": {"within": 5.0}})
+    results["scenario"] = "<script>alert(1)</script>"
+    results["checks"][0]["witnesses"][0]["problem"] = '<img src=x onerror="alert(1)">'
+    html = render(results, h.history())
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
+
+
+@pytest.mark.slow
+def test_a_60s_run_of_1000_clients_stays_under_5_mb():
+    h = HistoryBuilder()
+    clients = [f"c{i}" for i in range(1000)]
+    for i, c in enumerate(clients):
+        h.at(0.001 * i).join(c, "room:1", node=f"n{i % 3 + 1}")
+    h.fault("f1", "kill", "n2", start=20.0, stop=22.0)
+    for k in range(600):  # 10 messages a second for 60 s, each to every client
+        t = 1.0 + k * 0.1
+        h.at(t).publish("p1", "room:1", f"m{k}", seq=k, took=0.002)
+        for i, c in enumerate(clients):
+            h.at(t + 0.003 + 0.00001 * i).recv(c, "room:1", f"m{k}", "1", node=f"n{i % 3 + 1}")
+    for c in clients[1::3]:
+        h.at(20.0).disconnect(c)
+        h.at(23.0).join(c, "room:1", jr="9", node="n2")
+    h.at(62.0).read("room:1", [f"m{k}" for k in range(600)])
+    ops = h.history()
+    results = results_of(h, {"rejoin": {}, "at_most_once": {}, "delivery": {}})
+    started = time.monotonic()
+    html = render(results, ops)
+    took = time.monotonic() - started
+    assert len(ops) > 600_000
+    assert len(html.encode()) < 5_000_000, len(html)
+    assert took < 120  # a sanity bound for a hang, not a performance goal (see bench/)
+
+
+def test_an_overloaded_run_points_at_the_load_generator_not_the_server():
+    h = HistoryBuilder()
+    h.at(0.0).join("c1", "room:1").join("c2", "room:1")
+    for i in range(40):  # c2 misses every message while the harness's loop is 1.5 s behind
+        h.at(1.0 + 0.1 * i).publish("p1", "room:1", f"m{i}", seq=i, took=0.5)
+        h.recv("c1", "room:1", f"m{i}", "1")
+    for t in range(1, 8):
+        h.at(float(t)).load("swarm0", lag=1.5, publish_lag=2.0)
+    h.at(9.0).read("room:1", [f"m{i}" for i in range(40)])
+    results = results_of(h, {"rejoin": {}, "delivery": {}, "availability": {}})
+    report = view(results, h.history())
+    assert results["validity"] == "unknown"
+    assert len(report.headlines) == 3, report.headlines
+    assert all("load generator" in line for line in report.headlines), report.headlines
+    assert "swarm0" in by_key(report, "distress").caption + " ".join(
+        item.text for item in by_key(report, "distress").legend
+    )
+    assert "distress window(s) shaded" in by_key(report, "distress").caption

@@ -80,6 +80,13 @@ async def open_cluster(
     logs = run_dir / "logs"
     store = f"sqlite:///{(run_dir / 'store.sqlite').resolve()}"
     specs = {s.name: s for s in mesh_specs(spec.node_names, store=store, bugs=spec.bugs)}
+    if (
+        spec.trace and spec.backend == "local"
+    ):  # the reference server's `--trace`, one file per node (the message diagram)
+        specs = {
+            n: replace(s, extra_args=("--trace", str((logs / f"{n}.trace.jsonl").resolve())))
+            for n, s in specs.items()
+        }
     async with AsyncExitStack() as stack:
         proxies = await stack.enter_async_context(open_proxies(toxiproxy, prefix))
         redis = None

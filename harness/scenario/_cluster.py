@@ -137,6 +137,15 @@ class ClusterSpec(Section):
     ] = None
     health: HealthSpec = Field(default_factory=HealthSpec)
     ready: ReadySpec = Field(default_factory=ReadySpec)
+    trace: Annotated[
+        Flag,
+        Field(
+            description=(
+                "the reference server writes every PubSub send and receive to"
+                " logs/NODE.trace.jsonl, for the report's message diagram (local backend)"
+            )
+        ),
+    ] = False
     bugs: Annotated[
         tuple[str, ...],
         BeforeValidator(_bug_names),
@@ -173,6 +182,13 @@ class ClusterSpec(Section):
         if len(set(services)) != len(services):
             raise ValueError("each node needs a service of its own")
         return services
+
+    @field_validator("trace")
+    @classmethod
+    def _trace_needs_the_reference_server(cls, trace: bool, info: ValidationInfo) -> bool:
+        if trace and (info.data.get("command") is not None or info.data.get("backend") != "local"):
+            raise ValueError("trace is the reference server's, on the local backend")
+        return trace
 
     @field_validator("bugs")
     @classmethod
