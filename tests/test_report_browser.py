@@ -29,10 +29,10 @@ def chromium() -> str:
 
 @pytest.mark.slow
 async def test_a_failing_runs_report_renders_in_chromium(tmp_path, chromium):
-    path = ZOO / "partition.yaml"
+    path = ZOO / "kill.yaml"
     s = parse_scenario(path.read_text(), str(path))
     s = s.model_copy(
-        update={"cluster": s.cluster.model_copy(update={"bugs": ("resend_after_reconnect",)})}
+        update={"cluster": s.cluster.model_copy(update={"bugs": ("duplicate_after_rejoin",)})}
     )
     result = await run_scenario(s, RunOptions(out=tmp_path))
     assert result.exit_code == 1
@@ -51,7 +51,7 @@ async def test_a_failing_runs_report_renders_in_chromium(tmp_path, chromium):
             assert drawn.get(key, 0) > 50, (key, drawn)
         headline = await page.evaluate("document.querySelector('ul.why li').textContent")
         assert headline.startswith("at_most_once: ")
-        assert "`partition" in headline
+        assert "`kill n2`" in headline
         width = await page.evaluate(
             "document.querySelector('#timeline svg').getBoundingClientRect().width"
         )

@@ -22,9 +22,40 @@ from typing import Any
 
 from ..checkers import Facts
 from ..history import Op
-from ._svg import Chart, Legend, frame, mark, polyline
+from ._svg import Chart, Frame, Legend, mark, polyline
+from ._svg import frame as full_frame
 
 BUCKETS = 120
+HALF = 640.0  # the charts sit two to a row: a narrower box keeps their text legible
+
+
+def _chart(
+    key: str,
+    title: str,
+    caption: str,
+    height: float,
+    marks: tuple[Any, ...],
+    legend: tuple[Legend, ...] = (),
+    *,
+    empty: str = "",
+) -> Chart:
+    return Chart(key, title, caption, height, marks, legend, HALF, empty)
+
+
+def frame(
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    height: float,
+    *,
+    x_title: str,
+    y_title: str,
+    x_log: bool = False,
+) -> Frame:
+    return full_frame(
+        x_range, y_range, height, x_title=x_title, y_title=y_title, x_log=x_log, width=HALF
+    )
+
+
 QUANTILES = 200
 STEADY_MARGIN = 3.0  # seconds after a fault window still counted as "inside faults"
 NODE_COLORS = ["#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#cf222e", "#57606a"]
@@ -71,7 +102,7 @@ def latency(facts: Facts) -> Chart:
         inside = facts.windows_near(publish.invoked, op.time, STEADY_MARGIN)
         (faulted if inside else steady).append(took)
     if not steady and not faulted:
-        return Chart("latency", "Delivery latency", "", 0, (), empty="no delivery to draw")
+        return _chart("latency", "Delivery latency", "", 0, (), empty="no delivery to draw")
     steady.sort()
     faulted.sort()
     everything = steady + faulted
@@ -109,7 +140,7 @@ def latency(facts: Facts) -> Chart:
         f"first deliveries only; 'faults' = published or delivered inside a fault window"
         f" or {STEADY_MARGIN:g} s after it"
     )
-    return Chart("latency", "Delivery latency", caption, 230, tuple(plot.marks), tuple(legend))
+    return _chart("latency", "Delivery latency", caption, 230, tuple(plot.marks), tuple(legend))
 
 
 def rejoin_delays(facts: Facts) -> tuple[list[float], int]:
@@ -120,7 +151,9 @@ def rejoin_delays(facts: Facts) -> tuple[list[float], int]:
         starts[key] = sorted(m.start for m in members)
     delays: list[float] = []
     missed = 0
-    losses = [(op.process, op.time, None) for ops in facts.losses.values() for op in ops]
+    losses: list[tuple[str, float, str | None]] = [
+        (op.process, op.time, None) for ops in facts.losses.values() for op in ops
+    ]
     losses += [(op.process, op.time, str(op.value.get("topic"))) for op in facts.channel_errors]
     for client, at, only in losses:
         topics = [only] if only else sorted(facts.expected_topics.get(client, ()))
@@ -138,7 +171,7 @@ def rejoin(facts: Facts) -> Chart:
     delays, missed = rejoin_delays(facts)
     if not delays:
         why = "no channel was lost and joined again" + (f" ({missed} never were)" if missed else "")
-        return Chart("rejoin", "Time to rejoin", "", 0, (), empty=why)
+        return _chart("rejoin", "Time to rejoin", "", 0, (), empty=why)
     top = max(delays) * 1.05 or 1.0
     bins = 24
     width = top / bins
@@ -171,7 +204,7 @@ def rejoin(facts: Facts) -> Chart:
     caption = f"{len(delays):,} rejoins: p50 {p50:.2f} s, max {worst:.2f} s" + (
         f"; {missed} lost channel(s) never joined again" if missed else ""
     )
-    return Chart("rejoin", "Time to rejoin", caption, 200, tuple(plot.marks))
+    return _chart("rejoin", "Time to rejoin", caption, 200, tuple(plot.marks))
 
 
 def _buckets(facts: Facts) -> tuple[float, float, float]:
@@ -182,7 +215,7 @@ def _buckets(facts: Facts) -> tuple[float, float, float]:
 
 def publishes(facts: Facts) -> Chart:
     if not facts.publishes:
-        return Chart("publishes", "Publishes", "", 0, (), empty="nothing was published")
+        return _chart("publishes", "Publishes", "", 0, (), empty="nothing was published")
     start, end, width = _buckets(facts)
     order = ("ok", "fail", "info", "invoke")
     counts = [dict.fromkeys(order, 0) for _ in range(BUCKETS)]
@@ -223,7 +256,7 @@ def publishes(facts: Facts) -> Chart:
     legend = tuple(
         Legend(OUTCOME_COLORS[o], f"{OUTCOME_TEXT[o]} ({totals[o]:,})") for o in order if totals[o]
     )
-    return Chart(
+    return _chart(
         "publishes",
         "Publishes by outcome",
         "by the time each was first sent; retries keep their first send",
@@ -268,7 +301,7 @@ def nodes(facts: Facts, connected: dict[str, list[tuple[float, float]]]) -> Char
         for m in members:
             joined.setdefault(m.node or "?", []).append((m.start, min(m.end, facts.end)))
     if not joined and not connected:
-        return Chart("nodes", "Per node", "", 0, (), empty="no client connected")
+        return _chart("nodes", "Per node", "", 0, (), empty="no client connected")
     start, end, width = _buckets(facts)
     times = [start + (i + 0.5) * width for i in range(BUCKETS)]
     counts_joined = _count_at(joined, times)
@@ -304,7 +337,7 @@ def nodes(facts: Facts, connected: dict[str, list[tuple[float, float]]]) -> Char
                 polyline(points, color, f"{node}: {name} (max {max(series)})", **extra)
             )
         legend.append(Legend(color, f"{node} (solid: channels joined; dashed: sockets connected)"))
-    return Chart(
+    return _chart(
         "nodes",
         "Clients per node",
         "sampled at the middle of each of "
@@ -333,7 +366,7 @@ def connected_per_node(ops: Sequence[Op], end: float) -> dict[str, list[tuple[fl
 
 def distress(facts: Facts, results: dict[str, Any]) -> Chart:
     if not facts.load:
-        return Chart(
+        return _chart(
             "distress",
             "Load generator",
             "",
@@ -377,4 +410,4 @@ def distress(facts: Facts, results: dict[str, Any]) -> Chart:
         if windows
         else "no distress: the load generator kept up"
     )
-    return Chart("distress", "Load generator", caption, 180, tuple(plot.marks), tuple(legend))
+    return _chart("distress", "Load generator", caption, 180, tuple(plot.marks), tuple(legend))

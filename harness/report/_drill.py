@@ -3,13 +3,13 @@
 A witness says what went wrong; the client's connects, joins, closes, deliveries and publishes
 in the seconds around it say how (a rejoin that came late, a delivery on the old join_ref, a
 publish that was retried). One small table per client, the first `MAX_CLIENTS` clients named,
-`WINDOW` seconds either side of the client's first witness, at most `MAX_ROWS` rows (the
-nearest to the witness).
+`WINDOW` seconds either side of the client's first witness, at most `MAX_ROWS` rows: its
+connects, joins, closes and publishes first, then the deliveries nearest the witness.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from ..history import Op
 WINDOW = 3.0
 MAX_CLIENTS = 8
 MAX_ROWS = 40
+RECV_ROWS = 12  # deliveries kept at least, the nearest to the witness
 SHOWN = ("topic", "event", "id", "join_ref", "code", "reason", "error", "url")
 
 
@@ -58,8 +59,7 @@ def drill(ops: Sequence[Op], results: dict[str, Any]) -> list[ClientEvents]:
     out = []
     for client, (t, what) in firsts.items():
         events = by_client[client]
-        nearest = sorted(events, key=lambda op: abs(op.time - t))[:MAX_ROWS]
-        nearest.sort(key=lambda op: op.time)
+        nearest = _pick(events, t)
         marked = min(nearest, key=lambda op: abs(op.time - t), default=None)
         rows = tuple(
             Row(op.time, op.type, op.f, op.node or "", _detail(op.value), op is marked)
@@ -69,6 +69,16 @@ def drill(ops: Sequence[Op], results: dict[str, Any]) -> list[ClientEvents]:
     return out
 
 
-def _detail(value: dict[str, Any]) -> str:
+def _pick(events: Sequence[Op], t: float) -> list[Op]:
+    """What says most: every event but deliveries (connects, joins, closes, publishes), then
+    the deliveries nearest the witness; at most MAX_ROWS, in time order."""
+    others = sorted((op for op in events if op.f != "recv"), key=lambda op: abs(op.time - t))
+    chosen = others[: MAX_ROWS - RECV_ROWS]
+    deliveries = sorted((op for op in events if op.f == "recv"), key=lambda op: abs(op.time - t))
+    chosen += deliveries[: MAX_ROWS - len(chosen)]
+    return sorted(chosen, key=lambda op: op.time)
+
+
+def _detail(value: Mapping[str, Any]) -> str:
     parts = [f"{k}={value[k]}" for k in SHOWN if value.get(k) not in (None, "")]
     return " ".join(parts)[:160]

@@ -2,26 +2,31 @@
 messages.svg is for its nodes): one column per node (and one for Redis), time running down, an
 arrow per broadcast from the node that sent it to the one that received it.
 
-Drawn from the reference server's `--trace` files (`server_under_test/_trace.py`, on with
-`cluster.trace: true`, as in the zoo scenarios): a broadcast that was sent and never arrived is
-an arrow that stops halfway with a cross; one that arrived twice is two arrows; one dropped at
-the sender (its link was down) is a cross on the sender's column. The witness's own message is
-drawn thick and red. Windowed (`BEFORE`/`AFTER` seconds around the violation) and capped at
-`MAX_ARROWS`, the witness's message always kept. Servers without a trace get no diagram and a
+The window: every send and receive of the witness's own message, whenever it happened, and the
+rest of the traffic `AROUND` seconds either side of the violation. Drawn from the reference
+server's `--trace` files (`server_under_test/_trace.py`, on with `cluster.trace: true`, as in
+the zoo scenarios): a broadcast that was sent and never arrived is an arrow that stops halfway
+with a cross; one that arrived twice is two arrows; one dropped at the sender (its link was
+down) is a cross on the sender's column. The witness's own message is drawn thick and red, and
+always kept; the rest is capped at `MAX_ARROWS`. Servers without a trace get no diagram and a
 line saying why.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._svg import WIDTH, Axis, Chart, Legend, mark
+from ._svg import WIDTH, Chart, Legend, mark
 
-BEFORE, AFTER = 1.0, 2.0
-MAX_ARROWS = 150
-ROW = 36.0  # px per 0.1 s of time down the page, at most
+AROUND = 0.3  # seconds of other traffic drawn either side of the violation
+MAX_ARROWS = 80
+PX_PER_S = 600.0  # down the page, where something happens
+GAP = 0.12  # seconds: a longer stretch with nothing drawn is cut to this, and marked
+MAX_HEIGHT = 1400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +79,11 @@ def diagram(traces: Sequence[Trace] | None, results: dict[str, Any]) -> Chart:
             empty="no violation to center on: nothing to draw",
         )
     t0, mid, what = center
-    sends = [r for r in traces if r.direction in ("send", "drop")]
-    if mid is not None:
-        own = [r.time for r in sends if r.id == mid]
-        if own:
-            t0 = min(own)
-    low, high = t0 - BEFORE, t0 + AFTER
-    window = [r for r in traces if low <= r.time <= high]
+    own = [r for r in traces if mid is not None and r.id == mid]
+    near = [r for r in traces if abs(r.time - t0) <= AROUND and r.id != mid]
+    window = own + near
+    times = [r.time for r in window] + [t0 - AROUND, t0 + AROUND]
+    low, high = min(times) - 0.05, max(times) + 0.05
     if not window:
         return Chart(
             "messages",
@@ -94,16 +97,30 @@ def diagram(traces: Sequence[Trace] | None, results: dict[str, Any]) -> Chart:
     arrows = _arrows(window, traces)
     arrows.sort(key=lambda a: (a.id != mid, a.start))
     shown = sorted(arrows[:MAX_ARROWS], key=lambda a: a.start)
-    height = max(220.0, min(1400.0, (high - low) * 10 * ROW / 4))
+    ends = [t for a in shown for t in (a.start, a.end) if t is not None]
+    y = Squeezed([low, high, *ends], top=40.0)
+    height = y.bottom + 20
     x = {c: 120 + i * (WIDTH - 200) / max(1, len(columns) - 1) for i, c in enumerate(columns)}
-    y = Axis(low, high, 40, height - 20)
     marks = []
     for c in columns:
         marks.append(mark("text", text=c, x=x[c], y=24, class_="axt", text_anchor="middle"))
         marks.append(mark("line", x1=x[c], x2=x[c], y1=30, y2=height - 16, class_="axis"))
-    for tick in Axis(low, high, 0, 1).ticks(8):
-        marks.append(mark("text", text=f"{tick:g} s", x=8, y=y(tick) + 3, class_="tick"))
-        marks.append(mark("line", x1=40, x2=WIDTH - 20, y1=y(tick), y2=y(tick), class_="grid"))
+    for tick in y.ticks():
+        marks.append(mark("text", text=f"{tick:.2f} s", x=8, y=y(tick) + 3, class_="tick"))
+        marks.append(mark("line", x1=56, x2=WIDTH - 20, y1=y(tick), y2=y(tick), class_="grid"))
+    for cut_from, cut_to in y.breaks:
+        mid_y = (y(cut_from) + y(cut_to)) / 2
+        marks.append(
+            mark(
+                "text",
+                title=f"{cut_to - cut_from:.2f} s with nothing drawn, left out",
+                text=f"⋯ {cut_to - cut_from:.2f} s ⋯",
+                x=WIDTH / 2,
+                y=mid_y + 3,
+                class_="tick",
+                text_anchor="middle",
+            )
+        )
     for a in shown:
         if a.source not in x or a.target not in x:
             continue
@@ -131,11 +148,11 @@ def diagram(traces: Sequence[Trace] | None, results: dict[str, Any]) -> Chart:
             )
             marks.append(_cross(mx, my, "#cf222e", f"{label}: never received"))
         else:
-            times = f" (one of {a.copies} receipts)" if a.copies > 1 else ""
+            receipts = f" (one of {a.copies} receipts)" if a.copies > 1 else ""
             marks.append(
                 mark(
                     "line",
-                    title=f"{label}, received at {a.end:.3f} s{times}",
+                    title=f"{label}, received at {a.end:.3f} s{receipts}",
                     x1=sx,
                     y1=sy,
                     x2=x[a.target],
@@ -146,8 +163,9 @@ def diagram(traces: Sequence[Trace] | None, results: dict[str, Any]) -> Chart:
                 )
             )
     caption = (
-        f"{len(shown)} of {len(arrows)} arrows between {low:.1f} s and {high:.1f} s,"
-        f" around {what}" + (f"; {mid} in red" if mid else "")
+        f"{len(shown)} of {len(arrows)} arrows: the witness's message whenever it was sent, and"
+        f" the traffic {AROUND:g} s either side of {what} (at {t0:.2f} s); stretches with"
+        " nothing drawn are cut" + (f"; {mid} in red" if mid else "")
     )
     legend = (
         Legend("#cf222e", "the witness's message"),
@@ -155,6 +173,42 @@ def diagram(traces: Sequence[Trace] | None, results: dict[str, Any]) -> Chart:
         Legend("#57606a", "dashed with a cross: sent, never received; a cross: dropped"),
     )
     return Chart("messages", "Messages between nodes", caption, height, tuple(marks), legend)
+
+
+class Squeezed:
+    """A time axis down the page that cuts the stretches where nothing is drawn: between
+    consecutive event times, at most `GAP` seconds are drawn (at `PX_PER_S`, less if the whole
+    would be taller than `MAX_HEIGHT`); `breaks` are the stretches cut."""
+
+    def __init__(self, times: Sequence[float], top: float) -> None:
+        knots = sorted(set(times))
+        drawn = sum(min(b - a, GAP) for a, b in itertools.pairwise(knots))
+        scale = min(PX_PER_S, (MAX_HEIGHT - top - 20) / drawn) if drawn else PX_PER_S
+        self.knots = knots
+        self.ys = [top]
+        for a, b in itertools.pairwise(knots):
+            self.ys.append(self.ys[-1] + min(b - a, GAP) * scale)
+        self.breaks = [(a, b) for a, b in itertools.pairwise(knots) if b - a > GAP]
+        self.bottom = max(self.ys[-1], top + 160)
+
+    def __call__(self, t: float) -> float:
+        i = bisect.bisect_right(self.knots, t) - 1
+        if i < 0:
+            return self.ys[0]
+        if i >= len(self.knots) - 1:
+            return self.ys[-1]
+        a, b = self.knots[i], self.knots[i + 1]
+        return self.ys[i] + (self.ys[i + 1] - self.ys[i]) * (t - a) / (b - a)
+
+    def ticks(self, spacing: float = 48.0) -> list[float]:
+        """Knot times at least `spacing` px apart (the first and those after a cut)."""
+        chosen: list[float] = []
+        last = -1e9
+        for t, y in zip(self.knots, self.ys, strict=True):
+            if y - last >= spacing:
+                chosen.append(t)
+                last = y
+        return chosen
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,8 +59,8 @@ class Axis:
 
     def ticks(self, count: int = 6) -> list[float]:
         if self.log:
-            first, last = math.floor(math.log10(self.low)), math.ceil(math.log10(self.high))
-            return [10.0**p for p in range(first, last + 1) if self.low <= 10.0**p <= self.high]
+            lo, hi = math.floor(math.log10(self.low)), math.ceil(math.log10(self.high))
+            return [10.0**p for p in range(lo, hi + 1) if self.low <= 10.0**p <= self.high]
         step = nice_step((self.high - self.low) / max(count, 1))
         first = math.ceil(self.low / step) * step
         return [first + i * step for i in range(int((self.high - first) / step + 1e-9) + 1)]
