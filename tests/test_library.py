@@ -88,7 +88,12 @@ def test_the_readme_table_says_what_the_tests_prove():
     assert rows == {name: defect for name, (defect, _, _) in CATCHES.items()}
 
 
-ALONE = {"reconnect-storm"}  # 1,000 clients: its two runs go one after the other
+# Scenarios whose two runs may go at once: faults on links and clients only, a few dozen
+# clients. Where nodes are killed or restarted, the restarts and reconnect storms of two runs at
+# once saturate 2 cores (measured: deploy's losses 72 alone, 212 beside its twin; acknowledged
+# writes 479 and 359), which changes what the run exercises even when the verdict stands; those
+# go one after the other, as does the storm.
+TOGETHER = {"flaky-network", "client-bugs", "netsplit", "slow-consumer", "publish-retry"}
 
 
 async def harness_run(out: Path, name: str, *sets: str) -> tuple[int, dict[str, Any], int]:
@@ -110,6 +115,11 @@ async def harness_run(out: Path, name: str, *sets: str) -> tuple[int, dict[str, 
     return code, _results(out, stderr), process.pid
 
 
+def _check(results: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in results["checks"] if c["name"] == name)
+    return found
+
+
 def _results(out: Path, stderr: bytes) -> dict[str, Any]:
     found = list(out.glob("*/*/results.json"))
     assert found, stderr.decode(errors="replace")[-2000:]
@@ -122,25 +132,39 @@ def _results(out: Path, stderr: bytes) -> dict[str, Any]:
 async def test_each_scenario_is_valid_and_catches_its_defect(tmp_path, request, name):
     """Two real runs at the scenario's own seed, load and length, each a `harness run` process:
     on the correct server every check is valid (exit 0); with the table's defect on, the named
-    check is invalid and its first witness names the symptom (exit 1). Both at once (each run
-    watches itself for distress, which would make a verdict unknown, not a pass), but the
-    storm's."""
+    check is invalid and its first witness names the symptom (exit 1). Both at once where
+    `TOGETHER` allows; a run that could not judge because of the other is made again alone."""
     defect, check, symptom = CATCHES[name]
     engine = engine_for(request, load(name))
     broken = "clients.rejoin=false" if defect == "client:no_rejoin" else f"cluster.bugs=[{defect}]"
     runs: dict[str, tuple[int, dict[str, Any], int]] = {}
+    pids: set[int] = set()
 
     async def run(key: str, *sets: str) -> None:
         runs[key] = await harness_run(tmp_path / key, name, *sets)
+        pids.add(runs[key][2])
 
-    if name in ALONE:
+    if name not in TOGETHER:
         await run("correct")
         await run("broken", broken)
     else:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(run, "correct")
             nursery.start_soon(run, "broken", broken)
-    assert_nothing_left(engine, {pid for _, _, pid in runs.values()})
+        # Two runs at once may load the machine enough that a run cannot judge (its distress
+        # makes a verdict `unknown`, never valid or invalid): a run that did not reach its
+        # verdict and was in distress is made again on its own.
+        for key, sets, reached in (
+            ("correct", (), lambda r: r["validity"] == "valid"),
+            ("broken", (broken,), lambda r: _check(r, check)["validity"] == "invalid"),
+        ):
+            results = runs[key][1]
+            if not reached(results) and (
+                results.get("distress") or results["validity"] == "unknown"
+            ):
+                await run(f"{key}-alone", *sets)
+                runs[key] = runs.pop(f"{key}-alone")
+    assert_nothing_left(engine, pids)
 
     code, results, _ = runs["correct"]
     flagged = {
@@ -152,9 +176,9 @@ async def test_each_scenario_is_valid_and_catches_its_defect(tmp_path, request, 
     assert code == 0
 
     code, results, _ = runs["broken"]
-    by_name = {c["name"]: c for c in results["checks"]}
-    assert by_name[check]["validity"] == "invalid", (by_name[check]["summary"], results)
-    first = by_name[check]["witnesses"][0]["problem"]
+    caught = _check(results, check)
+    assert caught["validity"] == "invalid", (caught["summary"], results)
+    first = caught["witnesses"][0]["problem"]
     assert re.search(symptom, first), first
     assert code == 1
 
