@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from harness.rundir import read_history
+
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = """
 name: heavy
@@ -48,13 +50,11 @@ def figures(run_dir: Path) -> dict[str, Any]:
         for key in worst:
             worst[key] = max(worst[key], float(values.get(key, 0.0)))
     symptoms = 0
-    with (run_dir / "history.jsonl").open() as history:
-        for line in history:
-            op = json.loads(line)
-            if op["f"] == "heartbeat_timeout" or (
-                op["f"] == "publish" and op["value"].get("error") == "timeout"
-            ):
-                symptoms += 1
+    for op in read_history(run_dir / "history.jsonl"):
+        if op.f == "heartbeat_timeout" or (
+            op.f == "publish" and op.value.get("error") == "timeout"
+        ):
+            symptoms += 1
     bad = [c["name"] for c in results["checks"] if c["validity"] != "valid"]
     return {
         "validity": results["validity"],

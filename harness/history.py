@@ -19,10 +19,11 @@ This module is pure: ops to JSON lines and back. Files live in `harness.rundir`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, cast, get_args
+
+import orjson
 
 from .errors import HistoryError
 
@@ -126,23 +127,52 @@ class Op:
     node: str | None = None
     index: int = -1
 
-    def to_json(self) -> str:
+    def to_line(self) -> bytes:
+        """The op's line on disk (no newline): a delivery as a row, anything else an object."""
+        value = self.value
+        if self.f == "recv" and self.type == "ok":
+            row: list[Any] = [
+                round(self.time, 6),
+                self.process,
+                self.node,
+                value.get("topic"),
+                value.get("event"),
+                value.get("id"),
+                value.get("join_ref"),
+            ]
+            extra = {
+                k: v
+                for k, v in value.items()
+                if k not in _ROW_KEYS and _ROW_DEFAULTS.get(k, _ROW_DEFAULTS) != v
+            }
+            if extra:
+                row.append(extra)
+            return orjson.dumps(row)
         data: dict[str, Any] = {
-            "index": self.index,
             "time": round(self.time, 6),
             "process": self.process,
             "type": self.type,
             "f": self.f,
-            "value": dict(self.value),
+            "value": value if isinstance(value, dict) else dict(value),
         }
         if self.node is not None:
             data["node"] = self.node
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        return orjson.dumps(data)
+
+    def to_json(self) -> str:
+        """The op as one JSON object (what `harness history` prints), index included."""
+        data: dict[str, Any] = {"index": self.index, "time": round(self.time, 6)}
+        data.update(process=self.process, type=self.type, f=self.f, value=dict(self.value))
+        if self.node is not None:
+            data["node"] = self.node
+        return orjson.dumps(data).decode()
 
     @classmethod
-    def from_json(cls, line: str, *, where: str = "") -> Op:
+    def from_json(cls, line: str | bytes, *, where: str = "", index: int = -1) -> Op:
         try:
-            data = json.loads(line)
+            data = orjson.loads(line)
+            if isinstance(data, list):
+                return cls._from_row(data, index)
             op_type = data["type"]
             if op_type not in OP_TYPES:
                 raise ValueError(f"type {op_type!r} is not one of invoke/ok/fail/info")
@@ -159,10 +189,35 @@ class Op:
                 f=cast(OpName, name),
                 value=value,
                 node=data.get("node"),
-                index=int(data.get("index", -1)),
+                index=int(data.get("index", index)),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
             raise HistoryError(f"{where}: not a history op: {exc}") from None
+
+    @classmethod
+    def _from_row(cls, row: list[Any], index: int) -> Op:
+        if not 7 <= len(row) <= 8:
+            raise ValueError("a delivery row has 7 or 8 elements")
+        time, process, node, topic, event, message_id, join_ref = row[:7]
+        value = {
+            "topic": topic,
+            "event": event,
+            "id": message_id,
+            "join_ref": join_ref,
+            "frame_join_ref": None,
+            "state": "joined",
+        }
+        if len(row) == 8:
+            if not isinstance(row[7], dict):
+                raise ValueError("the 8th element of a delivery row must be an object")
+            value.update(row[7])
+        if not isinstance(time, int | float) or not isinstance(process, str):
+            raise ValueError("a delivery row starts with a time and a process")
+        return cls(float(time), process, "ok", "recv", value, node, index)
+
+
+_ROW_KEYS = frozenset({"topic", "event", "id", "join_ref"})
+_ROW_DEFAULTS: dict[str, Any] = {"frame_join_ref": None, "state": "joined"}
 
 
 class Recorder(Protocol):
@@ -231,16 +286,27 @@ def merge(parts: Iterable[Iterable[Op]]) -> list[Op]:
     return [replace(op, index=i) for i, op in enumerate(ops)]
 
 
-def parse_lines(lines: Iterable[str], *, source: str = "history") -> Iterator[Op]:
-    """Read JSONL; a truncated final line (a run killed mid-write) is skipped, not an error."""
-    pending: tuple[int, str] | None = None
+def line_time(line: bytes) -> float:
+    """The time of a line on disk, without building its op (for merging parts)."""
+    data = orjson.loads(line)
+    return float(data[0] if isinstance(data, list) else data["time"])
+
+
+def parse_lines(lines: Iterable[str | bytes], *, source: str = "history") -> Iterator[Op]:
+    """Read JSONL; a truncated final line (a run killed mid-write) is skipped, not an error.
+    An op's index is its position in the file (a line may still carry its own)."""
+    pending: tuple[int, str | bytes] | None = None
+    index = 0
     for number, line in enumerate(lines, 1):
         if pending is not None:
-            yield Op.from_json(pending[1], where=f"{source}:{pending[0]}")
+            yield Op.from_json(pending[1], where=f"{source}:{pending[0]}", index=index)
+            index += 1
         pending = (number, line) if line.strip() else None
     if pending is not None:
         try:
-            yield Op.from_json(pending[1], where=f"{source}:{pending[0]}")
+            yield Op.from_json(pending[1], where=f"{source}:{pending[0]}", index=index)
         except HistoryError:
-            if pending[1].endswith("\n"):
+            last = pending[1]
+            complete = last.endswith(b"\n") if isinstance(last, bytes) else last.endswith("\n")
+            if complete:
                 raise

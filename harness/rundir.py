@@ -29,19 +29,21 @@ from typing import IO, Any
 
 from . import __version__, junit
 from .checkers import Assessment, CheckResult, Distress
+from .errors import HistoryError
 from .exits import Outcome, exit_code
-from .history import Op, merge, parse_lines
+from .history import Op, line_time, parse_lines
 from .report import render
 
 
 class HistoryWriter:
-    """Append ops to a JSONL file as they happen; assigns indices in write order."""
+    """Append ops to a JSONL file as they happen, in batches: lines gather in memory and go to
+    the file at most every `flush_interval` seconds (and on close), one write per batch."""
 
     def __init__(self, path: Path, *, flush_interval: float = 0.05) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file: IO[str] = path.open("a", encoding="utf-8")
-        self._count = 0
+        self._file: IO[bytes] = path.open("ab", buffering=0)
+        self._batch: list[bytes] = []
         self._flush_interval = flush_interval
         self._last_flush = time.monotonic()
 
@@ -50,43 +52,63 @@ class HistoryWriter:
         return self._file.closed
 
     def record(self, op: Op) -> None:
-        if op.index < 0:
-            op = Op(op.time, op.process, op.type, op.f, op.value, op.node, self._count)
-        self._file.write(op.to_json() + "\n")
-        self._count += 1
+        self._batch.append(op.to_line())
         now = time.monotonic()
         if now - self._last_flush >= self._flush_interval:
-            self._file.flush()
+            self.flush()
             self._last_flush = now
 
     def flush(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
+        if self._batch and not self._file.closed:
+            self._batch.append(b"")
+            self._file.write(b"\n".join(self._batch))
+            self._batch = []
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.flush()
+            self.flush()
             os.fsync(self._file.fileno())
             self._file.close()
 
 
 def read_history(path: Path) -> list[Op]:
-    with path.open(encoding="utf-8") as f:
+    with path.open("rb") as f:
         return list(parse_lines(f, source=str(path)))
 
 
 def write_history(path: Path, ops: Iterable[Op]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with tmp.open("wb") as f:
         for op in ops:
-            f.write(op.to_json() + "\n")
+            f.write(op.to_line() + b"\n")
     tmp.replace(path)
 
 
-def merge_parts(parts: Iterable[Path], out: Path) -> list[Op]:
-    ops = merge(read_history(p) for p in parts if p.exists())
-    write_history(out, ops)
-    return ops
+def merge_parts(parts: Iterable[Path], out: Path) -> None:
+    """One history from the processes' parts, ordered by time (stable), then the parts are
+    removed: a run keeps one copy. Lines are moved as they are, never re-encoded."""
+    lines: list[tuple[float, int, bytes]] = []
+    sources = [p for p in parts if p.exists()]
+    for path in sources:
+        with path.open("rb") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    lines.append((line_time(line), len(lines), line))
+                except (ValueError, KeyError, TypeError, IndexError):
+                    if line.endswith(b"\n"):
+                        raise HistoryError(f"{path}:{number}: not a history op") from None
+                    continue  # the torn last line of a process that was killed mid-write
+                if not line.endswith(b"\n"):
+                    lines[-1] = (lines[-1][0], lines[-1][1], line + b"\n")
+    lines.sort()
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    with tmp.open("wb") as f:
+        f.writelines(line for _, _, line in lines)
+    tmp.replace(out)
+    for path in sources:
+        path.unlink()
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -16,7 +16,7 @@ images/build-base.sh
 out=build/image
 mkdir -p "$out/wheels" "$out/bin"
 pins="$("$python" -m pip freeze --all 2>/dev/null \
-  | grep -iE '^(trio|wsproto|h11|attrs|sortedcontainers|idna|outcome|sniffio)==' | sort)"
+  | grep -iE '^(trio|wsproto|h11|attrs|sortedcontainers|idna|outcome|sniffio|orjson)==' | sort)"
 if [ "$pins" != "$(cat "$out/wheels/requirements.txt" 2>/dev/null)" ]; then
   rm -rf "$out/wheels" && mkdir -p "$out/wheels"
   printf '%s\n' "$pins" >"$out/wheels/requirements.txt.new"

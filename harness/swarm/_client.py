@@ -1,4 +1,4 @@
-"""A swarm client: the sans-io `ClientSocket` driven over trio-websocket, recording everything.
+"""A swarm client: the sans-io `ClientSocket` driven over a websocket, recording everything.
 
 The driver owns the I/O and the clock; the model owns every decision (when to reconnect, what to
 rejoin, which frame is stale). One loop per client:
@@ -6,7 +6,8 @@ rejoin, which frame is stale). One loop per client:
     while running:
         wait until the model wants a connection (timers keep running while disconnected)
         pick a node (same / next / random, as the scenario says), open the websocket
-        run a reader (frames -> model) and a ticker (deadlines -> model) until the socket dies
+        run a reader (every frame that arrived -> model) and a ticker (deadlines -> model)
+        until the socket dies
         tell the model it closed; record why
 
 Every model notice becomes a history op (`harness.history` lists them). Sends go through one
@@ -24,7 +25,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, WebSocketConnection
 
 from .._clock import RunClock
 from ..history import Op, OpName, OpType, Recorder
@@ -54,7 +54,13 @@ from ..phoenix import (
 )
 from ..scenario import dig, render
 from ._config import CONNECT_TIMEOUT, ClientConfig, Endpoint, socket_url
-from ._connect import abort, connect_websocket, pending_bytes
+from ._websocket import (
+    ClientWebSocket,
+    ConnectionClosed,
+    HandshakeFailed,
+    HandshakeRejected,
+    open_websocket,
+)
 
 
 class SwarmClient:
@@ -73,10 +79,9 @@ class SwarmClient:
         )
         self.codec = V2JSONCodec()
         self.node_index = config.first_node % len(config.nodes)
-        self.ws: WebSocketConnection | None = None
+        self.ws: ClientWebSocket | None = None
         self.received = 0
         self._wake = trio.Event()
-        self._send_lock = trio.Lock()
         self._requested_close: tuple[int, str] | None = None
         self._joining: dict[str, str] = {}  # topic -> join_ref of a join with no outcome yet
         self._publishes: dict[str, dict[str, Any]] = {}  # push_id -> publish op value
@@ -95,7 +100,7 @@ class SwarmClient:
 
     def backlog(self) -> int:
         """Bytes received by the socket and not read yet."""
-        return pending_bytes(self.ws) if self.ws is not None else 0
+        return self.ws.pending_bytes() if self.ws is not None else 0
 
     def joined_topics(self) -> int:
         return sum(1 for t in self.config.topics if self.model.state(t).value == "joined")
@@ -141,8 +146,7 @@ class SwarmClient:
     async def close_transport(self, code: int = 1000, reason: str = "client bug") -> None:
         """A bug in client code closes the socket; the model is not told, so it reconnects."""
         if self.ws is not None:
-            with trio.move_on_after(1):
-                await self.ws.aclose(code, reason)
+            await self.ws.aclose(code, reason, timeout=1)
 
     async def leave_and_rejoin(self, after: float) -> None:
         """The application leaves its first topic and joins it again `after` seconds later."""
@@ -162,9 +166,7 @@ class SwarmClient:
     async def crash_transport(self) -> None:
         """The TCP connection just dies: no close frame, the server sees EOF."""
         if self.ws is not None:
-            stream = abort(self.ws)
-            with trio.move_on_after(1):
-                await stream.aclose()
+            self.ws.abort()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -184,27 +186,19 @@ class SwarmClient:
             self._record(self.clock.now(), "invoke", "connect", {"url": url})
             error: str | None = None
             try:
-                # One nursery per connection owns trio-websocket's reader task, so an error in
-                # it (a rejected handshake raises there) ends this connection, not the swarm.
-                async with trio.open_nursery() as connection_nursery:
-                    ws = await connect_websocket(connection_nursery, url, CONNECT_TIMEOUT)
-                    self._opened(ws, url)
-                    await self._session(ws)
-                    connection_nursery.cancel_scope.cancel()
-            except* ConnectionRejected as group:
-                exc = group.exceptions[0]
-                assert isinstance(exc, ConnectionRejected)
-                error = f"rejected with HTTP {exc.status_code}"
+                ws = await open_websocket(url, CONNECT_TIMEOUT)
+            except HandshakeRejected as exc:
+                error = str(exc)
                 self.refused = self.refused or (
                     f"{self.config.client_id}'s socket was {error} at {url.split('?')[0]}"
                 )
-            except* (HandshakeError, OSError, trio.TooSlowError) as group:
-                first_error = group.exceptions[0]
-                error = (
-                    "connect timeout"
-                    if isinstance(first_error, trio.TooSlowError)
-                    else f"{type(first_error).__name__}: {first_error}"
-                )
+            except (HandshakeFailed, OSError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            except trio.TooSlowError:
+                error = "connect timeout"
+            else:
+                self._opened(ws, url)
+                await self._session(ws)
             if error is not None and not self.model.connected:
                 now = self.clock.now()
                 self._record(now, "fail", "connect", {"url": url, "error": error})
@@ -239,32 +233,25 @@ class SwarmClient:
     def _url(self) -> str:
         return socket_url(self.node.url, self.config.socket_path, self.config.params)
 
-    def _opened(self, ws: WebSocketConnection, url: str) -> None:
+    def _opened(self, ws: ClientWebSocket, url: str) -> None:
         now = self.clock.now()
         self._record(now, "ok", "connect", {"url": url})
         self.ws = ws
         self.model.opened(now)
         self._record_notices()
 
-    async def _session(self, ws: WebSocketConnection) -> None:
-        """Reader and ticker until the socket closes. Each task catches `ConnectionClosed`
-        itself (out of a nursery it would arrive wrapped in an ExceptionGroup)."""
+    async def _session(self, ws: ClientWebSocket) -> None:
+        """Reader and ticker until the socket closes."""
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._ticker, ws, nursery)
                 try:
                     await self._flush(ws)
                     while True:
-                        message = await ws.get_message()
-                        try:
-                            event = self.codec.decode(message, sender=Role.SERVER)
-                        except RemoteProtocolError as exc:
-                            self._record(self.clock.now(), "info", "bad_frame", {"error": str(exc)})
-                            continue
-                        assert isinstance(
-                            event, Reply | Message | Broadcast | ChannelError | ChannelClose
-                        )
-                        self.model.receive(event, self.clock.now())
+                        messages = await ws.receive()
+                        now = self.clock.now()
+                        for is_text, data in messages:
+                            self._receive(is_text, data, now)
                         self._wake.set()  # the model may have an earlier deadline now
                         self._record_notices()
                         await self._flush(ws)
@@ -272,18 +259,30 @@ class SwarmClient:
                     nursery.cancel_scope.cancel()
         finally:
             self.ws = None
-            with trio.CancelScope(shield=True), trio.move_on_after(0.5):
-                await ws.aclose()
+            with trio.CancelScope(shield=True):
+                await ws.aclose(timeout=0.5)
             reason = ws.closed
             code = reason.code if reason is not None else None
-            text = (reason.reason or "") if reason is not None else ""
+            text = reason.reason if reason is not None else ""
             if self._requested_close is not None:  # our own close: record what we asked for
                 code, text = self._requested_close
                 self._requested_close = None
             self.model.closed(self.clock.now(), code, text)
             self._record_notices()
 
-    async def _ticker(self, ws: WebSocketConnection, nursery: trio.Nursery) -> None:
+    def _receive(self, is_text: bool, data: bytes, now: float) -> None:
+        try:
+            if is_text:
+                event = self.codec.decode_text(data, sender=Role.SERVER)
+            else:
+                event = self.codec.decode(data, sender=Role.SERVER)
+        except RemoteProtocolError as exc:
+            self._record(now, "info", "bad_frame", {"error": str(exc)})
+            return
+        assert isinstance(event, Reply | Message | Broadcast | ChannelError | ChannelClose)
+        self.model.receive(event, now)
+
+    async def _ticker(self, ws: ClientWebSocket, nursery: trio.Nursery) -> None:
         try:
             while True:
                 await self._tick()
@@ -292,17 +291,21 @@ class SwarmClient:
                     code, reason = self.model.close_request
                     self.model.close_request = None
                     self._requested_close = (code, reason)
-                    with trio.move_on_after(1):
-                        await ws.aclose(code, reason)
+                    await ws.aclose(code, reason, timeout=1)
                     break
         except ConnectionClosed:
             pass
         nursery.cancel_scope.cancel()
 
-    async def _flush(self, ws: WebSocketConnection) -> None:
-        async with self._send_lock:
-            for frame in self.model.take_outgoing():
-                await ws.send_message(self.codec.encode(frame))
+    async def _flush(self, ws: ClientWebSocket) -> None:
+        """Frames leave in the model's order: queued synchronously, drained only when the
+        kernel's buffer is full."""
+        backlog = False
+        for frame in self.model.take_outgoing():
+            data = self.codec.encode(frame)
+            backlog = ws.send_text(data.encode()) if isinstance(data, str) else ws.send_binary(data)
+        if backlog:
+            await ws.drain()
 
     def _trio_time(self, deadline: float | None) -> float:
         if deadline is None:

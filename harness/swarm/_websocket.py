@@ -1,0 +1,308 @@
+"""The swarm's client websocket: websockets' sans-I/O protocol on a bare non-blocking socket.
+
+Why not trio-websocket on this path (it stays for the final read, `_reader.py`, and the pytest
+plugin's client factory): per message it runs a reader task, a memory channel and a wsproto
+parse, about three task switches and 11-18 µs of framing a frame, so one trio-websocket process
+receives about 10k messages/s (`research/perf-feasibility.md`; `bench/receive.py` runs it side by
+side with this module). Here one task per connection reads whatever the kernel holds (one
+`recv` for every frame that arrived meanwhile) and websockets' sans-I/O `ClientProtocol` frames
+it (4-6 µs a frame on this box, measured beside wsproto's 11-18 µs); sends are synchronous
+non-blocking writes that wait for the socket only when its buffer is full. A hand-written frame
+parser measured 1.5-2 µs a frame: not worth owning the handshake, control frames, masking and
+close rules that websockets gets right.
+
+It also fixes what `_connect.py` once worked around: a peer that accepts the TCP connection and
+closes it before answering the handshake (Toxiproxy does that when the node behind it is down)
+ends the connect at once with `HandshakeFailed`, as phoenix.js sees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import socket
+import struct
+import termios
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import trio
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidStatus
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+RECV_SIZE = 256 * 1024
+MAX_MESSAGE = 8_000_000  # Bandit's default frame limit, the largest a Phoenix server sends
+ABNORMAL = 1006  # no close frame was received (RFC 6455 §7.1.5)
+
+
+class ConnectionClosed(Exception):
+    """The websocket ended; `code` and `reason` are what the server's close frame said
+    (`1006` and an empty reason when the connection just died)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"closed with {code} {reason}".strip())
+        self.code = code
+        self.reason = reason
+
+
+class HandshakeFailed(Exception):
+    """The peer closed or answered garbage before the websocket handshake finished."""
+
+
+class HandshakeRejected(HandshakeFailed):
+    """The server answered the upgrade with another HTTP status (401, 403, 404, ...)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"rejected with HTTP {status}")
+        self.status = status
+
+
+class ClientWebSocket:
+    """One open client websocket. One task calls `receive`; any task may `send_text`."""
+
+    def __init__(self, sock: socket.socket, protocol: ClientProtocol, early: list[Frame]) -> None:
+        self._sock = sock
+        self._protocol = protocol
+        self._out = bytearray()  # bytes the kernel did not take yet, sent in order
+        self._send_lock = trio.Lock()
+        self._closed: ConnectionClosed | None = None
+        self._close_seen = trio.Event()
+        self._early = early  # frames that arrived with the handshake's answer
+        self._partial: tuple[bool, bytearray] | None = None  # a fragmented message so far
+        self._reading = False
+
+    @property
+    def closed(self) -> ConnectionClosed | None:
+        return self._closed
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def receive(self) -> list[tuple[bool, bytes]]:
+        """Every complete message that has arrived, as (is_text, data), at least one; raises
+        `ConnectionClosed` once the connection is over."""
+        self._reading = True
+        try:
+            return await self._receive()
+        finally:
+            self._reading = False
+
+    async def _receive(self) -> list[tuple[bool, bytes]]:
+        protocol = self._protocol
+        while True:
+            if self._closed is not None:
+                raise self._closed
+            if self._early:
+                messages, self._early = self._messages(self._early), []
+                self._write(protocol.data_to_send())
+                if protocol.close_rcvd is not None:
+                    self._end()
+                if messages:
+                    return messages
+                continue
+            try:
+                await trio.lowlevel.wait_readable(self._sock)
+            except trio.ClosedResourceError:  # aborted, or closed by `aclose` meanwhile
+                self._end()
+                continue
+            try:
+                data = self._sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            messages = self._messages(protocol.events_received())
+            self._write(protocol.data_to_send())  # pongs, the echo of a close
+            if protocol.state is State.CLOSED or protocol.close_rcvd is not None or not data:
+                self._end()
+            elif protocol.parser_exc is not None:  # a frame we cannot take: we sent a close
+                sent = protocol.close_sent
+                self._closed = ConnectionClosed(
+                    sent.code if sent else 1002, str(protocol.parser_exc)
+                )
+                self._close_seen.set()
+            if messages:
+                return messages
+
+    def _messages(self, frames: Sequence[object]) -> list[tuple[bool, bytes]]:
+        out: list[tuple[bool, bytes]] = []
+        partial = self._partial
+        for frame in frames:
+            if not isinstance(frame, Frame):
+                continue
+            opcode = frame.opcode
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                if frame.fin:
+                    out.append((opcode is Opcode.TEXT, bytes(frame.data)))
+                else:
+                    partial = (opcode is Opcode.TEXT, bytearray(frame.data))
+            elif opcode is Opcode.CONT and partial is not None:
+                partial[1].extend(frame.data)
+                if frame.fin:
+                    out.append((partial[0], bytes(partial[1])))
+                    partial = None
+        self._partial = partial
+        return out
+
+    def _end(self) -> None:
+        if self._closed is None:
+            rcvd = self._protocol.close_rcvd
+            self._closed = (
+                ConnectionClosed(rcvd.code, rcvd.reason)
+                if rcvd is not None
+                else ConnectionClosed(ABNORMAL, "")
+            )
+            self._close_seen.set()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send_text(self, data: bytes) -> bool:
+        """Queue one text message; returns True when part of it waits for `drain`."""
+        if self._closed is not None or self._protocol.state is not State.OPEN:
+            return False
+        self._protocol.send_text(data)
+        self._write(self._protocol.data_to_send())
+        return bool(self._out)
+
+    def send_binary(self, data: bytes) -> bool:
+        if self._closed is not None or self._protocol.state is not State.OPEN:
+            return False
+        self._protocol.send_binary(data)
+        self._write(self._protocol.data_to_send())
+        return bool(self._out)
+
+    async def drain(self) -> None:
+        """Wait until the kernel took everything queued (raises `ConnectionClosed` if the
+        connection ends first)."""
+        async with self._send_lock:
+            while self._out:
+                if self._closed is not None:
+                    raise self._closed
+                try:
+                    await trio.lowlevel.wait_writable(self._sock)
+                except trio.ClosedResourceError:
+                    self._end()
+                    continue
+                self._write([])
+
+    def _write(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            if chunk:  # b"" is websockets' "half-close now": we close the whole socket later
+                self._out += chunk
+        while self._out:
+            try:
+                sent = self._sock.send(self._out)
+            except BlockingIOError:
+                return
+            except OSError:  # reset by the peer: the reader sees the end
+                self._out.clear()
+                return
+            del self._out[:sent]
+
+    # -- closing ---------------------------------------------------------------------------
+
+    async def aclose(self, code: int = 1000, reason: str = "", *, timeout: float = 1.0) -> None:
+        """The closing handshake (bounded by `timeout`), then the TCP connection."""
+        try:
+            if self._closed is None and self._protocol.state is State.OPEN:
+                self._protocol.send_close(code, reason)
+                self._write(self._protocol.data_to_send())
+                with trio.move_on_after(timeout):
+                    if self._reading:  # the reader sees the server's close frame
+                        await self._close_seen.wait()
+                    else:
+                        with contextlib.suppress(ConnectionClosed):
+                            while True:
+                                await self._receive()
+        finally:
+            self.abort()
+            if self._closed is None:
+                self._closed = ConnectionClosed(code, reason)
+                self._close_seen.set()
+
+    def abort(self) -> None:
+        """Close the TCP connection with no close frame (the client's process or link died)."""
+        if self._sock.fileno() >= 0:
+            trio.lowlevel.notify_closing(self._sock)
+            self._sock.close()
+
+    def pending_bytes(self) -> int:
+        """Bytes that reached this socket and were not read yet (FIONREAD): a backlog there is
+        the harness's own, since the peer has already sent them."""
+        try:
+            raw = fcntl.ioctl(self._sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except (OSError, ValueError):  # closed meanwhile: nothing is pending
+            return 0
+        return int(struct.unpack("i", raw)[0])
+
+
+async def open_websocket(
+    url: str, timeout: float, *, max_message: int = MAX_MESSAGE
+) -> ClientWebSocket:
+    """Connect and finish the handshake within `timeout` (`trio.TooSlowError` otherwise)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with trio.fail_after(timeout):
+            await _connect(sock, host, port)
+            protocol = ClientProtocol(parse_uri(url), max_size=max_message)
+            protocol.send_request(protocol.connect())
+            early = await _handshake(sock, protocol)
+        return ClientWebSocket(sock, protocol, early)
+    except BaseException:
+        trio.lowlevel.notify_closing(sock)
+        sock.close()
+        raise
+
+
+async def _connect(sock: socket.socket, host: str, port: int) -> None:
+    code = sock.connect_ex((host, port))
+    if code == errno.EINPROGRESS:
+        await trio.lowlevel.wait_writable(sock)
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if code:
+        raise OSError(code, f"connect to {host}:{port}: {errno.errorcode.get(code, code)}")
+
+
+async def _handshake(sock: socket.socket, protocol: ClientProtocol) -> list[Frame]:
+    """Send the upgrade request, read the answer; returns frames that came with it."""
+    pending = bytearray().join(protocol.data_to_send())
+    while pending:
+        await trio.lowlevel.wait_writable(sock)
+        with contextlib.suppress(BlockingIOError):
+            del pending[: sock.send(pending)]
+    while True:
+        await trio.lowlevel.wait_readable(sock)
+        try:
+            data = sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            raise HandshakeFailed(f"the connection failed during the handshake: {exc}") from None
+        if data:
+            protocol.receive_data(data)
+        else:
+            protocol.receive_eof()
+        events = protocol.events_received()
+        for i, event in enumerate(events):
+            if isinstance(event, Response):
+                if isinstance(protocol.handshake_exc, InvalidStatus):
+                    raise HandshakeRejected(event.status_code)
+                if protocol.handshake_exc is not None:
+                    raise HandshakeFailed(str(protocol.handshake_exc))
+                return [e for e in events[i + 1 :] if isinstance(e, Frame)]
+        if protocol.handshake_exc is not None:
+            raise HandshakeFailed(str(protocol.handshake_exc))
+        if not data:
+            raise HandshakeFailed("the connection closed before the websocket handshake finished")
