@@ -24,7 +24,8 @@ async def request(
 ) -> tuple[int, Any]:
     """Send one request; return (status, decoded JSON body, or the text, or None if empty).
 
-    Raises OSError when nothing listens and trio.TooSlowError past `timeout`.
+    Raises OSError when nothing listens or the peer ends the connection before a complete
+    answer (a node that is starting or dying), and trio.TooSlowError past `timeout`.
     """
     payload = b"" if body is None else json.dumps(body).encode()
     headers = [
@@ -47,7 +48,10 @@ async def request(
             status = 0
             data = bytearray()
             while True:
-                event = conn.next_event()
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise ConnectionError(f"{host}:{port} broke off its answer: {exc}") from None
                 if event is h11.NEED_DATA:
                     conn.receive_data(await stream.receive_some(65536))
                 elif isinstance(event, h11.Response):

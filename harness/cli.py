@@ -5,6 +5,7 @@
     harness validate FILE...        check scenarios without running them
     harness check RUN_DIR           re-run the checkers on a run directory's history
     harness report RUN_DIR          re-render its report.html
+    harness history RUN_DIR [--f NAME] [--process P]   its history as JSON lines, one op each
     harness schema                  the scenario JSON Schema (for editors)
     harness list                    scenarios, fault kinds, checks and cluster backends
 
@@ -325,6 +326,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return Exit.VALID
 
 
+def _cmd_history(args: argparse.Namespace) -> int:
+    """The history with every op as a full JSON object (deliveries are compact rows on disk:
+    `harness.history`), for jq, grep and friends; streamed, so a huge history is fine."""
+    from .history import parse_lines
+
+    path = Path(args.run_dir)
+    path = path / "history.jsonl" if path.is_dir() else path
+    if not path.is_file():
+        print(f"error: {path}: no history here", file=sys.stderr)
+        return Exit.USAGE
+    names, processes = set(args.f or ()), set(args.process or ())
+    try:
+        with path.open("rb") as lines:
+            for op in parse_lines(lines, source=str(path)):
+                if (names and op.f not in names) or (processes and op.process not in processes):
+                    continue
+                sys.stdout.write(op.to_json() + "\n")
+    except HistoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return Exit.USAGE
+    return Exit.VALID
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -370,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="re-render report.html of a run directory")
     report.add_argument("run_dir")
     report.set_defaults(func=_cmd_report)
+    history = commands.add_parser("history", help="print a run's history as JSON lines")
+    history.add_argument("run_dir", help="a run directory or a history file")
+    history.add_argument("--f", action="append", metavar="NAME", help="only ops named NAME")
+    history.add_argument("--process", action="append", metavar="P", help="only ops of P")
+    history.set_defaults(func=_cmd_history)
     schema = commands.add_parser("schema", help="print the scenario JSON Schema")
     schema.set_defaults(func=_cmd_schema)
     listing = commands.add_parser("list", help="list scenarios, fault kinds and checks")

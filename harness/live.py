@@ -19,7 +19,6 @@ run only). The pytest plugin's fixtures are thin wrappers of this module.
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -191,9 +190,7 @@ class Live:
             topics=tuple(topics) if topics else self.scenario.clients.topics,
             first_node=names.index(node),
         )
-        swarm_client = SwarmClient(
-            plan, self.run.writer, self.run.clock, random.Random(f"{client_id}")
-        )
+        swarm_client = SwarmClient(plan, self.run.writer, self.run.clock, client_id)
         scope = trio.CancelScope()
 
         async def run() -> None:

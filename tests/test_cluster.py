@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import trio
 
 from harness import _process
 from harness._process import free_ports
@@ -71,3 +72,20 @@ async def test_a_node_on_a_taken_port_says_why_it_did_not_start(tmp_path):
     assert "cannot start" in message
     assert "in use" in message
     assert str(tmp_path / "logs" / "n1.log") in message
+
+
+async def test_a_health_probe_of_a_node_that_breaks_off_its_answer_is_not_healthy(nursery):
+    """A node starting or dying may close mid-answer: that is "not healthy yet", never a crash."""
+    from harness._http import get_json
+
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+
+    async def half_answer(stream: trio.SocketStream) -> None:
+        await stream.receive_some(4096)
+        await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc")
+        await stream.aclose()
+
+    nursery.start_soon(trio.serve_listeners, half_answer, [listener])
+    with pytest.raises(ConnectionError, match="broke off its answer"):
+        await get_json("127.0.0.1", port, "/health", timeout=5)

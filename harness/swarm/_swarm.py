@@ -200,10 +200,7 @@ class InProcessSwarm:
         if gauge is not None:
             gauge.backlog = self.backlog
         self.clients = {
-            plan.client_id: SwarmClient(
-                plan, recorder, clock, random.Random(f"{config.seed}/{plan.client_id}")
-            )
-            for plan in plans
+            plan.client_id: SwarmClient(plan, recorder, clock, config.seed) for plan in plans
         }
 
     @property

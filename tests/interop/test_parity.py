@@ -10,7 +10,6 @@ differ by far more than that, so a client on the wrong step fails.
 from __future__ import annotations
 
 import itertools
-import random
 
 import pytest
 
@@ -60,7 +59,7 @@ async def side_by_side(node, nursery, *, topic_params=None):
         ),
         ops,
         RunClock(),
-        random.Random(0),
+        0,
     )
     nursery.start_soon(py.run)
     return py, ops

@@ -1,0 +1,262 @@
+"""The swarm's receive path: `python bench/receive.py [--subscribers 100] [--seconds 6]`.
+
+One reference node (a real process) and, in this process, `--subscribers` sockets joined to one
+room; a publisher connection pushes `new_msg` in bursts of `--burst` and waits until every
+subscriber has had the whole burst before the next (a closed loop, so neither side can drown the
+other and both modes are offered exactly the load they can take). Measured side by side, same
+node, same room, same loop:
+
+* raw: wsproto directly on a trio socket, one `receive_some` per wake-up, JSON decode of every
+  frame, a counter; no client model, no history, no heartbeats (the floor this path can reach);
+* swarm: the swarm's own `InProcessSwarm` clients (`harness.swarm`): the phoenix.js model,
+  heartbeats on (every 2 s here), every delivery recorded in a real history file;
+* trio-websocket: the same closed loop over `trio_websocket` connections with `get_message`
+  and JSON decode (what the swarm used before its own websocket, for the record).
+
+Prints deliveries/s for each and the ratios swarm/raw and swarm/trio-websocket. Bounded in count
+and time; loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import orjson
+import trio
+import wsproto
+import wsproto.events as wse
+from trio_websocket import open_websocket_url
+
+from harness._clock import RunClock
+from harness._gauge import LoadGauge
+from harness.cluster import LocalNode, mesh_specs
+from harness.phoenix import Timings
+from harness.rundir import HistoryWriter
+from harness.swarm import Endpoint, InProcessSwarm, SwarmConfig, plan_clients
+
+TOPIC = "room:bench"
+
+
+class Count:
+    """Deliveries seen so far, and a wake-up when a target is reached."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.target = 0
+        self.reached = trio.Event()
+
+    def add(self, n: int = 1) -> None:
+        self.value += n
+        if self.value >= self.target:
+            self.reached.set()
+
+    async def wait(self, target: int) -> None:
+        self.target, self.reached = target, trio.Event()
+        if self.value < target:
+            await self.reached.wait()
+
+
+async def raw_subscriber(port: int, count: Count, ready: trio.Semaphore) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    await stream.send_all(
+        ws.send(wse.Request(host="127.0.0.1", target="/socket/websocket?vsn=2.0.0"))
+    )
+    while not any(isinstance(e, wse.AcceptConnection) for e in ws.events()):
+        ws.receive_data(await stream.receive_some(65536))
+    join = orjson.dumps(["1", "1", TOPIC, "phx_join", {}]).decode()
+    await stream.send_all(ws.send(wse.TextMessage(data=join)))
+    ready.release()
+    text = ""
+    while True:
+        data = await stream.receive_some(1 << 18)
+        if not data:
+            return
+        ws.receive_data(data)
+        for event in ws.events():
+            if isinstance(event, wse.TextMessage):
+                text += event.data
+                if event.message_finished:
+                    frame = orjson.loads(text)
+                    text = ""
+                    if frame[3] == "new_msg":
+                        count.add()
+
+
+async def tws_subscriber(port: int, count: Count, ready: trio.Semaphore) -> None:
+    async with open_websocket_url(f"ws://127.0.0.1:{port}/socket/websocket?vsn=2.0.0") as ws:
+        await ws.send_message(orjson.dumps(["1", "1", TOPIC, "phx_join", {}]).decode())
+        ready.release()
+        while True:
+            frame = orjson.loads(await ws.get_message())
+            if frame[3] == "new_msg":
+                count.add()
+
+
+class Publisher:
+    """One raw connection that pushes `new_msg` and throws the replies away."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.seq = 0
+        self.tag = f"bench{time.monotonic_ns()}"  # the store ignores an id it has seen
+
+    async def open(self, nursery: trio.Nursery) -> None:
+        self.stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+        self.ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        await self.stream.send_all(
+            self.ws.send(wse.Request(host="127.0.0.1", target="/socket/websocket?vsn=2.0.0"))
+        )
+        while not any(isinstance(e, wse.AcceptConnection) for e in self.ws.events()):
+            self.ws.receive_data(await self.stream.receive_some(65536))
+        await self._send(["1", "1", TOPIC, "phx_join", {}])
+        nursery.start_soon(self._drain)
+
+    async def _drain(self) -> None:
+        while await self.stream.receive_some(1 << 18):
+            pass
+
+    async def _send(self, frame: list[object]) -> None:
+        await self.stream.send_all(self.ws.send(wse.TextMessage(data=orjson.dumps(frame).decode())))
+
+    async def burst(self, n: int) -> None:
+        out = b""
+        for _ in range(n):
+            self.seq += 1
+            message = {"id": f"{self.tag}-p1-{self.seq}", "body": "x" * 16}
+            frame = orjson.dumps(["1", str(self.seq + 1), TOPIC, "new_msg", message]).decode()
+            out += self.ws.send(wse.TextMessage(data=frame))
+        await self.stream.send_all(out)
+
+
+async def closed_loop(
+    port: int, count: Count, subscribers: int, burst: int, seconds: float
+) -> tuple[int, float]:
+    """Bursts until `seconds` are over; returns deliveries and the time they took."""
+    async with trio.open_nursery() as nursery:
+        publisher = Publisher(port)
+        await publisher.open(nursery)
+        await trio.sleep(0.2)  # the publisher's join settles before the first burst
+        start_value, start = count.value, time.perf_counter()
+        rounds = 0
+        while time.perf_counter() - start < seconds and rounds < 10_000:
+            rounds += 1
+            target = start_value + rounds * burst * subscribers
+            await publisher.burst(burst)
+            with trio.fail_after(30):
+                await count.wait(target)
+        elapsed = time.perf_counter() - start
+        nursery.cancel_scope.cancel()
+    return count.value - start_value, elapsed
+
+
+Subscriber = Callable[[int, Count, trio.Semaphore], Awaitable[None]]
+
+
+async def run_plain(port: int, kind: Subscriber, args: argparse.Namespace) -> float:
+    count = Count()
+    ready = trio.Semaphore(0)
+    async with trio.open_nursery() as nursery:
+        for _ in range(args.subscribers):
+            nursery.start_soon(kind, port, count, ready)
+        with trio.fail_after(60):
+            for _ in range(args.subscribers):
+                await ready.acquire()
+        await trio.sleep(0.3)  # joins answered
+        delivered, elapsed = await closed_loop(
+            port, count, args.subscribers, args.burst, args.seconds
+        )
+        nursery.cancel_scope.cancel()
+    return delivered / elapsed
+
+
+async def run_swarm(port: int, root: Path, args: argparse.Namespace) -> float:
+    config = SwarmConfig(
+        clients=args.subscribers,
+        topics=(TOPIC,),
+        publishers=0,
+        rate=0,
+        timings=Timings(heartbeat_interval_ms=2000, timeout_ms=10_000),
+        seed=1,
+    )
+    plans = plan_clients(config, [Endpoint("n1", f"ws://127.0.0.1:{port}/socket")])
+    clock = RunClock()
+    writer = HistoryWriter(root / "history.swarm.jsonl")
+    gauge = LoadGauge(writer, clock, "swarm0")
+    swarm = InProcessSwarm(config, plans, writer, clock, gauge)
+    count = Count()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(gauge.run)
+            await nursery.start(swarm.run)
+            await swarm.wait_joined(timeout=60)
+            await trio.sleep(0.3)
+            base = swarm.stats().received
+            count.value = 0
+
+            async def watch() -> None:  # the swarm's own counter, read every millisecond
+                while True:
+                    received = swarm.stats().received - base
+                    if received > count.value:
+                        count.add(received - count.value)
+                    await trio.sleep(0.001)
+
+            nursery.start_soon(watch)
+            delivered, elapsed = await closed_loop(
+                port, count, args.subscribers, args.burst, args.seconds
+            )
+            nursery.cancel_scope.cancel()
+    finally:
+        writer.close()
+    size = (root / "history.swarm.jsonl").stat().st_size
+    print(f"  swarm history: {size / 1e6:.1f} MB written for {delivered:,} deliveries")
+    return delivered / elapsed
+
+
+async def main(args: argparse.Namespace) -> None:
+    root = Path(tempfile.mkdtemp(prefix="bench-receive-"))
+    (spec,) = mesh_specs(
+        ["n1"], store=f"sqlite:///{root / 'store.sqlite'}", extra_args=("--log-level", "WARNING")
+    )
+    node = LocalNode(spec, root / "logs" / "n1.log")
+    await node.start()
+    try:
+        figures: dict[str, list[float]] = {"raw": [], "swarm": [], "trio-websocket": []}
+        for rep in range(args.repeat):
+            for name in figures:
+                if name == "raw":
+                    rate = await run_plain(node.spec.port, raw_subscriber, args)
+                elif name == "trio-websocket":
+                    rate = await run_plain(node.spec.port, tws_subscriber, args)
+                else:
+                    rate = await run_swarm(node.spec.port, root, args)
+                figures[name].append(rate)
+                print(f"round {rep + 1}: {name:15} {rate:9,.0f} deliveries/s")
+    finally:
+        with trio.CancelScope(shield=True):
+            await node.stop(graceful=False)
+    best = {name: max(rates) for name, rates in figures.items()}
+    print(
+        f"receive path, one process, {args.subscribers} subscribers, best of {args.repeat}: "
+        + ", ".join(f"{name} {rate:,.0f}/s" for name, rate in best.items())
+    )
+    print(
+        f"swarm / raw wsproto loop = {best['swarm'] / best['raw']:.2f}x; "
+        f"swarm / trio-websocket = {best['swarm'] / best['trio-websocket']:.2f}x "
+        f"(CPU count {os.cpu_count()}; artefacts in {root})"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--burst", type=int, default=20, help="messages per closed-loop round")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per mode and round")
+    parser.add_argument("--repeat", type=int, default=2)
+    trio.run(main, parser.parse_args())

@@ -1,0 +1,106 @@
+"""The history on disk: compact delivery rows, one copy per run, readable with ordinary tools."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HistoryError
+from harness.history import Op, parse_lines
+from harness.rundir import HistoryWriter, merge_parts, read_history
+
+RECV = {
+    "topic": "room:1",
+    "event": "new_msg",
+    "id": "h1764590000000ab12-p1-12345",
+    "join_ref": "3",
+    "frame_join_ref": None,
+    "state": "joined",
+}
+
+OPS = [
+    Op(0.5, "runner", "info", "phase", {"phase": "workload"}),
+    Op(1.25, "c1", "invoke", "connect", {"url": "ws://127.0.0.1:1/socket"}, "n1"),
+    Op(2.123456, "c123", "ok", "recv", RECV, "n1"),
+    Op(2.5, "c2", "ok", "recv", {**RECV, "frame_join_ref": "3", "state": "joining"}, "n2"),
+    Op(3.0, "c2", "ok", "recv", {**RECV, "event": "welcome", "id": None, "seq": 7}, "n2"),
+    Op(3.5, "p1", "ok", "publish", {"topic": "room:1", "id": "x", "seq": 1}, "n1"),
+    Op(4.0, "c3", "ok", "recv", {**RECV, "topic": "room:ü", "id": 17}, None),
+]
+
+
+def test_every_op_comes_back_as_written_with_its_position_as_index(tmp_path):
+    writer = HistoryWriter(tmp_path / "h.jsonl")
+    for op in OPS:
+        writer.record(op)
+    writer.close()
+    back = read_history(tmp_path / "h.jsonl")
+    assert [(o.time, o.process, o.type, o.f, dict(o.value), o.node) for o in back] == [
+        (o.time, o.process, o.type, o.f, dict(o.value), o.node) for o in OPS
+    ]
+    assert [o.index for o in back] == list(range(len(OPS)))
+
+
+def test_a_delivery_is_a_short_row_and_other_ops_are_objects():
+    line = OPS[2].to_line()
+    assert json.loads(line) == [2.123456, "c123", "n1", "room:1", "new_msg", RECV["id"], "3"]
+    assert len(line) + 1 <= 80  # the issue's budget for a delivery with a run-prefixed id
+    assert json.loads(OPS[3].to_line())[7] == {"frame_join_ref": "3", "state": "joining"}
+    assert json.loads(OPS[1].to_line())["f"] == "connect"
+
+
+def test_a_torn_last_line_is_skipped_and_a_broken_middle_line_is_an_error(tmp_path):
+    good = b"".join(op.to_line() + b"\n" for op in OPS[:3])
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(good + b'[2.5,"c9","n1","ro')
+    assert len(read_history(torn)) == 3
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(good + b"[1, 2]\n" + good)
+    with pytest.raises(HistoryError, match=r"broken.jsonl:4: not a history op"):
+        read_history(broken)
+    with pytest.raises(HistoryError, match="not a history op"):
+        list(parse_lines([b'{"time": NaN}\n', b"\n"]))
+
+
+def test_parts_merge_by_time_into_one_file_and_are_removed(tmp_path):
+    parts = []
+    for k, ops in enumerate([OPS[0::2], OPS[1::2]]):
+        writer = HistoryWriter(tmp_path / f"history.{k}.jsonl")
+        for op in ops:
+            writer.record(op)
+        writer.close()
+        parts.append(writer.path)
+    with parts[1].open("ab") as f:  # a worker killed mid-write
+        f.write(b'{"time": 9.0, "proc')
+    merge_parts(parts, tmp_path / "history.jsonl")
+    merged = read_history(tmp_path / "history.jsonl")
+    assert [o.time for o in merged] == sorted(o.time for o in OPS)
+    assert not any(p.exists() for p in parts)
+
+
+def test_harness_history_prints_every_op_as_a_full_object(tmp_path):
+    writer = HistoryWriter(tmp_path / "history.jsonl")
+    for op in OPS:
+        writer.record(op)
+    writer.close()
+    out = subprocess.run(
+        [sys.executable, "-m", "harness", "history", str(tmp_path), "--f", "recv"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    rows = [json.loads(line) for line in out]
+    assert [r["index"] for r in rows] == [2, 3, 4, 6]
+    assert rows[0]["value"] == RECV
+    assert rows[0]["node"] == "n1"
+    missing = subprocess.run(
+        [sys.executable, "-m", "harness", "history", str(Path(tmp_path) / "nope")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2
+    assert "no history here" in missing.stderr
