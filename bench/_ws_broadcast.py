@@ -1,6 +1,6 @@
 """The fan-out baseline for `bench/fanout.py`: a `websockets` (asyncio) server that speaks just
 enough Phoenix V2 to be measured like the reference node: `phx_join` is answered `ok` and adds the
-socket to the topic; `new_msg` is answered `ok` and sent to every joined socket with
+socket to the topic (and greeted with a `welcome` push, as the reference app does); `new_msg` is answered `ok` and sent to every joined socket with
 `websockets.broadcast()` (the library's own fan-out: one frame built, written to each socket
 without awaiting), as `[null, null, topic, "new_msg", payload]`. No store, no PubSub: a floor the
 reference server, which does both, is compared against.
@@ -27,7 +27,8 @@ async def handler(ws: ServerConnection) -> None:
             join_ref, ref, topic, event, payload = orjson.loads(message)[:5]
             reply = {"status": "ok", "response": {}}
             await ws.send(orjson.dumps([join_ref, ref, topic, "phx_reply", reply]).decode())
-            if event == "phx_join":
+            if event == "phx_join":  # the reference app greets each join with a push too
+                await ws.send(orjson.dumps([join_ref, None, topic, "welcome", {}]).decode())
                 TOPICS[topic].add(ws)
                 joined.append(topic)
             elif event == "new_msg":

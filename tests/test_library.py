@@ -38,7 +38,6 @@ CATCHES = {
     "load-balancer": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
     "slow-consumer": ("broadcast_retried_publish", "at_most_once", r"delivered \d+ times to"),
     "reconnect-storm": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
-    "busy-room": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
     "publish-retry": ("broadcast_retried_publish", "at_most_once", r"delivered \d+ times to"),
     "channel-state": ("timer_once_per_user", "pushes", "no `tick`"),
     "redis": ("redis_echo", "at_most_once", r"delivered \d+ times"),
