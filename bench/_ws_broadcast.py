@@ -1,8 +1,9 @@
 """The fan-out baseline for `bench/fanout.py`: a `websockets` (asyncio) server that speaks just
-enough Phoenix V2 to be measured like the reference node: `phx_join` is answered `ok` and adds the
-socket to the topic (and greeted with a `welcome` push, as the reference app does); `new_msg` is answered `ok` and sent to every joined socket with
-`websockets.broadcast()` (the library's own fan-out: one frame built, written to each socket
-without awaiting), as `[null, null, topic, "new_msg", payload]`. No store, no PubSub: a floor the
+enough Phoenix V2 to be measured like the reference node: `phx_join` is answered `ok`, adds the
+socket to the topic and is greeted with a `welcome` push (as the reference app does); `new_msg`
+is answered `ok` and sent to every joined socket with `websockets.broadcast()` (the library's
+own fan-out: one frame built, written to each socket without awaiting), as
+`[null, null, topic, "new_msg", payload]`. No store, no PubSub: a floor the
 reference server, which does both, is compared against.
 
     python bench/_ws_broadcast.py PORT    (prints "ready" when listening on 127.0.0.1:PORT)
