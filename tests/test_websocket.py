@@ -206,3 +206,36 @@ async def test_sends_leave_in_order_even_when_the_kernel_buffer_is_full(nursery)
         _, body, data = client_payload(data) if data[1] & 0x7F != 127 else (0, b"", b"")
         bodies.append(body)
     assert bodies == chunks
+
+
+async def test_the_hub_pushes_batches_and_an_abort_or_a_sink_error_ends_the_wait(nursery):
+    async def script(stream: trio.SocketStream, answer: bytes) -> None:
+        await stream.send_all(answer + frame(1, b"a"))
+        await trio.sleep(0.05)
+        await stream.send_all(frame(1, b"b") + frame(1, b"c"))
+        await trio.sleep_forever()
+
+    url = await serve(nursery, script)
+    got: list[bytes] = []
+    ws = await open_websocket(url, 5)
+
+    def sink(messages: list[tuple[bool, bytes]]) -> None:
+        got.extend(data for _, data in messages)
+        if len(got) == 3:
+            ws.abort()  # a client crash while the hub delivers
+
+    ws.push_to(sink)
+    with trio.fail_after(5):
+        closed = await ws.wait_closed()
+    assert got == [b"a", b"b", b"c"]
+    assert closed.code == 1006
+
+    failing = await open_websocket(url, 5)
+
+    def broken(messages: list[tuple[bool, bytes]]) -> None:
+        raise RuntimeError("a bug in the client model")
+
+    failing.push_to(broken)
+    with pytest.raises(RuntimeError, match="client model"), trio.fail_after(5):
+        await failing.wait_closed()
+    await failing.aclose(timeout=0.1)

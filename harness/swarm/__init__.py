@@ -1,4 +1,4 @@
-"""The client swarm: clients that behave like phoenix.js, over trio-websocket.
+"""The client swarm: clients that behave like phoenix.js, over the swarm's own websocket.
 
 SwarmClient      one client: the sans-io `harness.phoenix.ClientSocket` over a websocket
 Swarm            the interface the runner and the nemesis use

@@ -31,29 +31,17 @@ from ..history import Op, OpName, OpType, Recorder
 from ..phoenix import (
     Broadcast,
     ChannelClose,
-    ChannelClosed,
     ChannelError,
-    ChannelErrored,
     ClientSocket,
-    HeartbeatTimedOut,
-    JoinReplied,
-    JoinSent,
-    JoinTimedOut,
     Message,
-    Notice,
-    PushReplied,
-    PushTimedOut,
-    Received,
     RemoteProtocolError,
     Reply,
     Role,
-    SocketClosed,
-    SocketOpened,
-    StaleDropped,
     V2JSONCodec,
 )
-from ..scenario import dig, render
+from ..scenario import render
 from ._config import CONNECT_TIMEOUT, ClientConfig, Endpoint, socket_url
+from ._recording import record_notice
 from ._websocket import (
     ClientWebSocket,
     ConnectionClosed,
@@ -247,27 +235,15 @@ class SwarmClient:
         self._record_notices()
 
     async def _session(self, ws: ClientWebSocket) -> None:
-        """Reader and ticker until the socket closes."""
+        """Until the socket closes: the loop's socket hub hands every batch of frames to
+        `_on_messages` (no task of its own), a ticker task serves the model's deadlines."""
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._ticker, ws, nursery)
-                try:
-                    await self._flush(ws)
-                    while True:
-                        messages = await ws.receive()
-                        now = self.clock.now()
-                        for is_text, data in messages:
-                            self._receive(is_text, data, now)
-                        deadline = self.model.next_deadline()
-                        if self.model.close_request is not None or (
-                            deadline is not None
-                            and (self._sleeping_until is None or deadline < self._sleeping_until)
-                        ):
-                            self._wake.set()  # the ticker sleeps past the model's new deadline
-                        self._record_notices()
-                        await self._flush(ws)
-                except ConnectionClosed:
-                    nursery.cancel_scope.cancel()
+                await self._flush(ws)
+                ws.push_to(self._on_messages)
+                await ws.wait_closed()
+                nursery.cancel_scope.cancel()
         finally:
             self.ws = None
             with trio.CancelScope(shield=True):
@@ -280,6 +256,22 @@ class SwarmClient:
                 self._requested_close = None
             self.model.closed(self.clock.now(), code, text)
             self._record_notices()
+
+    def _on_messages(self, messages: list[tuple[bool, bytes]]) -> None:
+        """Frames that arrived together: into the model, into the history, answers out."""
+        now = self.clock.now()
+        for is_text, data in messages:
+            self._receive(is_text, data, now)
+        deadline = self.model.next_deadline()
+        if self.model.close_request is not None or (
+            deadline is not None
+            and (self._sleeping_until is None or deadline < self._sleeping_until)
+        ):
+            self._wake.set()  # the ticker sleeps past the model's new deadline
+        self._record_notices()
+        ws = self.ws
+        if ws is not None and self._send_outgoing(ws):
+            self._wake.set()  # the ticker waits for the kernel to take the rest
 
     def _receive(self, is_text: bool, data: bytes, now: float) -> None:
         try:
@@ -311,12 +303,18 @@ class SwarmClient:
     async def _flush(self, ws: ClientWebSocket) -> None:
         """Frames leave in the model's order: queued synchronously, drained only when the
         kernel's buffer is full."""
-        backlog = False
-        for frame in self.model.take_outgoing():
-            data = self.codec.encode(frame)
-            backlog = ws.send_text(data.encode()) if isinstance(data, str) else ws.send_binary(data)
-        if backlog:
+        if self._send_outgoing(ws):
             await ws.drain()
+
+    def _send_outgoing(self, ws: ClientWebSocket) -> bool:
+        """Queue the model's frames; whether some wait for the kernel's buffer."""
+        for frame in self.model.take_outgoing():
+            wire = self.codec.encode(frame)
+            if isinstance(wire, str):
+                ws.send_text(wire.encode())
+            else:
+                ws.send_binary(wire)
+        return ws.backlogged
 
     def _trio_time(self, deadline: float | None) -> float:
         if deadline is None:
@@ -331,143 +329,4 @@ class SwarmClient:
     def _record_notices(self) -> None:
         now = self.clock.now()
         for notice in self.model.take_notices():
-            self._record_notice(notice, now)
-
-    def _record_notice(self, notice: Notice, now: float) -> None:
-        if type(notice) is Received:  # most notices by far: no match, no dotted-path walk
-            self.received += 1
-            payload = notice.payload
-            self.recorder.record(
-                Op(
-                    now,
-                    self.config.client_id,
-                    "ok",
-                    "recv",
-                    {
-                        "topic": notice.topic,
-                        "event": notice.event,
-                        "id": payload.get(self._id_key, None)
-                        if self._id_key is not None and isinstance(payload, dict)
-                        else dig(payload, self.config.deliver_id),
-                        "join_ref": notice.join_ref,
-                        "frame_join_ref": notice.frame_join_ref,
-                        "state": notice.state.value,
-                    },
-                    self.node.name,
-                )
-            )
-            return
-        match notice:
-            case SocketOpened():
-                pass  # recorded as connect ok
-            case SocketClosed(code, reason, by_client, reconnect_in):
-                self._record(
-                    now,
-                    "info",
-                    "disconnect",
-                    {
-                        "code": code,
-                        "reason": reason,
-                        "by_client": by_client,
-                        "reconnect_in": reconnect_in,
-                    },
-                )
-            case JoinSent(topic, join_ref):
-                self._joining[topic] = join_ref
-                self._record(now, "invoke", "join", {"topic": topic, "join_ref": join_ref})
-            case JoinReplied(topic, join_ref, status, response):
-                self._joining.pop(topic, None)
-                if status == "ok":
-                    self._record(
-                        now,
-                        "ok",
-                        "join",
-                        {"topic": topic, "join_ref": join_ref, "response": response},
-                    )
-                else:
-                    self.refused = self.refused or (
-                        f"{self.config.client_id}'s join of {topic} was refused: {response}"
-                    )
-                    self._record(
-                        now,
-                        "fail",
-                        "join",
-                        {"topic": topic, "join_ref": join_ref, "reason": response},
-                    )
-            case JoinTimedOut(topic, join_ref):
-                self._joining.pop(topic, None)
-                self._record(
-                    now, "info", "join", {"topic": topic, "join_ref": join_ref, "error": "timeout"}
-                )
-            case ChannelErrored(topic, join_ref, reason):
-                if self._joining.pop(topic, None) is not None:
-                    self._record(
-                        now,
-                        "info",
-                        "join",
-                        {
-                            "topic": topic,
-                            "join_ref": join_ref,
-                            "error": "channel errored while joining",
-                        },
-                    )
-                self._record(
-                    now,
-                    "info",
-                    "channel_error",
-                    {"topic": topic, "join_ref": join_ref, "reason": reason},
-                )
-            case ChannelClosed(topic, join_ref, reason):
-                self._joining.pop(topic, None)
-                if reason == "leave":
-                    self._record(now, "ok", "leave", {"topic": topic, "join_ref": join_ref})
-                self._record(
-                    now,
-                    "ok",
-                    "channel_close",
-                    {"topic": topic, "join_ref": join_ref, "reason": reason},
-                )
-            case Received(topic, event, payload, frame_join_ref, join_ref, state):
-                self.received += 1
-                self._record(
-                    now,
-                    "ok",
-                    "recv",
-                    {
-                        "topic": topic,
-                        "event": event,
-                        "id": dig(payload, self.config.deliver_id),
-                        "join_ref": join_ref,
-                        "frame_join_ref": frame_join_ref,
-                        "state": state.value,
-                    },
-                )
-            case StaleDropped(topic, event, payload, frame_join_ref, join_ref):
-                self._record(
-                    now,
-                    "ok",
-                    "recv_stale",
-                    {
-                        "topic": topic,
-                        "event": event,
-                        "id": dig(payload, self.config.deliver_id),
-                        "frame_join_ref": frame_join_ref,
-                        "join_ref": join_ref,
-                    },
-                )
-            case PushReplied(push_id, topic, _event, status, response):
-                value = self._publishes.pop(push_id, {"topic": topic, "id": push_id})
-                self._payloads.pop(push_id, None)
-                if status == "ok":
-                    self.acknowledged += 1
-                    self._record(now, "ok", "publish", value)
-                else:
-                    self._record(now, "fail", "publish", {**value, "reason": response})
-            case PushTimedOut(push_id, topic, _event, sent):
-                value = self._publishes.pop(push_id, {"topic": topic, "id": push_id})
-                self._record(now, "info", "publish", {**value, "error": "timeout", "sent": sent})
-                retry = self._payloads.pop(push_id, None)
-                if retry is not None and retry[3] > 0:
-                    self._publish(retry[0], retry[1], retry[2], retry[3] - 1)
-            case HeartbeatTimedOut(ref):
-                self._record(now, "info", "heartbeat_timeout", {"ref": ref})
+            record_notice(self, notice, now)

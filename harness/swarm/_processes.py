@@ -1,11 +1,11 @@
 """The swarm across worker processes, for client counts one trio loop cannot carry.
 
-One trio-websocket process receives about 10k messages/s and opens about 500 connections/s on
-this class of machine (`research/perf-feasibility.md`), so a large swarm is split round-robin
-over `workers` processes, each in a process group of its own. Each worker writes
-`history.<k>.jsonl` (the run directory merges the parts). Statistics are the sum of each
-worker's last report. `open_worker_swarm` is its lifetime: workers stopped (SIGKILL after a
-deadline) however the block ends.
+One process is one core: it takes ~10k deliveries/s when each arrives on its own socket and
+~40k/s in bursts, and connects ~1,000 clients/s (`bench/README.md`), so a large swarm is split
+round-robin over `workers` processes, each in a process group of its own. Each worker writes
+`history.<k>.jsonl` (the run directory merges the parts once and removes them). Statistics are
+the sum of each worker's last report. `open_worker_swarm` is its lifetime: workers stopped
+(SIGKILL after a deadline) however the block ends.
 """
 
 from __future__ import annotations

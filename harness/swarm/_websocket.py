@@ -4,12 +4,14 @@ Why not trio-websocket on this path (it stays for the final read, `_reader.py`, 
 plugin's client factory): per message it runs a reader task, a memory channel and a wsproto
 parse, about three task switches and 11-18 µs of framing a frame, so one trio-websocket process
 receives about 10k messages/s (`research/perf-feasibility.md`; `bench/receive.py` runs it side by
-side with this module). Here one task per connection reads whatever the kernel holds (one
-`recv` for every frame that arrived meanwhile) and websockets' sans-I/O `ClientProtocol` frames
-it (4-6 µs a frame on this box, measured beside wsproto's 11-18 µs); sends are synchronous
-non-blocking writes that wait for the socket only when its buffer is full. A hand-written frame
-parser measured 1.5-2 µs a frame: not worth owning the handshake, control frames, masking and
-close rules that websockets gets right.
+side with this module). Here the loop's socket hub (`_hub.py`) reads whatever the kernel holds
+(one `recv` for every frame that arrived meanwhile) and hands the messages to the client with no
+task switch; whole unfragmented data frames are cut here (~1.5 µs a frame) and every other frame
+goes to websockets' sans-I/O `ClientProtocol` whole (its parse is 4-6 µs a frame on this box,
+wsproto's 11-18 µs), so websockets keeps the handshake, control frames, masking, fragments and
+close rules; sends are synchronous non-blocking writes that wait for the socket only when its
+buffer is full. `receive()` (a task that reads by itself) stays for the closing handshake and
+for tests.
 
 It also fixes what `_connect.py` once worked around: a peer that accepts the TCP connection and
 closes it before answering the handshake (Toxiproxy does that when the node behind it is down)
@@ -24,7 +26,7 @@ import fcntl
 import socket
 import struct
 import termios
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import trio
@@ -34,6 +36,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
+
+from ._hub import hub
 
 RECV_SIZE = 256 * 1024
 MAX_MESSAGE = 8_000_000  # Bandit's default frame limit, the largest a Phoenix server sends
@@ -79,7 +83,9 @@ class ClientWebSocket:
         self._fast = True  # False once a frame was too large: websockets parses from then on
         self._max_message = max_message
         self._partial: tuple[bool, bytearray] | None = None  # a fragmented message so far
-        self._reading = False
+        self._reading = False  # a task (or the hub) reads: it will see the server's close
+        self._sink: Callable[[list[tuple[bool, bytes]]], None] | None = None
+        self._failure: Exception | None = None
 
     @property
     def closed(self) -> ConnectionClosed | None:
@@ -97,7 +103,6 @@ class ClientWebSocket:
             self._reading = False
 
     async def _receive(self) -> list[tuple[bool, bytes]]:
-        protocol = self._protocol
         while True:
             if self._closed is not None:
                 raise self._closed
@@ -115,22 +120,76 @@ class ClientWebSocket:
                     continue
                 except OSError:
                     data = b""
-            if data:
-                messages = self._frames(data)
-            else:
-                protocol.receive_eof()
-                messages = self._messages(protocol.events_received())
-            self._write(protocol.data_to_send())  # pongs, the echo of a close
-            if protocol.state is State.CLOSED or protocol.close_rcvd is not None or not data:
-                self._end()
-            elif protocol.parser_exc is not None:  # a frame we cannot take: we sent a close
-                sent = protocol.close_sent
-                self._closed = ConnectionClosed(
-                    sent.code if sent else 1002, str(protocol.parser_exc)
-                )
-                self._close_seen.set()
+            messages = self._process(data)
             if messages:
                 return messages
+
+    def _process(self, data: bytes) -> list[tuple[bool, bytes]]:
+        """The messages in newly received bytes (b"": the peer closed); answers pings, echoes
+        a close, and notes the end of the connection."""
+        protocol = self._protocol
+        if data:
+            messages = self._frames(data)
+        else:
+            protocol.receive_eof()
+            messages = self._messages(protocol.events_received())
+        self._write(protocol.data_to_send())  # pongs, the echo of a close
+        if protocol.state is State.CLOSED or protocol.close_rcvd is not None or not data:
+            self._end()
+        elif protocol.parser_exc is not None:  # a frame we cannot take: we sent a close
+            sent = protocol.close_sent
+            self._closed = ConnectionClosed(sent.code if sent else 1002, str(protocol.parser_exc))
+            self._close_seen.set()
+        return messages
+
+    # -- pushing: the hub reads, `sink` gets the messages ------------------------------------
+
+    def push_to(self, sink: Callable[[list[tuple[bool, bytes]]], None]) -> None:
+        """From now on the loop's hub reads this socket and hands every batch of messages to
+        `sink` (synchronously, no task switch); `wait_closed` says when it is over."""
+        self._sink = sink
+        self._reading = True
+        if self._early:
+            data, self._early = self._early, b""
+            self._deliver(self._process(data))
+        if self._closed is None:
+            hub().add(self)
+
+    async def wait_closed(self) -> ConnectionClosed:
+        """Until the connection is over; raises what the sink raised, if it did."""
+        await self._close_seen.wait()
+        if self._failure is not None:
+            raise self._failure
+        assert self._closed is not None
+        return self._closed
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def fail(self, exc: Exception) -> None:
+        """A bug while handling this socket's bytes: it ends the connection, and its task
+        gets the exception from `wait_closed`."""
+        self._failure = exc
+        self._end()
+
+    def readable(self) -> None:
+        """Called by the hub when the socket has bytes (or the peer closed)."""
+        try:
+            data = self._sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        self._deliver(self._process(data))
+
+    def _deliver(self, messages: list[tuple[bool, bytes]]) -> None:
+        if messages and self._sink is not None and self._failure is None:
+            try:
+                self._sink(messages)
+            except Exception as exc:  # the sink's bug ends this connection, raised in its task
+                self.fail(exc)
+        if self._closed is not None:
+            hub().remove(self)
 
     def _frames(self, data: bytes) -> list[tuple[bool, bytes]]:
         """The messages in the bytes so far. Whole unfragmented data frames, unmasked as a
@@ -218,6 +277,11 @@ class ClientWebSocket:
         self._write(self._protocol.data_to_send())
         return bool(self._out)
 
+    @property
+    def backlogged(self) -> bool:
+        """Bytes queued that the kernel has not taken yet (`drain` waits for them)."""
+        return bool(self._out)
+
     def send_binary(self, data: bytes) -> bool:
         if self._closed is not None or self._protocol.state is not State.OPEN:
             return False
@@ -269,16 +333,19 @@ class ClientWebSocket:
                             while True:
                                 await self._receive()
         finally:
-            self.abort()
-            if self._closed is None:
+            if self._closed is None:  # no answer in time: what we asked for is how it ended
                 self._closed = ConnectionClosed(code, reason)
                 self._close_seen.set()
+            self.abort()
 
     def abort(self) -> None:
         """Close the TCP connection with no close frame (the client's process or link died)."""
+        if self._sink is not None:
+            hub().remove(self)
         if self._sock.fileno() >= 0:
             trio.lowlevel.notify_closing(self._sock)
             self._sock.close()
+        self._end()  # nobody reads a closed socket: its end is now (1006 unless known)
 
     def pending_bytes(self) -> int:
         """Bytes that reached this socket and were not read yet (FIONREAD): a backlog there is
