@@ -32,6 +32,14 @@ from harness.swarm import Endpoint, SwarmConfig, WorkerSwarm, plan_clients
 CODEC = V2JSONCodec()
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (its own threads, not its children)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -106,11 +114,14 @@ async def main(args: argparse.Namespace) -> None:
         swarm = WorkerSwarm(
             config, plan_clients(config, swarm_nodes), clock, root / "swarm", workers=args.workers
         )
+        cpu_nodes_before = sum(cpu_seconds(n.pid) for n in nodes)
         async with trio.open_nursery() as nursery:
             start = time.perf_counter()
             await swarm.start(nursery)
             await swarm.wait_joined(timeout=args.join_timeout)
             join_seconds = time.perf_counter() - start
+            cpu_workers = sum(cpu_seconds(w.process.pid) for w in swarm.workers)
+            cpu_nodes = sum(cpu_seconds(n.pid) for n in nodes) - cpu_nodes_before
             total = args.clients + args.workers
             rate = total / join_seconds
             rss = [rss_kb(w.process.pid) for w in swarm.workers]
@@ -119,6 +130,11 @@ async def main(args: argparse.Namespace) -> None:
                 f"swarm: {total} clients connected and joined in {join_seconds:.1f}s "
                 f"({rate:,.0f}/s, {rate / base_rate:.2f}x the bare baseline) "
                 f"over {args.workers} workers"
+            )
+            print(
+                f"cpu while joining: workers {cpu_workers:.1f}s ({cpu_workers / total * 1e3:.2f}"
+                f" ms a client), nodes {cpu_nodes:.1f}s ({cpu_nodes / total * 1e3:.2f} ms a"
+                f" client), wall {join_seconds:.1f}s on {os.cpu_count()} cores"
             )
             print(
                 f"memory: {sum(rss) / 1024:,.0f} MB RSS in workers, {per_client_kb:.1f} KB per "

@@ -149,6 +149,38 @@ def test_join_timeout_sends_a_leave_with_the_old_join_ref_then_rejoins():
     assert rejoin.join_ref not in (join.join_ref, leave.ref)
 
 
+def test_the_servers_answer_to_a_timed_out_joins_leave_is_stale_and_the_channel_rejoins():
+    """phoenix.js resets its join push on a timeout: the reply to the leave and the phx_close
+    that follows carry the old join_ref and are dropped (the model once closed the channel for
+    good here, so under load a slow join left a client deaf for the rest of the run)."""
+    c = ClientSocket()
+    c.connect()
+    c.opened(0.0)
+    c.join("room:1", {}, 0.0)
+    join = c.take_outgoing()[0]
+    c.advance(10.0)
+    (leave,) = c.take_outgoing()
+    c.receive(Reply("room:1", "ok", {}, join.ref, join.join_ref), 10.01)  # the join, late
+    c.receive(Reply("room:1", "ok", {}, leave.ref, leave.join_ref), 10.02)
+    c.receive(ChannelClose("room:1", leave.join_ref, {}), 10.02)
+    assert c.state("room:1") is S.ERRORED
+    assert [type(n) for n in c.take_notices() if isinstance(n, StaleDropped)] == []
+    c.advance(11.0)
+    (rejoin,) = c.take_outgoing()
+    assert isinstance(rejoin, Join)
+    c.receive(Reply("room:1", "ok", {}, rejoin.ref, rejoin.join_ref), 11.01)
+    assert c.state("room:1") is S.JOINED
+
+
+def test_a_leave_queued_for_a_join_that_timed_out_offline_is_not_flushed():
+    c = ClientSocket()
+    c.join("room:1", {}, 0.0)
+    c.connect()
+    c.advance(10.0)  # the join timed out before the socket ever opened
+    c.opened(12.0)
+    assert not any(isinstance(f, Leave) for f in c.take_outgoing())
+
+
 def test_transport_loss_errors_channels_and_open_rejoins_at_once_with_a_new_join_ref():
     c, jr = joined_client()
     c.closed(5.0, 1006)

@@ -17,8 +17,10 @@ with the channel states and their table in `_channel.py`, the notices in `_notic
   (1000, "heartbeat timeout") and reconnects.
 * channel states closed, joining, joined, leaving, errored (`TRANSITIONS`). A refused or
   timed-out join is retried for ever on the rejoin schedule (1, 2, 5 s then 10 s); a join
-  timeout first sends a leave with the timed-out join_ref. A transport failure errors every
-  joined/joining channel; on the next open each errored channel rejoins with a new join_ref.
+  timeout sends a leave with the timed-out join_ref, then forgets it (joinPush.reset()), so the
+  leave's reply and the `phx_close` after it are stale and the channel stays errored (an error
+  while joining forgets it too). A transport failure errors every joined/joining channel; on
+  the next open each errored channel rejoins with a new join_ref.
 * pushes are sent only while joined; otherwise buffered, their timeout running from the moment
   of the push; on join ok the buffer is sent with fresh refs unless already timed out.
 * frames with a non-null join_ref other than the channel's current one are dropped (and
@@ -361,16 +363,22 @@ class ClientSocket:
         if channel.state not in (ChannelState.JOINED, ChannelState.JOINING):
             return
         self._timers.pop(("join", channel.topic), None)
+        joining = channel.state is ChannelState.JOINING
         self._move(channel, "error")
         self._notices.append(note.ChannelErrored(channel.topic, channel.join_ref, reason))
+        if joining:
+            channel.join_ref = None  # onError while joining: joinPush.reset()
         self._schedule_rejoin(channel, now)
 
     def _error_channels(self, reason: Any) -> None:
         for channel in self.channels.values():
             if channel.state in (ChannelState.JOINED, ChannelState.JOINING):
+                joining = channel.state is ChannelState.JOINING
                 self._timers.pop(("join", channel.topic), None)
                 self._move(channel, "error")
                 self._notices.append(note.ChannelErrored(channel.topic, channel.join_ref, reason))
+                if joining:
+                    channel.join_ref = None  # onError while joining: joinPush.reset()
 
     def _schedule_rejoin(self, channel: ChannelRecord, now: float) -> None:
         if self.connected:
@@ -438,4 +446,5 @@ class ClientSocket:
         self._notices.append(note.JoinTimedOut(channel.topic, channel.join_ref))
         self._send(Leave(channel.topic, self._ref(), channel.join_ref))
         self._move(channel, "join_timeout")
+        channel.join_ref = None  # joinPush.reset(): the leave's reply and phx_close are stale
         self._schedule_rejoin(channel, now)

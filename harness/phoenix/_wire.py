@@ -76,10 +76,15 @@ def _loads(text: str | bytes) -> Any:
         raise RemoteProtocolError(f"frame is not valid JSON: {exc}") from None
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON as Phoenix writes it; the one JSON encoder of the package."""
+    """Compact JSON as Phoenix writes it; the one JSON encoder of the package. The standard
+    library's, made once (`json.dumps` with options builds an encoder a call): orjson writes
+    NaN and infinities as `null` where this must refuse them."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise LocalProtocolError(f"payload cannot be encoded as JSON: {exc}") from None
 

@@ -13,6 +13,15 @@ rejoin, which frame is stale). One loop per client:
 Every model notice becomes a history op (`harness.history` lists them). Sends go through one
 lock and are taken from the model inside it, so frames leave in the model's order.
 
+Connections being set up are limited per node and per trio loop (`connecting`): RFC 6455 §4.1
+allows a client one connection in CONNECTING state per host; browsers relax that, and so does the
+swarm (`CONNECTING_PER_NODE`). A slot is held from the handshake until the socket's first joins
+are answered (or `CONNECT_TIMEOUT` after the handshake at most). Without it 10,000 clients that
+start at once all wait in the nodes' accept queues and join queues, time out (5 s connect, 10 s
+join) and come back as a retry herd: 3,455 of 10,002 joined in 90 s; with a limit on handshakes
+only, 9,349, with a thousand join timeouts (`bench/capacity.py`). The connect timeout counts from
+the start of the handshake, not from the wait for a slot.
+
 Client-side faults for the nemesis: `close_transport()` (a client bug closes its socket; the
 model was not told, so it reconnects) and `crash_transport()` (the TCP connection just dies,
 no close handshake).
@@ -40,7 +49,7 @@ from ..phoenix import (
     V2JSONCodec,
 )
 from ..scenario import render
-from ._config import CONNECT_TIMEOUT, ClientConfig, Endpoint, socket_url
+from ._config import CONNECT_TIMEOUT, CONNECTING_PER_NODE, ClientConfig, Endpoint, socket_url
 from ._recording import record_notice
 from ._websocket import (
     ClientWebSocket,
@@ -49,6 +58,24 @@ from ._websocket import (
     HandshakeRejected,
     open_websocket,
 )
+
+
+_CONNECTING: trio.lowlevel.RunVar[dict[str, trio.CapacityLimiter]] = trio.lowlevel.RunVar(
+    "swarm_connecting"
+)
+
+
+def connecting(node_url: str) -> trio.CapacityLimiter:
+    """The limit of handshakes in flight to one node from this trio loop."""
+    try:
+        limits = _CONNECTING.get()
+    except LookupError:
+        limits = {}
+        _CONNECTING.set(limits)
+    limit = limits.get(node_url)
+    if limit is None:
+        limit = limits[node_url] = trio.CapacityLimiter(CONNECTING_PER_NODE)
+    return limit
 
 
 class SwarmClient:
@@ -80,6 +107,9 @@ class SwarmClient:
         self.published = 0
         self.acknowledged = 0
         self.refused: str | None = None  # the first refusal of a join or of the socket
+        self.ready = False  # connected and every topic joined (kept by `_record_notices`)
+        self._slot: trio.CapacityLimiter | None = None  # held from connect until joined
+        self._slot_until = 0.0  # trio time: the slot is given back then at the latest
 
     @property
     def node(self) -> Endpoint:
@@ -176,6 +206,9 @@ class SwarmClient:
             url = self._url()
             self._record(self.clock.now(), "invoke", "connect", {"url": url})
             error: str | None = None
+            slot = connecting(self.node.url)
+            await slot.acquire_on_behalf_of(self)
+            self._slot = slot
             try:
                 ws = await open_websocket(url, CONNECT_TIMEOUT)
             except HandshakeRejected as exc:
@@ -188,8 +221,11 @@ class SwarmClient:
             except trio.TooSlowError:
                 error = "connect timeout"
             else:
+                self._slot_until = trio.current_time() + CONNECT_TIMEOUT
                 self._opened(ws, url)
                 await self._session(ws)
+            finally:
+                self._release_slot()
             if error is not None and not self.model.connected:
                 now = self.clock.now()
                 self._record(now, "fail", "connect", {"url": url, "error": error})
@@ -204,11 +240,23 @@ class SwarmClient:
         """Sleep until the model's next deadline or a wake-up, then let the model advance."""
         deadline = self.model.next_deadline()
         self._sleeping_until = deadline
-        with trio.move_on_at(self._trio_time(deadline)):
+        wake_at = self._trio_time(deadline)
+        if self._slot is not None:
+            wake_at = min(wake_at, self._slot_until)
+        with trio.move_on_at(wake_at):
             await self._wake.wait()
         self._wake = trio.Event()
         self.model.advance(self.clock.now())
         self._record_notices()
+        if self._slot is not None and trio.current_time() >= self._slot_until:
+            self._release_slot()
+
+    def _release_slot(self) -> None:
+        """The handshake and the first joins are over (answered, failed or out of time): the
+        next client may connect to this node."""
+        if self._slot is not None:
+            self._slot.release_on_behalf_of(self)
+            self._slot = None
 
     def _choose_node(self) -> None:
         count = len(self.config.nodes)
@@ -328,5 +376,10 @@ class SwarmClient:
 
     def _record_notices(self) -> None:
         now = self.clock.now()
+        changed = False
         for notice in self.model.take_notices():
-            record_notice(self, notice, now)
+            changed = record_notice(self, notice, now) or changed
+        if changed:
+            self.ready = self.model.connected and self.joined_topics() == len(self.config.topics)
+            if self.ready:
+                self._release_slot()

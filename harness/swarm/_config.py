@@ -11,7 +11,8 @@ from urllib.parse import urlencode, urlsplit
 from ..phoenix import Timings
 
 OnReconnect = Literal["same_node", "next_node", "random_node"]
-CONNECT_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 5.0  # from the start of a handshake (`_client.connecting`)
+CONNECTING_PER_NODE = 32  # handshakes in flight to one node from one worker process
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from ._client import SwarmClient
 
 
-def record_notice(client: SwarmClient, notice: Notice, now: float) -> None:
-    """One model notice as history ops (and the client's counters and pending publishes)."""
+def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
+    """One model notice as history ops (and the client's counters and pending publishes);
+    whether it may have changed the client's connection or channel states (not a delivery)."""
     if type(notice) is Received:  # most notices by far: no match, no dotted-path walk
         client.received += 1
         payload = notice.payload
@@ -55,7 +56,7 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> None:
                 client.node.name,
             )
         )
-        return
+        return False
     match notice:
         case SocketOpened():
             pass  # recorded as connect ok
@@ -155,3 +156,4 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> None:
                 client._publish(retry[0], retry[1], retry[2], retry[3] - 1)
         case HeartbeatTimedOut(ref):
             client._record(now, "info", "heartbeat_timeout", {"ref": ref})
+    return True

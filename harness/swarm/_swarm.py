@@ -322,9 +322,7 @@ class InProcessSwarm:
         return SwarmStats(
             clients=len(clients),
             connected=sum(c.connected for c in clients),
-            joined=sum(
-                1 for c in clients if c.connected and c.joined_topics() == len(c.config.topics)
-            ),
+            joined=sum(c.ready for c in clients),
             published=sum(c.published for c in clients),
             acknowledged=sum(c.acknowledged for c in clients),
             received=sum(c.received for c in clients),
