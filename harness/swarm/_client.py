@@ -59,7 +59,6 @@ from ._websocket import (
     open_websocket,
 )
 
-
 _CONNECTING: trio.lowlevel.RunVar[dict[str, trio.CapacityLimiter]] = trio.lowlevel.RunVar(
     "swarm_connecting"
 )
