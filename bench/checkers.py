@@ -1,7 +1,8 @@
 """Checkers over a large history: `python bench/checkers.py [--events 1000000]`.
 
-Builds a synthetic but realistic history (clients joined to rooms, publishers, deliveries,
-disconnects and rejoins, fault windows, final reads), writes it as JSONL, then times in one run:
+Builds a synthetic but realistic history (clients joined to rooms, publishers, deliveries as
+the swarm records them, disconnects and rejoins, fault windows, final reads), writes it the way a
+run does, then times in one run:
 
 * baseline: one pass over the ops counting them by `f` (the floor for anything that reads them);
 * reading `history.jsonl` back into ops;
@@ -33,7 +34,7 @@ def synthesize(events: int, seed: int = 1) -> list[Op]:
     for c, ts in members.items():
         for t in ts:
             by_topic[t].append(c)
-    ops: list[Op] = []
+    ops: list[Op] = [Op(-0.5, "runner", "info", "phase", {"phase": "workload"})]
     now = 0.0
     for c, ts in members.items():
         ops.append(Op(now, c, "ok", "connect", {"url": "ws://n1"}, "n1"))
@@ -84,9 +85,8 @@ def synthesize(events: int, seed: int = 1) -> list[Op]:
                         "event": "new_msg",
                         "id": mid,
                         "join_ref": "1",
+                        "frame_join_ref": "1",
                         "state": "joined",
-                        "publisher": "p1",
-                        "seq": seq,
                     },
                     "n1",
                 )
@@ -118,7 +118,7 @@ def main() -> None:
     path = Path(tempfile.mkdtemp(prefix="bench-checkers-")) / "history.jsonl"
     write_history(path, ops)
     t0 = time.perf_counter()
-    ops = read_history(path)
+    ops = read_history(path, on_workload_clock=True)  # as `harness check` and the runner do
     read = time.perf_counter() - t0
     print(
         f"read {path.stat().st_size / 1e6:.0f} MB of history.jsonl: {read:.2f}s "

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__, junit
+from ._gc import paused_gc
 from .checkers import Assessment, CheckResult, Distress
 from .errors import HistoryError
 from .exits import Outcome, exit_code
-from .history import Op, line_time, parse_lines
+from .history import Op, line_time, parse_lines, workload_start
 from .report import render
 
 
@@ -71,9 +72,14 @@ class HistoryWriter:
             self._file.close()
 
 
-def read_history(path: Path) -> list[Op]:
-    with path.open("rb") as f:
-        return list(parse_lines(f, source=str(path)))
+def read_history(path: Path, *, on_workload_clock: bool = False) -> list[Op]:
+    """Every op of a history file, on the run's clock as written, or `on_workload_clock`: time
+    0 where the workload began (what checkers and the report use; `history.workload_clock`),
+    shifted as it is read."""
+    with paused_gc():
+        data = path.read_bytes()
+        shift = workload_start(data) if on_workload_clock else 0.0
+        return list(parse_lines(data.splitlines(keepends=True), source=str(path), shift=shift))
 
 
 def write_history(path: Path, ops: Iterable[Op]) -> None:
@@ -174,7 +180,8 @@ class RunDir:
         merge_parts([self.main_history, *parts], self.history)
 
     def read_history(self) -> list[Op]:
-        return read_history(self.history)
+        """The run's history on the workload clock (time 0 where the workload began)."""
+        return read_history(self.history, on_workload_clock=True)
 
     def read_results(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.results.read_text(encoding="utf-8"))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HistoryError
-from harness.history import Op, parse_lines
-from harness.rundir import HistoryWriter, merge_parts, read_history
+from harness.history import Op, parse_lines, workload_clock
+from harness.rundir import HistoryWriter, merge_parts, read_history, write_history
 
 RECV = {
     "topic": "room:1",
@@ -43,6 +43,28 @@ def test_every_op_comes_back_as_written_with_its_position_as_index(tmp_path):
         (o.time, o.process, o.type, o.f, dict(o.value), o.node) for o in OPS
     ]
     assert [o.index for o in back] == list(range(len(OPS)))
+
+
+def test_reading_on_the_workload_clock_equals_shifting_after_reading(tmp_path):
+    """`read_history(on_workload_clock=True)` shifts as it parses (no second copy of a million
+    ops); it must give exactly what `workload_clock` gives over the ops read as written."""
+    ops = [
+        Op(0.2, "runner", "info", "phase", {"phase": "setup"}),
+        Op(0.3, "nemesis", "info", "fault", {"id": "f0", "phase": "start", "scheduled": 9.25}),
+        Op(0.4, "c9", "ok", "recv", {**RECV, "id": 'a"phase":"workload"'}, "n1"),  # escaped
+        Op(1.5, "runner", "info", "interrupted", {"phase": "workload"}),  # not the phase op
+        *[Op(op.time + 1.5, op.process, op.type, op.f, op.value, op.node) for op in OPS],
+    ]
+    path = tmp_path / "h.jsonl"
+    write_history(path, ops)
+    shifted = read_history(path, on_workload_clock=True)
+    assert shifted == workload_clock(read_history(path))
+    assert shifted[4].f == "phase"
+    assert shifted[4].time == 0.0
+    assert shifted[1].value["scheduled"] == 7.25
+    assert workload_clock(shifted) == shifted  # already on the clock: left as it is
+    write_history(path, ops[:3])  # no workload phase: nothing moves
+    assert read_history(path, on_workload_clock=True) == read_history(path)
 
 
 def test_a_delivery_is_a_short_row_and_other_ops_are_objects():

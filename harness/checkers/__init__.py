@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._gc import paused_gc
 from ..history import Op, workload_clock
 from ._check import Check, Options
 from ._distress import distress_of, load_figures, temper
@@ -66,6 +67,11 @@ class Assessment:
 
 def assess(history: Sequence[Op], checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
     """Every check over the history, on the scenario's clock (`history.workload_clock`)."""
+    with paused_gc():
+        return _assess(history, checks)
+
+
+def _assess(history: Sequence[Op], checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
     facts = facts_of(workload_clock(history))
     facts.distress = distress_of(facts)
     results = []

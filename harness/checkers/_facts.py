@@ -4,7 +4,11 @@
   stopped ends at the final `heal`, or at the end of the history;
 * publishes: each message id's topic, publisher, seq, invoke time and outcome;
 * deliveries: `recv` ops of the app's delivery event (`new_msg` unless the run's `setup` op
-  names another: `deliver`, from the scenario's `app.deliver.event`);
+  names another: `deliver`, from the scenario's `app.deliver.event`), each as a `Delivery`
+  whose fields are taken out of the op once, and grouped once by (client, topic, message id):
+  `first` (its first delivery) and `repeats` (every delivery of a key delivered more than once).
+  A history has a million of them and every safety and timing check walks them: tuple fields
+  and one grouping cost a fraction of `op.value.get` per check (`bench/checkers.py`);
 * connections: for each client, the intervals during which its socket was open, from a
   `connect` ok to the next `disconnect`; a *loss* is a disconnect that ends one (a failed connect
   attempt is reported as a disconnect too, as phoenix.js does, but there was nothing to lose);
@@ -21,10 +25,9 @@ are not losses.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..history import Op
 
@@ -70,6 +73,21 @@ class Window:
         }
 
 
+class Delivery(NamedTuple):
+    """One delivery of the app's message event (the op stays for witnesses)."""
+
+    time: float
+    client: str
+    topic: str
+    id: str
+    state: str | None
+    repeat: bool  # the same message reached this client on this topic before
+    op: Op
+
+
+DeliveryKey = tuple[str, str, str]  # (client, topic, message id)
+
+
 @dataclass(slots=True)
 class Publish:
     id: str
@@ -98,7 +116,9 @@ class Facts:
     heal: float | None = None
     windows: list[Window] = field(default_factory=list)
     publishes: dict[str, Publish] = field(default_factory=dict)
-    deliveries: list[Op] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    first: dict[DeliveryKey, Delivery] = field(default_factory=dict)
+    repeats: dict[DeliveryKey, list[Delivery]] = field(default_factory=dict)
     stale: list[Op] = field(default_factory=list)
     pushes: list[Op] = field(default_factory=list)  # recv ops of any other event (`pushes`)
     memberships: dict[tuple[str, str], list[Membership]] = field(default_factory=dict)
@@ -115,13 +135,6 @@ class Facts:
     notices: list[str] = field(default_factory=list)  # what set-up had to say (`setup` ops)
     symptoms: list[Op] = field(default_factory=list)
     distress: tuple[Distress, ...] = ()  # set by `assess`, read by the timing checks
-    _grouped: dict[tuple[str, str, str], list[Op]] | None = None
-
-    def grouped(self) -> dict[tuple[str, str, str], list[Op]]:
-        """(client, topic, message id) -> its recv ops; computed once, shared by checkers."""
-        if self._grouped is None:
-            self._grouped = group_deliveries(self.deliveries)
-        return self._grouped
 
     def windows_near(self, start: float, end: float, margin: float = 0.0) -> list[dict[str, Any]]:
         return [w.to_json() for w in self.windows if w.overlaps(start, end, margin)]
@@ -135,15 +148,31 @@ def facts_of(history: Sequence[Op]) -> Facts:
     joined: dict[tuple[str, str], tuple[str, str | None, float]] = {}
     connected: dict[str, float] = {}
     reads: dict[str, set[str]] = {}
+    deliveries, first, repeats = facts.deliveries, facts.first, facts.repeats
     for op in history:
         f, v = op.f, op.value
-        if f == "phase":
+        if f == "recv":  # most ops by far: first
+            if v.get("event") == facts.deliver_event:
+                topic, message_id = str(v.get("topic")), str(v.get("id"))
+                delivered = (op.process, topic, message_id)
+                earlier = first.get(delivered)
+                d = Delivery(
+                    op.time, op.process, topic, message_id, v.get("state"), earlier is not None, op
+                )
+                deliveries.append(d)
+                if earlier is None:
+                    first[delivered] = d
+                else:
+                    repeats.setdefault(delivered, [earlier]).append(d)
+            else:
+                facts.pushes.append(op)
+        elif f == "phase":
             if v.get("phase") == "teardown":
                 facts.end = op.time  # what the run's own shutdown does is not under test
                 break
             if v.get("phase") == "workload" and facts.workload is None:
                 facts.workload = op.time
-        if f == "fault":
+        elif f == "fault":
             phase = v.get("phase")
             if phase == "start":
                 open_windows[str(v.get("id"))] = (op, op.time)
@@ -161,11 +190,6 @@ def facts_of(history: Sequence[Op]) -> Facts:
             facts.symptoms.append(op)
         elif f == "load":
             facts.load.append(op)
-        elif f == "recv":
-            if v.get("event") == facts.deliver_event:
-                facts.deliveries.append(op)
-            else:
-                facts.pushes.append(op)
         elif f == "setup" and isinstance(v.get("deliver"), str):
             facts.deliver_event = v["deliver"]
         elif f == "setup" and isinstance(v.get("notice"), str):
@@ -256,14 +280,6 @@ def _close(
         facts.memberships.setdefault(key, []).append(
             Membership(key[0], key[1], join_ref, node, since, at)
         )
-
-
-def group_deliveries(deliveries: Iterable[Op]) -> dict[tuple[str, str, str], list[Op]]:
-    """(client, topic, message id) -> the recv ops of that message."""
-    grouped: dict[tuple[str, str, str], list[Op]] = defaultdict(list)
-    for op in deliveries:
-        grouped[(op.process, str(op.value.get("topic")), str(op.value.get("id")))].append(op)
-    return grouped
 
 
 def describe(op: Op) -> dict[str, Any]:

@@ -170,7 +170,7 @@ def _connected_at_end(facts: Facts, client: str) -> bool:
 def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     settle_option = options.get("settle")
     settle = DEFAULT_SETTLE if settle_option is None else float(settle_option)
-    received = facts.grouped()
+    received = facts.first
     by_topic: dict[str, list[Membership]] = defaultdict(list)
     for (_client, topic), memberships in facts.memberships.items():
         by_topic[topic].extend(memberships)

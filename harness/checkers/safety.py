@@ -22,7 +22,7 @@ from typing import Any
 
 from ..history import Op, Witness
 from ._check import Check, Options
-from ._facts import Facts, Publish, describe
+from ._facts import Delivery, Facts, Publish, describe
 from ._result import CheckResult, vacuous, verdict
 
 NOTHING_DELIVERED = "no message was delivered to any client"
@@ -31,32 +31,30 @@ NOTHING_DELIVERED = "no message was delivered to any client"
 def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     if not facts.deliveries:
         return vacuous("at_most_once", NOTHING_DELIVERED, {"deliveries": 0})
-    grouped = facts.grouped()
     witnesses: list[Witness] = []
-    for (client, topic, message_id), ops in grouped.items():
-        if len(ops) > 1:
-            witnesses.append(
-                Witness(
-                    f"{message_id} delivered {len(ops)} times to {client} on {topic}",
-                    ops[-1].time,
-                    client,
-                    topic,
-                    {
-                        "id": message_id,
-                        "deliveries": [describe(op) for op in ops],
-                        "join_refs": sorted({str(op.value.get("join_ref")) for op in ops}),
-                        "faults": facts.windows_near(ops[0].time, ops[-1].time, 1.0),
-                    },
-                )
+    for (client, topic, message_id), repeated in facts.repeats.items():
+        witnesses.append(
+            Witness(
+                f"{message_id} delivered {len(repeated)} times to {client} on {topic}",
+                repeated[-1].time,
+                client,
+                topic,
+                {
+                    "id": message_id,
+                    "deliveries": [describe(d.op) for d in repeated],
+                    "join_refs": sorted({str(d.op.value.get("join_ref")) for d in repeated}),
+                    "faults": facts.windows_near(repeated[0].time, repeated[-1].time, 1.0),
+                },
             )
+        )
     witnesses.sort(key=lambda w: float(w.evidence["deliveries"][0]["time"]))
     return verdict(
         "at_most_once",
         witnesses,
         {
             "deliveries": len(facts.deliveries),
-            "distinct": len(grouped),
-            "duplicated": sum(len(ops) - 1 for ops in grouped.values() if len(ops) > 1),
+            "distinct": len(facts.first),
+            "duplicated": sum(len(repeated) - 1 for repeated in facts.repeats.values()),
         },
     )
 
@@ -65,59 +63,63 @@ def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     if not facts.deliveries:
         return vacuous("no_phantom", NOTHING_DELIVERED, {"deliveries": 0})
     witnesses: list[Witness] = []
-    for op in facts.deliveries:
-        message_id, topic = str(op.value.get("id")), str(op.value.get("topic"))
-        published = facts.publishes.get(message_id)
-        problem = None
+    publishes, expected = facts.publishes, facts.expected_topics
+    nothing: set[str] = set()
+    for d in facts.deliveries:
+        published = publishes.get(d.id)
+        if (
+            published is not None
+            and published.topic == d.topic
+            and d.topic in expected.get(d.client, nothing)
+            and d.state != "closed"
+        ):
+            continue
+        message_id, topic = d.id, d.topic
         if published is None:
             problem = f"{message_id} was never published"
         elif published.topic != topic:
             problem = f"{message_id} was published on {published.topic}, delivered on {topic}"
-        elif topic not in facts.expected_topics.get(op.process, set()):
-            problem = f"{op.process} received {message_id} on {topic}, which it never joined"
-        elif op.value.get("state") == "closed":
-            problem = f"{op.process} received {message_id} on {topic} after it had left"
-        if problem is not None:
-            witnesses.append(
-                Witness(
-                    problem,
-                    op.time,
-                    op.process,
-                    topic,
-                    {
-                        "delivery": describe(op),
-                        "faults": facts.windows_near(op.time, op.time, 1.0),
-                    },
-                )
+        elif topic not in expected.get(d.client, nothing):
+            problem = f"{d.client} received {message_id} on {topic}, which it never joined"
+        else:
+            problem = f"{d.client} received {message_id} on {topic} after it had left"
+        witnesses.append(
+            Witness(
+                problem,
+                d.time,
+                d.client,
+                topic,
+                {"delivery": describe(d.op), "faults": facts.windows_near(d.time, d.time, 1.0)},
             )
+        )
     return verdict("no_phantom", witnesses, {"deliveries": len(facts.deliveries)})
 
 
 def order(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     # per (client, topic, publisher): the delivered message with the latest invoke so far
-    latest: dict[tuple[str, str, str], tuple[Publish, Op]] = {}
-    seen: set[tuple[str, str, str]] = set()
+    latest: dict[tuple[str, str, str], tuple[Publish, Delivery]] = {}
     witnesses: list[Witness] = []
     judged = 0
-    for op in facts.deliveries:
-        message_id, topic = str(op.value.get("id")), str(op.value.get("topic"))
-        if (op.process, topic, message_id) in seen:
+    publishes = facts.publishes
+    for d in facts.deliveries:
+        if d.repeat:
             continue  # a duplicate: at_most_once's finding
-        seen.add((op.process, topic, message_id))
-        published = facts.publishes.get(message_id)
+        published = publishes.get(d.id)
         if published is None:
             continue  # a phantom: no_phantom's finding
-        key = (op.process, topic, published.publisher)
+        key = (d.client, d.topic, published.publisher)
         before = latest.get(key)
-        if before is not None:
-            earlier, earlier_op = before
-            if _before(published, earlier):
-                judged += 1
-                witnesses.append(_inversion(facts, op, published, earlier_op, earlier))
-            elif _before(earlier, published):
-                judged += 1
-        if before is None or published.invoked > before[0].invoked:
-            latest[key] = (published, op)
+        if before is None:
+            latest[key] = (published, d)
+            continue
+        earlier = before[0]
+        if _before(published, earlier):
+            judged += 1
+            witnesses.append(_inversion(facts, d.op, published, before[1].op, earlier))
+        elif (done := earlier.completed) is not None and done < published.invoked:
+            judged += earlier.outcome == "ok"  # `_before(earlier, published)`, inlined
+        if published.invoked > earlier.invoked:
+            latest[key] = (published, d)
     if not judged:
         return vacuous(
             "order",

@@ -32,15 +32,22 @@ def latency(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     scope = options.get("scope") or "steady"
     all_latencies: list[float] = []
     steady: list[float] = []
-    for (_client, _topic, message_id), ops in facts.grouped().items():
-        message = facts.publishes.get(message_id)
+    publishes, distress = facts.publishes, facts.distress
+    outside_faults: dict[str, bool] = {}  # message id -> published outside every fault window
+    for d in facts.first.values():
+        message = publishes.get(d.id)
         if message is None:
             continue
-        delay = ops[0].time - message.invoked
+        delay = d.time - message.invoked
         all_latencies.append(delay)
-        end = message.completed or message.invoked
-        if not any(w.overlaps(message.invoked, end, DEFAULT_SETTLE) for w in facts.windows) and (
-            not any(d.start <= ops[0].time and d.end >= message.invoked for d in facts.distress)
+        calm = outside_faults.get(d.id)
+        if calm is None:
+            end = message.completed or message.invoked
+            calm = outside_faults[d.id] = not any(
+                w.overlaps(message.invoked, end, DEFAULT_SETTLE) for w in facts.windows
+            )
+        if calm and not (
+            distress and any(x.start <= d.time and x.end >= message.invoked for x in distress)
         ):
             steady.append(delay)
     summary: dict[str, Any] = {

@@ -92,14 +92,14 @@ def latency(facts: Facts) -> Chart:
     steady: list[float] = []
     faulted: list[float] = []
     seen: set[tuple[str, str]] = set()
-    for op in facts.deliveries:
-        key = (op.process, str(op.value.get("id")))
-        publish = facts.publishes.get(key[1])
+    for d in facts.deliveries:
+        key = (d.client, d.id)
+        publish = facts.publishes.get(d.id)
         if publish is None or key in seen:
             continue
         seen.add(key)
-        took = max(op.time - publish.invoked, 1e-4) * 1000
-        inside = facts.windows_near(publish.invoked, op.time, STEADY_MARGIN)
+        took = max(d.time - publish.invoked, 1e-4) * 1000
+        inside = facts.windows_near(publish.invoked, d.time, STEADY_MARGIN)
         (faulted if inside else steady).append(took)
     if not steady and not faulted:
         return _chart("latency", "Delivery latency", "", 0, (), empty="no delivery to draw")

@@ -190,12 +190,12 @@ def _deliveries(
     width = max((end - first) / BUCKETS, 0.05)
     buckets: dict[int, int] = {}
     latencies: dict[int, list[float]] = {}
-    for op in facts.deliveries:
-        k = math.floor(op.time / width)
+    for d in facts.deliveries:
+        k = math.floor(d.time / width)
         buckets[k] = buckets.get(k, 0) + 1
-        publish = facts.publishes.get(str(op.value.get("id")))
+        publish = facts.publishes.get(d.id)
         if publish is not None:
-            latencies.setdefault(k, []).append(op.time - publish.invoked)
+            latencies.setdefault(k, []).append(d.time - publish.invoked)
     peak = max(buckets.values(), default=0)
     if peak:
         rate = Axis(0, peak, y + 40, y + 2)
