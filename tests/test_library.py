@@ -45,6 +45,7 @@ CATCHES = {
     "chat": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
     "docker": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
     "compose": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
+    "busy-room": ("forget_remote_interest_after_restart", "delivery", "never received"),
 }
 
 
