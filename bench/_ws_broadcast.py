@@ -17,6 +17,7 @@ from collections import defaultdict
 
 import orjson
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
 
 TOPICS: defaultdict[str, set[ServerConnection]] = defaultdict(set)
 
@@ -35,6 +36,8 @@ async def handler(ws: ServerConnection) -> None:
             elif event == "new_msg":
                 frame = orjson.dumps([None, None, topic, "new_msg", payload]).decode()
                 broadcast(TOPICS[topic], frame)
+    except ConnectionClosed:
+        pass  # the benchmark's receivers hang up without a close frame
     finally:
         for topic in joined:
             TOPICS[topic].discard(ws)

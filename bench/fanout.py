@@ -1,8 +1,9 @@
 """Server fan-out: `python bench/fanout.py [--subscribers 500] [--messages 200]`.
 
 One reference node (a real process), `--subscribers` receivers on one topic and one publisher
-pushing `--messages` new_msg. Receivers are raw sockets that parse only websocket frame headers
-and count frames, so the server, not the client, is what is measured. Two runs, same process:
+pushing `--messages` new_msg in one write. Receivers are raw sockets in a process of their own
+(`_fan_receivers.py`: one epoll loop that parses only frame headers and counts), so the server,
+not the receivers, is what is measured. Three kinds of run, alternated:
 
 * fastlane: each broadcast is encoded once (JSON and frame) and the same bytes go to every
   subscriber (what the server does for ordinary broadcasts);
@@ -35,57 +36,25 @@ from harness._process import free_ports
 from harness.cluster import LocalNode, NodeSpec
 
 
-async def receiver(
-    port: int, params: dict[str, Any], expected: int, ready: trio.Semaphore, done: list[float]
-) -> None:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
-    await stream.send_all(
-        ws.send(wse.Request(host="127.0.0.1", target="/socket/websocket?vsn=2.0.0"))
-    )
-    accepted = False
-    while not accepted:
-        ws.receive_data(await stream.receive_some(65536))
-        accepted = any(isinstance(e, wse.AcceptConnection) for e in ws.events())
-    join = json.dumps(["1", "1", "room:fan", "phx_join", params])
-    await stream.send_all(ws.send(wse.TextMessage(data=join)))
-    frames, buffer = 0, b""
-    ready.release()
-    target = expected + 2  # the join reply and the welcome push come first
-    while frames < target:
-        data = await stream.receive_some(1 << 20)
-        if not data:
-            break
-        buffer += data
-        pos = 0
-        while len(buffer) - pos >= 2:  # server frames are unmasked: parse headers, skip payloads
-            length, head = buffer[pos + 1] & 0x7F, 2
-            if length == 126:
-                if len(buffer) - pos < 4:
-                    break
-                length, head = int.from_bytes(buffer[pos + 2 : pos + 4], "big"), 4
-            elif length == 127:
-                if len(buffer) - pos < 10:
-                    break
-                length, head = int.from_bytes(buffer[pos + 2 : pos + 10], "big"), 10
-            if len(buffer) - pos < head + length:
-                break
-            pos += head + length
-            frames += 1
-        buffer = buffer[pos:]
-    done.append(time.perf_counter())
-    await stream.aclose()
-
-
 async def one_run(port: int, subscribers: int, messages: int, params: dict[str, Any]) -> float:
-    ready = trio.Semaphore(0)
-    done: list[float] = []
-    with trio.fail_after(120):
-        async with trio.open_nursery() as nursery:
-            for _ in range(subscribers):
-                nursery.start_soon(receiver, port, params, messages, ready, done)
-            for _ in range(subscribers):
-                await ready.acquire()
+    """Deliveries/s: from the publisher's one write of `messages` new_msg to the moment the last
+    subscriber (in `_fan_receivers.py`, a process of its own) had all of them."""
+    receivers = await trio.lowlevel.open_process(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("_fan_receivers.py")),
+            str(port),
+            str(subscribers),
+            str(messages + 2),  # the join reply and the welcome push come first
+            json.dumps(params),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert receivers.stdout is not None
+    lines = json_free_lines(receivers.stdout)
+    try:
+        with trio.fail_after(150):
+            assert await anext(lines) == "ready"
             await trio.sleep(0.5)  # let the joins finish on the server before the clock starts
             stream = await trio.open_tcp_stream("127.0.0.1", port)
             ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
@@ -97,8 +66,7 @@ async def one_run(port: int, subscribers: int, messages: int, params: dict[str, 
             await stream.send_all(
                 ws.send(wse.TextMessage(data=json.dumps(["p", "p", "room:fan", "phx_join", {}])))
             )
-            start = time.perf_counter()
-            tag = f"{params.get('dedupe', False)}-{start}"
+            tag = f"{params.get('dedupe', False)}-{time.monotonic()}"
             out = b"".join(
                 ws.send(
                     wse.TextMessage(
@@ -115,8 +83,28 @@ async def one_run(port: int, subscribers: int, messages: int, params: dict[str, 
                 )
                 for i in range(messages)
             )
+            start = time.monotonic()
             await stream.send_all(out)
-    return subscribers * messages / (max(done) - start)
+            done = await anext(lines)
+            await stream.aclose()
+    finally:
+        with trio.CancelScope(shield=True):
+            if receivers.poll() is None:
+                receivers.kill()
+            await receivers.wait()
+    if done == "timeout":
+        raise RuntimeError(f"not every subscriber got {messages} messages in 120 s")
+    return subscribers * messages / (float(done) - start)
+
+
+async def json_free_lines(stream: trio.abc.ReceiveStream) -> Any:
+    """Lines of text from a child's stdout."""
+    pending = b""
+    async for chunk in stream:
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield line.decode()
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -20,7 +20,9 @@ and time; loopback only.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -219,6 +221,22 @@ async def run_swarm(port: int, root: Path, args: argparse.Namespace) -> float:
     return delivered / elapsed
 
 
+async def profile_swarm(port: int, root: Path, args: argparse.Namespace) -> None:
+    """`--profile`: the swarm mode once under cProfile; the functions that took the most time
+    themselves, and per delivery."""
+    profile = cProfile.Profile()
+    profile.enable()
+    rate = await run_swarm(port, root, args)
+    profile.disable()
+    stats = pstats.Stats(profile)
+    total = sum(entry[2] for entry in stats.stats.values())  # type: ignore[attr-defined]
+    print(f"swarm under cProfile: {rate:,.0f} deliveries/s; own time of the top functions:")
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    for (file, line, name), (_cc, calls, own, _cum, _callers) in rows[: args.profile]:
+        where = f"{Path(file).parent.name}/{Path(file).name}:{line}" if line else file
+        print(f"  {own / total:6.1%}  {calls:>9,} calls  {name} ({where})")
+
+
 async def main(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-receive-"))
     (spec,) = mesh_specs(
@@ -226,6 +244,13 @@ async def main(args: argparse.Namespace) -> None:
     )
     node = LocalNode(spec, root / "logs" / "n1.log")
     await node.start()
+    if args.profile:
+        try:
+            await profile_swarm(node.spec.port, root, args)
+        finally:
+            with trio.CancelScope(shield=True):
+                await node.stop(graceful=False)
+        return
     try:
         figures: dict[str, list[float]] = {"raw": [], "swarm": [], "trio-websocket": []}
         for rep in range(args.repeat):
@@ -259,4 +284,7 @@ if __name__ == "__main__":
     parser.add_argument("--burst", type=int, default=20, help="messages per closed-loop round")
     parser.add_argument("--seconds", type=float, default=5.0, help="per mode and round")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="profile the swarm: print the top N"
+    )
     trio.run(main, parser.parse_args())
