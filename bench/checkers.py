@@ -5,8 +5,9 @@ the swarm records them, disconnects and rejoins, fault windows, final reads), wr
 run does, then times in one run:
 
 * baseline: one pass over the ops counting them by `f` (the floor for anything that reads them);
-* reading `history.jsonl` back into ops;
-* every checker (`check_all` with all eight checks).
+* reading `history.jsonl` back into ops, then every checker (`check_all`, all eight checks);
+* the same lean, as the runner and `harness check` do: deliveries stay rows (`read_lean`),
+  facts and checks from them (`assess_facts(facts_of(...))`); the results must be identical.
 
 Prints seconds and ratios against the baseline. Bounded: sizes are fixed by the arguments.
 """
@@ -20,9 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness.checkers import DEFAULT_CHECKS, check_all
+from harness.checkers import DEFAULT_CHECKS, assess_facts, check_all, facts_of
 from harness.history import Op, merge
-from harness.rundir import read_history, write_history
+from harness.rundir import read_history, read_lean, write_history
 
 
 def synthesize(events: int, seed: int = 1) -> list[Op]:
@@ -117,20 +118,34 @@ def main() -> None:
 
     path = Path(tempfile.mkdtemp(prefix="bench-checkers-")) / "history.jsonl"
     write_history(path, ops)
-    t0 = time.perf_counter()
-    ops = read_history(path, on_workload_clock=True)  # as `harness check` and the runner do
-    read = time.perf_counter() - t0
-    print(
-        f"read {path.stat().st_size / 1e6:.0f} MB of history.jsonl: {read:.2f}s "
-        f"({read / baseline:.0f}x baseline)"
-    )
+    del ops
+    checks = {name: {} for name in (*DEFAULT_CHECKS, "latency", "availability")}
 
     t0 = time.perf_counter()
-    results = check_all(ops, {name: {} for name in (*DEFAULT_CHECKS, "latency", "availability")})
+    full = read_history(path, on_workload_clock=True)
+    read_ops = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    by_ops = check_all(full, checks)
+    checked_ops = time.perf_counter() - t0
+    del full
+
+    t0 = time.perf_counter()  # what the runner and `harness check` do (`runner.check_run`)
+    lean = read_lean(path)
+    read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = list(assess_facts(facts_of(lean), checks).results)
     checked = time.perf_counter() - t0
+    assert [r.to_json() for r in results] == [r.to_json() for r in by_ops]
+    size = path.stat().st_size / 1e6
     print(
-        f"all {len(results)} checkers: {checked:.2f}s ({checked / baseline:.0f}x baseline, "
-        f"{len(ops) / checked:,.0f} ops/s)"
+        f"as ops: read {size:.0f} MB {read_ops:.2f}s ({read_ops / baseline:.0f}x baseline), "
+        f"all {len(results)} checkers {checked_ops:.2f}s ({checked_ops / baseline:.0f}x)"
+    )
+    print(
+        f"lean (deliveries stay rows, as `harness check` reads): read {read:.2f}s "
+        f"({read / baseline:.0f}x baseline), all {len(results)} checkers {checked:.2f}s "
+        f"({checked / baseline:.0f}x); read + check {read + checked:.2f}s, "
+        f"{(read + checked) / (read_ops + checked_ops):.2f}x the ops path"
     )
     for r in results:
         print(f"  {r.name:<13} {r.validity}")

@@ -32,7 +32,7 @@ from ._gc import paused_gc
 from .checkers import Assessment, CheckResult, Distress
 from .errors import HistoryError
 from .exits import Outcome, exit_code
-from .history import Op, line_time, parse_lines, workload_start
+from .history import Op, Row, line_time, parse_lean, parse_lines, workload_start
 from .report import render
 
 
@@ -80,6 +80,15 @@ def read_history(path: Path, *, on_workload_clock: bool = False) -> list[Op]:
         data = path.read_bytes()
         shift = workload_start(data) if on_workload_clock else 0.0
         return list(parse_lines(data.splitlines(keepends=True), source=str(path), shift=shift))
+
+
+def read_lean(path: Path) -> list[Op | Row]:
+    """A history file for the checkers: on the workload clock, deliveries left as their rows
+    (`history.parse_lean`)."""
+    with paused_gc():
+        data = path.read_bytes()
+        lines = data.splitlines(keepends=True)
+        return list(parse_lean(lines, source=str(path), shift=workload_start(data)))
 
 
 def write_history(path: Path, ops: Iterable[Op]) -> None:

@@ -31,14 +31,14 @@ import trio
 
 from ._clock import RunClock
 from ._gauge import LoadGauge
-from .checkers import Assessment, CheckResult, assess
+from .checkers import Assessment, CheckResult, assess_facts, facts_of
 from .checkers._distress import explain
 from .cluster import Cluster, open_cluster
 from .errors import HarnessError, HistoryError
 from .exits import Outcome
 from .history import Op, OpName
 from .nemesis import Nemesis
-from .rundir import HistoryWriter, RunDir, RunOutcome, write_outcome
+from .rundir import HistoryWriter, RunDir, RunOutcome, read_lean, write_outcome
 from .scenario import Scenario, resolve, resolved_yaml
 from .swarm import Endpoint, Swarm, SwarmConfig, open_swarm, plan_clients, read_rooms
 from .toxiproxy import open_toxiproxy
@@ -358,7 +358,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 
 def check_run(run_dir: RunDir, scenario: Scenario) -> Assessment:
-    return assess(run_dir.read_history(), scenario.checks)
+    """The scenario's checks over the run's history file, read lean (deliveries stay rows)."""
+    return assess_facts(facts_of(read_lean(run_dir.history)), scenario.checks)
 
 
 __all__ = ["Progress", "Run", "RunOptions", "RunResult", "check_run", "open_run", "run_scenario"]

@@ -7,8 +7,8 @@ request head, so `/health` and `/stats` share the websocket port as a real Phoen
 does, and an upgrade on `/socket/websocket` is handed to wsproto with
 `initiate_upgrade_connection`. Server frames are never masked (and we negotiate no
 compression), so a broadcast's frame bytes are built once (`text_frame`) and appended as-is to
-every subscriber's `Outbox`; one writer task per connection drains the outbox with a single
-`send_all` per batch, which coalesces frames that pile up while a send is in flight. An outbox
+every subscriber's `Outbox` (`_outbox`: written straight to the socket, or held by the cork
+while a burst of frames is handled, or drained by the connection's writer task). An outbox
 that grows past its limit means a consumer that cannot keep up: the connection is dropped (even
 while the writer is stuck sending to it: the overflow cancels that send), the way a Phoenix
 transport process dies on an overflowing mailbox.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,8 @@ from wsproto.utilities import LocalProtocolError as WSLocalError
 from wsproto.utilities import RemoteProtocolError as WSRemoteError
 
 from harness.phoenix import dumps
+
+from ._outbox import Outbox, OutboxOverflow
 
 log = logging.getLogger(__name__)
 
@@ -74,83 +75,6 @@ def binary_frame(data: bytes) -> bytes:
     return _frame(_OP_BINARY, data)
 
 
-class Outbox:
-    """Bytes waiting to go to one peer, drained by one writer task.
-
-    Fast path: when nothing is queued and no send is in flight, `put` writes straight to the
-    non-blocking socket (`os.write` on its file descriptor), with no task switch at all; only
-    what the kernel does not take at once (EAGAIN, a partial write) is queued for the writer
-    task. Measured in `bench/fanout.py`. Bytes can never interleave: the fast path is skipped
-    while the writer holds data.
-    """
-
-    def __init__(self, limit: int, fd: int | None = None) -> None:
-        self.limit = limit
-        self.fd = fd
-        self._buffer = bytearray()
-        self._wake = trio.Event()
-        self._sending = False
-        self.finished = False
-        self.overflowed = False
-        self.broken = False
-        self._send_scope: trio.CancelScope | None = None
-
-    def put(self, data: bytes) -> None:
-        if self.finished or self.overflowed or self.broken:
-            return
-        if self.fd is not None and not self._buffer and not self._sending:
-            try:
-                sent = os.write(self.fd, data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                self.broken = True  # the peer is gone; the writer and reader will notice
-                self._wake.set()
-                return
-            if sent == len(data):
-                return
-            data = data[sent:]
-        self._buffer += data
-        if len(self._buffer) > self.limit:
-            self.overflowed = True
-            self._buffer.clear()
-            if self._send_scope is not None:
-                self._send_scope.cancel()  # the writer may be stuck in send_all to this peer
-        self._wake.set()
-
-    def finish(self) -> None:
-        """No more data after what is queued; the writer returns once it is sent."""
-        self.finished = True
-        self._wake.set()
-
-    async def drain_into(self, stream: trio.abc.SendStream) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake = trio.Event()
-            if self.overflowed:
-                raise OutboxOverflow(f"more than {self.limit} bytes queued for one peer")
-            if self.broken:
-                raise trio.BrokenResourceError("the peer went away during a direct write")
-            while self._buffer:
-                data = bytes(self._buffer)
-                self._buffer.clear()
-                self._sending = True
-                try:
-                    with trio.CancelScope() as self._send_scope:
-                        await stream.send_all(data)
-                finally:
-                    self._sending = False
-                    self._send_scope = None
-                if self.overflowed:  # cancelled mid-send: the stream is cut in a frame anyway
-                    raise OutboxOverflow(f"more than {self.limit} bytes queued for one peer")
-            if self.finished and not self._buffer:
-                return
-
-
-class OutboxOverflow(Exception):
-    """The peer reads too slowly; its connection is dropped."""
-
-
 @dataclass
 class WebSocket:
     """A server-side websocket after the handshake: receive messages, queue frames, close."""
@@ -166,6 +90,7 @@ class WebSocket:
     close_code: int | None = None
     close_reason: str = ""
     _pending: list[wse.Event] = field(default_factory=list)
+    _bursting: bool = False  # frames that arrived together are being handled (`_outbox.Cork`)
 
     def send_text(self, text: str) -> None:
         self.send_wire(text_frame(text))
@@ -193,6 +118,7 @@ class WebSocket:
         size = 0
         while True:
             while not self._pending:
+                self.end_burst()
                 try:
                     data = await self.stream.receive_some(RECEIVE_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -205,6 +131,9 @@ class WebSocket:
                     return None
                 if not data and not self._pending:
                     return None
+                if len(self._pending) > 1 and self.outbox.cork is not None:
+                    self._bursting = True
+                    self.outbox.cork.begin()
             event = self._pending.pop(0)
             if isinstance(event, wse.Message):
                 size += len(event.data)
@@ -225,6 +154,12 @@ class WebSocket:
                         self.outbox.put(self.connection.send(event.response()))
                     self.outbox.finish()
                 return None
+
+    def end_burst(self) -> None:
+        """The frames that came together are handled: what their handlers wrote may go."""
+        if self._bursting and self.outbox.cork is not None:
+            self._bursting = False
+            self.outbox.cork.end()
 
     async def wait_peer_close(self) -> None:
         """After we sent a close: discard incoming data until the peer's close arrives."""
@@ -398,6 +333,7 @@ async def _run_socket(stream: trio.SocketStream, ws: WebSocket, on_socket: Socke
         try:
             await on_socket(ws)
         finally:
+            ws.end_burst()
             ws.close(CLOSE_GOING_AWAY, "socket ended")
         # Our close frame is queued. Hanging up now could turn frames the peer is still sending
         # into an RST that destroys the close frame in flight (the peer would see 1006, not our

@@ -40,7 +40,7 @@ from harness.phoenix import dumps
 
 from ._auth import mesh_hello_ok, mesh_proof
 from ._bugs import Bugs
-from ._edge import Outbox, OutboxOverflow
+from ._outbox import Outbox, OutboxOverflow, burst
 from ._trace import Tracer
 
 log = logging.getLogger(__name__)
@@ -304,15 +304,16 @@ class MeshPubSub(PubSub):
                 if not data:
                     return
                 buffer += data
-                while (end := buffer.find(b"\n")) >= 0:
-                    line = bytes(buffer[:end])
-                    del buffer[: end + 1]
-                    if peer == "?":  # nothing is believed before a hello that checks out
-                        peer = self._hello(line)
-                        if peer == "?":
-                            return
-                        continue
-                    peer = self._receive_line(line, peer)
+                with burst(buffer.count(b"\n") > 1):
+                    while (end := buffer.find(b"\n")) >= 0:
+                        line = bytes(buffer[:end])
+                        del buffer[: end + 1]
+                        if peer == "?":  # nothing is believed before a hello that checks out
+                            peer = self._hello(line)
+                            if peer == "?":
+                                return
+                            continue
+                        peer = self._receive_line(line, peer)
                 if len(buffer) > MAX_LINE:
                     log.warning("peer %s sent an over-long line; dropping the link", peer)
                     return

@@ -30,8 +30,8 @@ import trio
 from harness.phoenix import dumps
 
 from ._bugs import Bugs
-from ._edge import Outbox, OutboxOverflow
 from ._errors import ConfigError
+from ._outbox import Outbox, OutboxOverflow, burst
 from ._pubsub import BACKOFF_START, Delivery, PubSub, Subscriber, dial, until_first_ends
 from ._resp import RespError, RespProtocolError, RespReader, command
 
@@ -154,8 +154,10 @@ class RedisPubSub(PubSub):
         reader = RespReader()
         while data := await stream.receive_some(65536):
             reader.feed(data)
-            for value in reader.values():
-                self._on_push(link, value)
+            values = list(reader.values())
+            with burst(len(values) > 1):
+                for value in values:
+                    self._on_push(link, value)
         raise trio.BrokenResourceError("redis closed the subscribe connection")
 
     def _on_push(self, link: RedisLink, value: Any) -> None:

@@ -383,3 +383,54 @@ def test_pushes_judges_the_part_of_a_silence_outside_the_faults():
     assert "no `tick` for 4.00 s after its join, 2.20 s of it outside faults" in (
         result.witnesses[0].problem
     )
+
+
+def anomalies() -> HistoryBuilder:
+    """Set-up before the workload, a duplicate across joins, a phantom, an inversion, a loss,
+    a kill, pushes and the runner's teardown: a bit of everything."""
+    h = HistoryBuilder()
+    h.at(-2.0).op("runner", "info", "phase", None, phase="setup")
+    h.at(-1.0).join("c1", "room:1").join("c2", "room:1").join("p1", "room:1")
+    h.at(0.0).op("runner", "info", "phase", None, phase="workload")
+    h.at(1.0).publish("p1", "room:1", "p1-1", seq=1)
+    h.at(1.02).recv("c1", "room:1", "p1-1", "1").recv("c2", "room:1", "p1-1", "1")
+    h.at(1.5).publish("p1", "room:1", "p1-2", seq=2)
+    h.at(1.6).recv("c2", "room:1", "p1-2", "1").recv("c1", "room:1", "ghost", "1")
+    h.at(1.7).recv("c1", "room:1", "", "1", event="welcome")
+    h.fault("f1", "kill", "n1", start=2.0, stop=3.0)
+    h.at(2.1).disconnect("c1").at(2.5).join("c1", "room:1", jr="5")
+    h.at(2.6).recv("c1", "room:1", "p1-1", "5").recv("c1", "room:1", "p1-2", "5")
+    h.at(4.0).publish("p1", "room:1", "p1-3", seq=3)
+    h.at(4.5).publish("p1", "room:1", "p1-4", seq=4)
+    h.at(4.6).recv("c2", "room:1", "p1-4", "1").at(4.7).recv("c2", "room:1", "p1-3", "1")
+    h.at(5.0).read("room:1", ["p1-1", "p1-2"])
+    h.at(6.0).op("runner", "info", "phase", None, phase="teardown")
+    h.at(6.1).disconnect("c2")
+    return h
+
+
+def test_a_history_read_lean_is_judged_exactly_as_its_ops(tmp_path):
+    """The runner and `harness check` read deliveries as rows (`rundir.read_lean`); every
+    verdict, summary and witness must be what the same history's ops give."""
+    from harness.checkers import assess, assess_facts
+    from harness.rundir import read_lean, write_history
+
+    checks = {name: {} for name in CHECKERS if name != "pushes"}
+    checks["pushes"] = {"after_join": "welcome", "within": 1.0}
+    ops = anomalies().history()
+    path = tmp_path / "history.jsonl"
+    write_history(path, ops)
+    lean = assess_facts(facts_of(read_lean(path)), checks)
+    full = assess(ops, checks)
+    assert [r.to_json() for r in lean.results] == [r.to_json() for r in full.results]
+    assert {r.name: r.validity for r in lean.results} == {
+        "rejoin": "valid",
+        "at_most_once": "invalid",
+        "no_phantom": "invalid",
+        "delivery": "invalid",
+        "order": "invalid",
+        "durability": "invalid",
+        "latency": "valid",
+        "availability": "valid",
+        "pushes": "invalid",  # no welcome after the rejoin
+    }

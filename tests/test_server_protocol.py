@@ -350,3 +350,44 @@ async def test_bug_duplicate_after_rejoin_replays_history(start_node):
         jr2, _ = await c.join("room:1")
         frames = await c.recv_until(lambda f: f[3] == "new_msg")
         assert frames[-1] == [jr2, None, "room:1", "new_msg", {"id": "m1"}]
+
+
+async def test_a_burst_of_pushes_in_one_write_reaches_everyone_once_in_order(node):
+    """Frames that arrive together are handled under the outbox cork (`_outbox.Cork`): what they
+    broadcast is held and written once a subscriber; nothing may be lost, doubled or reordered,
+    and every push still gets its reply."""
+    import wsproto
+    import wsproto.events as wse
+
+    count = 60
+    async with open_raw(node.url()) as b, open_raw(node.url()) as c:
+        for sub in (b, c):
+            await sub.join("room:burst")
+            await sub.recv()  # welcome
+        stream = await trio.open_tcp_stream("127.0.0.1", node.port)
+        ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        await stream.send_all(
+            ws.send(wse.Request(host="127.0.0.1", target="/socket/websocket?vsn=2.0.0"))
+        )
+        while not any(isinstance(e, wse.AcceptConnection) for e in ws.events()):
+            ws.receive_data(await stream.receive_some(65536))
+        frames = [["1", "1", "room:burst", "phx_join", {}]]
+        frames += [
+            ["1", str(i + 2), "room:burst", "new_msg", {"id": f"b{i}"}] for i in range(count)
+        ]
+        await stream.send_all(b"".join(ws.send(wse.TextMessage(json.dumps(f))) for f in frames))
+        for sub in (b, c):
+            got = [(await sub.recv())[4]["id"] for _ in range(count)]
+            assert got == [f"b{i}" for i in range(count)]
+            await sub.no_frame()
+        replies: list[str] = []
+        with trio.fail_after(5):
+            while len(replies) < count + 1:
+                ws.receive_data(await stream.receive_some(65536))
+                for event in ws.events():
+                    if isinstance(event, wse.TextMessage):
+                        frame = json.loads(event.data)
+                        if frame[3] == "phx_reply":
+                            replies.append(frame[1])
+        assert replies == [str(i + 1) for i in range(count + 1)]
+        await stream.aclose()

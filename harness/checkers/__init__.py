@@ -68,11 +68,17 @@ class Assessment:
 def assess(history: Sequence[Op], checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
     """Every check over the history, on the scenario's clock (`history.workload_clock`)."""
     with paused_gc():
-        return _assess(history, checks)
+        return assess_facts(facts_of(workload_clock(history)), checks)
 
 
-def _assess(history: Sequence[Op], checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
-    facts = facts_of(workload_clock(history))
+def assess_facts(facts: Facts, checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
+    """Every check over the facts of a history (`facts_of`: of its ops, or of a history file
+    read lean, as the runner and `harness check` do: `runner.check_run`)."""
+    with paused_gc():
+        return _assess(facts, checks)
+
+
+def _assess(facts: Facts, checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
     facts.distress = distress_of(facts)
     results = []
     for name, options in checks.items():
@@ -115,6 +121,7 @@ __all__ = [
     "Validity",
     "Window",
     "assess",
+    "assess_facts",
     "check_all",
     "combine",
     "facts_of",

@@ -25,11 +25,12 @@ are not losses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from ..history import Op
+from .._gc import paused_gc
+from ..history import Op, Row
 
 DELIVERY_EVENT = "new_msg"
 
@@ -82,7 +83,14 @@ class Delivery(NamedTuple):
     id: str
     state: str | None
     repeat: bool  # the same message reached this client on this topic before
-    op: Op
+    source: Op | Row  # the op, or its row as read (`rundir.read_lean`)
+    position: int = -1  # the row's index in the history
+
+    @property
+    def op(self) -> Op:
+        """The delivery's op (made from its row when it was read lean: for witnesses)."""
+        source = self.source
+        return source if isinstance(source, Op) else Op.from_row(source, self.position)
 
 
 DeliveryKey = tuple[str, str, str]  # (client, topic, message id)
@@ -140,35 +148,65 @@ class Facts:
         return [w.to_json() for w in self.windows if w.overlaps(start, end, margin)]
 
 
-def facts_of(history: Sequence[Op]) -> Facts:
+def facts_of(history: Iterable[Op | Row]) -> Facts:
+    """The facts of a history: its ops, or what `rundir.read_lean` gives (deliveries as rows).
+    Made with the cyclic collector paused (`harness._gc`: a million tuples that all live)."""
+    with paused_gc():
+        return _facts_of(history)
+
+
+def _facts_of(history: Iterable[Op | Row]) -> Facts:
     facts = Facts()
-    if history:
-        facts.start, facts.end = history[0].time, history[-1].time
     open_windows: dict[str, tuple[Op, float]] = {}
     joined: dict[tuple[str, str], tuple[str, str | None, float]] = {}
     connected: dict[str, float] = {}
     reads: dict[str, set[str]] = {}
     deliveries, first, repeats = facts.deliveries, facts.first, facts.repeats
-    for op in history:
+
+    def deliver(
+        time: float, client: str, topic: str, message_id: str, state: Any, source: Op | Row, at: int
+    ) -> None:
+        delivered = (client, topic, message_id)
+        earlier = first.get(delivered)
+        d = Delivery(time, client, topic, message_id, state, earlier is not None, source, at)
+        deliveries.append(d)
+        if earlier is None:
+            first[delivered] = d
+        else:
+            repeats.setdefault(delivered, [earlier]).append(d)
+
+    index = -1
+    time: float | None = None
+    ended = False
+    for item in history:
+        index += 1
+        if type(item) is list:  # a delivery row (`history.parse_lean`): most of any history
+            row: Row = item
+            time = row[0]
+            if index == 0:
+                facts.start = time
+            if row[4] != facts.deliver_event:
+                facts.pushes.append(Op.from_row(row, index))
+                continue
+            extra = row[7] if len(row) == 8 else None
+            state = extra.get("state", "joined") if extra else "joined"
+            deliver(time, row[1], str(row[3]), str(row[5]), state, row, index)
+            continue
+        op = cast(Op, item)
         f, v = op.f, op.value
-        if f == "recv":  # most ops by far: first
+        time = op.time
+        if index == 0:
+            facts.start = time
+        if f == "recv":
             if v.get("event") == facts.deliver_event:
                 topic, message_id = str(v.get("topic")), str(v.get("id"))
-                delivered = (op.process, topic, message_id)
-                earlier = first.get(delivered)
-                d = Delivery(
-                    op.time, op.process, topic, message_id, v.get("state"), earlier is not None, op
-                )
-                deliveries.append(d)
-                if earlier is None:
-                    first[delivered] = d
-                else:
-                    repeats.setdefault(delivered, [earlier]).append(d)
+                deliver(time, op.process, topic, message_id, v.get("state"), op, op.index)
             else:
                 facts.pushes.append(op)
         elif f == "phase":
             if v.get("phase") == "teardown":
                 facts.end = op.time  # what the run's own shutdown does is not under test
+                ended = True
                 break
             if v.get("phase") == "workload" and facts.workload is None:
                 facts.workload = op.time
@@ -228,6 +266,8 @@ def facts_of(history: Sequence[Op]) -> Facts:
                 facts.unread[topic] = "the read never completed"
             else:
                 facts.unread[topic] = str(v.get("error") or "the read failed")
+    if not ended and time is not None:
+        facts.end = time
     end_of_faults = facts.heal if facts.heal is not None else facts.end
     for start_op, at in open_windows.values():
         facts.windows.append(_window(start_op, at, max(end_of_faults, at)))
