@@ -24,15 +24,19 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
+import orjson
 
 from . import __version__, junit
 from ._gc import paused_gc
 from .checkers import Assessment, CheckResult, Distress
 from .errors import HistoryError
 from .exits import Outcome, exit_code
-from .history import Op, Row, line_time, parse_lean, parse_lines, workload_start
+from .history import Lean, Op, line_time, parse_lean, parse_lines, workload_start
 from .report import render
 
 
@@ -82,13 +86,58 @@ def read_history(path: Path, *, on_workload_clock: bool = False) -> list[Op]:
         return list(parse_lines(data.splitlines(keepends=True), source=str(path), shift=shift))
 
 
-def read_lean(path: Path) -> list[Op | Row]:
+def read_lean(path: Path) -> Lean:
     """A history file for the checkers: on the workload clock, deliveries left as their rows
     (`history.parse_lean`)."""
     with paused_gc():
         data = path.read_bytes()
+        shift = workload_start(data)
+        whole = _parse_whole(data, shift)
+        if whole is not None:
+            return whole
         lines = data.splitlines(keepends=True)
-        return list(parse_lean(lines, source=str(path), shift=workload_start(data)))
+        return Lean(list(parse_lean(lines, source=str(path), shift=shift)))
+
+
+def _parse_whole(data: bytes, shift: float) -> Lean | None:
+    """The file parsed as one JSON array, with one orjson call and no Python for each line, as
+    `parse_lean` would read it; None if anything is unusual (a blank or torn line, a line that
+    is not one op), and `parse_lean` then reads it line by line and says where the problem is.
+    A million lines: 1.4 s against 3.9 s line by line (`bench/checkers.py`)."""
+    if not data.endswith(b"\n") or b"\n\n" in data:
+        return None
+    array = bytearray(b"[")
+    array += data.replace(b"\n", b",")
+    array[-1] = ord("]")
+    try:
+        items: list[Any] = orjson.loads(array)
+    except orjson.JSONDecodeError:
+        return None
+    if len(items) != data.count(b"\n"):
+        return None
+    is_row = np.fromiter(map(list.__instancecheck__, items), np.bool_, len(items))
+    positions: list[int] = np.flatnonzero(is_row).tolist()
+    rows = list(map(items.__getitem__, positions))
+    lengths = set(map(len, rows))
+    if rows and not (
+        lengths <= {7, 8}
+        and set(map(type, map(itemgetter(0), rows))) <= {float, int}
+        and set(map(type, map(itemgetter(1), rows))) == {str}
+        and (8 not in lengths or all(type(row[7]) is dict for row in rows if len(row) == 8))
+    ):
+        return None
+    if shift:
+        for row in rows:
+            row[0] -= shift
+    try:
+        for index in np.flatnonzero(~is_row).tolist():
+            item = items[index]
+            if type(item) is not dict:
+                return None
+            items[index] = Op.from_object(item, index, shift)
+    except (ValueError, KeyError, TypeError):
+        return None
+    return Lean(items, rows, positions, 8 in lengths)
 
 
 def write_history(path: Path, ops: Iterable[Op]) -> None:

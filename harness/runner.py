@@ -31,6 +31,7 @@ import trio
 
 from ._clock import RunClock
 from ._gauge import LoadGauge
+from ._gc import paused_gc
 from .checkers import Assessment, CheckResult, assess_facts, facts_of
 from .checkers._distress import explain
 from .cluster import Cluster, open_cluster
@@ -359,7 +360,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def check_run(run_dir: RunDir, scenario: Scenario) -> Assessment:
     """The scenario's checks over the run's history file, read lean (deliveries stay rows)."""
-    return assess_facts(facts_of(read_lean(run_dir.history)), scenario.checks)
+    with paused_gc(freeze=True):  # the history is read once, near the end of the process
+        return assess_facts(facts_of(read_lean(run_dir.history)), scenario.checks)
 
 
 __all__ = ["Progress", "Run", "RunOptions", "RunResult", "check_run", "open_run", "run_scenario"]

@@ -12,7 +12,7 @@ import yaml
 
 from harness.checkers import CheckResult, Limit
 from harness.ci import error_annotations, step_summary
-from harness.history import Witness
+from harness.witness import Witness
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = """name: s

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from harness.checkers import CheckResult, Limit
-from harness.history import Witness
 from harness.report import headline, headlines
+from harness.witness import Witness
 
 KILL = {"id": "f1", "kind": "kill", "target": "n2", "start": 1.5, "end": 2.7}
 

@@ -9,9 +9,9 @@ import pytest
 from harness.checkers import Assessment, CheckResult, Limit
 from harness.exits import worst
 from harness.flake import flake_rates, wilson
-from harness.history import Witness
 from harness.junit import render
 from harness.rundir import RunOutcome
+from harness.witness import Witness
 
 
 def outcome(seed: int, *results: CheckResult, warnings: tuple[str, ...] = ()) -> RunOutcome:

@@ -18,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PURE = [
     "harness.history",
+    "harness.witness",
     "harness.units",
     "harness.faults",
     "harness.scenario",

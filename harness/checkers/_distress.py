@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..history import Op, Witness, workload_clock
+from ..history import Op, workload_clock
+from ..witness import Witness
 from ._facts import Distress, Facts, facts_of
 from ._result import CheckResult
 

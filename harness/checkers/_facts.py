@@ -4,11 +4,9 @@
   stopped ends at the final `heal`, or at the end of the history;
 * publishes: each message id's topic, publisher, seq, invoke time and outcome;
 * deliveries: `recv` ops of the app's delivery event (`new_msg` unless the run's `setup` op
-  names another: `deliver`, from the scenario's `app.deliver.event`), each as a `Delivery`
-  whose fields are taken out of the op once, and grouped once by (client, topic, message id):
-  `first` (its first delivery) and `repeats` (every delivery of a key delivered more than once).
-  A history has a million of them and every safety and timing check walks them: tuple fields
-  and one grouping cost a fraction of `op.value.get` per check (`bench/checkers.py`);
+  names another: `deliver`, from the scenario's `app.deliver.event`), as columns grouped once
+  by (client, topic, message id), and the publishes as columns too (`_deliveries`: a history
+  has a million deliveries and every safety and timing check walks them);
 * connections: for each client, the intervals during which its socket was open, from a
   `connect` ok to the next `disconnect`; a *loss* is a disconnect that ends one (a failed connect
   attempt is reported as a disconnect too, as phoenix.js does, but there was nothing to lose);
@@ -25,12 +23,17 @@ are not losses.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from operator import attrgetter, itemgetter
+from typing import Any, cast
+
+import numpy as np
 
 from .._gc import paused_gc
-from ..history import Op, Row
+from ..history import Lean, Op, Row
+from ._deliveries import Codes, Deliveries, Messages, deliveries_of, messages_of
 
 DELIVERY_EVENT = "new_msg"
 
@@ -74,28 +77,6 @@ class Window:
         }
 
 
-class Delivery(NamedTuple):
-    """One delivery of the app's message event (the op stays for witnesses)."""
-
-    time: float
-    client: str
-    topic: str
-    id: str
-    state: str | None
-    repeat: bool  # the same message reached this client on this topic before
-    source: Op | Row  # the op, or its row as read (`rundir.read_lean`)
-    position: int = -1  # the row's index in the history
-
-    @property
-    def op(self) -> Op:
-        """The delivery's op (made from its row when it was read lean: for witnesses)."""
-        source = self.source
-        return source if isinstance(source, Op) else Op.from_row(source, self.position)
-
-
-DeliveryKey = tuple[str, str, str]  # (client, topic, message id)
-
-
 @dataclass(slots=True)
 class Publish:
     id: str
@@ -124,9 +105,10 @@ class Facts:
     heal: float | None = None
     windows: list[Window] = field(default_factory=list)
     publishes: dict[str, Publish] = field(default_factory=dict)
-    deliveries: list[Delivery] = field(default_factory=list)
-    first: dict[DeliveryKey, Delivery] = field(default_factory=dict)
-    repeats: dict[DeliveryKey, list[Delivery]] = field(default_factory=dict)
+    deliveries: Deliveries = field(default_factory=Deliveries)
+    messages: Messages = field(default_factory=Messages)  # `publishes` as columns
+    clients: Codes = field(default_factory=Codes)  # the codes of the columns
+    topics: Codes = field(default_factory=Codes)
     stale: list[Op] = field(default_factory=list)
     pushes: list[Op] = field(default_factory=list)  # recv ops of any other event (`pushes`)
     memberships: dict[tuple[str, str], list[Membership]] = field(default_factory=dict)
@@ -155,26 +137,28 @@ def facts_of(history: Iterable[Op | Row]) -> Facts:
         return _facts_of(history)
 
 
+@dataclass(slots=True)
+class _Scan:
+    """What a pass over a history keeps while it goes, beyond the facts themselves."""
+
+    open_windows: dict[str, tuple[Op, float]] = field(default_factory=dict)
+    joined: dict[tuple[str, str], tuple[str, str | None, float]] = field(default_factory=dict)
+    connected: dict[str, float] = field(default_factory=dict)
+    reads: dict[str, set[str]] = field(default_factory=dict)
+    # the deliveries' records (a row, or a row-shaped tuple of an op), their sources, positions
+    records: list[Any] = field(default_factory=list)
+    sources: list[Op | Row] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)  # deliveries after a leave (`state: closed`)
+    deliver_set: int = -1  # where a `setup` op last named the delivery event
+
+
 def _facts_of(history: Iterable[Op | Row]) -> Facts:
-    facts = Facts()
-    open_windows: dict[str, tuple[Op, float]] = {}
-    joined: dict[tuple[str, str], tuple[str, str | None, float]] = {}
-    connected: dict[str, float] = {}
-    reads: dict[str, set[str]] = {}
-    deliveries, first, repeats = facts.deliveries, facts.first, facts.repeats
-
-    def deliver(
-        time: float, client: str, topic: str, message_id: str, state: Any, source: Op | Row, at: int
-    ) -> None:
-        delivered = (client, topic, message_id)
-        earlier = first.get(delivered)
-        d = Delivery(time, client, topic, message_id, state, earlier is not None, source, at)
-        deliveries.append(d)
-        if earlier is None:
-            first[delivered] = d
-        else:
-            repeats.setdefault(delivered, [earlier]).append(d)
-
+    if type(history) is list or isinstance(history, Lean):
+        facts = _facts_of_list(history)
+        if facts is not None:
+            return facts
+    facts, scan = Facts(), _Scan()
     index = -1
     time: float | None = None
     ended = False
@@ -185,98 +169,186 @@ def _facts_of(history: Iterable[Op | Row]) -> Facts:
             time = row[0]
             if index == 0:
                 facts.start = time
-            if row[4] != facts.deliver_event:
-                facts.pushes.append(Op.from_row(row, index))
-                continue
-            extra = row[7] if len(row) == 8 else None
-            state = extra.get("state", "joined") if extra else "joined"
-            deliver(time, row[1], str(row[3]), str(row[5]), state, row, index)
+            _deliver_row(facts, scan, row, index)
             continue
         op = cast(Op, item)
-        f, v = op.f, op.value
         time = op.time
         if index == 0:
             facts.start = time
-        if f == "recv":
-            if v.get("event") == facts.deliver_event:
-                topic, message_id = str(v.get("topic")), str(v.get("id"))
-                deliver(time, op.process, topic, message_id, v.get("state"), op, op.index)
-            else:
-                facts.pushes.append(op)
-        elif f == "phase":
-            if v.get("phase") == "teardown":
-                facts.end = op.time  # what the run's own shutdown does is not under test
-                ended = True
-                break
-            if v.get("phase") == "workload" and facts.workload is None:
-                facts.workload = op.time
-        elif f == "fault":
-            phase = v.get("phase")
-            if phase == "start":
-                open_windows[str(v.get("id"))] = (op, op.time)
-            elif phase == "stop":
-                started = open_windows.pop(str(v.get("id")), None)
-                if started is not None:
-                    facts.windows.append(_window(started[0], started[1], op.time))
-        elif f == "heal" and op.type != "invoke":
-            facts.heal = op.time
-        elif f == "publish":
-            _publish(facts, op)
-            if op.type == "info" and v.get("error") == "timeout":
-                facts.symptoms.append(op)
-        elif f == "heartbeat_timeout":
-            facts.symptoms.append(op)
-        elif f == "load":
-            facts.load.append(op)
-        elif f == "setup" and isinstance(v.get("deliver"), str):
-            facts.deliver_event = v["deliver"]
-        elif f == "setup" and isinstance(v.get("notice"), str):
-            facts.notices.append(v["notice"])
-        elif f == "recv_stale":
-            facts.stale.append(op)
-        elif f == "join":
-            topic = str(v.get("topic"))
-            if op.type == "invoke":
-                facts.expected_topics.setdefault(op.process, set()).add(topic)
-            elif op.type == "ok":
-                _close(facts, joined, (op.process, topic), op.time)
-                joined[(op.process, topic)] = (str(v.get("join_ref")), op.node, op.time)
-                facts.closed.discard((op.process, topic))
-        elif f in ("channel_error", "channel_close"):
-            if f == "channel_error" and (op.process, str(v.get("topic"))) in joined:
-                facts.channel_errors.append(op)
-            _close(facts, joined, (op.process, str(v.get("topic"))), op.time)
-            if f == "channel_close":
-                facts.closed.add((op.process, str(v.get("topic"))))
-        elif f == "connect" and op.type == "ok":
-            connected[op.process] = op.time
-        elif f == "disconnect":
-            since = connected.pop(op.process, None)
-            if since is not None:
-                facts.losses.setdefault(op.process, []).append(op)
-                facts.connections.setdefault(op.process, []).append((since, op.time))
-            for key in [k for k in joined if k[0] == op.process]:
-                _close(facts, joined, key, op.time)
-        elif f == "read":
-            topic = str(v.get("topic"))
-            if op.type == "ok":
-                reads[topic] = {str(i) for i in v.get("ids", ())}
-                facts.unread.pop(topic, None)
-            elif op.type == "invoke":
-                facts.unread[topic] = "the read never completed"
-            else:
-                facts.unread[topic] = str(v.get("error") or "the read failed")
+        if _observe(facts, scan, op, index):
+            ended = True
+            break
     if not ended and time is not None:
         facts.end = time
+    return _finish(facts, scan)
+
+
+def _facts_of_list(history: list[Op | Row] | Lean) -> Facts | None:
+    """`_facts_of` over a history from `rundir.read_lean`, a million rows among a few ops: the
+    ops walked one by one, the rows taken as a whole (a Python step for each of them cost ~2 s
+    in a million). None if a `setup` op named the delivery event after the first row (then the
+    rows are walked one by one)."""
+    items = history.items if isinstance(history, Lean) else history
+    if not items:
+        return None
+    is_row = np.zeros(len(items), np.bool_)
+    if isinstance(history, Lean) and history.rows is not None and history.row_positions is not None:
+        all_rows, all_positions, extras = history.rows, history.row_positions, history.extras
+        is_row[all_positions] = True
+    else:
+        is_row = np.fromiter(map(list.__instancecheck__, items), np.bool_, len(items))
+        all_positions = np.flatnonzero(is_row).tolist()
+        all_rows = cast(list[Row], list(map(items.__getitem__, all_positions)))
+        extras = True
+    facts, scan = Facts(), _Scan()
+    cut = len(items)
+    for index in np.flatnonzero(~is_row).tolist():
+        if _observe(facts, scan, cast(Op, items[index]), index):
+            cut = index
+            break
+    ended = cut < len(items)
+    kept = bisect_left(all_positions, cut)
+    rows, positions = all_rows[:kept], all_positions[:kept]
+    if positions and (positions[0] < scan.deliver_set or scan.records):
+        return None  # rows before the event was named, or deliveries as ops among the rows
+    first, last = items[0], items[cut - 1]
+    facts.start = first[0] if type(first) is list else cast(Op, first).time
+    if not ended:
+        facts.end = last[0] if type(last) is list else cast(Op, last).time
+    if not positions:
+        return _finish(facts, scan)
+    event = facts.deliver_event
+    events = list(map(itemgetter(4), rows))
+    if events.count(event) != len(rows):  # pushes of other events among the rows
+        chosen = [k for k, e in enumerate(events) if e == event]
+        facts.pushes.extend(
+            Op.from_row(rows[k], positions[k]) for k, e in enumerate(events) if e != event
+        )
+        facts.pushes.sort(key=attrgetter("index"))
+        rows, positions = [rows[k] for k in chosen], [positions[k] for k in chosen]
+    if extras and 8 in set(map(len, rows)):
+        scan.closed.extend(
+            k for k, row in enumerate(rows) if len(row) == 8 and row[7].get("state") == "closed"
+        )
+    scan.records = rows
+    scan.sources = cast(list[Op | Row], rows)
+    scan.positions = positions
+    return _finish(facts, scan)
+
+
+def _deliver_row(facts: Facts, scan: _Scan, row: Row, index: int) -> None:
+    if row[4] != facts.deliver_event:
+        facts.pushes.append(Op.from_row(row, index))
+        return
+    if len(row) == 8 and row[7].get("state") == "closed":
+        scan.closed.append(len(scan.records))
+    scan.records.append(row)
+    scan.sources.append(row)
+    scan.positions.append(index)
+
+
+def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
+    """Take in one op (not a row); True once the run's `teardown` phase began."""
+    f, v = op.f, op.value
+    joined = scan.joined
+    if f == "recv":
+        if v.get("event") == facts.deliver_event:
+            if v.get("state") == "closed":
+                scan.closed.append(len(scan.records))
+            topic, message_id = str(v.get("topic")), str(v.get("id"))
+            scan.records.append((op.time, op.process, op.node, topic, "", message_id))
+            scan.sources.append(op)
+            scan.positions.append(op.index)
+        else:
+            facts.pushes.append(op)
+    elif f == "phase":
+        if v.get("phase") == "teardown":
+            facts.end = op.time  # what the run's own shutdown does is not under test
+            return True
+        if v.get("phase") == "workload" and facts.workload is None:
+            facts.workload = op.time
+    elif f == "fault":
+        phase = v.get("phase")
+        if phase == "start":
+            scan.open_windows[str(v.get("id"))] = (op, op.time)
+        elif phase == "stop":
+            started = scan.open_windows.pop(str(v.get("id")), None)
+            if started is not None:
+                facts.windows.append(_window(started[0], started[1], op.time))
+    elif f == "heal" and op.type != "invoke":
+        facts.heal = op.time
+    elif f == "publish":
+        _publish(facts, op)
+        if op.type == "info" and v.get("error") == "timeout":
+            facts.symptoms.append(op)
+    elif f == "heartbeat_timeout":
+        facts.symptoms.append(op)
+    elif f == "load":
+        facts.load.append(op)
+    elif f == "setup" and isinstance(v.get("deliver"), str):
+        facts.deliver_event = v["deliver"]
+        scan.deliver_set = index
+    elif f == "setup" and isinstance(v.get("notice"), str):
+        facts.notices.append(v["notice"])
+    elif f == "recv_stale":
+        facts.stale.append(op)
+    elif f == "join":
+        topic = str(v.get("topic"))
+        if op.type == "invoke":
+            facts.expected_topics.setdefault(op.process, set()).add(topic)
+        elif op.type == "ok":
+            _close(facts, joined, (op.process, topic), op.time)
+            joined[(op.process, topic)] = (str(v.get("join_ref")), op.node, op.time)
+            facts.closed.discard((op.process, topic))
+    elif f in ("channel_error", "channel_close"):
+        if f == "channel_error" and (op.process, str(v.get("topic"))) in joined:
+            facts.channel_errors.append(op)
+        _close(facts, joined, (op.process, str(v.get("topic"))), op.time)
+        if f == "channel_close":
+            facts.closed.add((op.process, str(v.get("topic"))))
+    elif f == "connect" and op.type == "ok":
+        scan.connected[op.process] = op.time
+    elif f == "disconnect":
+        since = scan.connected.pop(op.process, None)
+        if since is not None:
+            facts.losses.setdefault(op.process, []).append(op)
+            facts.connections.setdefault(op.process, []).append((since, op.time))
+        for key in [k for k in joined if k[0] == op.process]:
+            _close(facts, joined, key, op.time)
+    elif f == "read":
+        topic = str(v.get("topic"))
+        if op.type == "ok":
+            scan.reads[topic] = {str(i) for i in v.get("ids", ())}
+            facts.unread.pop(topic, None)
+        elif op.type == "invoke":
+            facts.unread[topic] = "the read never completed"
+        else:
+            facts.unread[topic] = str(v.get("error") or "the read failed")
+    return False
+
+
+def _finish(facts: Facts, scan: _Scan) -> Facts:
     end_of_faults = facts.heal if facts.heal is not None else facts.end
-    for start_op, at in open_windows.values():
+    for start_op, at in scan.open_windows.values():
         facts.windows.append(_window(start_op, at, max(end_of_faults, at)))
-    for key in list(joined):
-        _close(facts, joined, key, float("inf"))
-    for client, since in connected.items():
+    for key in list(scan.joined):
+        _close(facts, scan.joined, key, float("inf"))
+    for client, since in scan.connected.items():
         facts.connections.setdefault(client, []).append((since, float("inf")))
     facts.windows.sort(key=lambda w: w.start)
-    facts.reads = reads or None
+    facts.reads = scan.reads or None
+    clients, topics, ids = facts.clients, facts.topics, Codes(facts.publishes)
+    facts.messages = messages_of(list(facts.publishes.values()), clients, topics)
+    facts.deliveries = deliveries_of(
+        scan.records,
+        scan.sources,
+        scan.positions,
+        scan.closed,
+        ids,
+        len(facts.publishes),
+        clients,
+        topics,
+    )
     return facts
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..history import Witness
+from ..witness import Witness
 
 Validity = Literal["valid", "invalid", "unknown"]
 MAX_WITNESSES = 20

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..history import Witness
+from ..witness import Witness
 from ._check import Check, Options
 from ._facts import Facts
 from ._result import CheckResult, vacuous, verdict

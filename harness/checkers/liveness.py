@@ -22,28 +22,31 @@ vacuous when no acknowledged message outside fault windows was expected by any j
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
-from ..history import Witness
+import numpy as np
+import numpy.typing as npt
+
 from ..units import Duration
+from ..witness import Witness
 from ._check import Check, Options
-from ._facts import Facts, Membership, describe
+from ._facts import Facts, Membership, Publish, describe
 from ._result import CheckResult, vacuous, verdict
 
 DEFAULT_WITHIN = 15.0
 DEFAULT_SETTLE = 3.0
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
+def _percentiles(values: Sequence[float] | npt.NDArray[np.float64]) -> dict[str, float]:
+    ordered = np.sort(np.asarray(values, np.float64))
+    if not len(ordered):
         return {}
-    ordered = sorted(values)
 
     def pick(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+        return round(float(ordered[min(len(ordered) - 1, int(q * len(ordered)))]), 3)
 
-    return {"p50": pick(0.5), "p99": pick(0.99), "max": round(ordered[-1], 3)}
+    return {"p50": pick(0.5), "p99": pick(0.99), "max": round(float(ordered[-1]), 3)}
 
 
 def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
@@ -170,56 +173,41 @@ def _connected_at_end(facts: Facts, client: str) -> bool:
 def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     settle_option = options.get("settle")
     settle = DEFAULT_SETTLE if settle_option is None else float(settle_option)
-    received = facts.first
+    deliveries, messages = facts.deliveries, facts.messages
     by_topic: dict[str, list[Membership]] = defaultdict(list)
     for (_client, topic), memberships in facts.memberships.items():
         by_topic[topic].extend(memberships)
-    witnesses: list[Witness] = []
-    expected = delivered = clean_messages = faulted_messages = lost_in_faults = 0
-    for message in facts.publishes.values():
-        if message.outcome != "ok" or message.completed is None:
+    invoked, completed = messages.invoked, messages.completed
+    acknowledged = messages.ok & ~np.isnan(completed)
+    in_fault = np.zeros(len(invoked), np.bool_)
+    for w in facts.windows:
+        in_fault |= (invoked <= w.end + settle) & (completed >= w.start)
+    codes = (facts.clients, facts.topics)
+    missing: list[tuple[float, int, int, Membership]] = []  # (invoked, message, place, m)
+    expected = delivered = lost_in_faults = 0
+    for topic, memberships in by_topic.items():
+        code = facts.topics.get(topic)
+        if code is None:
             continue
-        start, end = message.invoked, message.completed
-        in_fault = any(w.overlaps(start, end, settle) for w in facts.windows)
-        if in_fault:
-            faulted_messages += 1
-        else:
-            clean_messages += 1
-        for m in by_topic.get(message.topic, ()):
-            if not (m.start <= start and m.end >= end):
+        of_topic = np.flatnonzero(acknowledged & (messages.topic == code))
+        if not len(of_topic):
+            continue
+        start, end, faulted = invoked[of_topic], completed[of_topic], in_fault[of_topic]
+        for place, m in enumerate(memberships):
+            covered = (m.start <= start) & (m.end >= end)
+            if not covered.any():
                 continue
-            key = (m.client, message.topic, message.id)
-            if key in received:
-                delivered += 1
-                if not in_fault:
-                    expected += 1
-                continue
-            if in_fault:
-                lost_in_faults += 1
-                continue
-            expected += 1
-            witnesses.append(
-                Witness(
-                    f"{m.client} never received {message.id} on {message.topic}",
-                    start,
-                    m.client,
-                    message.topic,
-                    {
-                        "id": message.id,
-                        "publisher": message.publisher,
-                        "published_at": round(start, 3),
-                        "acknowledged_at": round(end, 3),
-                        "joined": {
-                            "from": round(m.start, 3),
-                            "until": _until(m.end),
-                            "join_ref": m.join_ref,
-                            "node": m.node,
-                        },
-                        "faults": facts.windows_near(start - settle, end + settle),
-                    },
-                )
-            )
-    witnesses.sort(key=lambda w: w.time or 0.0)
+            got = _among(of_topic, deliveries.received(m.client, topic, codes))
+            expected += int((covered & ~faulted).sum())
+            delivered += int((covered & got).sum())
+            lost_in_faults += int((covered & ~got & faulted).sum())
+            for i in of_topic[covered & ~got & ~faulted].tolist():
+                missing.append((float(invoked[i]), i, place, m))
+    missing.sort(key=lambda lost: lost[:3])
+    publishes = list(facts.publishes.values())  # by message code
+    witnesses = [_lost(facts, publishes[i], m, settle) for _, i, _, m in missing]
+    faulted_messages = int((acknowledged & in_fault).sum())
+    clean_messages = int((acknowledged & ~in_fault).sum())
     summary = {
         "acknowledged_messages": clean_messages + faulted_messages,
         "outside_faults": clean_messages,
@@ -238,6 +226,39 @@ def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             summary,
         )
     return verdict("delivery", witnesses, summary)
+
+
+def _among(
+    values: npt.NDArray[np.int64], ascending: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Which of `values` are in `ascending` (sorted): `np.isin` without its sort."""
+    if not len(ascending):
+        return np.zeros(len(values), np.bool_)
+    at = np.minimum(np.searchsorted(ascending, values), len(ascending) - 1)
+    return np.asarray(ascending[at] == values)
+
+
+def _lost(facts: Facts, message: Publish, m: Membership, settle: float) -> Witness:
+    start, end = message.invoked, cast(float, message.completed)
+    return Witness(
+        f"{m.client} never received {message.id} on {message.topic}",
+        start,
+        m.client,
+        message.topic,
+        {
+            "id": message.id,
+            "publisher": message.publisher,
+            "published_at": round(start, 3),
+            "acknowledged_at": round(end, 3),
+            "joined": {
+                "from": round(m.start, 3),
+                "until": _until(m.end),
+                "join_ref": m.join_ref,
+                "node": m.node,
+            },
+            "faults": facts.windows_near(start - settle, end + settle),
+        },
+    )
 
 
 def _until(end: float) -> float | str:

@@ -30,8 +30,8 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from ..history import Witness
 from ..units import Duration
+from ..witness import Witness
 from ._check import Check, Options
 from ._facts import Facts, Membership
 from ._result import CheckResult, vacuous, verdict

@@ -20,30 +20,41 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..history import Op, Witness
+import numpy as np
+
+from ..history import Op
+from ..witness import Witness
 from ._check import Check, Options
-from ._facts import Delivery, Facts, Publish, describe
+from ._facts import Facts, Publish, describe
 from ._result import CheckResult, vacuous, verdict
 
 NOTHING_DELIVERED = "no message was delivered to any client"
 
 
 def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    if not facts.deliveries:
+    deliveries = facts.deliveries
+    if not len(deliveries):
         return vacuous("at_most_once", NOTHING_DELIVERED, {"deliveries": 0})
     witnesses: list[Witness] = []
-    for (client, topic, message_id), repeated in facts.repeats.items():
+    times = deliveries.times
+    for repeated in deliveries.repeats():
+        at = repeated[0]
+        client, topic = deliveries.clients[at], deliveries.topics[at]
+        message_id = deliveries.ids[at]
+        ops = [deliveries.op(i) for i in repeated]
         witnesses.append(
             Witness(
                 f"{message_id} delivered {len(repeated)} times to {client} on {topic}",
-                repeated[-1].time,
+                float(times[repeated[-1]]),
                 client,
                 topic,
                 {
                     "id": message_id,
-                    "deliveries": [describe(d.op) for d in repeated],
-                    "join_refs": sorted({str(d.op.value.get("join_ref")) for d in repeated}),
-                    "faults": facts.windows_near(repeated[0].time, repeated[-1].time, 1.0),
+                    "deliveries": [describe(op) for op in ops],
+                    "join_refs": sorted({str(op.value.get("join_ref")) for op in ops}),
+                    "faults": facts.windows_near(
+                        float(times[repeated[0]]), float(times[repeated[-1]]), 1.0
+                    ),
                 },
             )
         )
@@ -52,80 +63,100 @@ def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         "at_most_once",
         witnesses,
         {
-            "deliveries": len(facts.deliveries),
-            "distinct": len(facts.first),
-            "duplicated": sum(len(repeated) - 1 for repeated in facts.repeats.values()),
+            "deliveries": len(deliveries),
+            "distinct": len(deliveries.first),
+            "duplicated": len(deliveries) - len(deliveries.first),
         },
     )
 
 
 def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    if not facts.deliveries:
+    deliveries = facts.deliveries
+    if not len(deliveries):
         return vacuous("no_phantom", NOTHING_DELIVERED, {"deliveries": 0})
+    message, topic = deliveries.message, deliveries.topic
+    published = message < deliveries.published
+    wrong_topic = published & (facts.messages.topic[np.where(published, message, 0)] != topic)
+    pairs = len(facts.topics)
+    asked = [
+        c * pairs + t
+        for client, topics in facts.expected_topics.items()
+        if (c := facts.clients.get(client)) is not None
+        for t in map(facts.topics.get, topics)
+        if t is not None
+    ]
+    joined = np.isin(deliveries.client * pairs + topic, np.array(asked, np.int64))
+    phantom = ~published | wrong_topic | ~joined | deliveries.closed
     witnesses: list[Witness] = []
-    publishes, expected = facts.publishes, facts.expected_topics
-    nothing: set[str] = set()
-    for d in facts.deliveries:
-        published = publishes.get(d.id)
-        if (
-            published is not None
-            and published.topic == d.topic
-            and d.topic in expected.get(d.client, nothing)
-            and d.state != "closed"
-        ):
-            continue
-        message_id, topic = d.id, d.topic
-        if published is None:
+    for i in np.flatnonzero(phantom).tolist():
+        op = deliveries.op(i)
+        message_id, on = deliveries.ids[i], deliveries.topics[i]
+        client, time = deliveries.clients[i], float(deliveries.times[i])
+        if not published[i]:
             problem = f"{message_id} was never published"
-        elif published.topic != topic:
-            problem = f"{message_id} was published on {published.topic}, delivered on {topic}"
-        elif topic not in expected.get(d.client, nothing):
-            problem = f"{d.client} received {message_id} on {topic}, which it never joined"
+        elif wrong_topic[i]:
+            problem = (
+                f"{message_id} was published on {facts.publishes[message_id].topic}, "
+                f"delivered on {on}"
+            )
+        elif not joined[i]:
+            problem = f"{client} received {message_id} on {on}, which it never joined"
         else:
-            problem = f"{d.client} received {message_id} on {topic} after it had left"
+            problem = f"{client} received {message_id} on {on} after it had left"
         witnesses.append(
             Witness(
                 problem,
-                d.time,
-                d.client,
-                topic,
-                {"delivery": describe(d.op), "faults": facts.windows_near(d.time, d.time, 1.0)},
+                time,
+                client,
+                on,
+                {"delivery": describe(op), "faults": facts.windows_near(time, time, 1.0)},
             )
         )
-    return verdict("no_phantom", witnesses, {"deliveries": len(facts.deliveries)})
+    return verdict("no_phantom", witnesses, {"deliveries": len(deliveries)})
 
 
 def order(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    # per (client, topic, publisher): the delivered message with the latest invoke so far
-    latest: dict[tuple[str, str, str], tuple[Publish, Delivery]] = {}
+    """Per stream (client, topic, publisher), in delivery order: the message delivered so far
+    with the latest invoke (`latest`; the first of equals), and each next first delivery judged
+    against it. A scan over sorted columns (`_deliveries`), the same as walking the deliveries."""
+    deliveries, messages = facts.deliveries, facts.messages
+    chosen = deliveries.first[deliveries.message[deliveries.first] < deliveries.published]
+    message = deliveries.message[chosen]
+    stream = deliveries.pair[chosen] * max(len(facts.clients), 1) + messages.publisher[message]
+    by_stream = np.argsort(stream, kind="stable")
+    chosen, message, stream = chosen[by_stream], message[by_stream], stream[by_stream]
+    invoked, acknowledged = messages.invoked[message], messages.acknowledged[message]
+    n = len(chosen)
+    begins = np.ones(n, np.bool_)
+    begins[1:] = stream[1:] != stream[:-1]
+    # running maximum of the invoke time within each stream: ranks offset by stream
+    _, rank = np.unique(invoked, return_inverse=True)
+    segment = np.cumsum(begins) - 1
+    ranked = segment * (n + 1) + rank.reshape(-1)
+    peak = np.maximum.accumulate(ranked)
+    raised = begins.copy()
+    raised[1:] |= ranked[1:] > peak[:-1]
+    latest = np.maximum.accumulate(np.where(raised, np.arange(n), 0))  # its index so far
+    judged_at = np.flatnonzero(~begins)
+    earlier = latest[judged_at - 1]
+    inverted = acknowledged[judged_at] < invoked[earlier]
+    judged = int(inverted.sum() + (~inverted & (acknowledged[earlier] < invoked[judged_at])).sum())
     witnesses: list[Witness] = []
-    judged = 0
-    publishes = facts.publishes
-    for d in facts.deliveries:
-        if d.repeat:
-            continue  # a duplicate: at_most_once's finding
-        published = publishes.get(d.id)
-        if published is None:
-            continue  # a phantom: no_phantom's finding
-        key = (d.client, d.topic, published.publisher)
-        before = latest.get(key)
-        if before is None:
-            latest[key] = (published, d)
-            continue
-        earlier = before[0]
-        if _before(published, earlier):
-            judged += 1
-            witnesses.append(_inversion(facts, d.op, published, before[1].op, earlier))
-        elif (done := earlier.completed) is not None and done < published.invoked:
-            judged += earlier.outcome == "ok"  # `_before(earlier, published)`, inlined
-        if published.invoked > earlier.invoked:
-            latest[key] = (published, d)
+    found = sorted(
+        zip(chosen[judged_at[inverted]].tolist(), chosen[earlier[inverted]].tolist(), strict=True)
+    )
+    publishes = list(facts.publishes.values())  # by message code
+    for at, before in found:
+        published = publishes[deliveries.message[at]]
+        first = publishes[deliveries.message[before]]
+        op, earlier_op = deliveries.op(at), deliveries.op(before)
+        witnesses.append(_inversion(facts, op, published, earlier_op, first))
     if not judged:
         return vacuous(
             "order",
             "no client received two messages of one publisher that were ordered (the first "
             "acknowledged before the second was sent)",
-            {"deliveries": len(facts.deliveries)},
+            {"deliveries": len(deliveries)},
         )
     return verdict("order", witnesses, {"ordered_pairs_judged": judged})
 

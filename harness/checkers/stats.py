@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ..history import Witness
+import numpy as np
+
 from ..units import Duration, Fraction
+from ..witness import Witness
 from ._check import Check, Options
 from ._facts import Facts
 from ._result import CheckResult, Limit, vacuous
@@ -30,26 +32,19 @@ FIGURES = ("p50", "p99", "max")
 
 def latency(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     scope = options.get("scope") or "steady"
-    all_latencies: list[float] = []
-    steady: list[float] = []
-    publishes, distress = facts.publishes, facts.distress
-    outside_faults: dict[str, bool] = {}  # message id -> published outside every fault window
-    for d in facts.first.values():
-        message = publishes.get(d.id)
-        if message is None:
-            continue
-        delay = d.time - message.invoked
-        all_latencies.append(delay)
-        calm = outside_faults.get(d.id)
-        if calm is None:
-            end = message.completed or message.invoked
-            calm = outside_faults[d.id] = not any(
-                w.overlaps(message.invoked, end, DEFAULT_SETTLE) for w in facts.windows
-            )
-        if calm and not (
-            distress and any(x.start <= d.time and x.end >= message.invoked for x in distress)
-        ):
-            steady.append(delay)
+    deliveries, messages = facts.deliveries, facts.messages
+    first = deliveries.first[deliveries.message[deliveries.first] < deliveries.published]
+    message, times = deliveries.message[first], deliveries.times[first]
+    all_latencies = times - messages.invoked[message]
+    invoked, completed = messages.invoked, messages.completed
+    end = np.where(np.isnan(completed) | (completed == 0), invoked, completed)
+    faulted = np.zeros(len(invoked), np.bool_)  # published inside a fault window (+ settle)
+    for w in facts.windows:
+        faulted |= (invoked <= w.end + DEFAULT_SETTLE) & (end >= w.start)
+    calm = ~faulted[message]
+    for x in facts.distress:
+        calm &= ~((x.start <= times) & (x.end >= invoked[message]))
+    steady = all_latencies[calm]
     summary: dict[str, Any] = {
         "all": _percentiles(all_latencies),
         "steady": _percentiles(steady),
@@ -82,7 +77,7 @@ def availability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     begin = facts.workload if facts.workload is not None else facts.start
     fractions: dict[tuple[str, str], float] = {}
     for client, topics in facts.expected_topics.items():
-        for topic in topics:
+        for topic in sorted(topics):  # a set: sorted, or ties would depend on the hash seed
             memberships = facts.memberships.get((client, topic), [])
             span = facts.end - begin
             if span <= 0:

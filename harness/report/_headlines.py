@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..checkers import CheckResult
-from ..history import Witness
+from ..witness import Witness
 
 NOUNS = {
     "at_most_once": ("duplicate delivery", "duplicate deliveries"),

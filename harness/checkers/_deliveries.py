@@ -1,0 +1,222 @@
+"""The deliveries of a history as columns: numpy arrays over small integer codes.
+
+Every safety and timing check walks every delivery, and a history holds a million of them. As
+one Python object each, grouped in dicts, reading and checking a million events took ~15 s on a
+2-core box (`bench/checkers.py`); even a minimal pure-Python pass (one dict operation per
+delivery and per check) took 7.8 s there: ~0.5 µs per dict operation is the floor, and it is
+paid by each check. So each client, topic and message id gets a dense integer code once (one
+dict lookup per string, `Codes`), and grouping by (client, topic, message), the joins with the
+publishes and with the memberships, and the order scan are sorts and gathers in numpy, once.
+
+A message code below `Deliveries.published` is the index of its publish in `Facts.publishes`;
+the ids that were delivered but never published get the codes after those. Witnesses still come
+from the ops (`Deliveries.op`), made from their rows only when a check needs one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import count, islice
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from ..history import Op, Row
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+Flags = npt.NDArray[np.bool_]
+
+_time, _client, _topic, _id = (itemgetter(i) for i in (0, 1, 3, 5))
+
+
+class Codes:
+    """Dense integer codes for names, in order of first sight (`of` a column, `code` of one)."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._index: defaultdict[str, int] = defaultdict(count().__next__)
+        self.of(list(names))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def code(self, name: str) -> int:
+        return self._index[name]
+
+    def names(self, since: int = 0) -> list[Any]:
+        """The names coded, from code `since` on."""
+        return list(islice(self._index, since, None))
+
+    def get(self, name: str) -> int | None:
+        """The name's code, if it has one (none is made)."""
+        return self._index.get(name)
+
+    def of(self, names: Sequence[str]) -> Ints:
+        return np.fromiter(map(self._index.__getitem__, names), np.int64, len(names))
+
+
+class Delivery(NamedTuple):
+    """One delivery of the app's message event, as the report draws it."""
+
+    time: float
+    client: str
+    topic: str
+    id: str
+
+
+@dataclass(eq=False, slots=True)
+class Deliveries:
+    """Columns, one entry per delivery in history order; `first` and `repeat` group them by
+    (client, topic, message id)."""
+
+    times: Floats = field(default_factory=lambda: np.zeros(0))
+    clients: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    client: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
+    topic: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
+    message: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
+    published: int = 0  # message codes below this were published
+    closed: Flags = field(default_factory=lambda: np.zeros(0, np.bool_))  # after a leave
+    pair: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # (client, topic), dense
+    pairs: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # pair -> client*span+topic
+    span: int = 0  # the topic codes there were when the pairs were made
+    key: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # (client, topic, message)
+    first: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # ascending indices
+    repeat: Flags = field(default_factory=lambda: np.zeros(0, np.bool_))
+    sources: Sequence[Op | Row] = ()
+    positions: Sequence[int] = ()
+    messages: int = 0  # the message codes there were when the keys were made
+    _firsts: Ints | None = None  # the keys of first deliveries, sorted (`received`)
+
+    def __len__(self) -> int:
+        return len(self.clients)
+
+    def __iter__(self) -> Iterator[Delivery]:
+        return map(Delivery, self.times.tolist(), self.clients, self.topics, self.ids)
+
+    def op(self, i: int) -> Op:
+        """The op of delivery `i` (made from its row when it was read lean: for witnesses)."""
+        source = self.sources[i]
+        return source if isinstance(source, Op) else Op.from_row(source, self.positions[i])
+
+    def received(self, client: str, topic: str, codes: tuple[Codes, Codes]) -> Ints:
+        """The codes of the messages `client` received on `topic`, ascending."""
+        c, t = codes[0].get(client), codes[1].get(topic)
+        if c is None or t is None or t >= self.span or not len(self.pairs):
+            return np.zeros(0, np.int64)
+        raw = c * self.span + t
+        pair = int(np.searchsorted(self.pairs, raw))
+        if pair >= len(self.pairs) or self.pairs[pair] != raw:
+            return np.zeros(0, np.int64)
+        if self._firsts is None:
+            self._firsts = np.sort(self.key[self.first])
+        firsts, width = self._firsts, self.messages
+        low, high = np.searchsorted(firsts, (pair * width, (pair + 1) * width))
+        return firsts[low:high] - pair * width
+
+    def repeats(self) -> list[list[int]]:
+        """Each key delivered more than once: the indices of all its deliveries, in order; the
+        keys in the order their second delivery came."""
+        if not self.repeat.any():
+            return []
+        _, inverse, counts = np.unique(self.key, return_inverse=True, return_counts=True)
+        groups: dict[int, list[int]] = {}
+        for i in np.flatnonzero(counts[inverse] > 1).tolist():
+            groups.setdefault(int(inverse[i]), []).append(i)
+        return sorted(groups.values(), key=lambda g: g[1])
+
+
+def deliveries_of(
+    records: Sequence[Sequence[Any]],
+    sources: Sequence[Op | Row],
+    positions: Sequence[int],
+    closed: Iterable[int],
+    message_codes: Codes,
+    published: int,
+    client_codes: Codes,
+    topic_codes: Codes,
+) -> Deliveries:
+    """The columns of the deliveries whose records (rows, or row-shaped tuples of ops) are given:
+    [time, client, node, topic, event, id, ...]."""
+    n = len(records)
+    if not n:
+        return Deliveries()
+    clients, client = _coded(list(map(_client, records)), client_codes)
+    topics, topic = _coded(list(map(_topic, records)), topic_codes)
+    ids, message = _coded(list(map(_id, records)), message_codes)
+    # (client, topic) pairs made dense first, so the key cannot overflow: < n * (ids + publishes)
+    span, width = len(topic_codes), len(message_codes)
+    pairs, pair = np.unique(client * span + topic, return_inverse=True)
+    pair = pair.reshape(-1).astype(np.int64)
+    key = pair * width + message
+    _, first = np.unique(key, return_index=True)  # a stable sort: each key's first delivery
+    first.sort()
+    repeat = np.ones(n, np.bool_)
+    repeat[first] = False
+    flags = np.zeros(n, np.bool_)
+    flags[list(closed)] = True
+    return Deliveries(
+        times=np.fromiter(map(_time, records), np.float64, n),
+        clients=clients,
+        topics=topics,
+        ids=ids,
+        client=client,
+        topic=topic,
+        message=message,
+        published=published,
+        closed=flags,
+        pair=pair,
+        pairs=pairs.astype(np.int64),
+        span=span,
+        key=key,
+        first=first.astype(np.int64),
+        repeat=repeat,
+        sources=sources,
+        positions=positions,
+        messages=width,
+    )
+
+
+def _coded(column: list[Any], codes: Codes) -> tuple[list[str], Ints]:
+    """The column as strings (a row's topic or id could be anything JSON allows) and its codes;
+    the types are checked on the names that got new codes, not on every entry."""
+    known = len(codes)
+    coded = codes.of(column)
+    if all(type(name) is str for name in codes.names(known)):
+        return column, coded
+    strings = list(map(str, column))
+    return strings, codes.of(strings)
+
+
+@dataclass(eq=False, slots=True)
+class Messages:
+    """The publishes as columns: entry i is the i-th of `Facts.publishes`."""
+
+    invoked: Floats = field(default_factory=lambda: np.zeros(0))
+    completed: Floats = field(default_factory=lambda: np.zeros(0))  # nan: never completed
+    ok: Flags = field(default_factory=lambda: np.zeros(0, np.bool_))  # acknowledged
+    topic: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
+    publisher: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # a client code
+
+    @property
+    def acknowledged(self) -> Floats:
+        """When each message was acknowledged; nan if it never was."""
+        return np.where(self.ok, self.completed, np.nan)
+
+
+def messages_of(publishes: Sequence[Any], client_codes: Codes, topic_codes: Codes) -> Messages:
+    """The columns of `Facts.publishes` values (`_facts.Publish`)."""
+    n = len(publishes)
+    nan = float("nan")
+    return Messages(
+        np.fromiter((p.invoked for p in publishes), np.float64, n),
+        np.fromiter((nan if p.completed is None else p.completed for p in publishes), float, n),
+        np.fromiter((p.outcome == "ok" for p in publishes), np.bool_, n),
+        topic_codes.of([p.topic for p in publishes]),
+        client_codes.of([p.publisher for p in publishes]),
+    )
