@@ -126,3 +126,47 @@ def test_harness_history_prints_every_op_as_a_full_object(tmp_path):
     )
     assert missing.returncode == 2
     assert "no history here" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("tail", "whole"),
+    [
+        (b"", True),  # a clean file: parsed whole
+        (b'{"time":5,"process":"p","type":"ok","f":"phase","value":{}}\n', True),
+        (b"\n", False),  # a blank line
+        (b'[2.5,"c9","n1","ro', False),  # a torn last line
+    ],
+)
+def test_the_whole_file_parse_reads_as_the_line_parser_does(tmp_path, tail, whole):
+    """`read_lean` parses a clean file with one orjson call (`rundir._parse_whole`) and falls back
+    to the line parser for anything unusual: either way, the same items."""
+    from harness.history import parse_lean, workload_start
+    from harness.rundir import read_lean
+
+    path = tmp_path / "h.jsonl"
+    data = b"".join(op.to_line() + b"\n" for op in OPS) + tail
+    path.write_bytes(data)
+    lean = read_lean(path)
+    expected = list(parse_lean(data.splitlines(keepends=True), shift=workload_start(data)))
+    assert lean.items == expected
+    assert (lean.rows is not None) == whole
+
+
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        (b"[1, 2]\n", 4),  # a row too short
+        (b'[2.5,"c9","n1","room:1","new_msg","x","1"], [1]\n', 4),  # two values on a line
+        (b'[true,"c9","n1","room:1","new_msg","x","1"]\n' + b"5\n", 5),  # not an op at all
+        (b'[2.5, 7, "n1","room:1","new_msg","x","1"]\n', 4),  # a process that is not a name
+        (b'{"time":1,"process":"p","type":"done","f":"phase","value":{}}\n', 4),
+    ],
+)
+def test_a_bad_line_is_located_though_the_file_is_first_parsed_whole(tmp_path, bad, where):
+    from harness.rundir import read_lean
+
+    good = b"".join(op.to_line() + b"\n" for op in OPS[:3])
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(good + bad + good)
+    with pytest.raises(HistoryError, match=rf"bad.jsonl:{where}: not a history op"):
+        read_lean(path)
