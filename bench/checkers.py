@@ -26,6 +26,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import orjson
+
 from harness._gc import paused_gc
 from harness.checkers import DEFAULT_CHECKS, assess_facts, check_all, facts_of
 from harness.history import Op, merge
@@ -129,6 +131,16 @@ def main() -> None:
         name: {} for name in (*DEFAULT_CHECKS, "latency", "availability")
     }
 
+    with paused_gc(freeze=True):  # the floor of any reader: orjson over the whole file, no model
+        t0 = time.perf_counter()
+        array = bytearray(b"[")
+        array += path.read_bytes().replace(b"\n", b",")
+        array[-1] = ord("]")
+        floor = len(orjson.loads(array))
+        floor_time = time.perf_counter() - t0
+    del array
+    print(f"floor: orjson over the whole file, {floor:,} values: {floor_time:.2f}s")
+
     # what the runner and `harness check` do (`runner.check_run`), first, on a fresh heap
     with paused_gc(freeze=True):
         t0 = time.perf_counter()
@@ -157,6 +169,7 @@ def main() -> None:
         f"lean (deliveries stay rows, as `harness check` reads): read {read:.2f}s "
         f"({read / baseline:.0f}x baseline), all {len(results)} checkers {checked:.2f}s "
         f"({checked / baseline:.0f}x); read + check {read + checked:.2f}s, "
+        f"{(read + checked) / floor_time:.1f}x the orjson floor, "
         f"{(read + checked) / (read_ops + checked_ops):.2f}x the ops path"
     )
     for r in results:

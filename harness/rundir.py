@@ -121,15 +121,16 @@ def _parse_whole(data: bytes, shift: float) -> Lean | None:
     lengths = set(map(len, rows))
     if rows and not (
         lengths <= {7, 8}
-        and set(map(type, map(itemgetter(0), rows))) <= {float, int}
         and set(map(type, map(itemgetter(1), rows))) == {str}
         and (8 not in lengths or all(type(row[7]) is dict for row in rows if len(row) == 8))
     ):
         return None
-    if shift:
-        for row in rows:
-            row[0] -= shift
     try:
+        if shift:  # a time that is no number fails here (bool is an int, as for `parse_lean`)
+            for row in rows:
+                row[0] -= shift
+        elif not set(map(type, map(itemgetter(0), rows))) <= {float, int, bool}:
+            return None
         for index in np.flatnonzero(~is_row).tolist():
             item = items[index]
             if type(item) is not dict:

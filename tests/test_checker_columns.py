@@ -201,7 +201,9 @@ def rounded(found: list[tuple[str, float]]) -> list[tuple[str, float]]:
 
 
 @pytest.mark.parametrize("seed", range(300))
-def test_the_column_checks_agree_with_a_walk_over_each_delivery(seed):
+def test_the_column_checks_agree_with_a_walk_over_each_delivery(seed, monkeypatch):
+    if seed % 3 == 0:  # as when the codes' product would overflow: (client, topic) made dense
+        monkeypatch.setattr("harness.checkers._deliveries.KEY_LIMIT", 0)
     history = random_history(seed)
     facts = facts_of(history)
     assert problems(CHECKERS["at_most_once"](facts, {})) == rounded(oracle_at_most_once(history))

@@ -32,6 +32,7 @@ Floats = npt.NDArray[np.float64]
 Flags = npt.NDArray[np.bool_]
 
 _time, _client, _topic, _id = (itemgetter(i) for i in (0, 1, 3, 5))
+KEY_LIMIT = 2**62  # keys made of codes stay below it (int64)
 
 
 class Codes:
@@ -82,8 +83,8 @@ class Deliveries:
     message: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
     published: int = 0  # message codes below this were published
     closed: Flags = field(default_factory=lambda: np.zeros(0, np.bool_))  # after a leave
-    pair: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # (client, topic), dense
-    pairs: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # pair -> client*span+topic
+    pair: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # (client, topic)
+    pairs: Ints | None = None  # pair -> client * span + topic when pairs are dense, else None
     span: int = 0  # the topic codes there were when the pairs were made
     key: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # (client, topic, message)
     first: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # ascending indices
@@ -107,12 +108,13 @@ class Deliveries:
     def received(self, client: str, topic: str, codes: tuple[Codes, Codes]) -> Ints:
         """The codes of the messages `client` received on `topic`, ascending."""
         c, t = codes[0].get(client), codes[1].get(topic)
-        if c is None or t is None or t >= self.span or not len(self.pairs):
+        if c is None or t is None or t >= self.span or not len(self):
             return np.zeros(0, np.int64)
-        raw = c * self.span + t
-        pair = int(np.searchsorted(self.pairs, raw))
-        if pair >= len(self.pairs) or self.pairs[pair] != raw:
-            return np.zeros(0, np.int64)
+        pair = c * self.span + t
+        if self.pairs is not None:
+            pair = int(np.searchsorted(self.pairs, pair))
+            if pair >= len(self.pairs) or self.pairs[pair] != c * self.span + t:
+                return np.zeros(0, np.int64)
         if self._firsts is None:
             self._firsts = np.sort(self.key[self.first])
         firsts, width = self._firsts, self.messages
@@ -149,10 +151,13 @@ def deliveries_of(
     clients, client = _coded(list(map(_client, records)), client_codes)
     topics, topic = _coded(list(map(_topic, records)), topic_codes)
     ids, message = _coded(list(map(_id, records)), message_codes)
-    # (client, topic) pairs made dense first, so the key cannot overflow: < n * (ids + publishes)
+    # the key (client, topic, message) as one integer; the (client, topic) pairs are made dense
+    # first when the product of the codes could overflow (then < n * (ids + publishes))
     span, width = len(topic_codes), len(message_codes)
-    pairs, pair = np.unique(client * span + topic, return_inverse=True)
-    pair = pair.reshape(-1).astype(np.int64)
+    pair, pairs = client * span + topic, None
+    if len(client_codes) * span * max(width, len(client_codes)) >= KEY_LIMIT:
+        pairs, pair = np.unique(pair, return_inverse=True)
+        pair = pair.reshape(-1).astype(np.int64)
     key = pair * width + message
     _, first = np.unique(key, return_index=True)  # a stable sort: each key's first delivery
     first.sort()
@@ -171,7 +176,7 @@ def deliveries_of(
         published=published,
         closed=flags,
         pair=pair,
-        pairs=pairs.astype(np.int64),
+        pairs=pairs,
         span=span,
         key=key,
         first=first.astype(np.int64),
