@@ -104,8 +104,8 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     "heartbeat_timeout": _shape("info", "ref", "no heartbeat reply in time"),
     "fault": _shape(
         "info",
-        "id kind target params phase scheduled error",
-        "a fault starts (phase start), fails to apply (error) or stops (stop)",
+        "id kind target params phase scheduled error figures",
+        "a fault starts (phase start), fails to apply (error) or stops (stop, with its figures)",
     ),
     "client_fault": _shape("info", "id kind clients", "the clients a client fault hit"),
     "heal": _shape("info", "phase", "the final heal: start, done"),

@@ -16,12 +16,15 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import trio
 
 from ._clock import RunClock
+from .broadcast_proxy import Rule
+from .broadcast_proxy._rules import Action
 from .cluster import Cluster, Node
+from .errors import HarnessError
 from .faults import Fault
 from .history import Op, OpName, Recorder
 from .swarm import Swarm
@@ -39,6 +42,7 @@ class Nemesis:
         clock: RunClock,
         swarm: Swarm,
         rng: random.Random,
+        seed: int = 0,
     ) -> None:
         self.cluster = cluster
         self.toxiproxy = toxiproxy
@@ -46,6 +50,7 @@ class Nemesis:
         self.clock = clock
         self.swarm = swarm
         self.rng = rng
+        self.seed = seed  # the scenario's: message-level faults draw from it
         self.active: dict[str, Fault] = {}
         self.errors: list[str] = []
 
@@ -72,8 +77,9 @@ class Nemesis:
         }
         self.active[fault_id] = fault
         self.record("fault", {**base, "phase": "start", "scheduled": round(start + fault.at, 3)})
+        context = _Context(self, fault_id)
         try:
-            await fault.apply(_Context(self, fault_id))
+            await fault.apply(context)
         except Exception as exc:  # a fault that cannot be applied is recorded, not fatal
             log.exception("fault %s (%s) failed", fault_id, fault.kind_name())
             self.errors.append(f"{fault_id} {fault.kind_name()}: {exc}")
@@ -81,7 +87,8 @@ class Nemesis:
         finally:
             self.active.pop(fault_id, None)
             scheduled_end = start + fault.end if fault.end is not None else None
-            self.record("fault", {**base, "phase": "stop", "scheduled": scheduled_end})
+            figures = {"figures": context.figures} if context.figures else {}
+            self.record("fault", {**base, "phase": "stop", "scheduled": scheduled_end, **figures})
 
     def choose_clients(self, share: int | str) -> list[str]:
         ids = sorted(self.swarm.client_ids())
@@ -110,6 +117,7 @@ class _Context:
     def __init__(self, nemesis: Nemesis, fault_id: str) -> None:
         self.nemesis = nemesis
         self.fault_id = fault_id
+        self.figures: dict[str, int] = {}  # what the fault did, recorded when it stops
 
     @property
     def nodes(self) -> Mapping[str, Node]:
@@ -135,6 +143,41 @@ class _Context:
     async def set_enabled(self, links: Sequence[str], enabled: bool) -> None:
         for link in links:
             await self.nemesis.toxiproxy.set_enabled(self._proxy(link), enabled)
+
+    async def add_broadcast_rule(
+        self,
+        action: str,
+        *,
+        directions: Sequence[str] | None,
+        topic: str | None,
+        event: str | None,
+        every: int | None,
+        probability: float | None,
+        first: int | None,
+        delay: float,
+    ) -> Callable[[], Awaitable[None]]:
+        proxy = self.nemesis.cluster.broadcasts
+        if proxy is None:
+            raise HarnessError("message-level faults need the broadcast proxy (none is running)")
+        rule = Rule(
+            self.fault_id,
+            cast(Action, action),
+            None if directions is None else frozenset(directions),
+            topic,
+            event,
+            every,
+            probability,
+            first,
+            delay,
+            self.nemesis.seed,
+        )
+        taken = proxy.add_rule(rule)
+
+        async def remove() -> None:
+            proxy.remove_rule(rule)
+            self.figures.update(broadcasts_matched=taken.matched, broadcasts_taken=taken.taken)
+
+        return remove
 
     def choose_clients(self, share: int | str) -> list[str]:
         return self.nemesis.choose_clients(share)

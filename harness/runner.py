@@ -37,6 +37,7 @@ from .checkers._distress import explain
 from .cluster import Cluster, open_cluster
 from .errors import HarnessError, HistoryError
 from .exits import Outcome
+from .faults import BroadcastFault
 from .history import Op, OpName
 from .nemesis import Nemesis
 from .rundir import HistoryWriter, RunDir, RunOutcome, read_lean, write_outcome
@@ -152,6 +153,7 @@ async def open_run(
                 # the run's proxies and labels its containers (a teardown removes by it)
                 prefix=f"h{int(time.time() * 1000) % 10**8}{secrets.token_hex(2)}",
                 record=record,
+                broadcasts=any(isinstance(f, BroadcastFault) for f in scenario.faults),
             )
         )
         config = SwarmConfig.of(scenario, run_id)
@@ -176,6 +178,7 @@ async def open_run(
             clock,
             swarm,
             random.Random(f"{scenario.seed}/nemesis"),
+            scenario.seed,
         )
         yield Run(scenario, run_dir, clock, writer, cluster, swarm, nemesis, "connect", run_id)
 

@@ -149,3 +149,53 @@ async def test_the_correct_server_is_never_flagged_under_another_contract(tmp_pa
     assert result.error is None, result.error
     flagged = {r.name: (r.validity, r.error) for r in result.results if r.validity != "valid"}
     assert not flagged, f"{scenario} (chat): {flagged} (run dir {result.run_dir})"
+
+
+# Message-level faults (`harness.faults.broadcasts`, the broadcast proxy) on both PubSubs: what
+# each must do to the verdicts. A drop is a loss inside the fault window (never a duplicate), a
+# duplicate is caught by at_most_once unless the app deduplicates (the `dedupe` join parameter,
+# a handle_out intercept), a reorder by order, a delay is only latency.
+BROADCAST_ROWS = [
+    # kind (and its parameters), zoo scenario, join payload, the check that fails (or None)
+    ("drop_broadcast", "broadcast", None, None),
+    ("drop_broadcast", "broadcast-redis", None, None),
+    ("duplicate_broadcast", "broadcast", None, "at_most_once"),
+    ("duplicate_broadcast", "broadcast-redis", None, "at_most_once"),
+    ("duplicate_broadcast", "broadcast", "{dedupe: true}", None),
+    ("reorder_broadcast", "broadcast", None, "order"),
+    ("reorder_broadcast", "broadcast-redis", None, "order"),
+    ("delay_broadcast, delay: 200ms", "broadcast", None, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "scenario", "join", "fails"),
+    BROADCAST_ROWS,
+    ids=[f"{r[0].split(',')[0]}@{r[1]}{'+dedupe' if r[2] else ''}" for r in BROADCAST_ROWS],
+)
+async def test_message_level_faults_say_what_they_should(tmp_path, kind, scenario, join, fails):
+    text = (ZOO / f"{scenario}.yaml").read_text()
+    text = text.replace("kind: drop_broadcast, every: 3", f"kind: {kind}, every: 3")
+    if join:
+        text = text.replace("checks:", f"app:\n  join: {{payload: {join}}}\nchecks:")
+    result = await run_scenario(parse_scenario(text, f"{scenario}.yaml"), RunOptions(out=tmp_path))
+    assert result.error is None, result.error
+    by_name = {r.name: r for r in result.results}
+    stop = [
+        line
+        for line in (result.run_dir / "history.jsonl").read_text().splitlines()
+        if '"phase":"stop"' in line and "broadcast" in line
+    ]
+    assert stop  # the fault took broadcasts, and says so
+    assert '"broadcasts_taken":' in stop[0]
+    assert '"broadcasts_taken":0' not in stop[0]
+    if kind == "drop_broadcast":
+        assert by_name["delivery"].summary["lost_inside_faults"] > 0
+        assert by_name["delivery"].summary["lost_outside_faults"] == 0
+    flagged = {n for n, r in by_name.items() if r.validity != "valid"}
+    assert flagged == ({fails} if fails else set()), {n: by_name[n].summary for n in flagged}
+    if fails == "at_most_once":
+        assert re.search(r"delivered 2 times", by_name[fails].witnesses[0].problem)
+    if fails == "order":
+        assert "was acknowledged before" in by_name[fails].witnesses[0].problem
+    assert result.exit_code == (1 if fails else 0)

@@ -30,6 +30,7 @@ import trio
 
 from .._http import get_json
 from .._process import POLL_INTERVAL, free_ports
+from ..broadcast_proxy import Route, open_broadcast_proxy
 from ..errors import ClusterError
 from ..redis_server import open_redis
 from ..scenario import ClusterSpec
@@ -75,8 +76,11 @@ async def open_cluster(
     toxiproxy: ToxiproxyClient,
     prefix: str,
     record: Callable[[dict[str, Any]], None],
+    broadcasts: bool = False,
 ) -> AsyncIterator[Cluster]:
-    """The scenario's cluster behind its proxies; `record` receives what was started, where."""
+    """The scenario's cluster behind its proxies; `record` receives what was started, where.
+    `broadcasts`: put the broadcast proxy behind every node-to-node link's Toxiproxy proxy (a
+    message-level fault is scheduled)."""
     logs = run_dir / "logs"
     store = f"sqlite:///{(run_dir / 'store.sqlite').resolve()}"
     specs = {s.name: s for s in mesh_specs(spec.node_names, store=store, bugs=spec.bugs)}
@@ -96,10 +100,26 @@ async def open_cluster(
         client_urls: dict[str, str] = {}
         peers: dict[str, dict[str, tuple[str, int]]] = {name: {} for name in specs}
         pubsub: dict[str, str] = {}
-        for link in plan_links(spec.node_names, spec.pubsub):
-            port = await proxies.add(
-                link.name, _upstream(link, specs, redis.address if redis else None)
-            )
+        plan = plan_links(spec.node_names, spec.pubsub)
+        upstreams = {
+            link.name: _upstream(link, specs, redis.address if redis else None) for link in plan
+        }
+        bproxy = None
+        if broadcasts:
+            routes = [
+                Route(
+                    link.name,
+                    _address(upstreams[link.name]),
+                    "mesh" if link.upstream == "peer" else "resp",
+                )
+                for link in plan
+                if link.upstream != "node"
+            ]
+            bproxy = await stack.enter_async_context(open_broadcast_proxy(routes))
+            for name, (host, port) in bproxy.addresses.items():
+                upstreams[name] = f"{host}:{port}"
+        for link in plan:
+            port = await proxies.add(link.name, upstreams[link.name])
             if link.upstream == "node":
                 client_urls[link.target] = f"ws://{HOST}:{port}/socket"
             elif link.upstream == "peer":
@@ -143,7 +163,14 @@ async def open_cluster(
             readiness = "wait" if await _reports_links(nodes) else "none"
         if pairs and readiness != "none":
             await wait_links(nodes, "up", pairs, timeout=LINKS_TIMEOUT)
-        yield Cluster(nodes, dict(proxies.names), client_urls, redis.address if redis else None)
+        yield Cluster(
+            nodes, dict(proxies.names), client_urls, redis.address if redis else None, bproxy
+        )
+
+
+def _address(upstream: str) -> tuple[str, int]:
+    host, _, port = upstream.rpartition(":")
+    return host, int(port)
 
 
 def _upstream(link: LinkPlan, specs: Mapping[str, NodeSpec], redis: str | None) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from ..broadcast_proxy import BroadcastProxy
 from ..faults import Node as FaultTarget
 
 
@@ -103,3 +104,4 @@ class Cluster:
     proxies: Mapping[str, str]  # link name -> toxiproxy proxy name
     client_urls: Mapping[str, str]  # node -> ws URL through its `clients->` proxy
     redis: str | None = None  # host:port of the Redis server, with pubsub: redis
+    broadcasts: BroadcastProxy | None = None  # with a message-level fault in the scenario

@@ -4,6 +4,7 @@
     links.py    down partition
     nodes.py    kill terminate pause restart rolling_restart
     clients.py  client_close client_crash client_leave
+    broadcasts.py  drop_broadcast delay_broadcast duplicate_broadcast reorder_broadcast
     random.py   random (expanded into the others before a run)
 
 Adding a kind: a class in one of those modules (or a new one) with its parameters, docstring,
@@ -21,6 +22,13 @@ from typing import TYPE_CHECKING, Annotated, Union
 from pydantic import Field
 
 from ._base import Fault, FaultContext, Grammar, Node, Topology, conflict, grammar_of
+from .broadcasts import (
+    BroadcastFault,
+    DelayBroadcast,
+    DropBroadcast,
+    DuplicateBroadcast,
+    ReorderBroadcast,
+)
 from .clients import ClientClose, ClientCrash, ClientLeave
 from .links import Down, Partition
 from .nodes import Kill, Pause, Restart, RollingRestart, Terminate
@@ -45,6 +53,10 @@ REGISTRY: tuple[type[Fault], ...] = (
     ClientClose,
     ClientCrash,
     ClientLeave,
+    DropBroadcast,
+    DelayBroadcast,
+    DuplicateBroadcast,
+    ReorderBroadcast,
     Random,
 )
 
@@ -84,6 +96,7 @@ __all__ = [
     "KINDS",
     "REGISTRY",
     "AnyFault",
+    "BroadcastFault",
     "Fault",
     "FaultContext",
     "Grammar",

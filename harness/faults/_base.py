@@ -86,6 +86,22 @@ class FaultContext(Protocol):
 
     async def set_enabled(self, links: Sequence[str], enabled: bool) -> None: ...
 
+    async def add_broadcast_rule(
+        self,
+        action: str,
+        *,
+        directions: Sequence[str] | None,
+        topic: str | None,
+        event: str | None,
+        every: int | None,
+        probability: float | None,
+        first: int | None,
+        delay: float,
+    ) -> Callable[[], Awaitable[None]]:
+        """Put a rule in force on the broadcast proxy (`harness.broadcast_proxy`); returns the
+        call that takes it out again."""
+        ...
+
     def choose_clients(self, share: int | str) -> list[str]:
         """Clients picked by the nemesis's seeded stream: a count or a percentage."""
         ...
