@@ -20,6 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -33,6 +34,7 @@ from .exits import Exit, worst
 from .faults import describe
 from .report import headline
 from .scenario import Scenario, read_scenario
+from .units import parse_duration
 
 
 def _read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario | None:
@@ -118,6 +120,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("cluster backends (cluster.backend):")
     for name, text in describe_backends().items():
         print(f"  {name:<16} {text}")
+    print("after a failing run: harness shrink RUN_DIR (the smallest scenario that still fails)")
     return Exit.VALID
 
 
@@ -349,6 +352,14 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return Exit.VALID
 
 
+def _cmd_shrink(args: argparse.Namespace) -> int:
+    from .shrink import main as shrink
+
+    options = {k: getattr(args, k) for k in ("check", "runs", "budget")}
+    say, complain = partial(print, flush=True), partial(print, file=sys.stderr)
+    return shrink(Path(args.run_dir), **options, say=say, complain=complain)
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -399,6 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--f", action="append", metavar="NAME", help="only ops named NAME")
     history.add_argument("--process", action="append", metavar="P", help="only ops of P")
     history.set_defaults(func=_cmd_history)
+    shrink = commands.add_parser("shrink", help="cut a failing run down to a minimal scenario")
+    shrink.add_argument("run_dir")
+    shrink.add_argument("--check", help="the check that must keep failing (default: the first)")
+    shrink.add_argument("--runs", type=int, default=3, help="runs per candidate (default 3)")
+    shrink.add_argument("--budget", type=parse_duration, default=600.0, help="e.g. 10m")
+    shrink.set_defaults(func=_cmd_shrink)
     schema = commands.add_parser("schema", help="print the scenario JSON Schema")
     schema.set_defaults(func=_cmd_schema)
     listing = commands.add_parser("list", help="list scenarios, fault kinds and checks")

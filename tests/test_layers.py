@@ -39,6 +39,8 @@ IO_MODULES = [
     "harness.redis_server",
     "harness.swarm",
     "harness.nemesis",
+    "harness.broadcast_proxy",
+    "harness.shrink",
     "harness.rundir",
     "harness.runner",
     "harness.cli",

@@ -49,7 +49,7 @@ def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> Chart:
         marks.append(
             mark(
                 "rect",
-                title=f"{text}: {start:.2f} s to {stop:.2f} s",
+                title=f"{text}: {start:.2f} s to {stop:.2f} s{f.get('took', '')}",
                 x=x(start),
                 y=y,
                 width=max(2.0, x(stop) - x(start)),
@@ -143,6 +143,12 @@ def _faults(ops: Sequence[Op]) -> dict[str, dict[str, Any]]:
                 fid, {"kind": op.value.get("kind"), "target": op.value.get("target", "")}
             )
             entry[str(op.value.get("phase"))] = op.time
+            figures = op.value.get("figures")
+            if isinstance(figures, dict) and "broadcasts_taken" in figures:
+                entry["took"] = (
+                    f"; took {figures['broadcasts_taken']} of "
+                    f"{figures.get('broadcasts_matched')} broadcasts it matched"
+                )
     return dict(sorted(faults.items(), key=lambda kv: kv[1].get("start", 0.0)))
 
 

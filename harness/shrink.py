@@ -1,0 +1,250 @@
+"""`harness shrink RUN_DIR`: a failing run cut down to the smallest scenario that still fails.
+
+A failing chaos run of 60 clients and 8 faults is hard to debug; no other chaos tool shrinks a
+failing fault schedule. This one searches greedily, as delta debugging does: from the run's
+resolved scenario it tries one smaller candidate at a time, biggest cuts first:
+
+    each fault removed             the run's duration halved (never before a fault ends)
+    clients, publishers halved     the rate halved, the last topic dropped
+    each fault weakened: a kill to a terminate, a partition to a one-way one, a toxic's
+    figures halved, a window (`for`) halved
+
+Each candidate runs up to `runs` times (seeds seed, seed+1, ...) and is kept as soon as one run
+fails the same check (nondeterminism: a defect that shows one time in three still shows); then
+the search starts over from it. A candidate that passed every time is not tried again. The
+search stops when no candidate fails, or when the time budget is spent, and writes
+`RUN_DIR/shrunk.yaml`: the smallest failing scenario, with a header saying what was removed,
+how often it failed and where its failing run is, ready to commit as a regression scenario.
+
+Candidates are made on the scenario's YAML data and validated like any scenario, so a cut that
+would make it invalid (a fault after the end, more topics per client than topics) is skipped.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+import yaml
+
+from .errors import InvalidScenario
+from .scenario import Scenario, parse_scenario, resolved_data
+from .units import parse_duration
+
+DEFAULT_RUNS = 3
+TOXIC_FIGURES = ("latency", "jitter", "rate", "delay", "timeout", "bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    what: str  # what it removes or weakens, for the header and the progress lines
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Shrunk:
+    scenario: Scenario
+    steps: tuple[str, ...]
+    failed: tuple[int, int]  # the shrunk scenario, run again at the end: (failing runs, runs)
+    run_dir: Path | None  # one of its failing runs
+    tried: int
+    seconds: float
+
+
+def candidates(data: dict[str, Any]) -> Iterator[Candidate]:
+    """Every one-step cut of a scenario's data, biggest first."""
+    faults = list(data.get("faults") or [])
+    for i, fault in enumerate(faults):
+        yield _with(data, f"removed fault {i + 1} ({_label(fault)})", faults=_without(faults, i))
+    duration = parse_duration(data["duration"])
+    if duration >= 2.0:
+        yield _with(data, f"duration {duration:g}s -> {duration / 2:g}s", duration=duration / 2)
+    clients, workload = dict(data.get("clients") or {}), dict(data.get("workload") or {})
+    count = int(clients.get("count", 10))
+    if count > 1:
+        yield _with(
+            data, f"clients {count} -> {count // 2}", clients={**clients, "count": count // 2}
+        )
+    publishers = int(workload.get("publishers", 1))
+    if publishers > 1:
+        half = {**workload, "publishers": publishers // 2}
+        yield _with(data, f"publishers {publishers} -> {publishers // 2}", workload=half)
+    rate = _rate(workload.get("rate", 10.0))
+    if rate >= 2.0:
+        yield _with(
+            data, f"rate {rate:g}/s -> {rate / 2:g}/s", workload={**workload, "rate": rate / 2}
+        )
+    topics = list(clients.get("topics") or [])
+    if len(topics) > 1:
+        fewer = {**clients, "topics": topics[:-1]}
+        fewer["topics_per_client"] = min(int(clients.get("topics_per_client", 1)), len(topics) - 1)
+        yield _with(data, f"dropped topic {topics[-1]}", clients=fewer)
+    for i, fault in enumerate(faults):
+        for what, weaker in _weaker(fault):
+            yield _with(data, f"fault {i + 1} {what}", faults=_replaced(faults, i, weaker))
+
+
+def _weaker(fault: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    kind = fault.get("kind")
+    if kind == "kill":
+        yield "kill -> terminate", {**fault, "kind": "terminate"}
+    if kind == "partition" and not fault.get("one_way"):
+        yield "partition -> one way", {**fault, "one_way": True}
+    for name in TOXIC_FIGURES:
+        if kind not in ("kill", "terminate", "pause") and isinstance(fault.get(name), str | int):
+            value = fault[name]
+            if isinstance(value, str) and value.endswith(("ms", "s")):
+                seconds = parse_duration(value)
+                if seconds > 0.02:
+                    yield (
+                        f"{name} {value} -> {seconds / 2:g}s",
+                        {**fault, name: f"{seconds / 2:g}s"},
+                    )
+            elif isinstance(value, int) and value > 1:
+                yield f"{name} {value} -> {value // 2}", {**fault, name: value // 2}
+    if "for" in fault:
+        length = parse_duration(fault["for"])
+        if length >= 1.0:
+            yield f"for {length:g}s -> {length / 2:g}s", {**fault, "for": f"{length / 2:g}s"}
+
+
+def shrink(
+    scenario: Scenario,
+    check: str,
+    attempt: Callable[[Scenario, int], tuple[bool, Path | None]],
+    *,
+    runs: int = DEFAULT_RUNS,
+    budget: float = 600.0,
+    say: Callable[[str], None],
+) -> Shrunk:
+    """The smallest scenario found that still fails `check`; `attempt(scenario, seed)` runs one
+    candidate and says whether `check` failed, and where the run is."""
+    started = time.monotonic()
+    current = resolved_data(scenario)
+    steps: list[str] = []
+    rejected: set[str] = set()
+    tried = 0
+    progress = True
+    while progress and time.monotonic() - started < budget:
+        progress = False
+        for candidate in candidates(current):
+            if candidate.what in rejected or time.monotonic() - started >= budget:
+                continue
+            try:
+                parsed = parse_scenario(yaml.safe_dump(candidate.data), scenario.source)
+            except InvalidScenario:
+                continue  # the cut makes no valid scenario
+            tried += 1
+            failed_on = next(
+                (n + 1 for n in range(runs) if attempt(parsed, scenario.seed + n)[0]), None
+            )
+            if failed_on is not None:
+                say(f"kept: {candidate.what} (failed {check} on run {failed_on} of {runs})")
+                current, progress = candidate.data, True
+                steps.append(candidate.what)
+                break
+            say(f"no:   {candidate.what} (passed {runs} of {runs})")
+            rejected.add(candidate.what)
+    final = parse_scenario(yaml.safe_dump(current), scenario.source)
+    say(f"the shrunk scenario, {runs} runs more: how often it fails")
+    outcomes = [attempt(final, scenario.seed + n) for n in range(runs)]
+    where = next((run_dir for failing, run_dir in outcomes if failing), None)
+    failed = (sum(failing for failing, _ in outcomes), runs)
+    return Shrunk(final, tuple(steps), failed, where, tried, time.monotonic() - started)
+
+
+def shrunk_yaml(shrunk: Shrunk, check: str, origin: Path) -> str:
+    """The shrunk scenario as a file to commit: a header, then the resolved scenario."""
+    lines = [
+        f"# shrunk by `harness shrink` from {origin} (still fails {check})",
+        f"# {len(shrunk.steps)} cuts in {shrunk.seconds:.0f}s, {shrunk.tried} candidates tried:",
+        *(f"#   - {step}" for step in shrunk.steps),
+        f"# run {shrunk.failed[1]} times more at the end (seeds seed..): failed {check} "
+        f"{shrunk.failed[0]} of {shrunk.failed[1]}",
+    ]
+    if shrunk.run_dir is not None:
+        lines.append(f"# a failing run: {shrunk.run_dir}")
+    body = yaml.safe_dump(resolved_data(shrunk.scenario), sort_keys=False, allow_unicode=True)
+    return "\n".join(lines) + "\n" + body
+
+
+def run_attempt(check: str, out: Path) -> Callable[[Scenario, int], tuple[bool, Path | None]]:
+    """One real run of a candidate (`harness.runner`), judged on `check`."""
+    from .runner import RunOptions, run_scenario
+
+    def attempt(scenario: Scenario, seed: int) -> tuple[bool, Path | None]:
+        result = trio.run(run_scenario, scenario, RunOptions(out=out, seed=seed))
+        if result.interrupted:
+            raise KeyboardInterrupt
+        verdicts = {r.name: r.validity for r in result.results}
+        return verdicts.get(check) == "invalid", result.run_dir
+
+    return attempt
+
+
+def failing_check(results: dict[str, Any]) -> str | None:
+    """The first check a run's results.json reports invalid."""
+    for check in results.get("checks") or []:
+        if isinstance(check, dict) and check.get("validity") == "invalid":
+            return str(check.get("name"))
+    return None
+
+
+def _with(data: dict[str, Any], what: str, **changes: Any) -> Candidate:
+    out = copy.deepcopy(data)
+    out.update(changes)
+    return Candidate(what, out)
+
+
+def _without(faults: list[dict[str, Any]], i: int) -> list[dict[str, Any]]:
+    return [f for j, f in enumerate(faults) if j != i]
+
+
+def _replaced(faults: list[dict[str, Any]], i: int, fault: dict[str, Any]) -> list[dict[str, Any]]:
+    return [fault if j == i else f for j, f in enumerate(faults)]
+
+
+def _label(fault: dict[str, Any]) -> str:
+    target = fault.get("node") or fault.get("link") or fault.get("groups") or ""
+    return f"{fault.get('kind')} {target} at {fault.get('at')}".replace("  ", " ")
+
+
+def _rate(value: Any) -> float:
+    from .units import parse_rate
+
+    return float(parse_rate(value))
+
+
+def main(
+    run_dir: Path,
+    *,
+    check: str | None,
+    runs: int,
+    budget: float,
+    say: Callable[[str], None],
+    complain: Callable[[str], None],
+) -> int:
+    """`harness shrink`: 0 with shrunk.yaml written, 2 for a run that did not fail."""
+    from .rundir import RunDir
+
+    run = RunDir(run_dir)
+    if not run.scenario.is_file() or not run.results.is_file():
+        complain(f"error: {run_dir} is not a run directory (no scenario.yaml, results.json)")
+        return 2
+    chosen = check or failing_check(run.read_results())
+    if chosen is None:
+        complain(f"error: {run_dir} did not fail any check: there is nothing to shrink")
+        return 2
+    scenario = parse_scenario(run.scenario.read_text(encoding="utf-8"), str(run.scenario))
+    say(f"shrinking {scenario.name} (fails {chosen}), {runs} runs a candidate, budget {budget:g}s")
+    attempt = run_attempt(chosen, run.path / "shrink")
+    shrunk = shrink(scenario, chosen, attempt, runs=runs, budget=budget, say=say)
+    target = run.path / "shrunk.yaml"
+    target.write_text(shrunk_yaml(shrunk, chosen, run.path), encoding="utf-8")
+    say(f"{target}: {len(shrunk.steps)} cuts in {shrunk.seconds:.0f}s")
+    return 0
