@@ -7,7 +7,7 @@ resolved scenario it tries one smaller candidate at a time, biggest cuts first:
     each fault removed             the run's duration halved (never before a fault ends)
     clients, publishers halved     the rate halved, the last topic dropped
     each fault weakened: a kill to a terminate, a partition to a one-way one, a toxic's
-    figures halved, a window (`for`) halved
+    figures halved, a window (`for`) halved, a window moved earlier (`at` halved)
 
 Each candidate runs up to `runs` times (seeds seed, seed+1, ...) and is kept as soon as one run
 fails the same check (nondeterminism: a defect that shows one time in three still shows); then
@@ -111,6 +111,9 @@ def _weaker(fault: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         length = parse_duration(fault["for"])
         if length >= 1.0:
             yield f"for {length:g}s -> {length / 2:g}s", {**fault, "for": f"{length / 2:g}s"}
+    at = parse_duration(fault.get("at", 0))
+    if at >= 1.0:  # a window moved earlier lets the run's duration be cut after it
+        yield f"at {at:g}s -> {at / 2:g}s", {**fault, "at": f"{at / 2:g}s"}
 
 
 def shrink(

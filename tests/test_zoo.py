@@ -165,6 +165,7 @@ BROADCAST_ROWS = [
     ("reorder_broadcast", "broadcast", None, "order"),
     ("reorder_broadcast", "broadcast-redis", None, "order"),
     ("delay_broadcast, delay: 200ms", "broadcast", None, None),
+    ("delay_broadcast, delay: 200ms", "broadcast-redis", None, None),
 ]
 
 
