@@ -117,6 +117,7 @@ class Facts:
     connections: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # end: inf
     reads: dict[str, set[str]] | None = None
     unread: dict[str, str] = field(default_factory=dict)  # topic -> why its final read failed
+    read_from: dict[str, float] = field(default_factory=dict)  # topic -> when its read began
     closed: set[tuple[str, str]] = field(default_factory=set)  # closed for good by phx_close
     channel_errors: list[Op] = field(default_factory=list)  # phx_error: the channel crashed
     workload: float | None = None  # when the workload phase began
@@ -322,6 +323,7 @@ def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
             facts.unread.pop(topic, None)
         elif op.type == "invoke":
             facts.unread[topic] = "the read never completed"
+            facts.read_from[topic] = op.time
         else:
             facts.unread[topic] = str(v.get("error") or "the read failed")
     return False

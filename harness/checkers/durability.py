@@ -7,6 +7,11 @@ may or may not be there; they are counted, not judged. No final read means unkno
 whose read failed (the node refused, the answer was too big, the run ended first) is left out,
 and with no lost write elsewhere the verdict is unknown with the reason: never a "lost write"
 that was only an unreadable room. No acknowledged publish means vacuous (nothing to judge).
+
+A publish acknowledged only after its room's read began was concurrent with the read: the read
+may or may not see it, so it is counted (`acknowledged_during_read`), not judged. (An overloaded
+node can answer a publish seconds late, during the final read: judging those was a false alarm
+of a correct server.)
 """
 
 from __future__ import annotations
@@ -34,12 +39,21 @@ def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     witnesses: list[Witness] = []
     acknowledged = indefinite_stored = indefinite = 0
     reads = facts.reads
-    skipped = 0
+    skipped = during = 0
     for message in facts.publishes.values():
         if message.topic in facts.unread:
             skipped += message.outcome == "ok"
             continue
         stored = message.id in reads.get(message.topic, set())
+        read_from = facts.read_from.get(message.topic)
+        if (
+            message.outcome == "ok"
+            and read_from is not None
+            and message.completed is not None
+            and message.completed >= read_from
+        ):
+            during += 1  # concurrent with the read: either answer is right
+            continue
         if message.outcome == "ok":
             acknowledged += 1
             if not stored:
@@ -66,6 +80,8 @@ def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         "indefinite_stored": indefinite_stored,
         "rooms_read": len(reads),
     }
+    if during:
+        summary["acknowledged_during_read"] = during
     if facts.unread:
         summary |= {"rooms_unread": len(facts.unread), "acknowledged_unjudged": skipped}
     if facts.unread and not witnesses:
