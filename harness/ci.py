@@ -58,7 +58,8 @@ def step_summary(
         lines.append("")
     lines += [f"- warning: {_cell(w)}" for w in warnings]
     lines += [
-        f"- reproduce: `harness run {run_dir / 'scenario.yaml'} --seed {seed}`",
+        f"- replay (same plan, seed and faults; not the same timing):"
+        f" `harness run {run_dir / 'scenario.yaml'} --seed {seed}`",
         f"- report: `{run_dir / 'report.html'}`",
         "",
     ]

@@ -88,7 +88,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         else:
             print(
                 f"{name}: ok ({scenario.name}, {scenario.duration:g}s, "
-                f"{len(scenario.faults)} faults, checks: {', '.join(scenario.checks)})"
+                f"{len(scenario.faults)} faults, {_checks_text(scenario)})"
             )
     return code
 
@@ -163,11 +163,9 @@ class _ProgressView:
         self.last_plain = -10.0
         self.live = None
         if self.fancy:
-            from rich.console import Console
-            from rich.live import Live
+            from rich import console, live
 
-            console = Console(file=self.out)
-            self.live = Live(console=console, refresh_per_second=4, transient=True)
+            self.live = live.Live(console=console.Console(file=self.out), transient=True)
             self.live.start()
 
     def __call__(self, p: object) -> None:
@@ -187,8 +185,7 @@ class _ProgressView:
             print(line, file=self.out, flush=True)
 
     def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
+        self.live.stop() if self.live is not None else None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -254,6 +251,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def _checks_text(scenario: Scenario) -> str:
+    off = f"; off: {', '.join(scenario.checks_off)}" if scenario.checks_off else ""
+    return f"checks: {', '.join(scenario.checks)}{off}"
+
+
 def _dry_run(scenarios: Sequence[Scenario], args: argparse.Namespace) -> int:
     """The resolved plan of each run (seed fixed, random faults expanded); nothing is started."""
     from .scenario import resolve, resolved_yaml
@@ -262,6 +264,7 @@ def _dry_run(scenarios: Sequence[Scenario], args: argparse.Namespace) -> int:
         for i in range(args.repeat):
             seed = (args.seed if args.seed is not None else scenario.seed) + i
             print(f"# {scenario.source}, seed {seed}: would run")
+            print(f"# {_checks_text(scenario)}")
             print(resolved_yaml(resolve(scenario, seed)))
     return Exit.VALID
 

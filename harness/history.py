@@ -60,6 +60,7 @@ OpName = Literal[
     "interrupted",
     "read",
     "load",
+    "probe",
 ]
 
 
@@ -114,7 +115,8 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     ),
     "setup": _shape(
         "info",
-        "toxiproxy toxiproxy_pid redis redis_pid nodes pids proxies run_id deliver",
+        "toxiproxy toxiproxy_pid redis redis_pid nodes pids proxies run_id deliver clock_origin"
+        " notice probe_topic",
         "what the run started, and where",
     ),
     "interrupted": _shape("info", "phase", "Ctrl-C or SIGTERM, in this phase"),
@@ -123,6 +125,12 @@ OP_NAMES: Mapping[OpName, OpShape] = {
         "info",
         "span lag publish_lag backlog cpu_busy cpu_stall",
         "the harness's own load: worst loop and publish lag of a period; the machine's CPUs",
+    ),
+    "probe": _shape(
+        "invoke info",
+        "id topic kind after fault elapsed seconds pairs missing timeout reason",
+        "the readiness probe (`harness.probe`): a probe published (invoke), a measurement of the"
+        " cluster's formation (info)",
     ),
 }
 

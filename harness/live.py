@@ -87,6 +87,17 @@ class LiveClient:
             and (topic is None or op.value.get("topic") == topic)
         ]
 
+    async def wait_received(
+        self, message_id: str, topic: str | None = None, *, timeout: float = 10.0
+    ) -> None:
+        """Until the app delivered `message_id` to this client (on `topic`, if given)."""
+        where = f" on {topic}" if topic else ""
+        await _wait(
+            lambda: message_id in self.received(topic),
+            timeout,
+            f"{self.id} received {message_id}{where}",
+        )
+
     def publish(self, topic: str, body: str = "hello") -> str:
         """Push the app's publish event (its `app.publish` template); returns the message id."""
         self.live._published += 1
@@ -129,7 +140,7 @@ class Live:
         recorded so far. `durability` needs the final read a run ends with: unknown here."""
         options = self.scenario.checks
         chosen = options if checks is None else {name: options.get(name, {}) for name in checks}
-        return assess(self.ops(), chosen)
+        return assess(self.ops(), chosen, self.scenario.checks_off if checks is None else ())
 
     async def apply(self, fault: Mapping[str, Any] | str) -> str:
         """Start one fault now (`{kind: kill, node: n2, restart_after: 1s}`); returns its id

@@ -53,6 +53,9 @@ class Nemesis:
         self.seed = seed  # the scenario's: message-level faults draw from it
         self.active: dict[str, Fault] = {}
         self.errors: list[str] = []
+        # called with (fault id, "kind target") when a fault that stopped a node or cut a node
+        # link has healed and no other such fault is still active (the readiness probe)
+        self.on_heal: Callable[[str, str], None] | None = None
 
     def record(self, f: OpName, value: Mapping[str, Any]) -> None:
         self.recorder.record(Op(self.clock.now(), "nemesis", "info", f, value))
@@ -78,8 +81,10 @@ class Nemesis:
         self.active[fault_id] = fault
         self.record("fault", {**base, "phase": "start", "scheduled": round(start + fault.at, 3)})
         context = _Context(self, fault_id)
+        healed = False
         try:
             await fault.apply(context)
+            healed = True
         except Exception as exc:  # a fault that cannot be applied is recorded, not fatal
             log.exception("fault %s (%s) failed", fault_id, fault.kind_name())
             self.errors.append(f"{fault_id} {fault.kind_name()}: {exc}")
@@ -89,6 +94,9 @@ class Nemesis:
             scheduled_end = start + fault.end if fault.end is not None else None
             figures = {"figures": context.figures} if context.figures else {}
             self.record("fault", {**base, "phase": "stop", "scheduled": scheduled_end, **figures})
+            others = any(f.reforms() for f in self.active.values())
+            if healed and fault.reforms() and not others and self.on_heal is not None:
+                self.on_heal(fault_id, f"{fault.kind_name()} {fault.target()}".strip())
 
     def choose_clients(self, share: int | str) -> list[str]:
         ids = sorted(self.swarm.client_ids())

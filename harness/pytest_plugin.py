@@ -118,6 +118,10 @@ class ScenarioItem(pytest.Item):
         super().__init__(**kwargs)
         self.scenario = scenario
         self.seed = seed
+        # Plugins that mark items by their test function read `item.obj` (pytest-trio's
+        # `trio_mode` automark does, for every collected item): a scenario's is `runtest`, a
+        # plain function, so it is left unmarked and runs its own trio loop.
+        self.obj = self.runtest
 
     def runtest(self) -> None:
         out = _out_dir(self.config, self.scenario.name)

@@ -300,6 +300,7 @@ def write_outcome(run: RunDir, outcome: RunOutcome, junit_path: Path | None = No
             "warnings": list(outcome.warnings),
             "distress": [d.to_json() for d in outcome.distress],
             "load": outcome.assessment.load or {},
+            "formation": outcome.assessment.formation,
             "checks": [r.to_json() for r in outcome.results],
         },
     )

@@ -2,9 +2,12 @@
 reverse, however the run ends.
 
     set up     toxiproxy-server (ours, or the user's), the cluster behind its proxies
-               (`open_cluster`: proxies, Redis, nodes), the joined swarm (`open_swarm`)
+               (`open_cluster`: proxies, Redis, nodes), the readiness probe until the cluster
+               has formed (`harness.probe`), the joined swarm (`open_swarm`)
     workload   publishers publish for `duration` while the nemesis applies faults on schedule
-    heal       every fault undone (Toxiproxy reset, nodes resumed/started); then `settle`
+               (the probe measures how long the cluster takes to re-form after each heal)
+    heal       every fault undone (Toxiproxy reset, nodes resumed/started); the probe again
+               (the final read must see a whole cluster); then the rest of `settle`
     final read each room's stored messages, for the durability check
     tear down  swarm, nodes, Redis, proxies, toxiproxy-server (each shielded and bounded)
     check      history.jsonl -> results.json, junit.xml, report.html; exit 0/1/3, 130
@@ -40,6 +43,7 @@ from .exits import Outcome
 from .faults import BroadcastFault
 from .history import Op, OpName
 from .nemesis import Nemesis
+from .probe import Probe, Reformations, open_probe, probe_topic, remaining, wait_formed
 from .rundir import HistoryWriter, RunDir, RunOutcome, read_lean, write_outcome
 from .scenario import Scenario, resolve, resolved_yaml
 from .swarm import Endpoint, Swarm, SwarmConfig, open_swarm, plan_clients, read_rooms
@@ -94,6 +98,12 @@ class RunResult:
     def interrupted(self) -> bool:
         return self.concluded.interrupted
 
+    def explain(self) -> str:
+        """Why the run is not valid, in the report's words (for assertion messages)."""
+        if self.error is not None:
+            return f"{self.outcome}: {self.error}"
+        return self.concluded.assessment.explain()
+
 
 @dataclass(slots=True)
 class Run:
@@ -106,6 +116,7 @@ class Run:
     cluster: Cluster
     swarm: Swarm
     nemesis: Nemesis
+    probe: Probe | None = None  # None: `cluster.ready.probe: off`
     phase: str = "setup"
     run_id: str = ""
     workload_start: float | None = None  # run clock; the scenario's clock is 0 there
@@ -156,8 +167,19 @@ async def open_run(
                 broadcasts=any(isinstance(f, BroadcastFault) for f in scenario.faults),
             )
         )
+        names = scenario.cluster.node_names
+        ready = scenario.cluster.ready
+        probe = None
+        if ready.probing is not None:
+            topic = probe_topic(ready.probing.topic, scenario.clients.topics, run_id)
+            record({"probe_topic": topic})
+            direct = [Endpoint(n, cluster.nodes[n].url) for n in names]
+            probe = await stack.enter_async_context(
+                open_probe(direct, topic, scenario.app, writer, clock, run_id)
+            )
+            await wait_formed(probe, ready.timeout)
         config = SwarmConfig.of(scenario, run_id)
-        endpoints = [Endpoint(n, cluster.client_urls[n]) for n in scenario.cluster.node_names]
+        endpoints = [Endpoint(n, cluster.client_urls[n]) for n in names]
         writer.record(Op(clock.now(), "runner", "info", "phase", {"phase": "connect"}))
         swarm = await stack.enter_async_context(
             open_swarm(
@@ -180,7 +202,11 @@ async def open_run(
             random.Random(f"{scenario.seed}/nemesis"),
             scenario.seed,
         )
-        yield Run(scenario, run_dir, clock, writer, cluster, swarm, nemesis, "connect", run_id)
+        if probe is not None:
+            nemesis.on_heal = Reformations(probe, ready.reform_timeout, watch).healed
+        yield Run(
+            scenario, run_dir, clock, writer, cluster, swarm, nemesis, probe, "connect", run_id
+        )
 
 
 async def _execute(run: Run, progress: Callable[[Progress], None] | None) -> None:
@@ -198,8 +224,12 @@ async def _execute(run: Run, progress: Callable[[Progress], None] | None) -> Non
                 work.cancel_scope.cancel()
         run.set_phase("heal")
         await run.nemesis.heal()
+        healed = run.clock.now()
         run.set_phase("settle")
-        await trio.sleep(s.settle)
+        if run.probe is not None:  # the read must see the cluster whole, when it can be
+            timeout = s.cluster.ready.reform_timeout
+            await run.probe.measure("final", timeout, after="the final heal")
+        await trio.sleep(remaining(s.settle, run.clock.now() - healed))
         run.set_phase("final_read")
         direct = [Endpoint(n.name, n.url) for n in run.cluster.nodes.values()]
         await read_rooms(direct, s.clients.topics, run.writer, run.clock, s.app, run.run_id)
@@ -364,7 +394,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 def check_run(run_dir: RunDir, scenario: Scenario) -> Assessment:
     """The scenario's checks over the run's history file, read lean (deliveries stay rows)."""
     with paused_gc(freeze=True):  # the history is read once, near the end of the process
-        return assess_facts(facts_of(read_lean(run_dir.history)), scenario.checks)
+        facts = facts_of(read_lean(run_dir.history))
+        return assess_facts(facts, scenario.checks, scenario.checks_off)
 
 
 __all__ = ["Progress", "Run", "RunOptions", "RunResult", "check_run", "open_run", "run_scenario"]

@@ -89,6 +89,16 @@ def parse_args(argv: list[str]) -> NodeConfig:
     parser.add_argument(
         "--trace", metavar="PATH", help="write every PubSub send and receive to PATH (JSON lines)"
     )
+    parser.add_argument(
+        "--link-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="dial the PubSub links only this long after start (a cluster that forms late)",
+    )
+    parser.add_argument(
+        "--no-stats", action="store_true", help="no GET /stats (like a real Phoenix endpoint)"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     peers = dict(args.peer)
@@ -130,6 +140,8 @@ def parse_args(argv: list[str]) -> NodeConfig:
         origins=tuple(args.origin),
         check_origin=not args.no_check_origin,
         trace=args.trace,
+        link_delay=max(0.0, min(args.link_delay, 3600.0)),
+        stats=not args.no_stats,
     )
 
 

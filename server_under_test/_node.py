@@ -6,7 +6,10 @@ socket drainer does, so clients of every phoenix.js version reconnect (to this n
 back, or to another one), then stops.
 
 HTTP routes on the websocket port: `GET /health` (200 while serving, 503 while draining) and
-`GET /stats` (sockets, channels per topic, PubSub links and their state).
+`GET /stats` (sockets, channels per topic, PubSub links and their state; `--no-stats` turns it
+off, like a real Phoenix endpoint). `--link-delay S` dials the PubSub links only S seconds after
+the node starts (at every start): a cluster that forms after its nodes answer health, as one
+clustered by libcluster does.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class NodeConfig:
     check_origin: bool = True
     outbox_limit: int = 16_000_000  # bytes queued for one peer before it is dropped
     trace: str | None = None  # a file for every PubSub send and receive (`_trace`)
+    link_delay: float = 0.0  # PubSub links dialled this long after start (a slow-forming cluster)
+    stats: bool = True  # False: no `/stats` (like a real Phoenix endpoint)
 
 
 class Node:
@@ -86,6 +91,7 @@ class Node:
             self.pubsub = RedisPubSub(config.node, url=config.pubsub, bugs=config.bugs)
         if config.trace:
             self.pubsub.trace = Tracer(config.node, config.trace)
+        self.pubsub.link_delay = config.link_delay
         self.services = NodeServices(
             node=config.node,
             store=self.store,
@@ -199,7 +205,7 @@ class Node:
             )
         if self.config.app == "chat":  # like a real Phoenix endpoint: no /stats
             return await _chat.messages(self.store, query) if path == "/api/messages" else None
-        if path == "/stats":
+        if path == "/stats" and self.config.stats:
             return HttpResponse(200, self.stats())
         return None
 

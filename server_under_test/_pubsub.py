@@ -132,6 +132,7 @@ class PubSub:
     def __init__(self, node: str, *, bugs: Bugs) -> None:
         self.node = node
         self.bugs = bugs
+        self.link_delay = 0.0  # `--link-delay`: links are first dialled this long after start
         self._local: dict[str, dict[int, Subscriber]] = {}
         self.trace = Tracer(node)  # `--trace`: replaced by the node with one that writes
 
@@ -258,6 +259,7 @@ class MeshPubSub(PubSub):
         def refused() -> None:
             link.state = "down"
 
+        await trio.sleep(self.link_delay)
         while True:
             stream = await dial(link.host, link.port, refused)
             try:

@@ -110,6 +110,7 @@ class RedisPubSub(PubSub):
         def refused() -> None:
             link.state = "down"
 
+        await trio.sleep(self.link_delay)
         while True:
             stream = await dial(self.host, self.port, refused)
             link.connects += 1

@@ -3,6 +3,9 @@ items against real nodes and Toxiproxy, the failure text, bad files, and the fix
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -105,3 +108,31 @@ async def test_a_whole_run(chaos_run):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def _readme_fixture_example() -> tuple[str, str]:
+    """The README's fixture example as written: its `my-cluster.yaml` and its test module."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("Fixtures for your own tests") :]
+    yaml_text = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    python = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return yaml_text, python
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trio_mode", ["true", "false"])
+def test_scenario_items_and_the_readme_fixtures_run_together(pytester, trio_mode):
+    """One pytest run, one configuration: `--chaos` items beside fixture tests. With `trio_mode
+    = true` (what the README says) pytest-trio's automark used to end the session in an
+    INTERNALERROR on the scenario items; the README's example passes as written."""
+    yaml_text, python = _readme_fixture_example()
+    pytester.makefile(".yaml", **{"my-cluster": yaml_text})
+    if trio_mode == "false":  # without trio_mode, the module marks its tests itself
+        python = "import pytest\npytestmark = pytest.mark.trio\n" + python
+    pytester.makepyfile(test_example=python)
+    pytester.makeini(f"[pytest]\ntrio_mode = {trio_mode}\n")
+    result = pytester.runpytest_subprocess(
+        "--chaos", "my-cluster.yaml", "test_example.py", "-p", "no:cacheprovider"
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=3)

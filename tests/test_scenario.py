@@ -244,3 +244,24 @@ def test_random_faults_never_hold_one_node_twice(name):
     for seed in range(200):
         faults = resolve(scenario, seed).faults
         assert all(conflict(faults[:i], f) is None for i, f in enumerate(faults)), seed
+
+
+def test_checks_only_add_and_off_removes_a_default_with_a_warning():
+    """A latency threshold once silently replaced every default check: a CI job went green
+    without judging at_most_once."""
+    from harness.checkers import DEFAULT_CHECKS, Facts, assess_facts
+
+    only_latency = parse_scenario(BASE + "checks: {latency: {p99: 500ms}}\n")
+    assert list(only_latency.checks) == [*DEFAULT_CHECKS, "latency"]
+    assert only_latency.checks_off == ()
+    by_set = parse_scenario(BASE, overrides=["checks.latency={p99: 500ms}"])
+    assert list(by_set.checks) == list(only_latency.checks)
+    off = parse_scenario(BASE + "checks: {at_most_once: off, rejoin: {within: 5s}}\n")
+    assert "at_most_once" not in off.checks
+    assert off.checks["rejoin"] == {"within": 5.0}
+    assert off.checks_off == ("at_most_once",)
+    assessment = assess_facts(Facts(), off.checks, off.checks_off)
+    assert any("at_most_once was turned off" in w for w in assessment.warnings)
+    assert "at_most_once" not in {r.name for r in assessment.results}
+    with pytest.raises(InvalidScenario, match="checks.at_most_once"):
+        parse_scenario(BASE + "checks: {at_most_once: maybe}\n")

@@ -23,6 +23,8 @@ from ..history import Op, workload_clock
 from ._check import Check, Options
 from ._distress import distress_of, load_figures, temper
 from ._facts import Distress, Facts, Membership, Publish, Window, facts_of
+from ._formation import Formation, formation_of
+from ._headlines import headline, headlines
 from ._result import CheckResult, Limit, Validity, combine
 from ._warnings import warnings_of
 from .durability import DURABILITY
@@ -59,26 +61,43 @@ class Assessment:
     distress: tuple[Distress, ...] = ()
     warnings: tuple[str, ...] = ()
     load: Mapping[str, Mapping[str, float]] | None = None
+    formation: Mapping[str, Any] | None = None  # the readiness probe's figures (`formation_of`)
 
     @property
     def validity(self) -> Validity:
         return combine(self.results)
 
+    def explain(self) -> str:
+        """Each check that did not hold, with its sentence (`headline`); for assertion messages:
+        `assert verdict.validity == "valid", verdict.explain()`."""
+        lines = [
+            f"{r.name} {r.validity}: {headline(r)}" for r in self.results if r.validity != "valid"
+        ]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines) or "every check valid"
 
-def assess(history: Sequence[Op], checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
-    """Every check over the history, on the scenario's clock (`history.workload_clock`)."""
+
+def assess(
+    history: Sequence[Op], checks: Mapping[str, Mapping[str, Any]], off: Sequence[str] = ()
+) -> Assessment:
+    """Every check over the history, on the scenario's clock (`history.workload_clock`).
+    `off`: default checks the scenario turned off (each one a warning)."""
     with paused_gc():
-        return assess_facts(facts_of(workload_clock(history)), checks)
+        return assess_facts(facts_of(workload_clock(history)), checks, off)
 
 
-def assess_facts(facts: Facts, checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
+def assess_facts(
+    facts: Facts, checks: Mapping[str, Mapping[str, Any]], off: Sequence[str] = ()
+) -> Assessment:
     """Every check over the facts of a history (`facts_of`: of its ops, or of a history file
     read lean, as the runner and `harness check` do: `runner.check_run`)."""
     with paused_gc():
-        return _assess(facts, checks)
+        return _assess(facts, checks, off)
 
 
-def _assess(facts: Facts, checks: Mapping[str, Mapping[str, Any]]) -> Assessment:
+def _assess(
+    facts: Facts, checks: Mapping[str, Mapping[str, Any]], off: Sequence[str]
+) -> Assessment:
     facts.distress = distress_of(facts)
     results = []
     for name, options in checks.items():
@@ -95,7 +114,11 @@ def _assess(facts: Facts, checks: Mapping[str, Mapping[str, Any]]) -> Assessment
             result = temper(result, facts)
         results.append(replace(result, description=check.description))
     return Assessment(
-        tuple(results), facts.distress, warnings_of(facts, results), load_figures(facts.load)
+        tuple(results),
+        facts.distress,
+        warnings_of(facts, results, off),
+        load_figures(facts.load),
+        formation_of(facts),
     )
 
 
@@ -114,6 +137,7 @@ __all__ = [
     "CheckResult",
     "Distress",
     "Facts",
+    "Formation",
     "Limit",
     "Membership",
     "Options",
@@ -125,4 +149,6 @@ __all__ = [
     "check_all",
     "combine",
     "facts_of",
+    "headline",
+    "headlines",
 ]

@@ -13,6 +13,9 @@
 * membership: for each (client, topic), the intervals during which the client was joined, from a
   `join` ok to the next `channel_error`, `channel_close` or `disconnect` of that client;
 * final reads: `read` ok ops, the room contents after the run;
+* the readiness probe (`harness.probe`): the ids of its probes (`probe` invoke ops), which no
+  check counts wherever they are delivered, and its measurements of the cluster's formation
+  (`probe` info ops): when each began (a heal) and how long the cluster took;
 * the harness's own load (`load` ops) and the symptoms a slow harness shows (`heartbeat_timeout`,
   publishes that timed out), from which `harness.checkers._distress` finds the windows where the
   harness could not judge; `workload`, when the workload phase began.
@@ -34,6 +37,7 @@ import numpy as np
 from .._gc import paused_gc
 from ..history import Lean, Op, Row
 from ._deliveries import Codes, Deliveries, Messages, deliveries_of, messages_of
+from ._formation import Formation, formation
 
 DELIVERY_EVENT = "new_msg"
 
@@ -124,6 +128,8 @@ class Facts:
     deliver_event: str = DELIVERY_EVENT
     load: list[Op] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # what set-up had to say (`setup` ops)
+    probes: set[str] = field(default_factory=set)  # the readiness probe's message ids
+    formations: list[Formation] = field(default_factory=list)
     symptoms: list[Op] = field(default_factory=list)
     distress: tuple[Distress, ...] = ()  # set by `assess`, read by the timing checks
 
@@ -291,6 +297,11 @@ def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
         scan.deliver_set = index
     elif f == "setup" and isinstance(v.get("notice"), str):
         facts.notices.append(v["notice"])
+    elif f == "probe":
+        if op.type == "invoke":
+            facts.probes.add(str(v.get("id")))
+        else:
+            facts.formations.append(formation(op))
     elif f == "recv_stale":
         facts.stale.append(op)
     elif f == "join":
@@ -339,6 +350,8 @@ def _finish(facts: Facts, scan: _Scan) -> Facts:
         facts.connections.setdefault(client, []).append((since, float("inf")))
     facts.windows.sort(key=lambda w: w.start)
     facts.reads = scan.reads or None
+    if facts.probes and scan.records:  # probes delivered on a workload topic: not the workload's
+        _drop_probes(scan, facts.probes)
     clients, topics, ids = facts.clients, facts.topics, Codes(facts.publishes)
     facts.messages = messages_of(list(facts.publishes.values()), clients, topics)
     facts.deliveries = deliveries_of(
@@ -352,6 +365,17 @@ def _finish(facts: Facts, scan: _Scan) -> Facts:
         topics,
     )
     return facts
+
+
+def _drop_probes(scan: _Scan, probes: set[str]) -> None:
+    keep = [k for k, record in enumerate(scan.records) if record[5] not in probes]
+    if len(keep) == len(scan.records):
+        return
+    closed = set(scan.closed)
+    scan.closed = [new for new, k in enumerate(keep) if k in closed]
+    scan.records = [scan.records[k] for k in keep]
+    scan.sources = [scan.sources[k] for k in keep]
+    scan.positions = [scan.positions[k] for k in keep]
 
 
 def _window(op: Op, start: float, end: float) -> Window:

@@ -4,7 +4,8 @@ A check with nothing to judge is not a warning but a verdict (vacuous: unknown).
 weaker cases that leave a pass standing but should reach the reader wherever the verdict does
 (terminal, JUnit, report): no fault at all, faults meant to cut connections that cut none, a
 check that had nothing outside the fault windows, harness distress that did not change a verdict,
-and what the cluster's set-up noticed (a stale node image, containers a dead run left behind).
+a default check the scenario turned off, and what the cluster's set-up noticed (a stale node
+image, containers a dead run left behind).
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from ._facts import Facts
 from ._result import CheckResult
 
 
-def warnings_of(facts: Facts, results: Sequence[CheckResult]) -> tuple[str, ...]:
+def warnings_of(
+    facts: Facts, results: Sequence[CheckResult], off: Sequence[str] = ()
+) -> tuple[str, ...]:
     warnings: list[str] = list(facts.notices)  # set-up: a stale image, a dead run's leftovers
+    for name in off:
+        warnings.append(f"{name} was turned off (checks.{name}: off): this run does not judge it")
     if not facts.windows:
         warnings.append("no fault was injected: this run shows steady-state behaviour only")
     kinds = {w.kind for w in facts.windows}

@@ -10,7 +10,10 @@
 * `delivery` (`settle`, default 3 s): every acknowledged message whose publish falls outside
   every fault window (each extended by `settle` after it heals) reaches every client that was
   joined to its topic from before the publish until after the acknowledgement. Losses inside
-  fault windows are counted and reported, never failed: at-most-once allows them.
+  fault windows are counted and reported, never failed: at-most-once allows them. A loss
+  published while the cluster was still re-forming after a heal, for longer than `settle`
+  (the readiness probe measured it: `Facts.formations`), says so in its witness (`reforming`),
+  so the sentence names the re-formation time against `settle`.
 
 Both depend on the harness keeping time (`timing=True`): where its own load generator fell
 behind, `harness.checkers._distress` turns their violations into `unknown`. `rejoin` is vacuous
@@ -240,6 +243,24 @@ def _among(
 
 def _lost(facts: Facts, message: Publish, m: Membership, settle: float) -> Witness:
     start, end = message.invoked, cast(float, message.completed)
+    reforming = next(
+        (
+            f
+            for f in facts.formations
+            if f.kind != "formed" and f.start <= start < f.end and f.end - f.start > settle
+        ),
+        None,
+    )
+    extra: dict[str, Any] = {}
+    if reforming is not None:  # published while the cluster was still re-forming after a heal
+        extra["reforming"] = {
+            "after": reforming.after,
+            "fault": reforming.fault,
+            "at": round(reforming.start, 3),
+            "seconds": reforming.seconds,
+            "timeout": reforming.timeout,
+            "settle": settle,
+        }
     return Witness(
         f"{m.client} never received {message.id} on {message.topic}",
         start,
@@ -257,6 +278,7 @@ def _lost(facts: Facts, message: Publish, m: Membership, settle: float) -> Witne
                 "node": m.node,
             },
             "faults": facts.windows_near(start - settle, end + settle),
+            **extra,
         },
     )
 

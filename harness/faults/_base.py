@@ -9,6 +9,7 @@ the same class:
     disruptive    True when it is expected to cut client connections (the report warns when
                   such a fault ran and nobody lost a connection)
     target()      a short label of what it hits (`clients->n1`, `n2`, `n1|n2,n3`)
+    reforms()     True when its heal asks the cluster to form again (a node or node link)
     draw(...)     a random instance of the kind, for the `random` fault (seeded)
     check(...)    the cross-field rules that need the cluster (links, nodes) and the run's length
     apply(ctx)    what it does, then undoes; returns when the fault is over
@@ -179,6 +180,11 @@ class Fault(BaseModel):
 
     def target(self) -> str:
         return ""
+
+    def reforms(self) -> bool:
+        """Whether healing it asks the cluster to form again (it stopped a node or cut a link
+        between nodes): the readiness probe measures how long that takes (`harness.probe`)."""
+        return False
 
     def occupies(self) -> dict[str, tuple[float, float]]:
         """Node -> the span this fault holds it (down, frozen, restarting); two faults may not

@@ -83,6 +83,9 @@ class Down(Fault):
     def target(self) -> str:
         return ",".join(self.link)
 
+    def reforms(self) -> bool:
+        return any(not link.startswith("clients->") for link in self.link)
+
     @classmethod
     def draw(cls, rng: random.Random, topology: Topology, length: float) -> dict[str, Any]:
         return {"link": (rng.choice(topology.links),)}
@@ -160,6 +163,9 @@ class Partition(Fault):
 
     def target(self) -> str:
         return "|".join(",".join(g) for g in self.groups)
+
+    def reforms(self) -> bool:
+        return True
 
     @classmethod
     def draw(cls, rng: random.Random, topology: Topology, length: float) -> dict[str, Any]:

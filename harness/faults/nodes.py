@@ -39,6 +39,9 @@ class NodeFault(Fault):
     def target(self) -> str:
         return self.node
 
+    def reforms(self) -> bool:
+        return True
+
     def occupies(self) -> dict[str, tuple[float, float]]:
         end = self.end
         return {self.node: (self.at, self.at if end is None else end)}
@@ -142,6 +145,9 @@ class RollingRestart(Fault):
 
     def target(self) -> str:
         return ",".join(self.nodes or ())
+
+    def reforms(self) -> bool:
+        return True
 
     def occupies(self) -> dict[str, tuple[float, float]]:
         nodes = self.nodes or ()

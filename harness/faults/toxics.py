@@ -37,6 +37,9 @@ class Toxic(Fault):
     def target(self) -> str:
         return ",".join(self.link)
 
+    def reforms(self) -> bool:
+        return any(not link.startswith("clients->") for link in self.link)
+
     def attributes(self) -> dict[str, int]:
         values = {name: getattr(self, name) for name in self.toxic_attributes}
         return {k: int(v) for k, v in values.items() if v is not None}

@@ -1,19 +1,19 @@
 """The HTML report: one self-contained page, read top to bottom, that says why on its first
 screen.
 
-A pure function of a run directory's contents (`results.json`, `history.jsonl`, the servers'
-trace files), so `harness report RUN_DIR` re-renders it offline; `harness.rundir.write_report`
-reads them and writes the page. Top to bottom: the verdict, seed and the command that reproduces
-the run; one sentence per check that did not hold (`_headlines`); warnings when a pass may mean
+A pure function of a run directory's contents (`results.json`, `history.jsonl`, the servers' trace
+files), so `harness report RUN_DIR` re-renders it offline; `harness.rundir.write_report` reads them
+and writes the page. Top to bottom: the verdict, seed and the command that replays the run; one
+sentence per check that did not hold (`harness.checkers.headline`); warnings when a pass may mean
 little; one row per check with its figures against their limits; the timeline on the scenario's
-clock (`_timeline`); the distributions and rates (`_charts`: latency, time to rejoin, publishes
-by outcome, clients per node, the load generator's lag); node-to-node traffic around the first
+clock (`_timeline`); the distributions and rates (`_charts`: latency, time to rejoin, publishes by
+outcome, clients per node, the load generator's lag); node-to-node traffic around the first
 violation (`_messages`, from `--trace`); each witnessed client's own events (`_drill`); every
 witness results.json holds.
 
-Built in two steps: `_view.view` computes a frozen view model (every decision, unit-tested),
-and a Jinja2 template with autoescape prints it (loops and ifs only). Inline CSS and SVG only:
-no script, no network, opens offline; charts are SVG `viewBox`es that fill the page's width.
+Built in two steps: `_view.view` computes a frozen view model (every decision, unit-tested), and a
+Jinja2 template with autoescape prints it (loops and ifs only). Inline CSS and SVG only: no script,
+no network, opens offline; charts are SVG `viewBox`es that fill the page's width.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any
 
 import jinja2
 
+from ..checkers import headline as headline
+from ..checkers import headlines as headlines
 from ..history import Op
-from ._headlines import headline as headline
-from ._headlines import headlines as headlines
 from ._view import Report as Report
 from ._view import view as view
 

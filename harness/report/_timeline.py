@@ -1,14 +1,15 @@
 """The report's timeline: one chart on the scenario's clock, drawn from the history alone.
 
-The axis is the scenario's clock: 0 is the start of the workload, where a fault `at: 3s` is
-drawn at 3 s; set-up is to the left of 0. Rows from the top: one bar per fault window; the run's
-phases (labels placed on as many rows as it takes for none to overlap); deliveries per time
-bucket and delivery latency (p50, max), each with its scale; lost connections; witness markers;
-then one lane per client grouped by the node it first connected to (grey: connected with no
-channel joined, light green: joined to some of its topics, green: to all), with a diamond and
-the node's name where a reconnect landed on another node, and the fault windows as bands across
-the lanes, so a rejoin gap or a client that came back deaf shows at a glance. Capped at
-`MAX_LANES` lanes, clients named by witnesses first. Every mark has a tooltip.
+The axis is the scenario's clock: 0 is the start of the workload, where a fault `at: 3s` is drawn at
+3 s; set-up is to the left of 0. Rows from the top: one bar per fault window; each measurement of
+the readiness probe (how long the cluster took to form, and to re-form after each heal); the run's
+phases (labels placed on as many rows as it takes for none to overlap); deliveries per time bucket
+and delivery latency (p50, max), each with its scale; lost connections; witness markers; then one
+lane per client grouped by the node it first connected to (grey: connected with no channel joined,
+light green: joined to some of its topics, green: to all), with a diamond and the node's name where
+a reconnect landed on another node, and the fault windows as bands across the lanes, so a rejoin gap
+or a client that came back deaf shows at a glance. Capped at `MAX_LANES` lanes, clients named by
+witnesses first. Every mark has a tooltip.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> Chart:
         )
         y += 18
 
+    y = _formations(facts, x, y, marks)
     y = _phases(ops, x, y, marks)
     y = _deliveries(ops, facts, x, first, end, y, marks)
     marks.append(mark("text", text="lost connections", x=4, y=y + 9, class_="lbl"))
@@ -150,6 +152,42 @@ def _faults(ops: Sequence[Op]) -> dict[str, dict[str, Any]]:
                     f"{figures.get('broadcasts_matched')} broadcasts it matched"
                 )
     return dict(sorted(faults.items(), key=lambda kv: kv[1].get("start", 0.0)))
+
+
+def _formations(facts: Facts, x: Axis, y: float, marks: list[Any]) -> float:
+    """One row: each measurement of the readiness probe (`harness.probe`), from its heal until
+    every node had received every node's probe (grey), or never (red, to its timeout)."""
+    if not facts.formations:
+        return y
+    marks.append(mark("text", text="cluster forming", x=4, y=y + 9, class_="lbl"))
+    for f in facts.formations:
+        after = f" after {f.after}" if f.after else " before the workload"
+        if f.seconds is None:
+            title = (
+                f"the cluster did not re-form{after} within {f.timeout:g} s"
+                f" ({', '.join(f.missing[:6])} never got through)"
+            )
+        else:
+            slowest = max(f.pairs.items(), key=lambda p: p[1] or 0.0, default=("", 0.0))
+            title = (
+                f"the cluster formed in {f.seconds:.2f} s{after}"
+                + (f"; slowest pair {slowest[0]}: {slowest[1]:.2f} s" if slowest[0] else "")
+                + "; "
+                + ", ".join(f"{p} {t:.2f} s" for p, t in f.pairs.items() if t is not None)
+            )
+        marks.append(
+            mark(
+                "rect",
+                title=title,
+                x=x(f.start),
+                y=y,
+                width=max(2.0, x(f.end) - x(f.start)),
+                height=10.0,
+                fill="#cf222e" if f.seconds is None else "#8c959f",
+                rx=2,
+            )
+        )
+    return y + 16
 
 
 def _phases(ops: Sequence[Op], x: Axis, y: float, marks: list[Any]) -> float:

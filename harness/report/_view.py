@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..checkers import CheckResult, facts_of
+from ..checkers import CheckResult, facts_of, headlines
 from ..history import Op, workload_clock
 from ._charts import charts
 from ._drill import ClientEvents, drill
-from ._headlines import headlines
 from ._messages import diagram, read_traces
 from ._svg import Chart
 from ._timeline import timeline

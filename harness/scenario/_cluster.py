@@ -10,7 +10,16 @@ import difflib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
 
 from ..faults import Topology
 from ..units import Bounded, Duration, Flag, OneOf, Text
@@ -55,14 +64,79 @@ class HealthSpec(BaseModel):
     timeout: Duration = 15.0
 
 
+PROBE_TAGS = ("probe_mapping", "probe_switch")  # union tags in error locations, not keys
+
+
+def _switch(value: Any) -> Any:
+    """`probe: false` reads as `off` (YAML 1.2's false; `off` itself stays a string here)."""
+    if value is False:
+        return "off"
+    if value is True:
+        return "on"
+    return value
+
+
+def _probe_topic(value: Any) -> Any:
+    if value is None:
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a topic name (a template that may use {run})")
+    try:
+        names = placeholders(value)
+    except ValueError as exc:
+        raise ValueError(f"not a template: {exc}") from None
+    if names - {"run"}:
+        raise ValueError(
+            f"no placeholder {{{sorted(names - {'run'})[0]}}} here; a probe topic may use {{run}}"
+        )
+    return value
+
+
+class ProbeSpec(BaseModel):
+    """The readiness probe: one client per node joins `topic` and publishes through the app's
+    own publish event until every node has received every node's probe (`harness.probe`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: Annotated[
+        str | None,
+        BeforeValidator(_probe_topic),
+        Field(
+            description=(
+                "the probe's topic, a template that may use {run} (default: the first topic's"
+                " prefix and a run-unique name, e.g. room:probe-r1a2b3c)"
+            )
+        ),
+    ] = None
+
+
 class ReadySpec(BaseModel):
-    """What else a run waits for before the workload: `pubsub_links: auto` waits for the PubSub
-    links to be up only where a node's /stats reports them (real Phoenix has no /stats);
-    `wait` requires the report; `none` never waits."""
+    """When the cluster is ready for the workload. `probe` (on by default) proves it through the
+    app's own delivery path: every node receives a probe published on every node, before the
+    workload (`timeout`, else exit 3 naming the pair) and again after each heal of a node or
+    node-link fault (`reform_timeout`: how long re-formation is measured; the final read waits
+    at most this long after the final heal). `pubsub_links: auto` also waits for the PubSub
+    links where a node's /stats reports them; `wait` requires the report; `none` never waits."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     pubsub_links: Literal["auto", "wait", "none"] = "auto"
+    probe: Annotated[
+        Annotated[ProbeSpec, Tag(PROBE_TAGS[0])]
+        | Annotated[Literal["on", "off"], Tag(PROBE_TAGS[1])],
+        Discriminator(lambda v: PROBE_TAGS[1] if isinstance(v, str | bool) else PROBE_TAGS[0]),
+        BeforeValidator(_switch),
+        Field(description="on (the default), off, or {topic: ...}"),
+    ] = Field(default_factory=ProbeSpec)
+    timeout: Duration = 30.0
+    reform_timeout: Duration = 10.0
+
+    @property
+    def probing(self) -> ProbeSpec | None:
+        """The probe's settings, or None when it is off."""
+        if self.probe == "off":
+            return None
+        return ProbeSpec() if self.probe == "on" else self.probe
 
 
 class Section(BaseModel):

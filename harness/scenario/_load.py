@@ -24,8 +24,8 @@ from ..errors import InvalidScenario, Problem
 from ..faults import KINDS, Grammar
 from ..units import kind_of, parse_duration
 from ._app import READ_TAGS
-from ._cluster import ClusterSpec
-from ._model import Scenario
+from ._cluster import PROBE_TAGS, ClusterSpec
+from ._model import CHECK_TAGS, Scenario
 
 
 def parse_scenario(
@@ -148,6 +148,8 @@ def _problem(error: Any, located: Located, source: str) -> Problem:
         message = "missing required key 'kind' (the fault's kind)"
     elif kind in ("model_type", "model_attributes_type", "dict_type"):
         message = f"expected a mapping, got {kind_of(error.get('input'))}"
+    elif kind == "literal_error" and len(path) == 2 and path[0] == "checks":
+        message = f"expected the check's options (a mapping) or off, got {error.get('input')!r}"
     elif kind in ("tuple_type", "list_type"):
         message = f"expected a list, got {kind_of(error.get('input'))}"
     else:
@@ -172,8 +174,8 @@ def _data_path(loc: Sequence[str | int], data: Any) -> tuple[str | int, ...]:
         tag = i > 0 and isinstance(loc[i - 1], int)
         if tag and isinstance(node, dict) and node.get("kind") == part:
             continue  # the fault union's tag
-        if part in READ_TAGS:
-            continue  # the app read's union tag
+        if part in READ_TAGS or part in PROBE_TAGS or part in CHECK_TAGS:
+            continue  # a union's tag (the app's read, the readiness probe)
         if isinstance(node, dict) and part in node:  # noqa: SIM114 - typed apart for mypy
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BeforeValidator,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     ValidationInfo,
     create_model,
     field_validator,
@@ -143,18 +145,42 @@ class WorkloadSpec(Section):
     retries: Annotated[int, Bounded(0, 10)] = 0
 
 
+CHECK_TAGS = ("check_options", "check_off")  # union tags in error locations, not keys
+
+
+def _check_tag(value: Any) -> str | None:
+    return CHECK_TAGS[1] if isinstance(value, str) else CHECK_TAGS[0]
+
+
+def _check_options(value: Any) -> Any:
+    """`{}` or nothing: the check with its defaults; `off` (or false): the check removed."""
+    if value is None:
+        return {}
+    if value is False:
+        return "off"
+    return value
+
+
 if TYPE_CHECKING:
     ChecksSpec = Section
 else:
     ChecksSpec = create_model(
         "ChecksSpec",
         __base__=Section,
-        __doc__="The checks to run and their options (default: " + ", ".join(DEFAULT_CHECKS) + ")",
+        __doc__=(
+            "Checks added to the defaults (" + ", ".join(DEFAULT_CHECKS) + ") with their"
+            " options; `off` removes a default, with a warning wherever the verdict goes"
+        ),
         **{
             check.name: (
                 Annotated[
-                    check.options | None,
-                    BeforeValidator(lambda v: {} if v is None else v),
+                    Annotated[
+                        Annotated[check.options, Tag(CHECK_TAGS[0])]
+                        | Annotated[Literal["off"], Tag(CHECK_TAGS[1])],
+                        Discriminator(_check_tag),
+                    ]
+                    | None,
+                    BeforeValidator(_check_options),
                     Field(description=check.description),
                 ],
                 None,
@@ -240,15 +266,38 @@ class Scenario(Section):
 
     @property
     def checks(self) -> dict[str, dict[str, Any]]:
-        """Check name -> its options (seconds and fractions), in the registry's order."""
-        if self.checks_spec is None:
-            return {name: {} for name in DEFAULT_CHECKS}
+        """Check name -> its options (seconds and fractions), in the registry's order: the
+        defaults, plus every check the scenario names, less those it turns `off`. Naming a
+        check only adds (a latency threshold never drops at_most_once); removing one takes an
+        explicit `off`, which `checks_off` lists for the warnings."""
+        named: dict[str, Any] = {}
+        if self.checks_spec is not None:
+            named = {
+                name: getattr(self.checks_spec, name)
+                for name in type(self.checks_spec).model_fields
+                if getattr(self.checks_spec, name) is not None
+            }
         out: dict[str, dict[str, Any]] = {}
-        for name in type(self.checks_spec).model_fields:
-            options = getattr(self.checks_spec, name)
+        for check in REGISTRY:
+            options = named.get(check.name)
+            if options == "off":
+                continue
             if options is not None:
-                out[name] = options.model_dump(exclude_none=True)
+                out[check.name] = options.model_dump(exclude_none=True)
+            elif check.name in DEFAULT_CHECKS:
+                out[check.name] = {}
         return out
+
+    @property
+    def checks_off(self) -> tuple[str, ...]:
+        """Default checks the scenario turned off (`at_most_once: off`)."""
+        if self.checks_spec is None:
+            return ()
+        return tuple(
+            name
+            for name in type(self.checks_spec).model_fields
+            if getattr(self.checks_spec, name) == "off" and name in DEFAULT_CHECKS
+        )
 
     def with_faults(self, faults: tuple[Fault, ...], seed: int) -> Scenario:
         scenario = self.model_copy(update={"faults": faults, "seed": seed})

@@ -19,8 +19,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..checkers import CheckResult
 from ..witness import Witness
+from ._result import CheckResult
 
 NOUNS = {
     "at_most_once": ("duplicate delivery", "duplicate deliveries"),
@@ -56,7 +56,8 @@ def headline(result: CheckResult) -> str | None:
     one, many = NOUNS.get(result.name, ("violation", "violations"))
     what = f"{count} {one if count == 1 else many}"
     who = _who(result.witnesses, "for" if result.name in FOR else "to")
-    facts = ", ".join(p for p in (who, _when(result.witnesses)) if p)
+    when = _reforming(result.witnesses) or _when(result.witnesses)
+    facts = ", ".join(p for p in (who, when) if p)
     if count > len(result.witnesses):
         return f"{what}; the {len(result.witnesses)} shown: {facts}"
     return f"{what}, {facts}"
@@ -103,6 +104,36 @@ def _when(witnesses: Sequence[Witness]) -> str:
     if all(t >= end for t in at):
         return f"each {_span([t - end for t in at])} after {fault}{share}"
     return f"around {fault}{share}"
+
+
+def _reforming(witnesses: Sequence[Witness]) -> str:
+    """A loss published while the cluster was still re-forming after a heal (the readiness
+    probe's figure, longer than `settle`): say how long it took against `settle`."""
+    found: Counter[tuple[str, float | None, float, float]] = Counter()
+    for w in witnesses:
+        r = w.evidence.get("reforming")
+        if isinstance(r, dict):
+            seconds = r.get("seconds")
+            found[
+                (
+                    str(r.get("after") or "a heal"),
+                    float(seconds) if isinstance(seconds, int | float) else None,
+                    _num(r, "timeout"),
+                    _num(r, "settle"),
+                )
+            ] += 1
+    if not found:
+        return ""
+    (after, seconds, timeout, settle), hits = found.most_common(1)[0]
+    share = "" if hits == len(witnesses) else f" ({hits} of {len(witnesses)})"
+    fault = after if after == "the final heal" else f"`{after}`"
+    if seconds is None:
+        return (
+            f"published while the cluster had not re-formed after {fault} (not within {timeout:g} s"
+            f" of the heal; settle is {settle:g} s){share}"
+        )
+    took = f"published in the {seconds:.1f} s the cluster took to re-form after {fault}"
+    return f"{took} (settle is {settle:g} s){share}"
 
 
 def _nearest(w: Witness) -> tuple[str, str, float, float] | None:
