@@ -13,7 +13,10 @@ samples, while the run goes:
   still fall behind the inflow (every wake-up busy with frames); then the backlog grows.
 * on the runner only, **the machine**: the share of CPU time busy (`/proc/stat`) and the share of
   wall time some task was runnable but waiting for a CPU (PSI, `/proc/pressure/cpu` "some"),
-  when the kernel has them.
+  when the kernel has them, the machine's CPUs, and the CPU the server's nodes used (`server`:
+  a callable the runner sets, the nodes' CPU seconds so far);
+* **its own CPU**: the CPU this process used in the period (`cpu_self`, in CPUs: 1.0 is one
+  core busy), so a distress window can say who had the CPU: the load generator, or the server.
 
 Every `report_every` seconds the worst figures of the period go into the history as one `load`
 op, so `harness check` judges from the run directory alone (`harness.checkers._distress`).
@@ -21,6 +24,8 @@ op, so `harness check` judges from the run directory alone (`harness.checkers._d
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +109,9 @@ class LoadGauge:
         self._lag = 0.0
         self._publish_lag = 0.0
         self.backlog: Callable[[], int] | None = None
+        self.server: Callable[[], float] | None = None  # the nodes' CPU seconds so far
+        self._cpu = time.process_time()
+        self._server_cpu: float | None = None
 
     def publish_late(self, seconds: float) -> None:
         """A publisher sent `seconds` after its schedule said."""
@@ -132,8 +140,18 @@ class LoadGauge:
         }
         if self.backlog is not None:
             value["backlog"] = self.backlog()
+        cpu = time.process_time()
+        if span > 0:
+            value["cpu_self"] = round((cpu - self._cpu) / span, 3)
+        self._cpu = cpu
         if self._machine is not None:
             value.update(self._machine.sample(span))
+            value["cpus"] = os.cpu_count() or 1
+        if self.server is not None:
+            used = self.server()
+            if self._server_cpu is not None and span > 0:  # a restarted node starts again at 0
+                value["cpu_server"] = round(max(0.0, used - self._server_cpu) / span, 3)
+            self._server_cpu = used
         self.recorder.record(Op(now, self.process, "info", "load", value))
         self._lag = 0.0
         self._publish_lag = 0.0

@@ -2,6 +2,12 @@
 
 One request per connection, a hard deadline on every call, JSON in and out, no TLS, no pooling.
 The harness only talks to processes it started on 127.0.0.1, so this is all that needs.
+
+An answer is foreign data when it comes from the server under test (health, stats, a final
+read): it is read up to `max_body` bytes and no further (an answer that never ends is refused
+at the limit, not buffered), and decoded by the one rule for foreign JSON (`harness.foreign`:
+strict, bounded depth). What breaks the rule is a `BadAnswer` (a `ConnectionError`) with its
+reason; a body that is not JSON at all comes back as (clipped) text.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from typing import Any
 import h11
 import trio
 
+from .foreign import MAX_ANSWER, MAX_SMALL_ANSWER, BadAnswer, clip, loads
+
 
 async def request(
     method: str,
@@ -21,6 +29,7 @@ async def request(
     body: Any = None,
     *,
     timeout: float = 5.0,
+    max_body: int = MAX_ANSWER,
 ) -> tuple[int, Any]:
     """Send one request; return (status, decoded JSON body, or the text, or None if empty).
 
@@ -58,15 +67,27 @@ async def request(
                     status = event.status_code
                 elif isinstance(event, h11.Data):
                     data += event.data
+                    if len(data) > max_body:
+                        raise BadAnswer(
+                            f"{host}:{port}{path} answered over {max_body / 2**20:g} MB;"
+                            " not read further"
+                        )
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                     break
+    return status, decode_answer(bytes(data), f"{host}:{port}{path}", max_body)
+
+
+def decode_answer(data: bytes, where: str, limit: int) -> Any:
+    """An answer's body: None when empty, JSON by the foreign rule when it looks like JSON
+    (`BadAnswer` when it breaks it), else its text, clipped."""
     if not data:
-        return status, None
-    try:
-        return status, json.loads(data)
-    except ValueError:
-        return status, data.decode(errors="replace")
+        return None
+    if data[:64].lstrip()[:1] not in (b"{", b"["):
+        return clip(data[:4096].decode(errors="replace"))
+    return loads(data, what=f"{where}'s answer", limit=limit)
 
 
-async def get_json(host: str, port: int, path: str, *, timeout: float = 2.0) -> tuple[int, Any]:
-    return await request("GET", host, port, path, timeout=timeout)
+async def get_json(
+    host: str, port: int, path: str, *, timeout: float = 2.0, max_body: int = MAX_SMALL_ANSWER
+) -> tuple[int, Any]:
+    return await request("GET", host, port, path, timeout=timeout, max_body=max_body)

@@ -13,7 +13,10 @@ it starts:
     proxy HOST PORT NAME   a proxy on a Toxiproxy it may share with others
     docker RUN         containers and volumes labelled `chaos-harness.run=RUN` on the local
                        Docker engine (its unix socket; `harness.cluster._docker`)
-    drop proxy HOST PORT NAME  / drop group PID / drop docker RUN   removed by the harness itself
+    cgroup PATH        a node's cgroup (`harness._contain`): every process in it is killed
+                       (`cgroup.kill`) and the directory removed
+    drop proxy HOST PORT NAME  / drop group PID / drop docker RUN / drop cgroup PATH
+                       removed by the harness itself
 
 When the pipe reaches end of file, the harness has exited (normally or not: the kernel closes
 its end either way), and the watchdog SIGKILLs every group still registered, DELETEs every proxy
@@ -31,6 +34,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from contextlib import suppress
 from urllib.parse import quote
 
@@ -89,12 +93,31 @@ def remove_docker_run(run: str) -> None:
             _engine("DELETE", f"/volumes/{quote(volume['Name'])}?force=1")
 
 
+def remove_cgroup(path: str) -> None:
+    """Kill every process of a node's cgroup, then remove it (and its run's directory)."""
+    with suppress(OSError), open(os.path.join(path, "cgroup.kill"), "w") as kill:
+        kill.write("1")
+    for _ in range(100):  # up to a second for the kernel to empty it
+        try:
+            with open(os.path.join(path, "cgroup.events")) as events:
+                if "populated 0" in events.read():
+                    break
+        except OSError:
+            break
+        time.sleep(0.01)
+    with suppress(OSError):
+        os.rmdir(path)
+    with suppress(OSError):
+        os.rmdir(os.path.dirname(path))
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     groups: dict[int, str] = {}
     proxies: set[tuple[str, int, str]] = set()
     runs: set[str] = set()
+    cgroups: set[str] = set()
     for raw in sys.stdin.buffer:
         words = raw.decode(errors="replace").split()
         drop = bool(words) and words[0] == "drop"
@@ -112,10 +135,14 @@ def main() -> None:
             proxies.discard(key) if drop else proxies.add(key)
         elif len(words) == 2 and words[0] == "docker":
             runs.discard(words[1]) if drop else runs.add(words[1])
+        elif len(words) == 2 and words[0] == "cgroup" and "/chaos-harness/" in words[1]:
+            cgroups.discard(words[1]) if drop else cgroups.add(words[1])
     for pid, started in groups.items():
         if start_time(pid) == started:
             with suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
+    for path in cgroups:
+        remove_cgroup(path)
     for host, port, name in proxies:
         with suppress(OSError, http.client.HTTPException):
             connection = http.client.HTTPConnection(host, port, timeout=5)

@@ -14,12 +14,15 @@ from pathlib import Path
 from ._yaml import YamlProblem, load
 from .checkers import CheckResult
 from .errors import Problem
+from .foreign import safe
 
 ICONS = {"valid": "✅", "invalid": "❌", "unknown": "❔", "error": "⚠️", "interrupted": "⏹️"}
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Foreign text in a markdown table cell (`harness.foreign.safe`): one line, pipes and HTML
+    escaped, cut to length."""
+    return safe(text, "markdown", limit=300)
 
 
 def _figures(result: CheckResult) -> str:
@@ -79,7 +82,7 @@ def error_annotations(source: str, text: str, results: Sequence[CheckResult]) ->
         line = located.mark(("checks", r.name))[0] if located is not None else 1
         level = "error" if r.validity == "invalid" else "warning"
         why = r.witnesses[0].problem if r.witnesses else (r.error or r.validity)
-        message = _escape(f"{r.name} {r.validity}: {why}")
+        message = safe(f"{r.name} {r.validity}: {why}", "annotation", limit=1000)
         out.append(f"::{level} file={_property(source)},line={line}::{message}")
     return out
 
@@ -88,15 +91,10 @@ def problem_annotations(problems: Sequence[Problem]) -> list[str]:
     """`::error` lines for a scenario that does not validate, at each problem's line."""
     return [
         f"::error file={_property(p.source)},line={p.line},col={p.column}::"
-        + _escape(f"{p.path}: {p.message}" if p.path else p.message)
+        + safe(f"{p.path}: {p.message}" if p.path else p.message, "annotation", limit=1000)
         for p in problems
     ]
 
 
 def _property(text: str) -> str:
-    return _escape(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def _escape(text: str) -> str:
-    """GitHub's workflow-command escaping, so a newline cannot start a command of its own."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return safe(text, "annotation", limit=1000).replace(":", "%3A").replace(",", "%2C")

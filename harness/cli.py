@@ -32,8 +32,9 @@ from .ci import problem_annotations
 from .errors import HarnessError, HistoryError, InvalidScenario
 from .exits import Exit, worst
 from .faults import describe
-from .report import headline
+from .foreign import safe, safe_lines
 from .scenario import Scenario, read_scenario
+from .terminal import result_lines
 from .units import parse_duration
 
 
@@ -41,42 +42,29 @@ def _read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario | None
     try:
         return read_scenario(path, overrides)
     except OSError as exc:
-        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        say(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
         return None
     except InvalidScenario as exc:
-        print(str(exc), file=sys.stderr)
+        say(str(exc), file=sys.stderr, lines=True)
         if os.environ.get("GITHUB_ACTIONS"):
             for line in problem_annotations(exc.problems):
                 print(line)
         return None
 
 
-MARKS = {"valid": "ok  ", "invalid": "FAIL", "unknown": "??  "}
-SHOWN = 3
+def say(text: str, file: TextIO | None = None, *, lines: bool = False) -> None:
+    """Print one line a person reads (`lines`: several, the harness's own line breaks):
+    whatever part of it the server sent (an id, a refusal reason) is made safe for a terminal
+    and a CI log first (`harness.foreign.safe`: a foreign newline cannot start a line)."""
+    shown = safe_lines(text) if lines else safe(text, "terminal", limit=4000)
+    print(shown, file=file or sys.stdout, flush=True)
 
 
 def _print_results(
     results: Sequence[CheckResult], warnings: Sequence[str] = (), *, file: TextIO | None = None
 ) -> None:
-    out = file or sys.stdout
-    for r in results:
-        mark = "--  " if r.vacuous else MARKS[r.validity]
-        summary = ", ".join(f"{k}={v}" for k, v in r.summary.items() if not isinstance(v, dict))
-        print(f"  {mark} {r.name:<13} {summary}", file=out)
-        for limit in r.limits:
-            print(f"       {limit.text}", file=out)
-        if r.error:
-            print(f"       {r.error}", file=out)
-        if r.validity == "invalid" and r.witnesses:
-            print(f"       why: {headline(r)}", file=out)
-        if r.validity != "valid":
-            for w in r.witnesses[:SHOWN]:
-                print(f"       - {w.problem}", file=out)
-            total = int(r.summary.get("violations", len(r.witnesses)))
-            if total > SHOWN:
-                print(f"       ... {total - SHOWN} more (all in witnesses.jsonl)", file=out)
-    for warning in warnings:
-        print(f"  warning: {warning}", file=out)
+    for line in result_lines(results, warnings):
+        say(line, file=file)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -86,7 +74,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         if scenario is None:
             code = Exit.USAGE
         else:
-            print(
+            say(
                 f"{name}: ok ({scenario.name}, {scenario.duration:g}s, "
                 f"{len(scenario.faults)} faults, {_checks_text(scenario)})"
             )
@@ -102,25 +90,25 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     directory = Path(args.scenarios)
-    print(f"scenarios ({directory}):")
+    say(f"scenarios ({directory}):")
     for path in sorted(directory.glob("*.yaml")):
         try:
             s = read_scenario(path)
-            print(f"  {path.name:<32} {s.description or s.name}")
+            say(f"  {path.name:<32} {s.description or s.name}")
         except (InvalidScenario, OSError):
-            print(f"  {path.name:<32} (invalid: run harness validate {path})")
-    print("fault kinds:")
+            say(f"  {path.name:<32} (invalid: run harness validate {path})")
+    say("fault kinds:")
     for kind, text in describe().items():
-        print(f"  {kind:<16} {text}")
-    print("checks:")
+        say(f"  {kind:<16} {text}")
+    say("checks:")
     for name, text in DESCRIPTIONS.items():
-        print(f"  {name:<16} {text}")
+        say(f"  {name:<16} {text}")
     from .cluster import describe_backends
 
-    print("cluster backends (cluster.backend):")
+    say("cluster backends (cluster.backend):")
     for name, text in describe_backends().items():
-        print(f"  {name:<16} {text}")
-    print("after a failing run: harness shrink RUN_DIR (the smallest scenario that still fails)")
+        say(f"  {name:<16} {text}")
+    say("after a failing run: harness shrink RUN_DIR (the smallest scenario that still fails)")
     return Exit.VALID
 
 
@@ -130,7 +118,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     run = RunDir(Path(args.run_dir))
     if not run.scenario.is_file():
-        print(f"error: {run.path} is not a run directory (no scenario.yaml)", file=sys.stderr)
+        say(f"error: {run.path} is not a run directory (no scenario.yaml)", file=sys.stderr)
         return Exit.USAGE
     scenario = _read_scenario(run.scenario)
     if scenario is None:
@@ -139,7 +127,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         assessment = check_run(run, scenario)
         previous = run.read_results() if run.results.exists() else {}
     except (OSError, ValueError, HistoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return Exit.USAGE
     outcome = RunOutcome(
         scenario.name,
@@ -149,7 +137,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         float(previous.get("duration", 0.0)),
     )
     write_outcome(run, outcome)
-    print(f"{run.path}: {outcome.outcome}")
+    say(f"{run.path}: {outcome.outcome}")
     _print_results(outcome.results, outcome.warnings)
     return outcome.exit_code
 
@@ -207,11 +195,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         first = len(outcomes)
         for i in range(args.repeat):
             seed = (args.seed if args.seed is not None else scenario.seed) + i
-            print(
+            say(
                 f"running {scenario.name} with seed {seed} ({scenario.duration:g}s + "
                 f"{scenario.settle:g}s settle)",
                 file=out,
-                flush=True,
             )
             view = _ProgressView(out)
             try:
@@ -228,19 +215,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 junit_path.write_text(junit_xml(outcomes, run_dirs), encoding="utf-8")
             _github(scenario, result.concluded, result.run_dir)
             if result.interrupted:
-                print(
+                say(
                     f"interrupted: nodes, proxies and toxiproxy stopped; history kept in "
                     f"{result.run_dir}",
                     file=sys.stderr,
                 )
                 return Exit.INTERRUPTED
             if result.error:
-                print(f"error: {result.error}", file=sys.stderr)
+                say(f"error: {result.error}", file=sys.stderr)
             else:
-                print(f"{scenario.name} seed {seed}: {result.outcome}", file=out)
+                say(f"{scenario.name} seed {seed}: {result.outcome}", file=out)
                 _print_results(result.results, result.concluded.warnings, file=out)
             report = result.run_dir / "report.html"
-            print(f"run directory: {result.run_dir} (report: {report})", file=out)
+            say(f"run directory: {result.run_dir} (report: {report})", file=out)
             codes.append(result.exit_code)
         if args.repeat > 1:
             _print_repeat(outcomes[first:], codes[first:], out)
@@ -263,8 +250,8 @@ def _dry_run(scenarios: Sequence[Scenario], args: argparse.Namespace) -> int:
     for scenario in scenarios:
         for i in range(args.repeat):
             seed = (args.seed if args.seed is not None else scenario.seed) + i
-            print(f"# {scenario.source}, seed {seed}: would run")
-            print(f"# {_checks_text(scenario)}")
+            say(f"# {scenario.source}, seed {seed}: would run")
+            say(f"# {_checks_text(scenario)}")
             print(resolved_yaml(resolve(scenario, seed)))
     return Exit.VALID
 
@@ -304,13 +291,13 @@ def _print_repeat(outcomes: Sequence[object], codes: list[int], out: TextIO) -> 
     runs = [o.results for o in outcomes if isinstance(o, RunOutcome) and o.error is None]
     passed = codes.count(Exit.VALID)
     failed = codes.count(Exit.INVALID)
-    print(
+    say(
         f"{len(codes)} runs: {passed} valid, {failed} invalid, "
         f"{len(codes) - passed - failed} unknown or error",
         file=out,
     )
     for rate in flake_rates(runs):
-        print(f"  {rate.text}", file=out)
+        say(f"  {rate.text}", file=out)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -318,17 +305,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
-        print(f"error: {run_dir}: no such run directory", file=sys.stderr)
+        say(f"error: {run_dir}: no such run directory", file=sys.stderr)
         return Exit.USAGE
     if not (run_dir / "results.json").exists():
-        print(f"error: {run_dir} has no results.json (run `harness check` first)", file=sys.stderr)
+        say(f"error: {run_dir} has no results.json (run `harness check` first)", file=sys.stderr)
         return Exit.USAGE
     try:
         path = write_report(run_dir)
     except (OSError, HistoryError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return Exit.USAGE
-    print(path)
+    say(str(path))
     return Exit.VALID
 
 
@@ -340,7 +327,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
     path = Path(args.run_dir)
     path = path / "history.jsonl" if path.is_dir() else path
     if not path.is_file():
-        print(f"error: {path}: no history here", file=sys.stderr)
+        say(f"error: {path}: no history here", file=sys.stderr)
         return Exit.USAGE
     names, processes = set(args.f or ()), set(args.process or ())
     try:
@@ -350,7 +337,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
                     continue
                 sys.stdout.write(op.to_json() + "\n")
     except HistoryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return Exit.USAGE
     return Exit.VALID
 
@@ -443,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return int(Exit.VALID)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        say("interrupted", file=sys.stderr)
         return Exit.INTERRUPTED
     except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return int(Exit.INFRA)

@@ -49,6 +49,7 @@ OpName = Literal[
     "channel_close",
     "recv",
     "recv_stale",
+    "recv_foreign",
     "bad_frame",
     "publish",
     "heartbeat_timeout",
@@ -61,6 +62,7 @@ OpName = Literal[
     "read",
     "load",
     "probe",
+    "node_exit",
 ]
 
 
@@ -96,7 +98,14 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     "recv_stale": _shape(
         "ok", "topic event id frame_join_ref join_ref", "a frame of an older join, dropped"
     ),
-    "bad_frame": _shape("info", "error", "a frame the client could not decode"),
+    "recv_foreign": _shape(
+        "info",
+        "topic count since",
+        "deliveries of ids this run never made, counted since `since` (beyond the first 100)",
+    ),
+    "bad_frame": _shape(
+        "info", "error head size text", "a frame the client could not decode: why, its first bytes"
+    ),
     "publish": _shape(
         "invoke ok fail info",
         "topic id publisher seq reason error sent",
@@ -116,15 +125,18 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     "setup": _shape(
         "info",
         "toxiproxy toxiproxy_pid redis redis_pid nodes pids proxies run_id deliver clock_origin"
-        " notice probe_topic",
+        " notice probe_topic containment",
         "what the run started, and where",
     ),
     "interrupted": _shape("info", "phase", "Ctrl-C or SIGTERM, in this phase"),
     "read": _shape("invoke ok fail", "topic ids error", "the final read of a room's store"),
     "load": _shape(
         "info",
-        "span lag publish_lag backlog cpu_busy cpu_stall",
+        "span lag publish_lag backlog cpu_busy cpu_stall cpu_self cpu_server cpus",
         "the harness's own load: worst loop and publish lag of a period; the machine's CPUs",
+    ),
+    "node_exit": _shape(
+        "info", "node status pid", "a node's process ended when the harness had not stopped it"
     ),
     "probe": _shape(
         "invoke info",

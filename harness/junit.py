@@ -5,6 +5,10 @@ broke: `p99 612 ms > 500 ms`), `error` = it could not decide (unknown, with the 
 run failed, `skipped` = it had nothing to judge (vacuous; the run still exits 3). Warnings go to
 each testcase's `system-out` (GitLab reads it only there) with the limits and the report link;
 properties carry the seeds and versions (`research/reports-and-ci.md` §3.1).
+
+Every text is made safe for XML (`harness.foreign.safe`: nothing XML 1.0 forbids, foreign text
+cut to length), and a failure lists the first `MAX_WITNESSES` witnesses and the count, so the
+file stays well-formed and small whatever the server sent.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from .checkers import CheckResult
+from .checkers._result import MAX_WITNESSES
+from .foreign import safe
 from .report import headline
+
+
+def _xml(text: str, limit: int = 2000) -> str:
+    return safe(text, "xml", limit=limit)
 
 
 class JUnitRun(Protocol):
@@ -71,12 +81,13 @@ def _cases(
     error = run.error or ("interrupted" if run.interrupted else None)
     classname = source.rsplit(".", 1)[0]
     name = f"{run.scenario}[seed={run.seed}]"
-    notes = [f"warning: {w}" for w in run.warnings]
+    notes = [_xml(f"warning: {w}") for w in run.warnings]
     attachment = [f"[[ATTACHMENT|{report}]]"] if report else []
     if error:
         attrs = {"classname": classname, "name": f"{name} run", "file": source, "time": "0"}
         case = ET.SubElement(suite, "testcase", attrs)
-        ET.SubElement(case, "error", {"message": error, "type": "harness"}).text = error
+        message = _xml(error)
+        ET.SubElement(case, "error", {"message": message, "type": "harness"}).text = message
         counts["tests"] += 1
         counts["errors"] += 1
     for result in run.results:
@@ -85,17 +96,22 @@ def _cases(
         counts["tests"] += 1
         if result.validity == "invalid":
             counts["failures"] += 1
-            first = result.witnesses[0].problem if result.witnesses else ""
-            body = "\n".join([f"why: {headline(result)}", *(w.problem for w in result.witnesses)])
-            ET.SubElement(case, "failure", {"message": first, "type": result.name}).text = body
+            first = _xml(result.witnesses[0].problem) if result.witnesses else ""
+            shown = result.witnesses[:MAX_WITNESSES]
+            total = int(result.summary.get("violations", len(result.witnesses)))
+            body = [_xml(f"why: {headline(result)}"), *(_xml(w.problem) for w in shown)]
+            if total > len(shown):
+                body.append(f"... and {total - len(shown)} more (witnesses.jsonl)")
+            failure = ET.SubElement(case, "failure", {"message": first, "type": result.name})
+            failure.text = "\n".join(body)
         elif result.validity == "unknown" and result.vacuous:
             counts["skipped"] += 1
-            message = result.error or "nothing to judge"
+            message = _xml(result.error or "nothing to judge")
             ET.SubElement(case, "skipped", {"message": message}).text = message
         elif result.validity == "unknown":
             counts["errors"] += 1
-            message = result.error or "could not decide"
+            message = _xml(result.error or "could not decide")
             ET.SubElement(case, "error", {"message": message, "type": result.name}).text = message
-        out = [limit.text for limit in result.limits] + notes + attachment
+        out = [_xml(limit.text) for limit in result.limits] + notes + attachment
         if out:
             ET.SubElement(case, "system-out").text = "\n".join(out)

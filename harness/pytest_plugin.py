@@ -34,6 +34,7 @@ import trio
 
 from .checkers import CheckResult
 from .errors import InvalidScenario
+from .foreign import safe_lines
 from .live import Live, LiveClient, load_scenario, open_live
 from .report import headline
 from .runner import RunOptions, RunResult, run_scenario
@@ -163,7 +164,7 @@ def failure_text(result: RunResult) -> str:
             lines.append(f"{r.name}: {len(r.witnesses) - WITNESSES_SHOWN} more witnesses")
     lines.append(f"run directory: {result.run_dir}")
     lines.append(f"report: {result.run_dir / 'report.html'}")
-    return "\n".join(lines)
+    return safe_lines("\n".join(lines))  # server text, made safe for a terminal and CI log
 
 
 def _figure(r: CheckResult) -> str:

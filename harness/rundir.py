@@ -36,6 +36,7 @@ from ._gc import paused_gc
 from .checkers import Assessment, CheckResult, Distress
 from .errors import HistoryError
 from .exits import Outcome, exit_code
+from .foreign import bounded
 from .history import Lean, Op, line_time, parse_lean, parse_lines, workload_start
 from .report import render
 
@@ -57,7 +58,11 @@ class HistoryWriter:
         return self._file.closed
 
     def record(self, op: Op) -> None:
-        self._batch.append(op.to_line())
+        try:
+            line = op.to_line()
+        except (TypeError, ValueError):  # a foreign value the recorder did not bound
+            line = Op(op.time, op.process, op.type, op.f, bounded(op.value), op.node).to_line()
+        self._batch.append(line)
         now = time.monotonic()
         if now - self._last_flush >= self._flush_interval:
             self.flush()

@@ -167,6 +167,8 @@ async def open_run(
                 broadcasts=any(isinstance(f, BroadcastFault) for f in scenario.faults),
             )
         )
+        watch.start_soon(_watch_exits, cluster, writer, clock)
+        gauge.server = lambda: sum(node.cpu_seconds() for node in cluster.nodes.values())
         names = scenario.cluster.node_names
         ready = scenario.cluster.ready
         probe = None
@@ -207,6 +209,20 @@ async def open_run(
         yield Run(
             scenario, run_dir, clock, writer, cluster, swarm, nemesis, probe, "connect", run_id
         )
+
+
+async def _watch_exits(cluster: Cluster, writer: HistoryWriter, clock: RunClock) -> None:
+    """A node whose process ends when the harness did not stop it is a `node_exit` op (the
+    server crashed, or exited by itself), once per process."""
+    seen: set[tuple[str, int | None]] = set()
+    while True:
+        for name, node in cluster.nodes.items():
+            status = node.exited_by_itself()
+            if status is not None and (name, node.pid) not in seen:
+                seen.add((name, node.pid))
+                value = {"node": name, "status": status, "pid": node.pid}
+                writer.record(Op(clock.now(), "runner", "info", "node_exit", value, name))
+        await trio.sleep(0.1)
 
 
 async def _execute(run: Run, progress: Callable[[Progress], None] | None) -> None:

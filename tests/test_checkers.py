@@ -446,6 +446,7 @@ def test_a_history_read_lean_is_judged_exactly_as_its_ops(tmp_path):
         "delivery": "invalid",
         "order": "invalid",
         "durability": "invalid",
+        "protocol": "valid",
         "latency": "valid",
         "availability": "valid",
         "pushes": "invalid",  # no welcome after the rejoin

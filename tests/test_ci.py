@@ -43,7 +43,7 @@ def test_annotations_point_at_the_check_line_and_cannot_inject_commands():
     lines = error_annotations("s.yaml", SCENARIO, [CheckResult("rejoin", "valid"), LOST, SLOW])
     assert lines[0].startswith("::error file=s.yaml,line=5::delivery invalid: c1 never received")
     assert "\n" not in lines[0]
-    assert "%0A::x" in lines[0]  # the newline is escaped: no second workflow command
+    assert "\\n::x" in lines[0]  # the newline is escaped: no second workflow command
     assert lines[1].startswith("::error file=s.yaml,line=4::latency")  # not named: its section
 
 

@@ -37,6 +37,7 @@ def test_a_good_scenario_and_its_defaults():
         "delivery",
         "order",
         "durability",
+        "protocol",
     ]
     assert s.clients.timings.reconnect_after_ms[0] == 10
 

@@ -22,13 +22,15 @@ from .._gc import paused_gc
 from ..history import Op, workload_clock
 from ._check import Check, Options
 from ._distress import distress_of, load_figures, temper
-from ._facts import Distress, Facts, Membership, Publish, Window, facts_of
+from ._facts import Distress, Facts, Membership, Publish, Window
 from ._formation import Formation, formation_of
 from ._headlines import headline, headlines
 from ._result import CheckResult, Limit, Validity, combine
+from ._scan import facts_of
 from ._warnings import warnings_of
 from .durability import DURABILITY
 from .liveness import DELIVERY, REJOIN
+from .protocol import PROTOCOL
 from .pushes import PUSHES
 from .safety import AT_MOST_ONCE, NO_PHANTOM, ORDER
 from .stats import AVAILABILITY, LATENCY
@@ -40,6 +42,7 @@ REGISTRY: tuple[Check, ...] = (
     DELIVERY,
     ORDER,
     DURABILITY,
+    PROTOCOL,
     LATENCY,
     AVAILABILITY,
     PUSHES,

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from ..foreign import MAX_ID, id_text
 from ..history import Op, Row
 
 Ints = npt.NDArray[np.int64]
@@ -225,3 +226,41 @@ def messages_of(publishes: Sequence[Any], client_codes: Codes, topic_codes: Code
         topic_codes.of([p.topic for p in publishes]),
         client_codes.of([p.publisher for p in publishes]),
     )
+
+
+def canonical_ids(records: list[Any]) -> None:
+    """Every delivery's id a string of bounded length (`harness.foreign.id_text`), in place: a
+    history recorded before ids were made canonical may hold a list, an object or a megabyte
+    there."""
+    ids = list(map(itemgetter(5), records))
+    kinds = set(map(type, ids))
+    if kinds <= {str, type(None)} and max(map(len, filter(None, ids)), default=0) <= MAX_ID:
+        return
+    for k, record in enumerate(records):
+        canonical = id_text(record[5])
+        if canonical is not record[5]:
+            records[k] = (*record[:5], canonical, *record[6:])
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """Which records are kept (`keep`, ascending), applied to the parallel lists."""
+
+    keep: list[int]
+
+    def pick(
+        self, records: list[Any], sources: list[Any], positions: list[int], closed: list[int]
+    ) -> tuple[list[Any], list[Any], list[int], list[int]]:
+        flagged = set(closed)
+        return (
+            [records[k] for k in self.keep],
+            [sources[k] for k in self.keep],
+            [positions[k] for k in self.keep],
+            [new for new, k in enumerate(self.keep) if k in flagged],
+        )
+
+
+def without_probes(records: Sequence[Any], probes: set[str]) -> Kept | None:
+    """The records that are not the readiness probe's (`harness.probe`), or None if all are."""
+    keep = [k for k, record in enumerate(records) if record[5] not in probes]
+    return None if len(keep) == len(records) else Kept(keep)

@@ -29,8 +29,9 @@ from typing import Any
 
 from ..history import Op, workload_clock
 from ..witness import Witness
-from ._facts import Distress, Facts, facts_of
+from ._facts import Distress, Facts
 from ._result import CheckResult
+from ._scan import facts_of
 
 LAG_LIMIT = 0.5  # s: loop lag of one sampling period
 PUBLISH_LAG_LIMIT = 1.0  # s: a publisher behind its schedule
@@ -39,7 +40,25 @@ BUSY_LIMIT = 0.97  # share of CPU time busy, where the kernel has no pressure fi
 MARGIN = 2.0  # s a window is widened by on each side when it judges a witness
 SHARE_LIMIT = 0.2  # a pass over a workload this much in distress is unknown
 SYMPTOM_REACH = 5.0  # s before a heartbeat timeout that its cause may lie
-ADVICE = "lower `clients.count` or `workload.rate`, or raise `clients.workers`"
+SERVER_SHARE = 0.5  # the nodes' CPU, of the machine's, past which they are named as the cause
+# What to do about each cause found; the one place distress advice is composed (`advice`).
+ADVICE = {
+    "load": "lower `clients.count` or `workload.rate`, or raise `clients.workers`",
+    "server": (
+        "the server's nodes had the CPU ({server:.1f} of {cpus:g} CPUs, the harness"
+        " {harness:.1f}): the server was saturated, not the load generator; give the nodes"
+        " more CPU or lower the load"
+    ),
+}
+
+
+def advice(causes: dict[str, dict[str, float]]) -> str:
+    """The advice for the causes found (`ADVICE`), in one sentence: the server's saturation
+    replaces the load generator's advice (lowering the load helps, but the harness was not at
+    fault)."""
+    if "server" in causes:
+        return ADVICE["server"].format(**causes["server"])
+    return ADVICE["load"]
 
 
 def distress_of(facts: Facts) -> tuple[Distress, ...]:
@@ -170,6 +189,12 @@ def _describe(
             f"the machine was saturated ({pressure}) {where} while {publishes} publishes and "
             f"{heartbeats} heartbeats timed out with no fault active"
         )
+    causes: dict[str, dict[str, float]] = {"load": {}}
+    cpu = _cpu_use(facts, start, end)
+    if cpu is not None:
+        server, harness, cpus = cpu
+        if server >= SERVER_SHARE * cpus and server > harness:
+            causes["server"] = {"server": server, "harness": harness, "cpus": cpus}
     figures: dict[str, Any] = {
         "loop_lag": {k: round(v, 3) for k, v in sorted(loop.items())},
         "publish_lag": {k: round(v, 3) for k, v in sorted(publish.items())},
@@ -178,7 +203,28 @@ def _describe(
         "publish_timeouts": publishes,
         "heartbeat_timeouts": heartbeats,
     }
-    return Distress(start, end, "; ".join(parts) + f"; {ADVICE}", figures)
+    if cpu is not None:
+        figures.update(cpu_server=round(cpu[0], 3), cpu_harness=round(cpu[1], 3), cpus=cpu[2])
+    return Distress(start, end, "; ".join(parts) + f"; {advice(causes)}", figures)
+
+
+def _cpu_use(facts: Facts, start: float, end: float) -> tuple[float, float, float] | None:
+    """The most CPU the server's nodes used in a period between `start` and `end`, and the
+    harness's processes (each one's most, added up), with the machine's CPUs; None when the
+    history does not have the figures."""
+    server = 0.0
+    mine: dict[str, float] = {}
+    cpus = 0.0
+    for op in facts.load:
+        span = _number(op.value.get("span"), 1.0)
+        if op.time < start or op.time - span > end:
+            continue
+        server = max(server, _number(op.value.get("cpu_server")))
+        mine[op.process] = max(mine.get(op.process, 0.0), _number(op.value.get("cpu_self")))
+        cpus = max(cpus, _number(op.value.get("cpus")))
+    if not cpus:
+        return None
+    return server, sum(mine.values()), cpus
 
 
 def _several(windows: tuple[Distress, ...]) -> str:

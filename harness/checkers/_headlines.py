@@ -30,6 +30,7 @@ NOUNS = {
     "durability": ("acknowledged write missing", "acknowledged writes missing"),
     "rejoin": ("rejoin missed in time", "rejoins missed in time"),
     "pushes": ("channel push missing", "channel pushes missing"),
+    "protocol": ("frame that is not Phoenix", "frames that are not Phoenix"),
 }
 FOR = frozenset({"rejoin", "pushes"})  # "8 rejoins missed in time, for 2 clients"
 NAMED = 3  # clients named in a sentence before "..."

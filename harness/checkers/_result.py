@@ -1,9 +1,11 @@
 """What a checker returns: valid / invalid / unknown, with the evidence.
 
-`witnesses` hold every problem found (results.json keeps the first `MAX_WITNESSES` of each check
-and the count; `witnesses.jsonl` in the run directory keeps them all), each the smallest set of
-events that shows it (client, topic, message ids, times, join_refs, node) and the fault windows
-around it; `summary` holds counts; `limits` each threshold's figure against its limit.
+`witnesses` hold the problems found, the first `KEPT` of each check in time (a server that floods a
+million phantoms must not cost a million witnesses: beyond `KEPT` they are counted, not built;
+`summary["violations"]` is the exact count); results.json keeps the first `MAX_WITNESSES` of each
+check and `witnesses.jsonl` in the run directory the `KEPT`. Each is the smallest set of events that
+shows it (client, topic, message ids, times, join_refs, node) and the fault windows around it;
+`summary` holds counts; `limits` each threshold's figure against its limit.
 
 `unknown` has two flavours, both with `error` saying why: the harness could not judge (its own
 load generator fell behind, the run ended before a deadline, a checker crashed), or the check
@@ -21,7 +23,8 @@ from typing import Any, Literal
 from ..witness import Witness
 
 Validity = Literal["valid", "invalid", "unknown"]
-MAX_WITNESSES = 20
+MAX_WITNESSES = 20  # in results.json, JUnit and the report, per check
+KEPT = 10_000  # witnesses built and kept per check (witnesses.jsonl); the rest only counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,7 @@ class CheckResult:
             "description": self.description,
             "summary": self.summary,
             "limits": [limit.to_json() for limit in self.limits],
-            "witness_count": len(self.witnesses),
+            "witness_count": int(self.summary.get("violations", len(self.witnesses))),
             "witnesses": [w.to_json() for w in self.witnesses[:MAX_WITNESSES]],
             "error": self.error,
         }
@@ -118,10 +121,14 @@ def combine(results: Sequence[CheckResult]) -> Validity:
     return "valid"
 
 
-def verdict(name: str, witnesses: Sequence[Witness], summary: dict[str, Any]) -> CheckResult:
-    """Invalid if there is any witness, valid otherwise."""
-    summary = {**summary, "violations": len(witnesses)}
-    return CheckResult(name, "invalid" if witnesses else "valid", summary, tuple(witnesses))
+def verdict(
+    name: str, witnesses: Sequence[Witness], summary: dict[str, Any], total: int | None = None
+) -> CheckResult:
+    """Invalid if there is any violation, valid otherwise; `total`: how many there were when
+    only the first `KEPT` were made into witnesses."""
+    count = len(witnesses) if total is None else max(total, len(witnesses))
+    summary = {**summary, "violations": count}
+    return CheckResult(name, "invalid" if count else "valid", summary, tuple(witnesses[:KEPT]))
 
 
 def vacuous(name: str, reason: str, summary: dict[str, Any] | None = None) -> CheckResult:

@@ -13,14 +13,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..faults import DISRUPTIVE
+from ..history import Op
 from ._facts import Facts
 from ._result import CheckResult
+
+
+def exited(op: Op) -> str:
+    """ "n1 exited by itself at 2.3 s with status 1": a node that no fault stopped."""
+    status = op.value.get("status")
+    how = (
+        f"killed by signal {-status}"
+        if isinstance(status, int) and status < 0
+        else f"with status {status}"
+    )
+    return f"{op.value.get('node')} exited by itself at {op.time:.1f} s {how} (no fault stopped it)"
 
 
 def warnings_of(
     facts: Facts, results: Sequence[CheckResult], off: Sequence[str] = ()
 ) -> tuple[str, ...]:
-    warnings: list[str] = list(facts.notices)  # set-up: a stale image, a dead run's leftovers
+    warnings: list[str] = [exited(op) for op in facts.node_exits]
+    warnings += facts.notices  # set-up: a stale image, a dead run's leftovers
     for name in off:
         warnings.append(f"{name} was turned off (checks.{name}: off): this run does not judge it")
     if not facts.windows:

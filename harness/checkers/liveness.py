@@ -35,7 +35,7 @@ from ..units import Duration
 from ..witness import Witness
 from ._check import Check, Options
 from ._facts import Facts, Membership, Publish, describe
-from ._result import CheckResult, vacuous, verdict
+from ._result import KEPT, CheckResult, vacuous, verdict
 
 DEFAULT_WITHIN = 15.0
 DEFAULT_SETTLE = 3.0
@@ -208,7 +208,7 @@ def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
                 missing.append((float(invoked[i]), i, place, m))
     missing.sort(key=lambda lost: lost[:3])
     publishes = list(facts.publishes.values())  # by message code
-    witnesses = [_lost(facts, publishes[i], m, settle) for _, i, _, m in missing]
+    witnesses = [_lost(facts, publishes[i], m, settle) for _, i, _, m in missing[:KEPT]]
     faulted_messages = int((acknowledged & in_fault).sum())
     clean_messages = int((acknowledged & ~in_fault).sum())
     summary = {
@@ -217,7 +217,7 @@ def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         "inside_faults": faulted_messages,
         "expected_deliveries": expected,
         "delivered": delivered,
-        "lost_outside_faults": len(witnesses),
+        "lost_outside_faults": len(missing),
         "lost_inside_faults": lost_in_faults,
         "settle": settle,
     }
@@ -228,7 +228,7 @@ def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             "while a client was joined to its topic",
             summary,
         )
-    return verdict("delivery", witnesses, summary)
+    return verdict("delivery", witnesses, summary, len(missing))
 
 
 def _among(

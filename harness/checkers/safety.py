@@ -4,6 +4,8 @@
   connections and joins (the source material's point 4: zero or one time, never twice).
 * `no_phantom`: every delivered id was published, on the topic it arrived on, and the client had
   asked to join that topic and had not left it (a leave is complete once the server answered).
+  Deliveries of ids the run never made, beyond the first 100 of a client, are only counted by
+  the swarm (`recv_foreign`): they count as violations, without a witness each.
 * `order`: happens-before, as Phoenix promises it (per channel process): for one publisher on
   one topic, message A is ordered before B only if A was acknowledged before B was invoked. A
   client that receives B and later A has them out of order. A publish whose outcome is unknown
@@ -26,7 +28,7 @@ from ..history import Op
 from ..witness import Witness
 from ._check import Check, Options
 from ._facts import Facts, Publish, describe
-from ._result import CheckResult, vacuous, verdict
+from ._result import KEPT, CheckResult, vacuous, verdict
 
 NOTHING_DELIVERED = "no message was delivered to any client"
 
@@ -37,7 +39,9 @@ def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         return vacuous("at_most_once", NOTHING_DELIVERED, {"deliveries": 0})
     witnesses: list[Witness] = []
     times = deliveries.times
-    for repeated in deliveries.repeats():
+    groups = deliveries.repeats()
+    groups.sort(key=lambda g: float(times[g[0]]))  # by the first delivery of each
+    for repeated in groups[:KEPT]:
         at = repeated[0]
         client, topic = deliveries.clients[at], deliveries.topics[at]
         message_id = deliveries.ids[at]
@@ -58,7 +62,6 @@ def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
                 },
             )
         )
-    witnesses.sort(key=lambda w: float(w.evidence["deliveries"][0]["time"]))
     return verdict(
         "at_most_once",
         witnesses,
@@ -67,12 +70,14 @@ def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             "distinct": len(deliveries.first),
             "duplicated": len(deliveries) - len(deliveries.first),
         },
+        len(groups),
     )
 
 
 def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     deliveries = facts.deliveries
-    if not len(deliveries):
+    counted = sum(facts.foreign.values())  # phantoms of a flood, counted and not recorded
+    if not len(deliveries) and not counted:
         return vacuous("no_phantom", NOTHING_DELIVERED, {"deliveries": 0})
     message, topic = deliveries.message, deliveries.topic
     published = message < deliveries.published
@@ -88,7 +93,8 @@ def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     joined = np.isin(deliveries.client * pairs + topic, np.array(asked, np.int64))
     phantom = ~published | wrong_topic | ~joined | deliveries.closed
     witnesses: list[Witness] = []
-    for i in np.flatnonzero(phantom).tolist():
+    found = np.flatnonzero(phantom)
+    for i in found[:KEPT].tolist():
         op = deliveries.op(i)
         message_id, on = deliveries.ids[i], deliveries.topics[i]
         client, time = deliveries.clients[i], float(deliveries.times[i])
@@ -112,7 +118,10 @@ def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
                 {"delivery": describe(op), "faults": facts.windows_near(time, time, 1.0)},
             )
         )
-    return verdict("no_phantom", witnesses, {"deliveries": len(deliveries)})
+    summary = {"deliveries": len(deliveries) + counted}
+    if counted:
+        summary["foreign_counted"] = counted
+    return verdict("no_phantom", witnesses, summary, len(found) + counted)
 
 
 def order(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
@@ -146,7 +155,7 @@ def order(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         zip(chosen[judged_at[inverted]].tolist(), chosen[earlier[inverted]].tolist(), strict=True)
     )
     publishes = list(facts.publishes.values())  # by message code
-    for at, before in found:
+    for at, before in found[:KEPT]:
         published = publishes[deliveries.message[at]]
         first = publishes[deliveries.message[before]]
         op, earlier_op = deliveries.op(at), deliveries.op(before)
@@ -158,7 +167,7 @@ def order(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             "acknowledged before the second was sent)",
             {"deliveries": len(deliveries)},
         )
-    return verdict("order", witnesses, {"ordered_pairs_judged": judged})
+    return verdict("order", witnesses, {"ordered_pairs_judged": judged}, len(found))
 
 
 def _before(first: Publish, second: Publish) -> bool:

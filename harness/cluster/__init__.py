@@ -154,6 +154,7 @@ async def open_cluster(
             {
                 "nodes": {n: node.url for n, node in nodes.items()},
                 "pids": {n: node.pid for n, node in nodes.items() if node.pid is not None},
+                "containment": {n: node.containment for n, node in nodes.items()},
                 "proxies": dict(proxies.names),
             }
         )

@@ -68,6 +68,20 @@ class Node(FaultTarget, Protocol):
     @property
     def log_path(self) -> Path: ...
 
+    @property
+    def containment(self) -> str:
+        """How the processes it starts are kept with it: `cgroup`, `ports`, `container`."""
+        ...
+
+    def cpu_seconds(self) -> float:
+        """CPU time its processes used so far (0.0 where the backend cannot tell)."""
+        ...
+
+    def exited_by_itself(self) -> int | None:
+        """Its exit status when it ended without the harness stopping it, else None. Polled:
+        cheap (no engine call)."""
+        ...
+
     async def wait_healthy(self, *, timeout: float | None = None) -> None: ...
     async def restart(self) -> None: ...
 

@@ -154,6 +154,19 @@ class ContainerNode:
         return int(state["Pid"]) if state.get("Pid") else None
 
     @property
+    def containment(self) -> str:
+        return "container"
+
+    def cpu_seconds(self) -> float:
+        """Not read from the engine (a stats call takes a second): the distress advice then
+        cannot name the server."""
+        return 0.0
+
+    def exited_by_itself(self) -> int | None:
+        """Not known without an engine call; a container that exits is seen by its health."""
+        return None
+
+    @property
     def alive(self) -> bool:
         if self.container is None:
             return False

@@ -5,9 +5,12 @@ else), with stdout and stderr captured in its log file. It counts as started whe
 URL answers 200. The operations are the ones the nemesis needs: kill (SIGKILL), terminate
 (SIGTERM, graceful), pause/resume (SIGSTOP/SIGCONT), and restart on the same ports.
 
-Processes are only ever signalled through the process group of a process this module started.
-`command` is a template (`NodeSpec` fills it) so any server that speaks the protocol can stand
-in for the reference one.
+Processes are only ever signalled through the process group of a process this module started,
+and through the node's cgroup where the machine allows one (`harness._contain`: a node that
+daemonizes cannot escape a kill or outlive the run; else its marked port holders are stopped and
+named). `command` is a template (`NodeSpec` fills it) so any server that speaks the protocol can
+stand in for the reference one. A node that exits when the harness did not stop it says so
+(`exited_by_itself`), so the run can say it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import IO
 
 import trio
 
+from .._contain import MARK, Cgroup, group_cpu_seconds, stop_holders
 from .._http import get_json
 from .._process import last_words, open_process_group, signal_group, wait_ready
 from ..errors import ClusterError
@@ -111,6 +115,10 @@ class LocalNode:
         self.process: trio.Process | None = None
         self.paused = False
         self._log: IO[bytes] | None = None
+        self.cgroup: Cgroup | None = None  # set by `open_local_nodes` where the machine allows
+        self.mark = f"{self.launch.run}/{spec.name}"  # in its environment (`harness._contain`)
+        self.stopping = False  # the harness asked it to go (a fault, a restart, the teardown)
+        self.notices: list[str] = []  # what containment had to do, for the run's warnings
 
     @property
     def name(self) -> str:
@@ -138,12 +146,15 @@ class LocalNode:
         argv = command(self.spec, self.template)
         self._log.write(f"--- start: {shlex.join(argv)}\n".encode())
         self._log.flush()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {}), MARK: self.mark}
+        if self.cgroup is not None:
+            argv = self.cgroup.wrap(argv)
         try:
             self.process = await open_process_group(argv, self._log, env=env, cwd=self.cwd)
         except OSError as exc:
             raise ClusterError(f"node {self.name} cannot be started: {exc}") from exc
         self.paused = False
+        self.stopping = False
         await self.wait_healthy(timeout=timeout)
 
     async def wait_healthy(self, *, timeout: float | None = None) -> None:
@@ -169,25 +180,68 @@ class LocalNode:
             what=f"node {self.name} not healthy; see {self.log_path}",
         )
 
+    @property
+    def containment(self) -> str:
+        """How what it starts is kept with it: `cgroup`, or `ports` (`harness._contain`)."""
+        return "cgroup" if self.cgroup is not None else "ports"
+
+    def cpu_seconds(self) -> float:
+        """CPU time its processes used (its cgroup's, all of it; else its group's, now)."""
+        if self.cgroup is not None:
+            used = self.cgroup.cpu_seconds()
+            if used is not None:
+                return used
+        if self.process is None or self.process.poll() is not None:
+            return 0.0
+        return group_cpu_seconds(self.process.pid)
+
+    def exited_by_itself(self) -> int | None:
+        """Its exit status if its process ended and the harness had not asked it to."""
+        if self.process is None or self.stopping:
+            return None
+        return self.process.poll()
+
     def _signal(self, signum: int) -> None:
         if self.process is not None:
             signal_group(self.process, signum)
 
     async def kill(self) -> None:
+        self.stopping = True
         self._signal(signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill()  # a daemon it forked too
 
     async def terminate(self) -> None:
+        self.stopping = True
         if self.paused:
             await self.resume()
         self._signal(signal.SIGTERM)
+        if self.cgroup is not None:
+            self.cgroup.signal(signal.SIGTERM)
 
     async def pause(self) -> None:
         self._signal(signal.SIGSTOP)
+        if self.cgroup is not None:
+            self.cgroup.freeze(True)
         self.paused = True
 
     async def resume(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.freeze(False)
         self._signal(signal.SIGCONT)
         self.paused = False
+
+    def sweep(self) -> None:
+        """Without a cgroup: stop the processes of this node that still hold its ports after
+        it was killed (a daemon it forked), and say so."""
+        if self.cgroup is not None:
+            return
+        ports = [p for p in (self.spec.port, self.spec.pubsub_port) if p]
+        for held in stop_holders(ports, self.mark):
+            self.notices.append(
+                f"node {self.name} left a process behind that held its port: {held};"
+                " the harness stopped it (no cgroup here to contain the node)"
+            )
 
     async def wait_exit(self, *, timeout: float = 10.0) -> int | None:
         """Wait for the process to end; its exit code (negative: killed by that signal)."""
@@ -196,11 +250,14 @@ class LocalNode:
         with trio.move_on_after(timeout):
             code = await self.process.wait()
             self._close_log()
+            if self.stopping:
+                self.sweep()
             return code
         raise ClusterError(f"node {self.name} still running {timeout}s after it was stopped")
 
     async def stop(self, *, graceful: bool = True, timeout: float = 5.0) -> None:
         """Terminate (or kill) and wait; escalate to SIGKILL if it does not go in time."""
+        self.stopping = True
         if not self.alive:
             self._close_log()
             return
@@ -237,6 +294,9 @@ async def open_local_nodes(
     """Start every node (one after the other, each health-gated); at the end stop them all,
     paused ones too, shielded and bounded so a Ctrl-C still leaves no process behind."""
     nodes = {s.name: LocalNode(s, logs / f"{s.name}.log", launch=launch) for s in specs}
+    run = launch.run or f"p{os.getpid()}"
+    for node in nodes.values():
+        node.cgroup = Cgroup.create(run, node.name)
     try:
         for node in nodes.values():
             await node.start()
@@ -246,3 +306,10 @@ async def open_local_nodes(
             for node in nodes.values():
                 with suppress(ClusterError, OSError):
                     await node.stop(graceful=False)
+            for node in nodes.values():
+                if node.cgroup is not None:
+                    await node.cgroup.remove()
+                else:
+                    node.sweep()
+                for text in node.notices:
+                    notice(text)

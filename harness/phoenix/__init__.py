@@ -49,4 +49,6 @@ from ._wire import Codec as Codec
 from ._wire import V1JSONCodec as V1JSONCodec
 from ._wire import V2JSONCodec as V2JSONCodec
 from ._wire import codec_for_vsn as codec_for_vsn
+from ._wire import depth as depth
 from ._wire import dumps as dumps
+from ._wire import within_depth as within_depth

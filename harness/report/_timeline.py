@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..checkers import Facts
+from ..checkers._warnings import exited
 from ..history import Op
 from ._svg import WIDTH, Axis, Chart, Legend, mark, polyline
 
@@ -62,6 +63,7 @@ def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> Chart:
         y += 18
 
     y = _formations(facts, x, y, marks)
+    y = _exits(facts, x, y, marks)
     y = _phases(ops, x, y, marks)
     y = _deliveries(ops, facts, x, first, end, y, marks)
     marks.append(mark("text", text="lost connections", x=4, y=y + 9, class_="lbl"))
@@ -188,6 +190,25 @@ def _formations(facts: Facts, x: Axis, y: float, marks: list[Any]) -> float:
             )
         )
     return y + 16
+
+
+def _exits(facts: Facts, x: Axis, y: float, marks: list[Any]) -> float:
+    """One row when a node's process ended and no fault had stopped it: a cross each."""
+    if not facts.node_exits:
+        return y
+    marks.append(mark("text", text="node exited", x=4, y=y + 9, class_="lbl"))
+    for op in facts.node_exits:
+        at = x(op.time)
+        marks.append(
+            mark(
+                "path",
+                title=exited(op),
+                d=f"M{at - 4:.1f},{y + 1:.1f} l8,8 m0,-8 l-8,8",
+                stroke="#cf222e",
+                stroke_width="2",
+            )
+        )
+    return y + 14
 
 
 def _phases(ops: Sequence[Op], x: Axis, y: float, marks: list[Any]) -> float:

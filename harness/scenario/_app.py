@@ -36,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..units import OneOf
+from ..units import Duration, OneOf
 
 PLACES: dict[str, frozenset[str]] = {
     "socket.params": frozenset({"client", "run"}),
@@ -170,10 +170,19 @@ class HttpRead(_Section):
 
 
 class ReadSpec(_Section):
-    """How `durability` reads what was stored, after the heal: exactly one of push and http."""
+    """How `durability` reads what was stored, after the heal: exactly one of push and http;
+    `timeout` for one node's answer for one topic (the whole read gets twice as long)."""
 
     push: PushRead | None = None
     http: HttpRead | None = None
+    timeout: Duration = 30.0
+
+    @field_validator("timeout")
+    @classmethod
+    def _some_time(cls, seconds: float) -> float:
+        if seconds <= 0:
+            raise ValueError("must be longer than 0s")
+        return seconds
 
     @model_validator(mode="after")
     def _one_way(self) -> ReadSpec:

@@ -36,6 +36,7 @@ from typing import Any
 import trio
 
 from .._clock import RunClock
+from ..foreign import MAX_DEPTH, clip
 from ..history import Op, OpName, OpType, Recorder
 from ..phoenix import (
     Broadcast,
@@ -59,6 +60,7 @@ from ._websocket import (
     open_websocket,
 )
 
+HEAD = 80  # bytes of a malformed frame kept in its `bad_frame` op
 _CONNECTING: trio.lowlevel.RunVar[dict[str, trio.CapacityLimiter]] = trio.lowlevel.RunVar(
     "swarm_connecting"
 )
@@ -92,11 +94,17 @@ class SwarmClient:
             rejoin_on_reconnect=config.rejoin_on_reconnect,
             duplicate_join=config.duplicate_join,
         )
-        self.codec = V2JSONCodec()
+        self.codec = V2JSONCodec(max_depth=MAX_DEPTH)  # the foreign JSON rule
         self._id_key = None if "." in config.deliver_id else config.deliver_id
         self.node_index = config.first_node % len(config.nodes)
         self.ws: ClientWebSocket | None = None
         self.received = 0
+        # deliveries of ids this run never made (`_recording`): the first FOREIGN_KEPT recorded,
+        # the rest counted by topic and recorded as `recv_foreign` ops, at most one a second
+        self.own_prefix = f"{config.run_id}-" if config.run_id else ""
+        self.foreign_recorded = 0
+        self.foreign_counts: dict[str, int] = {}
+        self.foreign_since = 0.0
         self._wake = trio.Event()
         self._sleeping_until: float | None = None  # the deadline the ticker sleeps until
         self._requested_close: tuple[int, str] | None = None
@@ -191,6 +199,20 @@ class SwarmClient:
     # -- the loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self.flush_foreign(self.clock.now())
+
+    def flush_foreign(self, now: float) -> None:
+        """Record the deliveries of foreign ids counted since the last time (`recv_foreign`)."""
+        for topic, count in self.foreign_counts.items():
+            value = {"topic": topic, "count": count, "since": round(self.foreign_since, 6)}
+            self._record(now, "info", "recv_foreign", value)
+        self.foreign_counts = {}
+        self.foreign_since = now
+
+    async def _run(self) -> None:
         now = self.clock.now()
         for topic in self.config.topics:
             self.model.join(topic, self._join_payload(topic), now)
@@ -327,7 +349,9 @@ class SwarmClient:
             else:
                 event = self.codec.decode(data, sender=Role.SERVER)
         except RemoteProtocolError as exc:
-            self._record(now, "info", "bad_frame", {"error": str(exc)})
+            head = data[:HEAD].decode("utf-8", "replace")
+            value = {"error": clip(str(exc)), "head": head, "size": len(data), "text": is_text}
+            self._record(now, "info", "bad_frame", value)
             return
         assert isinstance(event, Reply | Message | Broadcast | ChannelError | ChannelClose)
         self.model.receive(event, now)

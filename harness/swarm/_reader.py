@@ -5,6 +5,12 @@ scenario's application contract says (`app.read`): a channel push over the app's
 reference app's `history`), or an HTTP GET on the node; `read: none` reads nothing and leaves
 durability unknown. It records `read` invoke/ok/fail ops with the ids it got, which the
 durability checker compares with the acknowledged publishes.
+
+The answer is foreign data (`harness.foreign`): at most `MAX_ANSWER` bytes, strict JSON within
+the depth limit, ids made canonical strings. Each attempt (a node, a topic) has `app.read.timeout`
+(30 s), and the whole read twice that: a node that answers a byte a second, or never answers the
+push, costs one attempt, not one per node and topic; what is left unread when the deadline
+passes fails with the reason (the node, the topic, what was slow).
 """
 
 from __future__ import annotations
@@ -18,13 +24,13 @@ from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from .._clock import RunClock
 from .._http import get_json
+from ..foreign import MAX_ANSWER, MAX_DEPTH, BadAnswer, clip, id_text
 from ..history import Op, Recorder
 from ..phoenix import Join, ProtocolError, Push, Reply, Role, V2JSONCodec
 from ..scenario import AppSpec, HttpRead, PushRead, dig, render
 from ._config import Endpoint, socket_url
 
-READ_TIMEOUT = 30.0
-MAX_READ = 512 * 2**20  # a room of millions; trio-websocket's default 1 MiB held ~15,000
+MAX_READ = MAX_ANSWER  # ~200,000 messages; trio-websocket's default 1 MiB held ~15,000
 READER = "reader"
 
 
@@ -39,44 +45,66 @@ async def read_rooms(
     app = app or AppSpec()
     if app.read == "none":
         return
-    for topic in topics:
-        recorder.record(Op(clock.now(), READER, "invoke", "read", {"topic": topic}))
-        error = "no node answered"
-        for node in nodes:
-            try:
-                with trio.fail_after(READ_TIMEOUT):
-                    if app.read.http is not None:
-                        ids = await _read_http(node, topic, app.read.http)
-                    else:
-                        assert app.read.push is not None
-                        ids = await _read_push(node, topic, app, app.read.push, run_id)
+    done = 0
+    asking = ""
+    deadline = 2 * app.read.timeout
+    with trio.move_on_after(deadline) as whole:
+        for topic in topics:
+            recorder.record(Op(clock.now(), READER, "invoke", "read", {"topic": topic}))
+            error = "no node answered"
+            for node in nodes:
+                asking = f"{node.name} was answering the read of {topic}"
+                try:
+                    ids = await _read_one(node, topic, app, run_id)
+                except (
+                    OSError,
+                    HandshakeError,
+                    ConnectionClosed,
+                    ProtocolError,
+                    BadAnswer,
+                ) as exc:
+                    error = f"{node.name}: {type(exc).__name__}: {clip(str(exc))}"
+                    continue
                 value = {"topic": topic, "ids": ids}
                 recorder.record(Op(clock.now(), READER, "ok", "read", value, node.name))
                 break
-            except (
-                OSError,
-                HandshakeError,
-                ConnectionClosed,
-                ProtocolError,
-                trio.TooSlowError,
-            ) as exc:
-                error = f"{node.name}: {type(exc).__name__}: {exc}"
-        else:
-            value = {"topic": topic, "error": error}
+            else:
+                value = {"topic": topic, "error": error}
+                recorder.record(Op(clock.now(), READER, "fail", "read", value))
+            done += 1
+    if whole.cancelled_caught:  # the topic being read, and those after it, are not read
+        for topic in topics[done:]:
+            reason = f"the final read's {deadline:g} s ran out while {asking}"
+            value = {"topic": topic, "error": reason}
             recorder.record(Op(clock.now(), READER, "fail", "read", value))
+
+
+async def _read_one(node: Endpoint, topic: str, app: AppSpec, run_id: str) -> list[Any]:
+    """One node's answer for one topic, within `app.read.timeout` (`ProtocolError` saying
+    what was slow otherwise)."""
+    assert app.read != "none"
+    with trio.move_on_after(app.read.timeout):
+        if app.read.http is not None:
+            return await _read_http(node, topic, app.read.http)
+        assert app.read.push is not None
+        return await _read_push(node, topic, app, app.read.push, run_id)
+    how = "HTTP GET" if app.read.http is not None else "read push"
+    raise ProtocolError(
+        f"no complete answer to the {how} for {topic} within {app.read.timeout:g} s"
+    )
 
 
 def _ids(body: Any, messages: str, key: str) -> list[Any]:
     found = dig(body, messages)
     if not isinstance(found, list):
         raise ProtocolError(f"no list at {messages!r} in the read's answer")
-    return [dig(m, key) for m in found]
+    return [id_text(dig(m, key)) for m in found]
 
 
 async def _read_push(
     node: Endpoint, topic: str, app: AppSpec, read: PushRead, run_id: str
 ) -> list[Any]:
-    codec = V2JSONCodec()
+    codec = V2JSONCodec(max_size=MAX_READ, max_depth=MAX_DEPTH)
     values = {"client": READER, "topic": topic, "run": run_id}
     params = {k: str(render(v, values)) for k, v in app.socket.params.items()}
     url = socket_url(node.url, app.socket.path, params)
@@ -101,8 +129,8 @@ async def _read_http(node: Endpoint, topic: str, read: HttpRead) -> list[Any]:
     url = urlsplit(render(read.url, {"host": host, "port": port, "topic": quote(topic, safe=":")}))
     target = url.path + (f"?{url.query}" if url.query else "")
     status, body = await get_json(
-        url.hostname or host, url.port or 80, target, timeout=READ_TIMEOUT
+        url.hostname or host, url.port or 80, target, timeout=3600, max_body=MAX_READ
     )
     if status != 200:
-        raise ProtocolError(f"GET {target} answered {status}: {str(body)[:200]}")
+        raise ProtocolError(f"GET {target} answered {status}: {clip(str(body))}")
     return _ids(body, read.messages, read.id)

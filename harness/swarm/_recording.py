@@ -1,14 +1,24 @@
-"""A swarm client's model notices as history ops: the one translation from what the phoenix.js
-model noticed (`harness.phoenix` notices) to Jepsen-style ops (`harness.history`).
+"""A swarm client's model notices as history ops: the one translation from what the phoenix.js model
+noticed (`harness.phoenix` notices) to Jepsen-style ops (`harness.history`).
 
-Deliveries come first and take a short path (no pattern match, no dotted-path walk when the
-app's message id is a plain key): they are most of any history.
+Deliveries come first and take a short path (no pattern match, no dotted-path walk when the app's
+message id is a plain key): they are most of any history.
+
+Everything the server sent is foreign (`harness.foreign`): a delivery's id becomes its canonical
+string (a list or an object at the id's path is its compact JSON; a long one is cut, with its length
+and a digest), refusal reasons and channel payloads are recorded `bounded`, so an op can always be
+written and no history grows with what the server sends. A delivery (the app's delivery event) whose
+id this run never made (it does not start with the run's id) is a phantom whatever happens next: the
+first `FOREIGN_KEPT` of each client are recorded as deliveries, the rest counted by topic into
+`recv_foreign` ops (one a second at most), so a server that floods phantoms costs a count, not a
+history row each.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..foreign import MAX_ID, bounded, clip, id_text
 from ..history import Op
 from ..phoenix import (
     ChannelClosed,
@@ -27,6 +37,8 @@ from ..phoenix import (
 )
 from ..scenario import dig
 
+FOREIGN_KEPT = 100  # deliveries of foreign ids recorded in full, per client
+
 if TYPE_CHECKING:
     from ._client import SwarmClient
 
@@ -37,6 +49,26 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
     if type(notice) is Received:  # most notices by far: no match, no dotted-path walk
         client.received += 1
         payload = notice.payload
+        found = (
+            payload.get(client._id_key, None)
+            if client._id_key is not None and isinstance(payload, dict)
+            else dig(payload, client.config.deliver_id)
+        )
+        topic, event = notice.topic, notice.event
+        prefix = client.own_prefix
+        if (
+            prefix
+            and not (type(found) is str and found.startswith(prefix))
+            and event == client.config.deliver_event
+        ):
+            if client.foreign_recorded >= FOREIGN_KEPT:  # a flood of ids nobody published
+                if not client.foreign_counts:
+                    client.foreign_since = now
+                client.foreign_counts[topic] = client.foreign_counts.get(topic, 0) + 1
+                if now - client.foreign_since >= 1.0:
+                    client.flush_foreign(now)
+                return False
+            client.foreign_recorded += 1
         client.recorder.record(
             Op(
                 now,
@@ -44,11 +76,9 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
                 "ok",
                 "recv",
                 {
-                    "topic": notice.topic,
-                    "event": notice.event,
-                    "id": payload.get(client._id_key, None)
-                    if client._id_key is not None and isinstance(payload, dict)
-                    else dig(payload, client.config.deliver_id),
+                    "topic": topic if len(topic) <= MAX_ID else id_text(topic),
+                    "event": event if len(event) <= MAX_ID else id_text(event),
+                    "id": found if type(found) is str and len(found) <= MAX_ID else id_text(found),
                     "join_ref": notice.join_ref,
                     "frame_join_ref": notice.frame_join_ref,
                     "state": notice.state.value,
@@ -82,17 +112,18 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
                     now,
                     "ok",
                     "join",
-                    {"topic": topic, "join_ref": join_ref, "response": response},
+                    {"topic": topic, "join_ref": join_ref, "response": bounded(response)},
                 )
             else:
                 client.refused = client.refused or (
-                    f"{client.config.client_id}'s join of {topic} was refused: {response}"
+                    f"{client.config.client_id}'s join of {topic} was refused:"
+                    f" {clip(str(bounded(response)))}"
                 )
                 client._record(
                     now,
                     "fail",
                     "join",
-                    {"topic": topic, "join_ref": join_ref, "reason": response},
+                    {"topic": topic, "join_ref": join_ref, "reason": bounded(response)},
                 )
         case JoinTimedOut(topic, join_ref):
             client._joining.pop(topic, None)
@@ -115,7 +146,7 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
                 now,
                 "info",
                 "channel_error",
-                {"topic": topic, "join_ref": join_ref, "reason": reason},
+                {"topic": topic, "join_ref": join_ref, "reason": bounded(reason)},
             )
         case ChannelClosed(topic, join_ref, reason):
             client._joining.pop(topic, None)
@@ -125,7 +156,7 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
                 now,
                 "ok",
                 "channel_close",
-                {"topic": topic, "join_ref": join_ref, "reason": reason},
+                {"topic": topic, "join_ref": join_ref, "reason": bounded(reason)},
             )
         case StaleDropped(topic, event, payload, frame_join_ref, join_ref):
             client._record(
@@ -135,7 +166,7 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
                 {
                     "topic": topic,
                     "event": event,
-                    "id": dig(payload, client.config.deliver_id),
+                    "id": id_text(dig(payload, client.config.deliver_id)),
                     "frame_join_ref": frame_join_ref,
                     "join_ref": join_ref,
                 },
@@ -147,7 +178,7 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
                 client.acknowledged += 1
                 client._record(now, "ok", "publish", value)
             else:
-                client._record(now, "fail", "publish", {**value, "reason": response})
+                client._record(now, "fail", "publish", {**value, "reason": bounded(response)})
         case PushTimedOut(push_id, topic, _event, sent):
             value = client._publishes.pop(push_id, {"topic": topic, "id": push_id})
             client._record(now, "info", "publish", {**value, "error": "timeout", "sent": sent})
