@@ -29,7 +29,7 @@ import trio
 from . import __version__
 from .checkers import DESCRIPTIONS, CheckResult
 from .ci import problem_annotations
-from .errors import HarnessError, HistoryError, InvalidScenario
+from .errors import HarnessError, HistoryError, InvalidScenario, where
 from .exits import Exit, worst
 from .faults import describe
 from .foreign import safe, safe_lines
@@ -434,4 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         return Exit.INTERRUPTED
     except HarnessError as exc:
         say(f"error: {exc}", file=sys.stderr)
+        return int(Exit.INFRA)
+    except Exception as exc:  # a bug of the harness: exit 1 means only "a check failed"
+        say(f"error: the harness failed: {where(exc)}", file=sys.stderr)
         return int(Exit.INFRA)

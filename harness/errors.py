@@ -70,3 +70,19 @@ class InvalidScenario(HarnessError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+def where(exc: BaseException) -> str:
+    """An unexpected exception in one line: its type, message and the harness frame that
+    raised it (`TypeError: ... at harness/history.py:167 in to_line`)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/harness/" in f.filename] or frames
+    at = ""
+    if ours:
+        last = ours[-1]
+        path = last.filename.rsplit("/harness/", 1)[-1]
+        at = f" at harness/{path}:{last.lineno} in {last.name}"
+    text = visible(str(exc))[:300]
+    return f"{type(exc).__name__}: {text}{at}"

@@ -18,6 +18,7 @@ report.html, used both by a run and by `harness check`, so the two cannot disagr
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import time
@@ -34,7 +35,7 @@ import orjson
 from . import __version__, junit
 from ._gc import paused_gc
 from .checkers import Assessment, CheckResult, Distress
-from .errors import HistoryError
+from .errors import HistoryError, where
 from .exits import Outcome, exit_code
 from .foreign import bounded
 from .history import Lean, Op, line_time, parse_lean, parse_lines, workload_start
@@ -312,7 +313,12 @@ def write_outcome(run: RunDir, outcome: RunOutcome, junit_path: Path | None = No
     write_witnesses(run.witnesses, outcome.results)
     xml = junit_xml([outcome], [run])
     (run.path / "junit.xml").write_text(xml, encoding="utf-8")
-    write_report(run.path)
+    try:
+        write_report(run.path)
+    except Exception as exc:  # a report bug must not cost the verdict: a page that says so
+        text = html.escape(where(exc))
+        page = f"<!doctype html><title>report failed</title><p>The report failed: {text}</p>"
+        run.report.write_text(page, encoding="utf-8")
     if junit_path is not None:
         junit_path.parent.mkdir(parents=True, exist_ok=True)
         junit_path.write_text(xml, encoding="utf-8")
@@ -331,6 +337,10 @@ def write_witnesses(path: Path, results: Sequence[CheckResult]) -> None:
         for result in results:
             for witness in result.witnesses:
                 f.write(json.dumps({"check": result.name, **witness.to_json()}) + "\n")
+            more = int(result.summary.get("violations", 0)) - len(result.witnesses)
+            if more > 0:  # past `checkers.KEPT`: counted, not built
+                said = f"... and {more:,} more {result.name} violations, counted, not kept"
+                f.write(json.dumps({"check": result.name, "problem": said, "more": more}) + "\n")
     tmp.replace(path)
 
 

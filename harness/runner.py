@@ -38,7 +38,7 @@ from ._gc import paused_gc
 from .checkers import Assessment, CheckResult, assess_facts, facts_of
 from .checkers._distress import explain
 from .cluster import Cluster, open_cluster
-from .errors import HarnessError, HistoryError
+from .errors import HarnessError, HistoryError, where
 from .exits import Outcome
 from .faults import BroadcastFault
 from .history import Op, OpName
@@ -362,6 +362,9 @@ async def _attempt(
     except* (HarnessError, OSError) as group:
         attempt.error = "; ".join(str(e) for e in _leaves(group))
         log.debug("run failed: %s", attempt.error)
+    except* Exception as group:  # a harness bug: exit 3 with what was recorded, never exit 1
+        attempt.error = "the harness failed: " + "; ".join(where(e) for e in _leaves(group))
+        log.exception("run failed")
 
 
 def _conclude(

@@ -31,6 +31,8 @@ def result_lines(results: Sequence[CheckResult], warnings: Sequence[str] = ()) -
             lines.extend(f"       - {w.problem}" for w in r.witnesses[:SHOWN])
             total = int(r.summary.get("violations", len(r.witnesses)))
             if total > SHOWN:
-                lines.append(f"       ... {total - SHOWN} more (all in witnesses.jsonl)")
+                kept = len(r.witnesses)
+                where = "all" if kept >= total else f"the first {kept:,}"
+                lines.append(f"       ... {total - SHOWN:,} more ({where} in witnesses.jsonl)")
     lines.extend(f"  warning: {warning}" for warning in warnings)
     return lines

@@ -84,9 +84,7 @@ async def test_links_that_come_up_late_are_waited_for_and_without_the_probe_are_
 @pytest.mark.slow
 async def test_a_cluster_that_never_forms_is_exit_3_naming_the_pair(tmp_path):
     started = time.monotonic()
-    result = await run_scenario(
-        scenario(600, "{timeout: 3s}"), RunOptions(out=tmp_path, seed=1)
-    )
+    result = await run_scenario(scenario(600, "{timeout: 3s}"), RunOptions(out=tmp_path, seed=1))
     assert result.exit_code == 3
     assert result.error is not None
     assert "the cluster did not form" in result.error

@@ -26,7 +26,7 @@ from .._clock import RunClock
 from .._http import get_json
 from ..foreign import MAX_ANSWER, MAX_DEPTH, BadAnswer, clip, id_text
 from ..history import Op, Recorder
-from ..phoenix import Join, ProtocolError, Push, Reply, Role, V2JSONCodec
+from ..phoenix import Join, ProtocolError, Push, RemoteProtocolError, Reply, Role, V2JSONCodec
 from ..scenario import AppSpec, HttpRead, PushRead, dig, render
 from ._config import Endpoint, socket_url
 
@@ -114,7 +114,10 @@ async def _read_push(
         payload = render(read.payload, values)
         await ws.send_message(codec.encode(Push(topic, read.event, payload, "2", "1")))
         while True:
-            event = codec.decode(await ws.get_message(), sender=Role.SERVER)
+            try:
+                event = codec.decode(await ws.get_message(), sender=Role.SERVER)
+            except RemoteProtocolError:
+                continue  # not the reply (a broadcast the server mangled): the timeout decides
             if isinstance(event, Reply) and event.ref == "1" and event.status != "ok":
                 raise ProtocolError(f"join refused: {event.response}")
             if isinstance(event, Reply) and event.ref == "2":

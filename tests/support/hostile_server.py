@@ -37,11 +37,26 @@ import wsproto.events as wse
 from harness.phoenix import Join, Push, Role, V2JSONCodec, dumps
 
 INJECT = "bad\n::error file=x::pwned\x1b]0;title\x07\x1b[2J\r|<b>x</b>"
-BEHAVIOURS = (
-    "deep_id deep_error list_ids inject inject_refusal big_id phantom_flood malformed cpu_burn"
-    " deep_health deep_stats deep_read endless_read slow_read nan_read silent_read daemon"
-    " exit_after"
-).split()
+BEHAVIOURS = [
+    "deep_id",
+    "deep_error",
+    "list_ids",
+    "inject",
+    "inject_refusal",
+    "big_id",
+    "phantom_flood",
+    "malformed",
+    "cpu_burn",
+    "deep_health",
+    "deep_stats",
+    "deep_read",
+    "endless_read",
+    "slow_read",
+    "nan_read",
+    "silent_read",
+    "daemon",
+    "exit_after",
+]
 
 
 def nested(depth: int) -> Any:
@@ -74,7 +89,7 @@ class Hostile:
         self.bad = misbehave
         self.topics: dict[str, set[Socket]] = {}
         self.store: dict[str, list[dict[str, Any]]] = {}
-        self.healthy_since: float | None = None
+        self.healthy = trio.Event()
 
     # -- http ---------------------------------------------------------------------------------
 
@@ -83,8 +98,7 @@ class Hostile:
             if "deep_health" in self.bad:
                 await _send_body(stream, 200, b"[" * 100_000 + b"]" * 100_000)
                 return
-            if self.healthy_since is None:
-                self.healthy_since = trio.current_time()
+            self.healthy.set()
             await _send_body(stream, 200, b'{"status":"ok"}')
         elif path == "/stats":
             body = b"[" * 100_000 + b"]" * 100_000 if "deep_stats" in self.bad else b"{}"
@@ -287,15 +301,16 @@ async def flood(sock: Socket) -> None:
     deadline = trio.current_time() + 600
     n = 0
     while trio.current_time() < deadline:
-        for topic in list(sock.joined):
-            n += 1
-            sock.send(dumps([None, None, topic, "new_msg", {"id": f"ghost-{n}", "body": "x"}]))
-        await trio.sleep(0.0005 if len(sock.outgoing) < 1000 else 0.01)
+        for _ in range(50):
+            for topic in list(sock.joined):
+                n += 1
+                frame = dumps([None, None, topic, "new_msg", {"id": f"ghost-{n}", "body": "x"}])
+                sock.send(frame)
+        await trio.sleep(0 if len(sock.outgoing) < 2000 else 0.01)
 
 
 async def watch_exit(server: Hostile) -> None:
-    while server.healthy_since is None:
-        await trio.sleep(0.05)
+    await server.healthy.wait()
     await trio.sleep(2)
     os._exit(1)
 
