@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from harness.checkers import DEFAULT_CHECKS
 from harness.rundir import read_history
 
 SHORT = """
@@ -85,17 +86,10 @@ def test_run_writes_a_complete_run_directory_and_check_reproduces_it(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["validity"] == "valid"
     assert results["seed"] == 9
-    assert {c["name"] for c in results["checks"]} == {
-        "rejoin",
-        "at_most_once",
-        "no_phantom",
-        "delivery",
-        "order",
-        "durability",
-    }
+    assert {c["name"] for c in results["checks"]} == set(DEFAULT_CHECKS)
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite.get("failures") == "0"
-    assert len(suite.findall("testcase")) == 6
+    assert len(suite.findall("testcase")) == len(DEFAULT_CHECKS)
     # the fault is in the history with its scheduled and actual times
     ops = [json.loads(op.to_json()) for op in read_history(run_dir / "history.jsonl")]
     starts = [o for o in ops if o["f"] == "fault" and o["value"]["phase"] == "start"]

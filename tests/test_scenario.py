@@ -264,5 +264,5 @@ def test_checks_only_add_and_off_removes_a_default_with_a_warning():
     assessment = assess_facts(Facts(), off.checks, off.checks_off)
     assert any("at_most_once was turned off" in w for w in assessment.warnings)
     assert "at_most_once" not in {r.name for r in assessment.results}
-    with pytest.raises(InvalidScenario, match="checks.at_most_once"):
+    with pytest.raises(InvalidScenario, match=r"checks\.at_most_once"):
         parse_scenario(BASE + "checks: {at_most_once: maybe}\n")
