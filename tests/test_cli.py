@@ -240,7 +240,7 @@ async def test_own_command_template_user_toxiproxy_and_repeat(tmp_path, toxiprox
     assert "at_most_once  failed 0/3  (95% interval 0%-56%)" in result.stdout
     (suite,) = ET.parse(tmp_path / "junit.xml").getroot().findall("testsuite")
     names = [case.get("name") for case in suite.findall("testcase")]
-    assert len(names) == 3 * 6  # one testcase per seed and check, every seed kept
+    assert len(names) == 3 * len(DEFAULT_CHECKS)  # one testcase per seed and check, every seed kept
     assert "short[seed=4] rejoin" in names
     assert "short[seed=6] durability" in names
     runs = sorted((tmp_path / "r" / "short").iterdir())

@@ -121,7 +121,7 @@ def _assess(
         facts.distress,
         warnings_of(facts, results, off),
         load_figures(facts.load),
-        formation_of(facts),
+        formation_of(facts.formations),
     )
 
 

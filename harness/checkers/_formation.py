@@ -3,19 +3,17 @@
 Each `probe` info op of the history is one measurement: from a heal (or set-up) to the moment
 every node had received every node's probe, or its timeout. `formation(op)` reads one back (its
 start is the op's time less its `elapsed`, so it moves with the op to the scenario's clock);
-`formation_of(facts)` gives results.json's `formation`; `delivery` uses them to say when a loss
+`formation_of(formations)` gives results.json's `formation`; `delivery` uses them to say when a loss
 was published while the cluster was still re-forming.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..history import Op
-
-if TYPE_CHECKING:
-    from ._facts import Facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +71,14 @@ def formation(op: Op) -> Formation:
     )
 
 
-def formation_of(facts: Facts) -> dict[str, Any] | None:
+def formation_of(formations: Sequence[Formation]) -> dict[str, Any] | None:
     """The readiness probe's figures for results.json: how long the cluster took to form before
     the workload (`formed`), to re-form after each heal (`reformations`) and after the final
     heal (`final`), each with its slowest pair and every pair's time. None without a probe."""
-    if not facts.formations:
+    if not formations:
         return None
     out: dict[str, Any] = {"formed": None, "reformations": [], "final": None}
-    for formation in facts.formations:
+    for formation in formations:
         if formation.kind == "reformed":
             out["reformations"].append(formation.to_json())
         elif formation.kind in ("formed", "final"):
