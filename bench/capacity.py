@@ -16,6 +16,7 @@ not absolute numbers). Everything is bounded in count and time and stops by itse
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -25,9 +26,11 @@ import trio
 from trio_websocket import connect_websocket_url
 
 from harness._clock import RunClock
+from harness.behaviour import Endpoint
 from harness.cluster import LocalNode, mesh_specs, wait_links
-from harness.phoenix import Join, Reply, Role, Timings, V2JSONCodec
-from harness.swarm import Endpoint, SwarmConfig, WorkerSwarm, plan_clients
+from harness.phoenix import Join, Reply, Role, V2JSONCodec
+from harness.scenario import parse_scenario, plan_clients
+from harness.swarm import WorkerSwarm
 
 CODEC = V2JSONCodec()
 
@@ -99,21 +102,16 @@ async def main(args: argparse.Namespace) -> None:
         base_rate = await baseline(urls, args.baseline)
         print(f"baseline: bare connect+join {args.baseline} sockets: {base_rate:,.0f}/s")
 
-        topics = tuple(f"room:{i}" for i in range(max(1, args.clients // 100)))
-        config = SwarmConfig(
-            clients=args.clients,
-            topics=topics,
-            topics_per_client=1,
-            publishers=args.workers,
-            rate=args.rate,
-            timings=Timings(),
-            seed=1,
+        topics = [f"room:{i}" for i in range(max(1, args.clients // 100))]
+        scenario = parse_scenario(
+            f"name: capacity\nduration: 1h\nseed: 1\ncluster: {{nodes: {len(nodes)}}}\n"
+            f"clients: {{count: {args.clients}, topics: {json.dumps(topics)}}}\n"
+            f"workload: {{publishers: {args.workers}, rate: {args.rate}}}\n"
         )
         swarm_nodes = [Endpoint(n.name, n.url) for n in nodes]
         clock = RunClock()
-        swarm = WorkerSwarm(
-            config, plan_clients(config, swarm_nodes), clock, root / "swarm", workers=args.workers
-        )
+        plan = plan_clients(scenario, swarm_nodes)
+        swarm = WorkerSwarm(plan, clock, root / "swarm", workers=args.workers)
         cpu_nodes_before = sum(cpu_seconds(n.pid) for n in nodes)
         async with trio.open_nursery() as nursery:
             start = time.perf_counter()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import tempfile
@@ -36,10 +37,11 @@ from trio_websocket import open_websocket_url
 
 from harness._clock import RunClock
 from harness._gauge import LoadGauge
+from harness.behaviour import Endpoint
 from harness.cluster import LocalNode, mesh_specs
-from harness.phoenix import Timings
 from harness.rundir import HistoryWriter
-from harness.swarm import Endpoint, InProcessSwarm, SwarmConfig, plan_clients
+from harness.scenario import parse_scenario, plan_clients
+from harness.swarm import InProcessSwarm
 
 TOPIC = "room:bench"
 
@@ -178,19 +180,16 @@ async def run_plain(port: int, kind: Subscriber, args: argparse.Namespace) -> fl
 
 
 async def run_swarm(port: int, root: Path, args: argparse.Namespace) -> float:
-    config = SwarmConfig(
-        clients=args.subscribers,
-        topics=(TOPIC,),
-        publishers=0,
-        rate=0,
-        timings=Timings(heartbeat_interval_ms=2000, timeout_ms=10_000),
-        seed=1,
+    scenario = parse_scenario(
+        f"name: receive\nduration: 1h\nseed: 1\ncluster: {{nodes: 1}}\n"
+        f"clients: {{count: {args.subscribers}, topics: [{json.dumps(TOPIC)}],"
+        " timings: {heartbeat_interval: 2s, timeout: 10s}}\nworkload: {publishers: 0}\n"
     )
-    plans = plan_clients(config, [Endpoint("n1", f"ws://127.0.0.1:{port}/socket")])
+    plan = plan_clients(scenario, [Endpoint("n1", f"ws://127.0.0.1:{port}/socket")])
     clock = RunClock()
     writer = HistoryWriter(root / "history.swarm.jsonl")
     gauge = LoadGauge(writer, clock, "swarm0")
-    swarm = InProcessSwarm(config, plans, writer, clock, gauge)
+    swarm = InProcessSwarm(plan, writer, clock, gauge)
     count = Count()
 
     try:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,16 @@ import trio
 import yaml
 from pydantic import ValidationError
 
+from .behaviour import ClientPlan, Endpoint
 from .checkers import Assessment, assess
 from .errors import HarnessError
 from .faults import KINDS, Grammar
 from .history import Op
 from .rundir import HistoryWriter, RunDir, read_history
 from .runner import Run, RunOptions, open_run
-from .scenario import Scenario, parse_scenario, read_scenario, render
-from .swarm import Endpoint, SwarmClient, SwarmConfig, plan_clients
+from .scenario import Scenario, parse_scenario, plan_clients, read_scenario
+from .swarm import SwarmClient
+from .templates import render
 
 
 class LiveError(HarnessError):
@@ -61,12 +62,12 @@ class LiveClient:
     def __init__(self, live: Live, client: SwarmClient, scope: trio.CancelScope) -> None:
         self.live = live
         self.swarm_client = client
-        self.id = client.config.client_id
+        self.id = client.id
         self._scope = scope
 
     @property
     def topics(self) -> tuple[str, ...]:
-        return self.swarm_client.config.topics
+        return self.swarm_client.topics
 
     def joined(self) -> bool:
         return self.swarm_client.joined_topics() == len(self.topics)
@@ -83,7 +84,7 @@ class LiveClient:
             str(op.value.get("id"))
             for op in self.ops()
             if op.f == "recv"
-            and op.value.get("event") == self.swarm_client.config.deliver_event
+            and op.value.get("event") == self.swarm_client.behaviour.app.deliver.event
             and (topic is None or op.value.get("topic") == topic)
         ]
 
@@ -190,18 +191,17 @@ class Live:
         node = node or names[0]
         if node not in names:
             raise LiveError(f"no node {node!r}; the cluster has {', '.join(names)}")
-        config = SwarmConfig.of(self.scenario, self.run.run_id)
-        endpoints = [Endpoint(n, self.run.cluster.client_urls[n]) for n in names]
-        base = plan_clients(replace(config, clients=1, publishers=0), endpoints)[0]
+        endpoints = [Endpoint(name=n, url=self.run.cluster.client_urls[n]) for n in names]
+        behaviour = plan_clients(self.scenario, endpoints, self.run.run_id).behaviours["client"]
         self._clients += 1
         client_id = f"live{self._clients}"
-        plan = replace(
-            base,
-            client_id=client_id,
+        plan = ClientPlan(
+            id=client_id,
             topics=tuple(topics) if topics else self.scenario.clients.topics,
             first_node=names.index(node),
         )
-        swarm_client = SwarmClient(plan, self.run.writer, self.run.clock, client_id)
+        clock = self.run.clock
+        swarm_client = SwarmClient(plan, behaviour, endpoints, self.run.writer, clock, client_id)
         scope = trio.CancelScope()
 
         async def run() -> None:

@@ -38,22 +38,26 @@ from typing import Any, Literal
 import trio
 
 from ._clock import RunClock
+from .behaviour import Behaviour, ClientPlan, ClientsSpec, Endpoint
+from .contract import AppSpec
 from .errors import ClusterError
 from .history import Op, Recorder
-from .phoenix import Timings
-from .scenario import AppSpec, render
-from .swarm import ClientConfig, Endpoint, SwarmClient
+from .swarm import SwarmClient
+from .templates import render
 
 INTERVAL = 0.2  # between one node's probes while a measurement is on
 TICK = 0.02  # how often a measurement looks for a probe client that has (re)joined
 PROCESS = "probe"
 # short backoffs: a probe client that waits out phoenix.js's 1 s rejoin would be measured, not
 # the cluster
-TIMINGS = Timings(
-    reconnect_after_ms=(10, 20, 50),
-    rejoin_after_ms=(50, 100, 200),
-    heartbeat_interval_ms=30000,
-    timeout_ms=5000,
+CLIENTS = ClientsSpec.model_validate(
+    {
+        "timings": {
+            "reconnect_after": ["10ms", "20ms", "50ms"],
+            "rejoin_after": ["50ms", "100ms", "200ms"],
+            "timeout": "5s",
+        }
+    }
 )
 Kind = Literal["formed", "reformed", "final"]
 
@@ -175,27 +179,18 @@ class Probe:
         self.acknowledged: dict[str, bool] = dict.fromkeys(self.names, False)
         self.refused: str | None = None
         self._active: list[_Measurement] = []
+        behaviour = Behaviour(clients=CLIENTS, app=app, run_id=run_id, role="publisher")
         self.clients = {
-            node.name: SwarmClient(self._plan(node), _Listener(self, node.name), clock, PROCESS)
+            node.name: SwarmClient(
+                ClientPlan(id=f"{PROCESS}-{node.name}", role="publisher", topics=(topic,)),
+                behaviour,
+                (node,),
+                _Listener(self, node.name),
+                clock,
+                PROCESS,
+            )
             for node in nodes
         }
-
-    def _plan(self, node: Endpoint) -> ClientConfig:
-        client_id = f"{PROCESS}-{node.name}"
-        values = {"client": client_id, "run": self.run_id}
-        return ClientConfig(
-            client_id=client_id,
-            nodes=(node,),
-            topics=(self.topic,),
-            timings=TIMINGS,
-            params={k: str(render(v, values)) for k, v in self.app.socket.params.items()},
-            join_params=dict(self.app.join.payload),
-            socket_path=self.app.socket.path,
-            publish_event=self.app.publish.event,
-            deliver_event=self.app.deliver.event,
-            deliver_id=self.app.deliver.id,
-            run_id=self.run_id,
-        )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -254,8 +249,8 @@ class Probe:
         values = {
             "id": probe_id,
             "body": "probe",
-            "client": client.config.client_id,
-            "publisher": client.config.client_id,
+            "client": client.id,
+            "publisher": client.id,
             "topic": self.topic,
             "seq": self.seq,
             "run": self.run_id,
@@ -264,7 +259,7 @@ class Probe:
         value = {"id": probe_id, "topic": self.topic}
         self.recorder.record(Op(self.clock.now(), PROCESS, "invoke", "probe", value, name))
         payload = render(self.app.publish.payload, values)
-        client.publish(self.topic, payload, probe_id, self.seq, timeout=TIMINGS.timeout)
+        client.publish(self.topic, payload, probe_id, self.seq, timeout=CLIENTS.timings.timeout)
 
     def _received(self, receiver: str, probe_id: Any) -> None:
         sent = self.sent.get(probe_id) if isinstance(probe_id, str) else None

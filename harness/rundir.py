@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import orjson
@@ -37,49 +35,9 @@ from ._gc import paused_gc
 from .checkers import Assessment, CheckResult, Distress
 from .errors import HistoryError, where
 from .exits import Outcome, exit_code
-from .foreign import bounded
 from .history import Lean, Op, line_time, parse_lean, parse_lines, workload_start
+from .journal import HistoryWriter as HistoryWriter
 from .report import render
-
-
-class HistoryWriter:
-    """Append ops to a JSONL file as they happen, in batches: lines gather in memory and go to
-    the file at most every `flush_interval` seconds (and on close), one write per batch."""
-
-    def __init__(self, path: Path, *, flush_interval: float = 0.05) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._file: IO[bytes] = path.open("ab", buffering=0)
-        self._batch: list[bytes] = []
-        self._flush_interval = flush_interval
-        self._last_flush = time.monotonic()
-
-    @property
-    def closed(self) -> bool:
-        return self._file.closed
-
-    def record(self, op: Op) -> None:
-        try:
-            line = op.to_line()
-        except (TypeError, ValueError):  # a foreign value the recorder did not bound
-            line = Op(op.time, op.process, op.type, op.f, bounded(op.value), op.node).to_line()
-        self._batch.append(line)
-        now = time.monotonic()
-        if now - self._last_flush >= self._flush_interval:
-            self.flush()
-            self._last_flush = now
-
-    def flush(self) -> None:
-        if self._batch and not self._file.closed:
-            self._batch.append(b"")
-            self._file.write(b"\n".join(self._batch))
-            self._batch = []
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
 
 
 def read_history(path: Path, *, on_workload_clock: bool = False) -> list[Op]:

@@ -35,6 +35,7 @@ import trio
 from ._clock import RunClock
 from ._gauge import LoadGauge
 from ._gc import paused_gc
+from .behaviour import Endpoint
 from .checkers import Assessment, CheckResult, assess_facts, facts_of
 from .checkers._distress import explain
 from .cluster import Cluster, open_cluster
@@ -45,8 +46,8 @@ from .history import Op, OpName
 from .nemesis import Nemesis
 from .probe import Probe, Reformations, open_probe, probe_topic, remaining, wait_formed
 from .rundir import HistoryWriter, RunDir, RunOutcome, read_lean, write_outcome
-from .scenario import Scenario, resolve, resolved_yaml
-from .swarm import Endpoint, Swarm, SwarmConfig, open_swarm, plan_clients, read_rooms
+from .scenario import Scenario, plan_clients, resolve, resolved_yaml
+from .swarm import Swarm, open_swarm, read_rooms
 from .toxiproxy import open_toxiproxy
 
 log = logging.getLogger(__name__)
@@ -175,18 +176,16 @@ async def open_run(
         if ready.probing is not None:
             topic = probe_topic(ready.probing.topic, scenario.clients.topics, run_id)
             record({"probe_topic": topic})
-            direct = [Endpoint(n, cluster.nodes[n].url) for n in names]
+            direct = [Endpoint(name=n, url=cluster.nodes[n].url) for n in names]
             probe = await stack.enter_async_context(
                 open_probe(direct, topic, scenario.app, writer, clock, run_id)
             )
             await wait_formed(probe, ready.timeout)
-        config = SwarmConfig.of(scenario, run_id)
-        endpoints = [Endpoint(n, cluster.client_urls[n]) for n in names]
+        endpoints = [Endpoint(name=n, url=cluster.client_urls[n]) for n in names]
         writer.record(Op(clock.now(), "runner", "info", "phase", {"phase": "connect"}))
         swarm = await stack.enter_async_context(
             open_swarm(
-                config,
-                plan_clients(config, endpoints),
+                plan_clients(scenario, endpoints, run_id),
                 recorder=writer,
                 clock=clock,
                 directory=run_dir.swarm,
@@ -247,7 +246,7 @@ async def _execute(run: Run, progress: Callable[[Progress], None] | None) -> Non
             await run.probe.measure("final", timeout, after="the final heal")
         await trio.sleep(remaining(s.settle, run.clock.now() - healed))
         run.set_phase("final_read")
-        direct = [Endpoint(n.name, n.url) for n in run.cluster.nodes.values()]
+        direct = [Endpoint(name=n.name, url=n.url) for n in run.cluster.nodes.values()]
         await read_rooms(direct, s.clients.topics, run.writer, run.clock, s.app, run.run_id)
         run.set_phase("teardown")
         nursery.cancel_scope.cancel()

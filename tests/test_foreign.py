@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from harness._clock import RunClock
 from harness._http import decode_answer
+from harness.behaviour import Endpoint
 from harness.foreign import (
     CLIP,
     MAX_DEPTH,
@@ -31,7 +32,8 @@ from harness.foreign import (
 from harness.history import Op
 from harness.phoenix import dumps
 from harness.rundir import HistoryWriter, read_history
-from harness.swarm import ClientConfig, Endpoint, SwarmClient
+from harness.swarm import SwarmClient
+from tests.support.plans import swarm_plan
 
 INJECT = "bad\n::error file=x::pwned\x1b]0;title\x07\x1b[2J\r|<b>x</b>\x00\x85\u2028"
 
@@ -138,10 +140,9 @@ json_values = st.recursive(
 def joined_client(tmp_path, writer: HistoryWriter) -> SwarmClient:
     """A swarm client whose model is connected and joined to room:1 (no socket: frames are
     handed to its receive path directly, as its socket hub would)."""
-    config = ClientConfig(
-        "c1", (Endpoint("n1", "ws://127.0.0.1:1/socket"),), ("room:1",), run_id="r1"
-    )
-    client = SwarmClient(config, writer, RunClock(), 0)
+    endpoint = Endpoint("n1", "ws://127.0.0.1:1/socket")
+    plan = swarm_plan([endpoint], clients=1, publishers=0, run_id="r1")
+    client = SwarmClient(plan.clients[0], plan.behaviours["client"], [endpoint], writer, RunClock())
     client.model.join("room:1", {}, 0.0)
     client.model.connect()
     client.model.opened(0.0)

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from dataclasses import replace
 
 import trio
 
 from harness._clock import RunClock
+from harness.behaviour import Endpoint
 from harness.history import Op
-from harness.phoenix import Timings
 from harness.rundir import HistoryWriter, read_history
-from harness.swarm import Endpoint, InProcessSwarm, SwarmConfig, plan_clients
+from harness.swarm import InProcessSwarm
+from tests.support.plans import swarm_plan
 from tests.support.waiting import wait_until
-
-FAST = Timings(
-    reconnect_after_ms=(10, 20, 50, 100),
-    rejoin_after_ms=(50, 100, 200),
-    heartbeat_interval_ms=500,
-    timeout_ms=2000,
-)
 
 
 class ListRecorder:
@@ -42,31 +35,23 @@ class ListRecorder:
 
 def test_plan_is_seeded_and_respects_placement():
     nodes = [Endpoint("n1", "ws://x"), Endpoint("n2", "ws://y"), Endpoint("n3", "ws://z")]
-    config = SwarmConfig(
-        clients=9, topics=("room:1", "room:2", "room:3"), topics_per_client=2, publishers=2, seed=7
-    )
-    plans = plan_clients(config, nodes)
-    assert plans == plan_clients(config, nodes)
-    assert plans != plan_clients(replace(config, seed=8), nodes)
-    clients = [p for p in plans if p.client_id.startswith("c")]
+    kwargs = {"clients": 9, "topics": ("room:1", "room:2", "room:3"), "topics_per_client": 2}
+    plan = swarm_plan(nodes, **kwargs, publishers=2, seed=7)
+    assert plan == swarm_plan(nodes, **kwargs, publishers=2, seed=7)
+    assert plan.clients != swarm_plan(nodes, **kwargs, publishers=2, seed=8).clients
+    clients = [p for p in plan.clients if p.role == "client"]
     assert [p.first_node for p in clients] == [0, 1, 2] * 3
     assert all(len(p.topics) == 2 for p in clients)
-    assert [p.client_id for p in plans if p.client_id.startswith("p")] == ["p1", "p2"]
+    assert [p.id for p in plan.clients if p.role == "publisher"] == ["p1", "p2"]
 
 
 async def test_swarm_joins_publishes_and_every_client_receives_each_message_once(node, nursery):
     nodes = [Endpoint("n1", f"ws://127.0.0.1:{node.port}/socket")]
-    config = SwarmConfig(
-        clients=20,
-        topics=("room:1", "room:2"),
-        topics_per_client=1,
-        publishers=2,
-        rate=200,
-        timings=FAST,
-        seed=1,
+    plan = swarm_plan(
+        nodes, clients=20, topics=("room:1", "room:2"), publishers=2, rate=200, seed=1
     )
     recorder = ListRecorder()
-    swarm = InProcessSwarm(config, plan_clients(config, nodes), recorder, RunClock())
+    swarm = InProcessSwarm(plan, recorder, RunClock())
     await nursery.start(swarm.run)
     await swarm.wait_joined(timeout=10)
     sent = await swarm.publish_some(duration=0.5)
@@ -76,11 +61,9 @@ async def test_swarm_joins_publishes_and_every_client_receives_each_message_once
     assert len(published) == sent
     # every subscriber of a topic received each of its messages exactly once
     expected = Counter()
-    for plan in swarm.clients.values():
-        for topic in plan.config.topics:
-            expected.update(
-                {(plan.config.client_id, mid) for mid, t in published.items() if t == topic}
-            )
+    for client in swarm.clients.values():
+        for topic in client.topics:
+            expected.update({(client.id, mid) for mid, t in published.items() if t == topic})
     await wait_until(
         lambda: (
             not (
@@ -107,11 +90,9 @@ async def test_clients_reconnect_and_rejoin_after_a_kill_and_the_history_shows_i
 ):
     nodes = await local_cluster(("n1",))
     n1 = nodes["n1"]
-    config = SwarmConfig(clients=5, topics=("room:1",), publishers=0, timings=FAST, seed=3)
+    plan = swarm_plan([Endpoint("n1", n1.url)], clients=5, publishers=0, seed=3)
     writer = HistoryWriter(tmp_path / "history.jsonl")
-    swarm = InProcessSwarm(
-        config, plan_clients(config, [Endpoint("n1", n1.url)]), writer, RunClock()
-    )
+    swarm = InProcessSwarm(plan, writer, RunClock())
     async with trio.open_nursery() as nursery:
         await nursery.start(swarm.run)
         await swarm.wait_joined(timeout=10)
@@ -144,13 +125,9 @@ async def test_clients_reconnect_and_rejoin_after_a_kill_and_the_history_shows_i
 async def test_a_client_that_forgets_to_rejoin_ends_up_connected_but_deaf(local_cluster, nursery):
     nodes = await local_cluster(("n1",))
     n1 = nodes["n1"]
-    config = SwarmConfig(
-        clients=2, topics=("room:1",), publishers=0, timings=FAST, seed=3, rejoin_on_reconnect=False
-    )
+    plan = swarm_plan([Endpoint("n1", n1.url)], clients=2, publishers=0, seed=3, rejoin=False)
     recorder = ListRecorder()
-    swarm = InProcessSwarm(
-        config, plan_clients(config, [Endpoint("n1", n1.url)]), recorder, RunClock()
-    )
+    swarm = InProcessSwarm(plan, recorder, RunClock())
     await nursery.start(swarm.run)
     await swarm.wait_joined(timeout=10)
     await n1.restart()
@@ -164,11 +141,11 @@ async def test_worker_processes_share_one_clock_and_merge_into_one_history(node,
     from harness.swarm import WorkerSwarm
 
     nodes = [Endpoint("n1", f"ws://127.0.0.1:{node.port}/socket")]
-    config = SwarmConfig(
-        clients=12, topics=("room:1", "room:2"), publishers=2, rate=100, timings=FAST, seed=5
+    plan = swarm_plan(
+        nodes, clients=12, topics=("room:1", "room:2"), publishers=2, rate=100, seed=5
     )
     clock = RunClock()
-    swarm = WorkerSwarm(config, plan_clients(config, nodes), clock, tmp_path, workers=3)
+    swarm = WorkerSwarm(plan, clock, tmp_path, workers=3)
     await swarm.start(nursery)
     await swarm.wait_joined(timeout=20)
     await swarm.publish(duration=0.5)
@@ -194,16 +171,10 @@ async def test_worker_processes_share_one_clock_and_merge_into_one_history(node,
 
 async def test_on_reconnect_next_node_moves_clients_to_the_next_node(local_cluster, nursery):
     nodes = await local_cluster(("n1", "n2"))
-    config = SwarmConfig(
-        clients=2, topics=("room:1",), publishers=0, timings=FAST, seed=3, on_reconnect="next_node"
-    )
+    endpoints = [Endpoint(n.name, n.url) for n in nodes.values()]
+    plan = swarm_plan(endpoints, clients=2, publishers=0, seed=3, on_reconnect="next_node")
     recorder = ListRecorder()
-    swarm = InProcessSwarm(
-        config,
-        plan_clients(config, [Endpoint(n.name, n.url) for n in nodes.values()]),
-        recorder,
-        RunClock(),
-    )
+    swarm = InProcessSwarm(plan, recorder, RunClock())
     await nursery.start(swarm.run)
     await swarm.wait_joined(timeout=10)
     await nodes["n1"].kill()  # c1 was on n1: it must come back on n2, and stay there
@@ -215,14 +186,11 @@ async def test_on_reconnect_next_node_moves_clients_to_the_next_node(local_clust
 
 
 async def test_a_leave_is_recorded_as_invoke_then_ok(node, nursery):
-    config = SwarmConfig(clients=1, topics=("room:1",), publishers=0, timings=FAST, seed=3)
-    recorder = ListRecorder()
-    swarm = InProcessSwarm(
-        config,
-        plan_clients(config, [Endpoint("n1", f"ws://127.0.0.1:{node.port}/socket")]),
-        recorder,
-        RunClock(),
+    plan = swarm_plan(
+        [Endpoint("n1", f"ws://127.0.0.1:{node.port}/socket")], clients=1, publishers=0, seed=3
     )
+    recorder = ListRecorder()
+    swarm = InProcessSwarm(plan, recorder, RunClock())
     await nursery.start(swarm.run)
     await swarm.wait_joined(timeout=10)
     nursery.start_soon(swarm.clients["c1"].leave_and_rejoin, 0.2)

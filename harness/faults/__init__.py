@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
-from ._base import Fault, FaultContext, Grammar, Node, Topology, conflict, grammar_of
+from ..grammar import Grammar, Topology, grammar_of
+from ._base import Fault, FaultContext, Node, conflict
 from .broadcasts import (
     BroadcastFault,
     DelayBroadcast,

@@ -23,33 +23,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from ..grammar import Topology, grammar_of
 from ..units import Duration
-
-
-@dataclass(frozen=True, slots=True)
-class Topology:
-    """What the cross-field rules and random draws know of the cluster."""
-
-    nodes: tuple[str, ...]
-    links: tuple[str, ...]
-    pubsub: str = "mesh"
-
-    @property
-    def redis(self) -> bool:
-        return self.pubsub == "redis"
-
-
-@dataclass(frozen=True, slots=True)
-class Grammar:
-    """The validation context: the cluster and the run's length, when they could be read."""
-
-    topology: Topology
-    duration: float | None
 
 
 class Node(Protocol):
@@ -140,7 +119,7 @@ class Fault(BaseModel):
     @field_validator("at")
     @classmethod
     def _starts_in_the_run(cls, at: float, info: ValidationInfo) -> float:
-        grammar = _grammar(info)
+        grammar = grammar_of(info)
         if grammar is not None and grammar.duration and at >= grammar.duration:
             raise ValueError(f"starts at {at:g}s, after the run ends ({grammar.duration:g}s)")
         return at
@@ -148,7 +127,7 @@ class Fault(BaseModel):
     @field_validator("duration")
     @classmethod
     def _ends_in_the_run(cls, length: float | None, info: ValidationInfo) -> float | None:
-        grammar = _grammar(info)
+        grammar = grammar_of(info)
         at = info.data.get("at")
         if length is None:
             if not cls.instant:
@@ -197,18 +176,6 @@ class Fault(BaseModel):
 
     async def apply(self, ctx: FaultContext) -> None:
         raise NotImplementedError
-
-
-def _grammar(info: ValidationInfo) -> Grammar | None:
-    context = info.context
-    if isinstance(context, Grammar):
-        return context
-    return None
-
-
-def grammar_of(info: ValidationInfo) -> Grammar | None:
-    """The validation context, when `parse_scenario` gave one."""
-    return _grammar(info)
 
 
 def conflict(faults: Sequence[Fault], fault: Fault) -> tuple[int, str] | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import random
 from typing import Any, Literal
 
+from ..grammar import Topology
 from ..units import ClientShare
-from ._base import Fault, FaultContext, Topology
+from ._base import Fault, FaultContext
 
 
 class ClientFault(Fault):

@@ -27,8 +27,9 @@ from pydantic import (
     field_validator,
 )
 
+from ..grammar import Topology, grammar_of
 from ..units import Flag
-from ._base import Fault, FaultContext, Topology, grammar_of
+from ._base import Fault, FaultContext
 
 LINK_SCHEMA: dict[str, Any] = {
     "type": "string",

@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationInfo, field_validator
 
+from ..grammar import Topology, grammar_of
 from ..units import Duration
-from ._base import Fault, FaultContext, Node, Topology, grammar_of
+from ._base import Fault, FaultContext, Node
 
 
 def _known_node(name: Any, info: ValidationInfo) -> str:

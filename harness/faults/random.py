@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import field_validator
 
+from ..grammar import Topology
 from ..units import Bounded, Duration
-from ._base import Fault, Topology, conflict
+from ._base import Fault, conflict
 
 MAX_DRAWS = 50
 DEFAULT_KINDS = ("latency", "down", "partition", "kill", "pause", "client_crash")

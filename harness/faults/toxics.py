@@ -16,8 +16,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from ..grammar import Topology
 from ..units import Bounded, Fraction, Millis, OneOf
-from ._base import Fault, FaultContext, Topology
+from ._base import Fault, FaultContext
 from .links import LinkList
 
 Stream = Literal["both", "upstream", "downstream"]

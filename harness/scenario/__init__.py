@@ -4,6 +4,7 @@ seed, dumped back, and published as a JSON Schema.
     parse_scenario(text, source) -> Scenario     (or InvalidScenario listing every problem)
     resolve(scenario, seed) -> Scenario          seed fixed, `random` faults expanded
     resolved_yaml(scenario) -> str               what the run directory keeps (replayable)
+    plan_clients(scenario, endpoints, run_id)    every client's plan and behaviour (seeded)
     scenario_schema() -> dict                    what `harness schema` prints
 
 Durations are `800ms`, `5s`, `2m` (or a number of seconds); rates `50/s` or `3000/m`. Node names
@@ -17,13 +18,16 @@ from typing import Any
 
 import yaml
 
+from ..behaviour import ClientsSpec, TimingsSpec, WorkloadSpec
+from ..contract import AppSpec, HttpRead, PushRead
 from ..errors import InvalidScenario, Problem
 from ..faults import Fault, expand_random
+from ..templates import dig, render
 from ..units import parse_duration, parse_rate
-from ._app import AppSpec, HttpRead, PushRead, dig, render
 from ._cluster import ClusterSpec
 from ._load import parse_scenario, read_scenario
-from ._model import ClientsSpec, Scenario, TimingsSpec, WorkloadSpec
+from ._model import Scenario
+from ._plan import plan_clients
 from ._schema import scenario_schema
 
 
@@ -75,6 +79,7 @@ __all__ = [
     "parse_duration",
     "parse_rate",
     "parse_scenario",
+    "plan_clients",
     "read_scenario",
     "render",
     "resolve",

@@ -22,9 +22,10 @@ from pydantic import (
 )
 
 from ..faults import Topology
+from ..grammar import Section
+from ..templates import placeholders
 from ..units import Bounded, Duration, Flag, OneOf, Text
 from . import _reference as reference
-from ._app import placeholders
 
 PubSub = Literal["mesh", "redis"]
 Backend = Literal["local", "docker", "compose"]
@@ -137,10 +138,6 @@ class ReadySpec(BaseModel):
         if self.probe == "off":
             return None
         return ProbeSpec() if self.probe == "on" else self.probe
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 def _bug_names(value: Any) -> Any:

@@ -20,10 +20,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .._yaml import Located, YamlProblem, load
+from ..contract import READ_TAGS
 from ..errors import InvalidScenario, Problem
 from ..faults import KINDS, Grammar
 from ..units import kind_of, parse_duration
-from ._app import READ_TAGS
 from ._cluster import PROBE_TAGS, ClusterSpec
 from ._model import CHECK_TAGS, Scenario
 

@@ -22,127 +22,19 @@ from pydantic import (
     Field,
     PrivateAttr,
     Tag,
-    ValidationInfo,
     create_model,
     field_validator,
 )
 
+from ..behaviour import ClientsSpec, WorkloadSpec
 from ..checkers import DEFAULT_CHECKS, REGISTRY
-from ..faults import AnyFault, Fault, conflict, grammar_of
-from ..phoenix import Timings
-from ..units import Bounded, Duration, Flag, Millis, OneOf, Rate, kind_of
-from ._app import AppSpec
-from ._cluster import ClusterSpec, Section
+from ..contract import AppSpec
+from ..faults import AnyFault, Fault, conflict
+from ..grammar import Section
+from ..units import Bounded, Duration, kind_of
+from ._cluster import ClusterSpec
 
-Placement = Literal["round_robin", "random"]
-OnReconnect = Literal["same_node", "next_node", "random_node"]
-
-
-def _millis_list(value: Any) -> Any:
-    if not isinstance(value, list) or not value:
-        raise ValueError("expected a non-empty list of durations")
-    return value
-
-
-_DEFAULT_TIMINGS = Timings()
-MIN_TIMER_MS = 10
 MAX_NAME = 80
-
-
-class TimingsSpec(Section):
-    """The client's timings (phoenix.js defaults)."""
-
-    reconnect_after: Annotated[tuple[Millis, ...], BeforeValidator(_millis_list)] = (
-        _DEFAULT_TIMINGS.reconnect_after_ms
-    )
-    rejoin_after: Annotated[tuple[Millis, ...], BeforeValidator(_millis_list)] = (
-        _DEFAULT_TIMINGS.rejoin_after_ms
-    )
-    heartbeat_interval: Millis = _DEFAULT_TIMINGS.heartbeat_interval_ms
-    timeout: Millis = _DEFAULT_TIMINGS.timeout_ms
-
-    @field_validator("heartbeat_interval", "timeout")
-    @classmethod
-    def _not_zero(cls, millis: int) -> int:
-        if millis < MIN_TIMER_MS:
-            raise ValueError(f"must be at least {MIN_TIMER_MS}ms (0 would spin the client)")
-        return millis
-
-    def timings(self) -> Timings:
-        return Timings(
-            reconnect_after_ms=tuple(self.reconnect_after),
-            rejoin_after_ms=tuple(self.rejoin_after),
-            heartbeat_interval_ms=self.heartbeat_interval,
-            timeout_ms=self.timeout,
-        )
-
-
-def _topic_list(value: Any) -> Any:
-    if not isinstance(value, list) or not value or not all(isinstance(t, str) and t for t in value):
-        raise ValueError("expected a non-empty list of topic names")
-    if len(set(value)) != len(value):
-        raise ValueError("topics must be distinct")
-    return value
-
-
-class ClientsSpec(Section):
-    """The swarm: how many clients, on which topics, placed how, with which defects."""
-
-    count: Annotated[int, Bounded(1, 50000)] = 10
-    topics: Annotated[tuple[str, ...], BeforeValidator(_topic_list)] = ("room:1",)
-    topics_per_client: Annotated[int, Bounded(1)] = 1
-    placement: Annotated[Placement, OneOf(("round_robin", "random"))] = "round_robin"
-    nodes: Annotated[
-        tuple[str, ...] | None,
-        Field(description="the nodes clients first connect to (default: all); publishers use all"),
-    ] = None
-    on_reconnect: Annotated[OnReconnect, OneOf(("same_node", "next_node", "random_node"))] = (
-        "same_node"
-    )
-    workers: Annotated[int, Bounded(1, 64)] = 1
-    timings_spec: Annotated[TimingsSpec, BeforeValidator(lambda v: {} if v is None else v)] = Field(
-        default_factory=TimingsSpec, alias="timings"
-    )
-    rejoin: Annotated[
-        Flag, Field(description="false: the client defect that reconnects but never rejoins")
-    ] = True
-    duplicate_join: Annotated[
-        Flag, Field(description="true: the client defect that sends every join twice")
-    ] = False
-
-    @field_validator("nodes", mode="before")
-    @classmethod
-    def _known_nodes(cls, value: Any, info: ValidationInfo) -> Any:
-        grammar = grammar_of(info)
-        if value is None or grammar is None:
-            return value
-        names = grammar.topology.nodes
-        if not isinstance(value, list) or not value or any(n not in names for n in value):
-            raise ValueError(f"expected a non-empty list of nodes among {', '.join(names)}")
-        if len(set(value)) != len(value):
-            raise ValueError("nodes must be distinct")
-        return value
-
-    @field_validator("topics_per_client")
-    @classmethod
-    def _enough_topics(cls, per_client: int, info: ValidationInfo) -> int:
-        topics = info.data.get("topics", ("room:1",))
-        if per_client > len(topics):
-            raise ValueError(f"a client cannot join {per_client} of only {len(topics)} topics")
-        return per_client
-
-    @property
-    def timings(self) -> Timings:
-        return self.timings_spec.timings()
-
-
-class WorkloadSpec(Section):
-    """The publishers: how many, at what total rate, with what timeout and retries."""
-
-    publishers: Annotated[int, Bounded(0, 100)] = 1
-    rate: Rate = 10.0
-    publish_timeout: Duration | None = None
-    retries: Annotated[int, Bounded(0, 10)] = 0
 
 
 CHECK_TAGS = ("check_options", "check_off")  # union tags in error locations, not keys

@@ -5,13 +5,14 @@ Swarm            the interface the runner and the nemesis use
 InProcessSwarm   many clients and publishers in this trio loop
 WorkerSwarm      the same, spread over worker processes (`harness.swarm.worker`)
 open_swarm       the one way to run either: joined on entry, stopped on exit
-plan_clients     the seeded plan: topics and first node per client
 read_rooms       the final read of every room's stored messages (durability)
+
+What it runs is a `harness.behaviour.SwarmPlan` (`harness.scenario.plan_clients`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -19,26 +20,20 @@ import trio
 
 from .._clock import RunClock
 from .._gauge import LoadGauge
+from ..behaviour import SwarmPlan
 from ..history import Recorder
 from ._client import SwarmClient as SwarmClient
-from ._config import ClientConfig as ClientConfig
-from ._config import Endpoint as Endpoint
-from ._config import OnReconnect as OnReconnect
 from ._processes import WorkerSwarm as WorkerSwarm
 from ._processes import open_worker_swarm
 from ._reader import read_rooms as read_rooms
 from ._swarm import InProcessSwarm as InProcessSwarm
-from ._swarm import Placement as Placement
 from ._swarm import Swarm as Swarm
-from ._swarm import SwarmConfig as SwarmConfig
 from ._swarm import SwarmStats as SwarmStats
-from ._swarm import plan_clients as plan_clients
 
 
 @asynccontextmanager
 async def open_swarm(
-    config: SwarmConfig,
-    plans: Sequence[ClientConfig],
+    plan: SwarmPlan,
     *,
     recorder: Recorder,
     clock: RunClock,
@@ -52,11 +47,11 @@ async def open_swarm(
     under `directory` and watch their own load; in-process clients report publish lag to
     `gauge`."""
     if workers > 1:
-        async with open_worker_swarm(config, plans, clock, directory, workers=workers) as swarm:
+        async with open_worker_swarm(plan, clock, directory, workers=workers) as swarm:
             await swarm.wait_joined(timeout=join_timeout)
             yield swarm
         return
-    local = InProcessSwarm(config, plans, recorder, clock, gauge)
+    local = InProcessSwarm(plan, recorder, clock, gauge)
     async with trio.open_nursery() as nursery:
         await nursery.start(local.run)
         await local.wait_joined(timeout=join_timeout)

@@ -30,14 +30,15 @@ no close handshake).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import trio
 
 from .._clock import RunClock
+from ..behaviour import Behaviour, ClientPlan, Endpoint
 from ..foreign import MAX_DEPTH, clip
-from ..history import Op, OpName, OpType, Recorder
+from ..history import Recorder
 from ..phoenix import (
     Broadcast,
     ChannelClose,
@@ -49,9 +50,9 @@ from ..phoenix import (
     Role,
     V2JSONCodec,
 )
-from ..scenario import render
-from ._config import CONNECT_TIMEOUT, CONNECTING_PER_NODE, ClientConfig, Endpoint, socket_url
-from ._recording import record_notice
+from ..templates import render
+from ._config import CONNECT_TIMEOUT, CONNECTING_PER_NODE, socket_url
+from ._recording import Recording
 from ._websocket import (
     ClientWebSocket,
     ConnectionClosed,
@@ -80,47 +81,67 @@ def connecting(node_url: str) -> trio.CapacityLimiter:
 
 
 class SwarmClient:
+    """One client of `plan`, behaving as `behaviour` says, against the nodes at `endpoints`;
+    `seed` seeds its choice of node on reconnect (`random_node`)."""
+
     def __init__(
-        self, config: ClientConfig, recorder: Recorder, clock: RunClock, seed: int | str = 0
+        self,
+        plan: ClientPlan,
+        behaviour: Behaviour,
+        endpoints: Sequence[Endpoint],
+        recorder: Recorder,
+        clock: RunClock,
+        seed: int | str = 0,
     ) -> None:
-        self.config = config
-        self.recorder = recorder
+        self.plan = plan
+        self.id = plan.id
+        self.topics = plan.topics
+        self.behaviour = behaviour
+        self.endpoints = tuple(endpoints)
         self.clock = clock
         self._seed = seed
         self._rng: random.Random | None = None  # made on first use: 2.5 KB a client otherwise
+        clients = behaviour.clients
         self.model = ClientSocket(
-            config.timings,
-            legacy_close_1000=config.legacy_close_1000,
-            rejoin_on_reconnect=config.rejoin_on_reconnect,
-            duplicate_join=config.duplicate_join,
+            clients.timings,
+            legacy_close_1000=behaviour.legacy_close_1000,
+            rejoin_on_reconnect=clients.rejoin,
+            duplicate_join=clients.duplicate_join,
         )
         self.codec = V2JSONCodec(max_depth=MAX_DEPTH)  # the foreign JSON rule
-        self._id_key = None if "." in config.deliver_id else config.deliver_id
-        self.node_index = config.first_node % len(config.nodes)
+        self.node_index = plan.first_node % len(self.endpoints)
+        self.recording = Recording(plan.id, behaviour, recorder, self._node_name, self._publish)
+        values = {"client": plan.id, "run": behaviour.run_id}
+        self.params = {k: str(render(v, values)) for k, v in behaviour.app.socket.params.items()}
+        self.retries = behaviour.workload.retries if behaviour.publisher else 0
         self.ws: ClientWebSocket | None = None
-        self.received = 0
-        # deliveries of ids this run never made (`_recording`): the first FOREIGN_KEPT recorded,
-        # the rest counted by topic and recorded as `recv_foreign` ops, at most one a second
-        self.own_prefix = f"{config.run_id}-" if config.run_id else ""
-        self.foreign_recorded = 0
-        self.foreign_counts: dict[str, int] = {}
-        self.foreign_since = 0.0
         self._wake = trio.Event()
         self._sleeping_until: float | None = None  # the deadline the ticker sleeps until
         self._requested_close: tuple[int, str] | None = None
-        self._joining: dict[str, str] = {}  # topic -> join_ref of a join with no outcome yet
-        self._publishes: dict[str, dict[str, Any]] = {}  # push_id -> publish op value
-        self._payloads: dict[str, tuple[dict[str, Any], dict[str, Any], float | None, int]] = {}
         self.published = 0
-        self.acknowledged = 0
-        self.refused: str | None = None  # the first refusal of a join or of the socket
         self.ready = False  # connected and every topic joined (kept by `_record_notices`)
         self._slot: trio.CapacityLimiter | None = None  # held from connect until joined
         self._slot_until = 0.0  # trio time: the slot is given back then at the latest
 
     @property
     def node(self) -> Endpoint:
-        return self.config.nodes[self.node_index]
+        return self.endpoints[self.node_index]
+
+    def _node_name(self) -> str:
+        return self.endpoints[self.node_index].name
+
+    @property
+    def received(self) -> int:
+        return self.recording.received
+
+    @property
+    def acknowledged(self) -> int:
+        return self.recording.acknowledged
+
+    @property
+    def refused(self) -> str | None:
+        """The first refusal of a join or of the socket (the server's reason)."""
+        return self.recording.refused
 
     @property
     def connected(self) -> bool:
@@ -131,7 +152,7 @@ class SwarmClient:
         return self.ws.pending_bytes() if self.ws is not None else 0
 
     def joined_topics(self) -> int:
-        return sum(1 for t in self.config.topics if self.model.state(t).value == "joined")
+        return sum(1 for t in self.topics if self.model.state(t).value == "joined")
 
     # -- commands from publishers and the nemesis ----------------------------------------------
 
@@ -148,11 +169,11 @@ class SwarmClient:
         value: dict[str, Any] = {
             "topic": topic,
             "id": message_id,
-            "publisher": self.config.client_id,
+            "publisher": self.id,
         }
         if seq is not None:
             value["seq"] = seq
-        self._publish(value, dict(payload), timeout, self.config.publish_retries)
+        self._publish(value, dict(payload), timeout, self.retries)
 
     def _publish(
         self,
@@ -163,11 +184,11 @@ class SwarmClient:
     ) -> None:
         now = self.clock.now()
         topic, message_id = str(value["topic"]), str(value["id"])
-        self._publishes[message_id] = value
-        self._payloads[message_id] = (value, payload, timeout, retries_left)
+        self.recording.publishes[message_id] = value
+        self.recording.payloads[message_id] = (value, payload, timeout, retries_left)
         self.published += 1
-        self._record(now, "invoke", "publish", value)
-        event = self.config.publish_event
+        self.recording.record(now, "invoke", "publish", value)
+        event = self.behaviour.app.publish.event
         self.model.push(topic, event, payload, now, push_id=message_id, timeout=timeout)
         self._wake.set()
 
@@ -178,11 +199,10 @@ class SwarmClient:
 
     async def leave_and_rejoin(self, after: float) -> None:
         """The application leaves its first topic and joins it again `after` seconds later."""
-        topic = self.config.topics[0]
+        topic = self.topics[0]
         now = self.clock.now()
-        self._record(
-            now, "invoke", "leave", {"topic": topic, "join_ref": self.model.join_ref(topic)}
-        )
+        value = {"topic": topic, "join_ref": self.model.join_ref(topic)}
+        self.recording.record(now, "invoke", "leave", value)
         self.model.leave(topic, now)
         self._record_notices()
         self._wake.set()
@@ -202,19 +222,11 @@ class SwarmClient:
         try:
             await self._run()
         finally:
-            self.flush_foreign(self.clock.now())
-
-    def flush_foreign(self, now: float) -> None:
-        """Record the deliveries of foreign ids counted since the last time (`recv_foreign`)."""
-        for topic, count in self.foreign_counts.items():
-            value = {"topic": topic, "count": count, "since": round(self.foreign_since, 6)}
-            self._record(now, "info", "recv_foreign", value)
-        self.foreign_counts = {}
-        self.foreign_since = now
+            self.recording.flush_foreign(self.clock.now())
 
     async def _run(self) -> None:
         now = self.clock.now()
-        for topic in self.config.topics:
+        for topic in self.topics:
             self.model.join(topic, self._join_payload(topic), now)
         self.model.connect()
         self._record_notices()
@@ -225,7 +237,7 @@ class SwarmClient:
                 self._choose_node()
             first = False
             url = self._url()
-            self._record(self.clock.now(), "invoke", "connect", {"url": url})
+            self.recording.record(self.clock.now(), "invoke", "connect", {"url": url})
             error: str | None = None
             slot = connecting(self.node.url)
             await slot.acquire_on_behalf_of(self)
@@ -234,8 +246,8 @@ class SwarmClient:
                 ws = await open_websocket(url, CONNECT_TIMEOUT)
             except HandshakeRejected as exc:
                 error = str(exc)
-                self.refused = self.refused or (
-                    f"{self.config.client_id}'s socket was {error} at {url.split('?')[0]}"
+                self.recording.refused = self.recording.refused or (
+                    f"{self.id}'s socket was {error} at {url.split('?')[0]}"
                 )
             except (HandshakeFailed, OSError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
@@ -249,7 +261,7 @@ class SwarmClient:
                 self._release_slot()
             if error is not None and not self.model.connected:
                 now = self.clock.now()
-                self._record(now, "fail", "connect", {"url": url, "error": error})
+                self.recording.record(now, "fail", "connect", {"url": url, "error": error})
                 self.model.closed(now, None, error)
                 self._record_notices()
 
@@ -280,25 +292,26 @@ class SwarmClient:
             self._slot = None
 
     def _choose_node(self) -> None:
-        count = len(self.config.nodes)
-        if self.config.on_reconnect == "next_node":
+        count = len(self.endpoints)
+        on_reconnect = self.behaviour.clients.on_reconnect
+        if on_reconnect == "next_node":
             self.node_index = (self.node_index + 1) % count
-        elif self.config.on_reconnect == "random_node":
+        elif on_reconnect == "random_node":
             if self._rng is None:
-                self._rng = random.Random(f"{self._seed}/{self.config.client_id}")
+                self._rng = random.Random(f"{self._seed}/{self.id}")
             self.node_index = self._rng.randrange(count)
 
     def _join_payload(self, topic: str) -> dict[str, Any]:
-        values = {"client": self.config.client_id, "topic": topic, "run": self.config.run_id}
-        payload = render(self.config.join_params, values)
+        values = {"client": self.id, "topic": topic, "run": self.behaviour.run_id}
+        payload = render(self.behaviour.app.join.payload, values)
         return payload if isinstance(payload, dict) else {}
 
     def _url(self) -> str:
-        return socket_url(self.node.url, self.config.socket_path, self.config.params)
+        return socket_url(self.node.url, self.behaviour.app.socket.path, self.params)
 
     def _opened(self, ws: ClientWebSocket, url: str) -> None:
         now = self.clock.now()
-        self._record(now, "ok", "connect", {"url": url})
+        self.recording.record(now, "ok", "connect", {"url": url})
         self.ws = ws
         self.model.opened(now)
         self._record_notices()
@@ -351,7 +364,7 @@ class SwarmClient:
         except RemoteProtocolError as exc:
             head = data[:HEAD].decode("utf-8", "replace")
             value = {"error": clip(str(exc)), "head": head, "size": len(data), "text": is_text}
-            self._record(now, "info", "bad_frame", value)
+            self.recording.record(now, "info", "bad_frame", value)
             return
         assert isinstance(event, Reply | Message | Broadcast | ChannelError | ChannelClose)
         self.model.receive(event, now)
@@ -394,15 +407,12 @@ class SwarmClient:
 
     # -- recording -------------------------------------------------------------------------
 
-    def _record(self, time: float, type_: OpType, f: OpName, value: Mapping[str, Any]) -> None:
-        self.recorder.record(Op(time, self.config.client_id, type_, f, value, self.node.name))
-
     def _record_notices(self) -> None:
         now = self.clock.now()
         changed = False
         for notice in self.model.take_notices():
-            changed = record_notice(self, notice, now) or changed
+            changed = self.recording.notice(notice, now) or changed
         if changed:
-            self.ready = self.model.connected and self.joined_topics() == len(self.config.topics)
+            self.ready = self.model.connected and self.joined_topics() == len(self.topics)
             if self.ready:
                 self._release_slot()

@@ -25,10 +25,9 @@ import trio
 from .._clock import RunClock
 from .._lines import json_lines
 from .._process import open_process_group, signal_group
+from ..behaviour import ClientPlan, SwarmPlan, WorkerSpec
 from ..errors import ClusterError, WorkerFailed
-from ._codec import config_to_dict, plan_to_dict
-from ._config import ClientConfig
-from ._swarm import SwarmConfig, SwarmStats
+from ._swarm import SwarmStats
 
 
 class _Worker:
@@ -57,15 +56,14 @@ class WorkerSwarm:
 
     def __init__(
         self,
-        config: SwarmConfig,
-        plans: Sequence[ClientConfig],
+        plan: SwarmPlan,
         clock: RunClock,
         directory: Path,
         *,
         workers: int,
     ) -> None:
-        self.config = config
-        self.plans = list(plans)
+        self.plan = plan
+        self.plans = list(plan.clients)
         self.clock = clock
         self.directory = directory
         self.worker_count = max(1, min(workers, len(self.plans)))
@@ -73,30 +71,26 @@ class WorkerSwarm:
 
     async def start(self, nursery: trio.Nursery) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        shares: list[list[ClientConfig]] = [[] for _ in range(self.worker_count)]
+        shares: list[list[ClientPlan]] = [[] for _ in range(self.worker_count)]
         for i, plan in enumerate(self.plans):
             shares[i % self.worker_count].append(plan)
         for k, share in enumerate(shares):
             history = self.directory / f"history.{k}.jsonl"
             spec_path = self.directory / f"worker.{k}.json"
-            spec_path.write_text(
-                json.dumps(
-                    {
-                        "origin": self.clock.origin,
-                        "worker": k,
-                        "config": config_to_dict(self.config),
-                        "plans": [plan_to_dict(p) for p in share],
-                        "history": str(history),
-                    }
-                )
+            spec = WorkerSpec(
+                origin=self.clock.origin,
+                worker=k,
+                history=str(history),
+                plan=self.plan.share(tuple(share)),
             )
+            spec_path.write_text(spec.model_dump_json())
             process = await open_process_group(
                 [sys.executable, "-m", "harness.swarm.worker", str(spec_path)],
                 subprocess.PIPE,
                 stdin=subprocess.PIPE,
             )
             worker = _Worker(k, process, history)
-            worker.has_publishers = any(p.publisher for p in share)
+            worker.has_publishers = any(p.role == "publisher" for p in share)
             self.workers.append(worker)
             nursery.start_soon(worker.read_stats)
 
@@ -123,7 +117,7 @@ class WorkerSwarm:
         await trio.sleep(duration)
 
     def client_ids(self) -> list[str]:
-        return [p.client_id for p in self.plans if not p.publisher]
+        return [p.id for p in self.plans if p.role != "publisher"]
 
     async def client_fault(
         self, kind: str, client_ids: Sequence[str], duration: float | None = None
@@ -157,14 +151,13 @@ class WorkerSwarm:
 
 @asynccontextmanager
 async def open_worker_swarm(
-    config: SwarmConfig,
-    plans: Sequence[ClientConfig],
+    plan: SwarmPlan,
     clock: RunClock,
     directory: Path,
     *,
     workers: int,
 ) -> AsyncIterator[WorkerSwarm]:
-    swarm = WorkerSwarm(config, plans, clock, directory, workers=workers)
+    swarm = WorkerSwarm(plan, clock, directory, workers=workers)
     try:
         async with trio.open_nursery() as nursery:
             await swarm.start(nursery)

@@ -24,11 +24,13 @@ from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from .._clock import RunClock
 from .._http import get_json
+from ..behaviour import Endpoint
+from ..contract import AppSpec, HttpRead, PushRead
 from ..foreign import MAX_ANSWER, MAX_DEPTH, BadAnswer, clip, id_text
 from ..history import Op, Recorder
 from ..phoenix import Join, ProtocolError, Push, RemoteProtocolError, Reply, Role, V2JSONCodec
-from ..scenario import AppSpec, HttpRead, PushRead, dig, render
-from ._config import Endpoint, socket_url
+from ..templates import dig, render
+from ._config import socket_url
 
 MAX_READ = MAX_ANSWER  # ~200,000 messages; trio-websocket's default 1 MiB held ~15,000
 READER = "reader"

@@ -16,10 +16,12 @@ history row each.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from ..behaviour import Behaviour
 from ..foreign import MAX_ID, bounded, clip, id_text
-from ..history import Op
+from ..history import Op, OpName, OpType, Recorder
 from ..phoenix import (
     ChannelClosed,
     ChannelErrored,
@@ -35,44 +37,91 @@ from ..phoenix import (
     SocketOpened,
     StaleDropped,
 )
-from ..scenario import dig
+from ..templates import dig
 
 FOREIGN_KEPT = 100  # deliveries of foreign ids recorded in full, per client
 
-if TYPE_CHECKING:
-    from ._client import SwarmClient
+Retry = Callable[[dict[str, Any], dict[str, Any], "float | None", int], None]
 
 
-def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
-    """One model notice as history ops (and the client's counters and pending publishes);
-    whether it may have changed the client's connection or channel states (not a delivery)."""
+class Recording:
+    """One client's history: its ops, and what turning notices into ops keeps (counters, the
+    joins and publishes waiting for their outcome, deliveries of foreign ids counted). The
+    client owns one; it knows nothing of the client but what it is given."""
+
+    def __init__(
+        self,
+        client_id: str,
+        behaviour: Behaviour,
+        recorder: Recorder,
+        node: Callable[[], str],
+        retry: Retry,
+    ) -> None:
+        self.client_id = client_id
+        self.recorder = recorder
+        self.node = node  # the node it is (or was last) connected to
+        self.retry = retry  # publish again (same id), with one retry fewer left
+        deliver = behaviour.app.deliver
+        self.deliver_event, self.deliver_id = deliver.event, deliver.id
+        self.id_key = None if "." in deliver.id else deliver.id  # the short path: a plain key
+        self.own_prefix = f"{behaviour.run_id}-" if behaviour.run_id else ""
+        self.received = 0
+        self.acknowledged = 0
+        self.refused: str | None = None  # the first refusal of a join or of the socket
+        self.joining: dict[str, str] = {}  # topic -> join_ref of a join with no outcome yet
+        self.publishes: dict[str, dict[str, Any]] = {}  # push_id -> publish op value
+        self.payloads: dict[str, tuple[dict[str, Any], dict[str, Any], float | None, int]] = {}
+        # deliveries of ids this run never made: the first FOREIGN_KEPT recorded, the rest
+        # counted by topic and recorded as `recv_foreign` ops, at most one a second
+        self.foreign_recorded = 0
+        self.foreign_counts: dict[str, int] = {}
+        self.foreign_since = 0.0
+
+    def record(self, time: float, type_: OpType, f: OpName, value: Mapping[str, Any]) -> None:
+        self.recorder.record(Op(time, self.client_id, type_, f, value, self.node()))
+
+    def flush_foreign(self, now: float) -> None:
+        """Record the deliveries of foreign ids counted since the last time (`recv_foreign`)."""
+        for topic, count in self.foreign_counts.items():
+            value = {"topic": topic, "count": count, "since": round(self.foreign_since, 6)}
+            self.record(now, "info", "recv_foreign", value)
+        self.foreign_counts = {}
+        self.foreign_since = now
+
+    def notice(self, notice: Notice, now: float) -> bool:
+        """One model notice as history ops; whether it may have changed the client's
+        connection or channel states (not a delivery)."""
+        return _notice(self, notice, now)
+
+
+def _notice(recording: Recording, notice: Notice, now: float) -> bool:
     if type(notice) is Received:  # most notices by far: no match, no dotted-path walk
-        client.received += 1
+        recording.received += 1
         payload = notice.payload
         found = (
-            payload.get(client._id_key, None)
-            if client._id_key is not None and isinstance(payload, dict)
-            else dig(payload, client.config.deliver_id)
+            payload.get(recording.id_key, None)
+            if recording.id_key is not None and isinstance(payload, dict)
+            else dig(payload, recording.deliver_id)
         )
         topic, event = notice.topic, notice.event
-        prefix = client.own_prefix
+        prefix = recording.own_prefix
         if (
             prefix
             and not (type(found) is str and found.startswith(prefix))
-            and event == client.config.deliver_event
+            and event == recording.deliver_event
         ):
-            if client.foreign_recorded >= FOREIGN_KEPT:  # a flood of ids nobody published
-                if not client.foreign_counts:
-                    client.foreign_since = now
-                client.foreign_counts[topic] = client.foreign_counts.get(topic, 0) + 1
-                if now - client.foreign_since >= 1.0:
-                    client.flush_foreign(now)
+            if recording.foreign_recorded >= FOREIGN_KEPT:  # a flood of ids nobody published
+                if not recording.foreign_counts:
+                    recording.foreign_since = now
+                recording.foreign_counts[topic] = recording.foreign_counts.get(topic, 0) + 1
+                if now - recording.foreign_since >= 1.0:
+                    recording.flush_foreign(now)
                 return False
-            client.foreign_recorded += 1
-        client.recorder.record(
+            recording.foreign_recorded += 1
+        recording.recorder.record(
             Op(
                 now,
-                client.config.client_id,
+                recording.client_id,
                 "ok",
                 "recv",
                 {
@@ -83,7 +132,7 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
                     "frame_join_ref": notice.frame_join_ref,
                     "state": notice.state.value,
                 },
-                client.node.name,
+                recording.node(),
             )
         )
         return False
@@ -91,7 +140,7 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
         case SocketOpened():
             pass  # recorded as connect ok
         case SocketClosed(code, reason, by_client, reconnect_in):
-            client._record(
+            recording.record(
                 now,
                 "info",
                 "disconnect",
@@ -103,36 +152,36 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
                 },
             )
         case JoinSent(topic, join_ref):
-            client._joining[topic] = join_ref
-            client._record(now, "invoke", "join", {"topic": topic, "join_ref": join_ref})
+            recording.joining[topic] = join_ref
+            recording.record(now, "invoke", "join", {"topic": topic, "join_ref": join_ref})
         case JoinReplied(topic, join_ref, status, response):
-            client._joining.pop(topic, None)
+            recording.joining.pop(topic, None)
             if status == "ok":
-                client._record(
+                recording.record(
                     now,
                     "ok",
                     "join",
                     {"topic": topic, "join_ref": join_ref, "response": bounded(response)},
                 )
             else:
-                client.refused = client.refused or (
-                    f"{client.config.client_id}'s join of {topic} was refused:"
+                recording.refused = recording.refused or (
+                    f"{recording.client_id}'s join of {topic} was refused:"
                     f" {clip(str(bounded(response)))}"
                 )
-                client._record(
+                recording.record(
                     now,
                     "fail",
                     "join",
                     {"topic": topic, "join_ref": join_ref, "reason": bounded(response)},
                 )
         case JoinTimedOut(topic, join_ref):
-            client._joining.pop(topic, None)
-            client._record(
+            recording.joining.pop(topic, None)
+            recording.record(
                 now, "info", "join", {"topic": topic, "join_ref": join_ref, "error": "timeout"}
             )
         case ChannelErrored(topic, join_ref, reason):
-            if client._joining.pop(topic, None) is not None:
-                client._record(
+            if recording.joining.pop(topic, None) is not None:
+                recording.record(
                     now,
                     "info",
                     "join",
@@ -142,49 +191,49 @@ def record_notice(client: SwarmClient, notice: Notice, now: float) -> bool:
                         "error": "channel errored while joining",
                     },
                 )
-            client._record(
+            recording.record(
                 now,
                 "info",
                 "channel_error",
                 {"topic": topic, "join_ref": join_ref, "reason": bounded(reason)},
             )
         case ChannelClosed(topic, join_ref, reason):
-            client._joining.pop(topic, None)
+            recording.joining.pop(topic, None)
             if reason == "leave":
-                client._record(now, "ok", "leave", {"topic": topic, "join_ref": join_ref})
-            client._record(
+                recording.record(now, "ok", "leave", {"topic": topic, "join_ref": join_ref})
+            recording.record(
                 now,
                 "ok",
                 "channel_close",
                 {"topic": topic, "join_ref": join_ref, "reason": bounded(reason)},
             )
         case StaleDropped(topic, event, payload, frame_join_ref, join_ref):
-            client._record(
+            recording.record(
                 now,
                 "ok",
                 "recv_stale",
                 {
                     "topic": topic,
                     "event": event,
-                    "id": id_text(dig(payload, client.config.deliver_id)),
+                    "id": id_text(dig(payload, recording.deliver_id)),
                     "frame_join_ref": frame_join_ref,
                     "join_ref": join_ref,
                 },
             )
         case PushReplied(push_id, topic, _event, status, response):
-            value = client._publishes.pop(push_id, {"topic": topic, "id": push_id})
-            client._payloads.pop(push_id, None)
+            value = recording.publishes.pop(push_id, {"topic": topic, "id": push_id})
+            recording.payloads.pop(push_id, None)
             if status == "ok":
-                client.acknowledged += 1
-                client._record(now, "ok", "publish", value)
+                recording.acknowledged += 1
+                recording.record(now, "ok", "publish", value)
             else:
-                client._record(now, "fail", "publish", {**value, "reason": bounded(response)})
+                recording.record(now, "fail", "publish", {**value, "reason": bounded(response)})
         case PushTimedOut(push_id, topic, _event, sent):
-            value = client._publishes.pop(push_id, {"topic": topic, "id": push_id})
-            client._record(now, "info", "publish", {**value, "error": "timeout", "sent": sent})
-            retry = client._payloads.pop(push_id, None)
+            value = recording.publishes.pop(push_id, {"topic": topic, "id": push_id})
+            recording.record(now, "info", "publish", {**value, "error": "timeout", "sent": sent})
+            retry = recording.payloads.pop(push_id, None)
             if retry is not None and retry[3] > 0:
-                client._publish(retry[0], retry[1], retry[2], retry[3] - 1)
+                recording.retry(retry[0], retry[1], retry[2], retry[3] - 1)
         case HeartbeatTimedOut(ref):
-            client._record(now, "info", "heartbeat_timeout", {"ref": ref})
+            recording.record(now, "info", "heartbeat_timeout", {"ref": ref})
     return True

@@ -19,15 +19,14 @@ import sys
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import trio
 
 from .._clock import RunClock
 from .._gauge import LoadGauge
 from .._lines import json_lines
-from ..rundir import HistoryWriter
-from ._codec import config_from_dict, plan_from_dict
+from ..behaviour import WorkerSpec
+from ..journal import HistoryWriter
 from ._swarm import InProcessSwarm
 
 
@@ -58,19 +57,17 @@ async def _stats(swarm: InProcessSwarm, interval: float) -> None:
         await trio.sleep(interval)
 
 
-async def run_worker(spec: dict[str, Any]) -> None:
-    clock = RunClock(origin=float(spec["origin"]))
-    config = config_from_dict(spec["config"])
-    plans = [plan_from_dict(p) for p in spec["plans"]]
-    writer = HistoryWriter(Path(spec["history"]))
+async def run_worker(spec: WorkerSpec) -> None:
+    clock = RunClock(origin=spec.origin)
+    writer = HistoryWriter(Path(spec.history))
     try:
-        gauge = LoadGauge(writer, clock, f"swarm{int(spec.get('worker', 0))}")
-        swarm = InProcessSwarm(config, plans, writer, clock, gauge)
+        gauge = LoadGauge(writer, clock, f"swarm{spec.worker}")
+        swarm = InProcessSwarm(spec.plan, writer, clock, gauge)
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(gauge.run)
             await nursery.start(swarm.run)
-            nursery.start_soon(_stats, swarm, float(spec.get("stats_interval", 0.2)))
+            nursery.start_soon(_stats, swarm, spec.stats_interval)
             nursery.start_soon(_commands, swarm, nursery, stop)
             await stop.wait()
             _report(swarm)
@@ -80,7 +77,7 @@ async def run_worker(spec: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    spec = json.loads(Path(sys.argv[1]).read_text())
+    spec = WorkerSpec.model_validate_json(Path(sys.argv[1]).read_bytes())
     trio.run(run_worker, spec)
     return 0
 

@@ -14,10 +14,11 @@ import itertools
 import pytest
 
 from harness._clock import RunClock
+from harness.behaviour import ClientPlan, Endpoint
 from harness.history import Op
-from harness.phoenix import Timings
-from harness.swarm import ClientConfig, Endpoint, SwarmClient
+from harness.swarm import SwarmClient
 from tests.support.jsclient import open_js_client
+from tests.support.plans import swarm_plan
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.interop
@@ -43,20 +44,19 @@ class Ops:
 
 
 async def side_by_side(node, nursery, *, topic_params=None):
-    timings = Timings(
-        reconnect_after_ms=tuple(RECONNECT),
-        rejoin_after_ms=tuple(REJOIN),
-        heartbeat_interval_ms=HEARTBEAT,
-    )
+    timings = {
+        "reconnect_after": [f"{ms}ms" for ms in RECONNECT],
+        "rejoin_after": [f"{ms}ms" for ms in REJOIN],
+        "heartbeat_interval": f"{HEARTBEAT}ms",
+    }
     ops = Ops()
+    endpoint = Endpoint(node.name, node.url)
+    app = {"join": {"payload": topic_params}} if topic_params else None
+    plan = swarm_plan([endpoint], clients=1, publishers=0, timings=timings, app=app)
     py = SwarmClient(
-        ClientConfig(
-            "py",
-            (Endpoint(node.name, node.url),),
-            ("room:1",),
-            timings=timings,
-            join_params=topic_params or {},
-        ),
+        ClientPlan(id="py", topics=("room:1",)),
+        plan.behaviours["client"],
+        [endpoint],
         ops,
         RunClock(),
         0,

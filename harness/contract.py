@@ -21,9 +21,6 @@ one persistent store never collide.
 
 from __future__ import annotations
 
-import re
-import string
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -36,7 +33,8 @@ from pydantic import (
     model_validator,
 )
 
-from ..units import Duration, OneOf
+from .templates import placeholders
+from .units import Duration, OneOf
 
 PLACES: dict[str, frozenset[str]] = {
     "socket.params": frozenset({"client", "run"}),
@@ -45,28 +43,11 @@ PLACES: dict[str, frozenset[str]] = {
     "read.push.payload": frozenset({"topic", "run"}),
     "read.http.url": frozenset({"host", "port", "topic", "run"}),
 }
-_WHOLE = re.compile(r"^\{([a-z_]+)\}$")
 READ_TAGS = ("read_mapping", "read_none")  # union tags in error locations, not document keys
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def placeholders(value: Any) -> set[str]:
-    """Every `{name}` in the strings of a JSON-like value (keys included)."""
-    found: set[str] = set()
-    if isinstance(value, str):
-        for _, name, _, _ in string.Formatter().parse(value):
-            if name is not None:
-                found.add(name)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            found |= placeholders(key) | placeholders(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            found |= placeholders(item)
-    return found
 
 
 def _check(place: str, value: Any) -> Any:
@@ -78,29 +59,6 @@ def _check(place: str, value: Any) -> Any:
     if unknown:
         allowed = ", ".join(f"{{{n}}}" for n in sorted(PLACES[place]))
         raise ValueError(f"no placeholder {{{unknown[0]}}} here; {place} may use {allowed}")
-    return value
-
-
-def render(value: Any, values: Mapping[str, Any]) -> Any:
-    """The template with its placeholders filled; `"{seq}"` alone keeps the value's type."""
-    if isinstance(value, str):
-        whole = _WHOLE.match(value)
-        if whole and whole.group(1) in values:
-            return values[whole.group(1)]
-        return value.format_map(values) if "{" in value else value
-    if isinstance(value, Mapping):
-        return {render(k, values): render(v, values) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [render(item, values) for item in value]
-    return value
-
-
-def dig(value: Any, path: str) -> Any:
-    """The value at a dotted path (`msg.id`), or None."""
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
     return value
 
 

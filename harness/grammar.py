@@ -1,0 +1,48 @@
+"""What every section of the scenario grammar shares: the validation context its cross-field rules
+read (the cluster's `Topology` and the run's length: `Grammar`, given by `parse_scenario`), and
+the `Section` base (unknown keys refused, frozen). Pure; the sections live with their domains
+(`faults`, `checkers`, `contract`, `behaviour`, `scenario`) and import this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """What the cross-field rules and random draws know of the cluster."""
+
+    nodes: tuple[str, ...]
+    links: tuple[str, ...]
+    pubsub: str = "mesh"
+
+    @property
+    def redis(self) -> bool:
+        return self.pubsub == "redis"
+
+
+@dataclass(frozen=True, slots=True)
+class Grammar:
+    """The validation context: the cluster and the run's length, when they could be read."""
+
+    topology: Topology
+    duration: float | None
+
+
+def _context(info: ValidationInfo) -> Grammar | None:
+    context = info.context
+    if isinstance(context, Grammar):
+        return context
+    return None
+
+
+def grammar_of(info: ValidationInfo) -> Grammar | None:
+    """The validation context, when `parse_scenario` gave one."""
+    return _context(info)

@@ -1,0 +1,58 @@
+"""The history as it is written: `HistoryWriter` appends one JSON line per op, in batches.
+
+Lines gather in memory and go to the file at most every `flush_interval` seconds (and on close),
+one write per batch, so a run that is killed half-way leaves a readable prefix (the reader
+skips a torn last line). An op whose value cannot be written (a foreign value the recorder did
+not bound) is written bounded (`harness.foreign`), never lost and never an exception. Apart from
+`harness.rundir` (which renders the report and loads numpy), so a swarm worker loads only this.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import IO
+
+from .foreign import bounded
+from .history import Op
+
+
+class HistoryWriter:
+    """Append ops to a JSONL file as they happen, in batches: lines gather in memory and go to
+    the file at most every `flush_interval` seconds (and on close), one write per batch."""
+
+    def __init__(self, path: Path, *, flush_interval: float = 0.05) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[bytes] = path.open("ab", buffering=0)
+        self._batch: list[bytes] = []
+        self._flush_interval = flush_interval
+        self._last_flush = time.monotonic()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def record(self, op: Op) -> None:
+        try:
+            line = op.to_line()
+        except (TypeError, ValueError):  # a foreign value the recorder did not bound
+            line = Op(op.time, op.process, op.type, op.f, bounded(op.value), op.node).to_line()
+        self._batch.append(line)
+        now = time.monotonic()
+        if now - self._last_flush >= self._flush_interval:
+            self.flush()
+            self._last_flush = now
+
+    def flush(self) -> None:
+        if self._batch and not self._file.closed:
+            self._batch.append(b"")
+            self._file.write(b"\n".join(self._batch))
+            self._batch = []
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
