@@ -7,8 +7,8 @@ resolved scenario it tries one smaller candidate at a time, biggest cuts first:
     clients halved                 each fault removed
     the run's duration halved (never before a fault ends)
     publishers halved              the rate halved, the last topic dropped
-    each fault weakened: a kill to a terminate, a partition to a one-way one, a toxic's
-    figures halved, a window (`for`) halved, a window moved earlier (`at` halved)
+    each fault weakened, as its kind says (`Fault.weaken`: a kill to a terminate, a partition
+    to a one-way one, a toxic's figures halved, a window halved, a window moved earlier)
 
 Each candidate runs up to `runs` times (seeds seed, seed+1, ...) and is kept as soon as one run
 fails the same check (nondeterminism: a defect that shows one time in three still shows); then
@@ -32,13 +32,14 @@ from typing import Any
 
 import trio
 import yaml
+from pydantic import ValidationError
 
 from .errors import InvalidScenario
-from .scenario import Scenario, parse_scenario, resolved_data
+from .faults import KINDS, Fault
+from .scenario import Scenario, fault_data, parse_scenario, resolved_data
 from .units import parse_duration
 
 DEFAULT_RUNS = 3
-TOXIC_FIGURES = ("latency", "jitter", "rate", "delay", "timeout", "bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,30 +93,19 @@ def candidates(data: dict[str, Any]) -> Iterator[Candidate]:
 
 
 def _weaker(fault: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    kind = fault.get("kind")
-    if kind == "kill":
-        yield "kill -> terminate", {**fault, "kind": "terminate"}
-    if kind == "partition" and not fault.get("one_way"):
-        yield "partition -> one way", {**fault, "one_way": True}
-    for name in TOXIC_FIGURES:
-        if kind not in ("kill", "terminate", "pause") and isinstance(fault.get(name), str | int):
-            value = fault[name]
-            if isinstance(value, str) and value.endswith(("ms", "s")):
-                seconds = parse_duration(value)
-                if seconds > 0.02:
-                    yield (
-                        f"{name} {value} -> {seconds / 2:g}s",
-                        {**fault, name: f"{seconds / 2:g}s"},
-                    )
-            elif isinstance(value, int) and value > 1:
-                yield f"{name} {value} -> {value // 2}", {**fault, name: value // 2}
-    if "for" in fault:
-        length = parse_duration(fault["for"])
-        if length >= 1.0:
-            yield f"for {length:g}s -> {length / 2:g}s", {**fault, "for": f"{length / 2:g}s"}
-    at = parse_duration(fault.get("at", 0))
-    if at >= 1.0:  # a window moved earlier lets the run's duration be cut after it
-        yield f"at {at:g}s -> {at / 2:g}s", {**fault, "at": f"{at / 2:g}s"}
+    """The fault kind's own weaker forms (`Fault.weaken`), as YAML data again."""
+    model = _fault(fault)
+    if model is not None:
+        for what, weaker in model.weaken():
+            yield what, fault_data(weaker)
+
+
+def _fault(fault: dict[str, Any]) -> Fault | None:
+    kind = KINDS.get(str(fault.get("kind")))
+    try:
+        return None if kind is None else kind.model_validate(fault)
+    except ValidationError:
+        return None
 
 
 def shrink(
@@ -215,8 +205,10 @@ def _replaced(faults: list[dict[str, Any]], i: int, fault: dict[str, Any]) -> li
 
 
 def _label(fault: dict[str, Any]) -> str:
-    target = fault.get("node") or fault.get("link") or fault.get("groups") or ""
-    return f"{fault.get('kind')} {target} at {fault.get('at')}".replace("  ", " ")
+    model = _fault(fault)
+    if model is None:
+        return str(fault.get("kind"))
+    return f"{model.kind_name()} {model.target()} at {model.at:g}s".replace("  ", " ")
 
 
 def _rate(value: Any) -> float:

@@ -42,7 +42,7 @@ def test_the_cuts_include_weaker_shorter_and_earlier_faults():
     assert cuts[0] == "clients 36 -> 18"  # every later run is cheaper
     assert [c.split(" (")[0] for c in cuts[1:7]] == [f"removed fault {i}" for i in range(1, 7)]
     assert "fault 1 kill -> terminate" in cuts
-    assert "fault 2 latency 50ms -> 0.025s" in cuts
+    assert "fault 2 latency 50ms -> 25ms" in cuts
     assert "fault 6 for 1s -> 0.5s" in cuts
     assert "fault 6 at 5s -> 2.5s" in cuts
     assert "clients 36 -> 18" in cuts

@@ -20,10 +20,11 @@ import pytest
 import trio
 
 from harness._clock import RunClock
+from harness.behaviour import Endpoint
 from harness.checkers import assess
 from harness.history import Op
 from harness.scenario import AppSpec, parse_scenario
-from harness.swarm import Endpoint, read_rooms
+from harness.swarm import read_rooms
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "{python} -m tests.support.hostile_server --node {node} --host {host} --port {port}"

@@ -14,7 +14,7 @@ in `REGISTRY` below (the scenario grammar and `harness list` read it from here).
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,35 +25,10 @@ from ._distress import distress_of, load_figures, temper
 from ._facts import Distress, Facts, Membership, Publish, Window
 from ._formation import Formation, formation_of
 from ._headlines import headline, headlines
+from ._registry import CHECKERS, CHECKS, DEFAULT_CHECKS, DESCRIPTIONS, REGISTRY
 from ._result import CheckResult, Limit, Validity, combine
 from ._scan import facts_of
 from ._warnings import warnings_of
-from .durability import DURABILITY
-from .liveness import DELIVERY, REJOIN
-from .protocol import PROTOCOL
-from .pushes import PUSHES
-from .safety import AT_MOST_ONCE, NO_PHANTOM, ORDER
-from .stats import AVAILABILITY, LATENCY
-
-REGISTRY: tuple[Check, ...] = (
-    REJOIN,
-    AT_MOST_ONCE,
-    NO_PHANTOM,
-    DELIVERY,
-    ORDER,
-    DURABILITY,
-    PROTOCOL,
-    LATENCY,
-    AVAILABILITY,
-    PUSHES,
-)
-
-Checker = Callable[[Facts, Mapping[str, Any]], CheckResult]
-
-CHECKS: dict[str, Check] = {check.name: check for check in REGISTRY}
-CHECKERS: dict[str, Checker] = {check.name: check.run for check in REGISTRY}
-DESCRIPTIONS: dict[str, str] = {check.name: check.description for check in REGISTRY}
-DEFAULT_CHECKS: tuple[str, ...] = tuple(check.name for check in REGISTRY if check.default)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,11 +25,31 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+Opts = TypeVar("Opts", bound=Options)
+
+
+@dataclass(frozen=True)
+class Check(Generic[Opts]):
+    """One checker: its name, its function of the facts and its options model, its one-line
+    description; whether it runs when a scenario names no checks (`default`) and whether its
+    verdict depends on the harness keeping time (`timing`, see `_distress`); and the words of
+    its first-screen sentence (`harness.checkers.headline`): the noun of one violation and of
+    several, and whether it names clients "for" (rejoins missed for c1) rather than "to"."""
+
     name: str
-    run: Callable[[Facts, Mapping[str, Any]], CheckResult]
-    options: type[Options]
+    run: Callable[[Facts, Opts], CheckResult]
+    options: type[Opts]
     description: str
     default: bool = True
-    timing: bool = False  # its verdict depends on the harness keeping time (see _distress)
+    timing: bool = False
+    nouns: tuple[str, str] = ("violation", "violations")
+    for_clients: bool = False
+
+    def judge(self, facts: Facts, options: Mapping[str, Any] | Options) -> CheckResult:
+        """The check over `facts`, with its options as a model or as the scenario writes them."""
+        chosen = (
+            options
+            if isinstance(options, self.options)
+            else self.options.model_validate(dict(options))
+        )
+        return self.run(facts, chosen)

@@ -9,8 +9,9 @@ check's witnesses alone (and the fault windows each witness carries) this says e
 Counts come from the check's summary (`violations`: every witness, not only the 20 kept in
 results.json); clients, nodes and faults from the witnesses at hand, said as "the N shown" when
 they are a sample. An `unknown` check's sentence is its reason (the harness's own distress,
-nothing to judge). Pure: the report, the terminal, JUnit and the pytest plugin print the same
-sentence.
+nothing to judge). Each check's words (the noun of one violation and of several) are its own
+(`Check.nouns`, beside the check). Pure: the report, the terminal, JUnit and the pytest plugin
+print the same sentence.
 """
 
 from __future__ import annotations
@@ -20,19 +21,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..witness import Witness
+from ._registry import CHECKS
 from ._result import CheckResult
 
-NOUNS = {
-    "at_most_once": ("duplicate delivery", "duplicate deliveries"),
-    "no_phantom": ("phantom delivery", "phantom deliveries"),
-    "delivery": ("message lost outside the faults", "messages lost outside the faults"),
-    "order": ("delivery out of publish order", "deliveries out of publish order"),
-    "durability": ("acknowledged write missing", "acknowledged writes missing"),
-    "rejoin": ("rejoin missed in time", "rejoins missed in time"),
-    "pushes": ("channel push missing", "channel pushes missing"),
-    "protocol": ("frame that is not Phoenix", "frames that are not Phoenix"),
-}
-FOR = frozenset({"rejoin", "pushes"})  # "8 rejoins missed in time, for 2 clients"
 NAMED = 3  # clients named in a sentence before "..."
 
 
@@ -54,9 +45,10 @@ def headline(result: CheckResult) -> str | None:
     if result.limits:
         return "; ".join(limit.text for limit in result.limits if not limit.ok)
     count = int(result.summary.get("violations", len(result.witnesses)))
-    one, many = NOUNS.get(result.name, ("violation", "violations"))
+    check = CHECKS.get(result.name)
+    one, many = check.nouns if check is not None else ("violation", "violations")
     what = f"{count} {one if count == 1 else many}"
-    who = _who(result.witnesses, "for" if result.name in FOR else "to")
+    who = _who(result.witnesses, "for" if check is not None and check.for_clients else "to")
     when = _reforming(result.witnesses) or _when(result.witnesses)
     facts = ", ".join(p for p in (who, when) if p)
     if count > len(result.witnesses):

@@ -16,7 +16,6 @@ of a correct server.)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ..witness import Witness
@@ -25,7 +24,7 @@ from ._facts import Facts
 from ._result import CheckResult, vacuous, verdict
 
 
-def durability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+def durability(facts: Facts, options: Options) -> CheckResult:
     if facts.reads is None and facts.unread:
         return _unreadable(facts, {})
     if facts.reads is None:
@@ -116,5 +115,9 @@ def _unreadable(facts: Facts, summary: dict[str, Any]) -> CheckResult:
 
 
 DURABILITY = Check(
-    "durability", durability, Options, "every acknowledged publish is in the store at the end"
+    "durability",
+    durability,
+    Options,
+    "every acknowledged publish is in the store at the end",
+    nouns=("acknowledged write missing", "acknowledged writes missing"),
 )

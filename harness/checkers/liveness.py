@@ -25,7 +25,7 @@ vacuous when no acknowledged message outside fault windows was expected by any j
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -52,8 +52,8 @@ def _percentiles(values: Sequence[float] | npt.NDArray[np.float64]) -> dict[str,
     return {"p50": pick(0.5), "p99": pick(0.99), "max": round(float(ordered[-1]), 3)}
 
 
-def rejoin(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    within = float(options.get("within") or DEFAULT_WITHIN)
+def rejoin(facts: Facts, options: RejoinOptions) -> CheckResult:
+    within = options.within or DEFAULT_WITHIN
     if not facts.expected_topics:
         return vacuous("rejoin", "no client asked to join a topic")
     witnesses: list[Witness] = []
@@ -173,9 +173,8 @@ def _connected_at_end(facts: Facts, client: str) -> bool:
     return bool(connections) and connections[-1][1] == float("inf")
 
 
-def delivery(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    settle_option = options.get("settle")
-    settle = DEFAULT_SETTLE if settle_option is None else float(settle_option)
+def delivery(facts: Facts, options: DeliveryOptions) -> CheckResult:
+    settle = DEFAULT_SETTLE if options.settle is None else options.settle
     deliveries, messages = facts.deliveries, facts.messages
     by_topic: dict[str, list[Membership]] = defaultdict(list)
     for (_client, topic), memberships in facts.memberships.items():
@@ -301,6 +300,8 @@ REJOIN = Check(
     RejoinOptions,
     "after every disconnect, each client is joined again to all its topics in time",
     timing=True,
+    nouns=("rejoin missed in time", "rejoins missed in time"),
+    for_clients=True,
 )
 DELIVERY = Check(
     "delivery",
@@ -308,4 +309,5 @@ DELIVERY = Check(
     DeliveryOptions,
     "outside fault windows (+ settle) every message reaches every joined client",
     timing=True,
+    nouns=("message lost outside the faults", "messages lost outside the faults"),
 )

@@ -10,16 +10,13 @@ was read that mattered).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from ..witness import Witness
 from ._check import Check, Options
 from ._facts import Facts
 from ._result import KEPT, CheckResult, vacuous, verdict
 
 
-def protocol(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+def protocol(facts: Facts, options: Options) -> CheckResult:
     if not facts.memberships and not facts.bad_frames:
         return vacuous("protocol", "no client joined a topic")
     witnesses = []
@@ -50,4 +47,5 @@ PROTOCOL = Check(
     protocol,
     Options,
     "every frame the server sent is a Phoenix Channels frame the client could read",
+    nouns=("frame that is not Phoenix", "frames that are not Phoenix"),
 )

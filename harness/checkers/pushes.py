@@ -24,7 +24,6 @@ reading its sockets in time (`timing=True`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from itertools import pairwise
 from typing import Any
 
@@ -59,12 +58,9 @@ class PushesOptions(Options):
         return self
 
 
-def pushes(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    after = options.get("after_join")
-    within = float(options.get("within", DEFAULT_WITHIN))
-    recurring = options.get("recurring")
-    every = float(options.get("every", DEFAULT_EVERY))
-    settle = float(options.get("settle", DEFAULT_SETTLE))
+def pushes(facts: Facts, options: PushesOptions) -> CheckResult:
+    after, within = options.after_join, options.within
+    recurring, every, settle = options.recurring, options.every, options.settle
     seen: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
     for op in facts.pushes:
         v = op.value
@@ -150,4 +146,6 @@ PUSHES = Check(
     "a channel's own pushes (after join, on a timer) come back after every rejoin",
     default=False,
     timing=True,
+    nouns=("channel push missing", "channel pushes missing"),
+    for_clients=True,
 )

@@ -19,7 +19,6 @@ delivered pair was ordered by happens-before.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,7 @@ from ._result import KEPT, CheckResult, vacuous, verdict
 NOTHING_DELIVERED = "no message was delivered to any client"
 
 
-def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+def at_most_once(facts: Facts, options: Options) -> CheckResult:
     deliveries = facts.deliveries
     if not len(deliveries):
         return vacuous("at_most_once", NOTHING_DELIVERED, {"deliveries": 0})
@@ -74,7 +73,7 @@ def at_most_once(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     )
 
 
-def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+def no_phantom(facts: Facts, options: Options) -> CheckResult:
     deliveries = facts.deliveries
     counted = sum(facts.foreign.values())  # phantoms of a flood, counted and not recorded
     if not len(deliveries) and not counted:
@@ -124,7 +123,7 @@ def no_phantom(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     return verdict("no_phantom", witnesses, summary, len(found) + counted)
 
 
-def order(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
+def order(facts: Facts, options: Options) -> CheckResult:
     """Per stream (client, topic, publisher), in delivery order: the message delivered so far
     with the latest invoke (`latest`; the first of equals), and each next first delivery judged
     against it. A scan over sorted columns (`_deliveries`), the same as walking the deliveries."""
@@ -212,13 +211,19 @@ AT_MOST_ONCE = Check(
     at_most_once,
     Options,
     "no message id is delivered twice to one client on one topic",
+    nouns=("duplicate delivery", "duplicate deliveries"),
 )
 NO_PHANTOM = Check(
     "no_phantom",
     no_phantom,
     Options,
     "nothing delivered that was never published, or on a topic not joined",
+    nouns=("phantom delivery", "phantom deliveries"),
 )
 ORDER = Check(
-    "order", order, Options, "messages of one publisher on one topic arrive in publish order"
+    "order",
+    order,
+    Options,
+    "messages of one publisher on one topic arrive in publish order",
+    nouns=("delivery out of publish order", "deliveries out of publish order"),
 )

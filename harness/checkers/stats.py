@@ -15,7 +15,6 @@ keeping time, so distress (`harness.checkers._distress`) can make them unknown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -30,8 +29,8 @@ from .liveness import DEFAULT_SETTLE, _percentiles
 FIGURES = ("p50", "p99", "max")
 
 
-def latency(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    scope = options.get("scope") or "steady"
+def latency(facts: Facts, options: LatencyOptions) -> CheckResult:
+    scope = options.scope
     deliveries, messages = facts.deliveries, facts.messages
     first = deliveries.first[deliveries.message[deliveries.first] < deliveries.published]
     message, times = deliveries.message[first], deliveries.times[first]
@@ -59,10 +58,11 @@ def latency(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
             + ("" if scope == "all" else " outside fault windows and harness distress"),
             summary,
         )
+    bounds = {key: getattr(options, key) for key in FIGURES}
     limits = tuple(
-        Limit(f"{key} ({scope})", figures[key], float(options[key]))
-        for key in FIGURES
-        if options.get(key) is not None
+        Limit(f"{key} ({scope})", figures[key], float(bound))
+        for key, bound in bounds.items()
+        if bound is not None
     )
     breaches = tuple(
         Witness(limit.text, evidence=limit.to_json()) for limit in limits if not limit.ok
@@ -72,8 +72,8 @@ def latency(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
     )
 
 
-def availability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
-    of = options.get("of") or "mean"
+def availability(facts: Facts, options: AvailabilityOptions) -> CheckResult:
+    of = options.of
     begin = facts.workload if facts.workload is not None else facts.start
     fractions: dict[tuple[str, str], float] = {}
     for client, topics in facts.expected_topics.items():
@@ -96,7 +96,7 @@ def availability(facts: Facts, options: Mapping[str, Any]) -> CheckResult:
         "from": round(begin, 3),
         "of": of,
     }
-    minimum = options.get("min")
+    minimum = options.min
     if minimum is None:
         return CheckResult("availability", "valid", summary)
     value = mean if of == "mean" else fractions[lowest]

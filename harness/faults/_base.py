@@ -9,6 +9,7 @@ the same class:
     disruptive    True when it is expected to cut client connections (the report warns when
                   such a fault ran and nobody lost a connection)
     target()      a short label of what it hits (`clients->n1`, `n2`, `n1|n2,n3`)
+    weaker()      its own weaker forms, for `harness shrink` (a kill as a terminate, ...)
     reforms()     True when its heal asks the cluster to form again (a node or node link)
     draw(...)     a random instance of the kind, for the `random` fault (seeded)
     check(...)    the cross-field rules that need the cluster (links, nodes) and the run's length
@@ -22,7 +23,7 @@ so the scenario grammar can be built from it and stay pure.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -159,6 +160,22 @@ class Fault(BaseModel):
 
     def target(self) -> str:
         return ""
+
+    def weaken(self) -> Iterator[tuple[str, Fault]]:
+        """Weaker forms of this fault, one change each, with what changed (`harness shrink`
+        tries them): the kind's own (`weaker`), then its window halved, then moved earlier."""
+        yield from self.weaker()
+        if self.duration is not None and self.duration >= 1.0:
+            half = self.duration / 2
+            yield f"for {self.duration:g}s -> {half:g}s", self.model_copy(update={"duration": half})
+        if self.at >= 1.0:  # a window moved earlier lets the run's duration be cut after it
+            earlier = self.model_copy(update={"at": self.at / 2})
+            yield f"at {self.at:g}s -> {self.at / 2:g}s", earlier
+
+    def weaker(self) -> Iterator[tuple[str, Fault]]:
+        """The kind's own weaker forms (a kill as a terminate, a toxic's figures halved);
+        none unless the kind says."""
+        return iter(())
 
     def reforms(self) -> bool:
         """Whether healing it asks the cluster to form again (it stopped a node or cut a link

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -167,6 +167,10 @@ class Partition(Fault):
 
     def reforms(self) -> bool:
         return True
+
+    def weaker(self) -> Iterator[tuple[str, Fault]]:
+        if not self.one_way:
+            yield "partition -> one way", self.model_copy(update={"one_way": True})
 
     @classmethod
     def draw(cls, rng: random.Random, topology: Topology, length: float) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import ValidationInfo, field_validator
@@ -81,6 +82,10 @@ class Kill(_Stop):
     """SIGKILL a node; restart_after brings it back"""
 
     kind: Literal["kill"] = "kill"
+
+    def weaker(self) -> Iterator[tuple[str, Fault]]:
+        gentler = Terminate(at=self.at, node=self.node, restart_after=self.restart_after)
+        yield "kill -> terminate", gentler
 
     async def _stop(self, node: Node) -> None:
         await node.kill()

@@ -12,6 +12,7 @@ average_size` panics the server, so it is refused here.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -41,6 +42,16 @@ class Toxic(Fault):
     def reforms(self) -> bool:
         return any(not link.startswith("clients->") for link in self.link)
 
+    def weaker(self) -> Iterator[tuple[str, Fault]]:
+        """Each of its figures halved (a duration down to 20 ms, a count down to 1)."""
+        shown = self.model_dump(mode="json")
+        for name in self.toxic_attributes:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= (20 if _is_ms(shown[name]) else 1):
+                continue
+            half = self.model_copy(update={name: value // 2})
+            yield f"{name} {shown[name]} -> {half.model_dump(mode='json')[name]}", half
+
     def attributes(self) -> dict[str, int]:
         values = {name: getattr(self, name) for name in self.toxic_attributes}
         return {k: int(v) for k, v in values.items() if v is not None}
@@ -66,6 +77,10 @@ class Toxic(Fault):
                 await call()
 
         await ctx.hold(self.duration or 0.0, remove)
+
+
+def _is_ms(shown: object) -> bool:
+    return isinstance(shown, str) and shown.endswith("ms")
 
 
 class Latency(Toxic):

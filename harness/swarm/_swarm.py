@@ -14,7 +14,7 @@ kinds are a `Swarm` (the interface the runner and the nemesis use).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,6 +57,27 @@ class Swarm(Protocol):
     async def client_fault(
         self, kind: str, client_ids: Sequence[str], duration: float | None = None
     ) -> None: ...
+
+
+async def _close(client: SwarmClient, duration: float | None) -> None:
+    await client.close_transport()
+
+
+async def _crash(client: SwarmClient, duration: float | None) -> None:
+    await client.crash_transport()
+
+
+async def _leave(client: SwarmClient, duration: float | None) -> None:
+    await client.leave_and_rejoin(duration or 0.0)
+
+
+# What each client fault kind (`harness.faults.clients`) does to one client: the registry the
+# swarm dispatches through (a new client fault is a kind there, a line here, a client method).
+CLIENT_FAULTS: dict[str, Callable[[SwarmClient, float | None], Awaitable[None]]] = {
+    "client_close": _close,  # a client bug closes the socket
+    "client_crash": _crash,  # the TCP connection just dies
+    "client_leave": _leave,  # the app leaves a topic and joins it again after `duration`
+}
 
 
 class InProcessSwarm:
@@ -180,19 +201,14 @@ class InProcessSwarm:
     async def client_fault(
         self, kind: str, client_ids: Sequence[str], duration: float | None = None
     ) -> None:
-        """`client_close`: a client bug closes the socket; `client_crash`: the TCP link dies;
-        `client_leave`: the app leaves a topic and joins it again after `duration`."""
+        """The client fault `kind` (`CLIENT_FAULTS`) on each of `client_ids` (those in this
+        swarm), side by side."""
+        action = CLIENT_FAULTS[kind]
         async with trio.open_nursery() as nursery:
             for cid in client_ids:
                 client = self.clients.get(cid)
-                if client is None:
-                    continue
-                if kind == "client_close":
-                    await client.close_transport()
-                elif kind == "client_crash":
-                    await client.crash_transport()
-                else:
-                    nursery.start_soon(client.leave_and_rejoin, duration or 0.0)
+                if client is not None:
+                    nursery.start_soon(action, client, duration)
 
     def stats(self) -> SwarmStats:
         clients = list(self.clients.values())
