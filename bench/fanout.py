@@ -35,7 +35,7 @@ import wsproto
 import wsproto.events as wse
 
 from harness._process import free_ports
-from harness.cluster import LocalNode, NodeSpec
+from harness.cluster import LocalNode, NodePlan
 
 
 async def one_run(port: int, subscribers: int, messages: int, params: dict[str, Any]) -> float:
@@ -113,7 +113,7 @@ async def main(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     port, pubsub = free_ports(2)
     node = LocalNode(
-        NodeSpec(
+        NodePlan(
             "n1",
             "127.0.0.1",
             port,

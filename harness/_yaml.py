@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from .errors import HarnessError
+
 Path = tuple[str | int, ...]
 
 
@@ -30,7 +32,7 @@ class Located:
         return self.marks.get(path, (1, 1))
 
 
-class YamlProblem(Exception):
+class YamlProblem(HarnessError):
     def __init__(self, line: int, column: int, message: str) -> None:
         super().__init__(message)
         self.line, self.column, self.message = line, column, message

@@ -5,7 +5,12 @@
     ├── InvalidScenario    the YAML cannot run; every problem located (file:line:col: path)
     ├── ToxiproxyError     toxiproxy missing, unreachable, slow, or a non-2xx answer
     ├── HistoryError       a history line that cannot be read
-    └── WorkerFailed       a swarm worker process died or did not answer
+    ├── WorkerFailed       a swarm worker process died or did not answer
+    ├── BadAnswer          an answer of the server over its limits (`foreign`; a ConnectionError)
+    ├── LiveError          a fault or client asked of a live cluster that it cannot have (`live`)
+    ├── YamlProblem        YAML that cannot be read, located (`_yaml`; becomes InvalidScenario)
+    ├── ConnectionClosed   a swarm client's websocket ended (`swarm._websocket`)
+    └── HandshakeFailed    its handshake did not finish (HandshakeRejected: an HTTP refusal)
 
 The CLI turns `InvalidScenario` into exit 2 and every other `HarnessError` (and `OSError`) into
 exit 3 with its message, never a traceback (`harness.exits`). `harness.phoenix` keeps its own

@@ -8,10 +8,10 @@ of the run; `workload_clock` moves 0 to the start of the workload, the scenario'
 `process`, who did it: a client id (`c12`), a publisher (`p1`), `nemesis`,
 `runner`, `reader`.
 
-`OP_NAMES` below is the whole vocabulary, written once: each name with the types it takes and
-the keys of its value. Writers (swarm, nemesis, runner, final reader) and readers (checkers,
-report) use these names; `Op.from_json` refuses a name that is not in the table, and a test
-holds every op of a real run against it.
+`OP_NAMES` (`harness.vocabulary`) is the whole vocabulary, written once: each name with the types it
+takes and the keys of its value. Writers (swarm, nemesis, runner, final reader) and readers
+(checkers, report) use these names; `Op.from_json` refuses a name that is not in the table, and a
+test holds every op of a real run against it.
 
 On disk (`history.jsonl`) each op is one JSON line, in time order; its index is its line's
 position. Most ops are objects (`{"time", "process", "type", "f", "value", "node"?}`); a
@@ -31,120 +31,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar, cast, get_args
+from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
 
 from .errors import HistoryError
-
-OpType = Literal["invoke", "ok", "fail", "info"]
-OP_TYPES: frozenset[str] = frozenset(get_args(OpType))
-
-OpName = Literal[
-    "connect",
-    "disconnect",
-    "join",
-    "leave",
-    "channel_error",
-    "channel_close",
-    "recv",
-    "recv_stale",
-    "recv_foreign",
-    "bad_frame",
-    "publish",
-    "heartbeat_timeout",
-    "fault",
-    "client_fault",
-    "heal",
-    "phase",
-    "setup",
-    "interrupted",
-    "read",
-    "load",
-    "probe",
-    "node_exit",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class OpShape:
-    """Which types an op name takes and which keys its value may hold."""
-
-    types: frozenset[OpType]
-    keys: frozenset[str]
-    about: str
-
-
-def _shape(types: str, keys: str, about: str) -> OpShape:
-    return OpShape(
-        frozenset(cast(OpType, t) for t in types.split()), frozenset(keys.split()), about
-    )
-
-
-OP_NAMES: Mapping[OpName, OpShape] = {
-    "connect": _shape("invoke ok fail", "url error", "a client opens its socket (node: target)"),
-    "disconnect": _shape(
-        "info", "code reason by_client reconnect_in", "the socket closed; when it retries"
-    ),
-    "join": _shape("invoke ok fail info", "topic join_ref response reason error", "a channel join"),
-    "leave": _shape("invoke ok", "topic join_ref", "the app leaves a channel"),
-    "channel_error": _shape("info", "topic join_ref reason", "phx_error: the channel crashed"),
-    "channel_close": _shape("ok", "topic join_ref reason", "phx_close, or the end of a leave"),
-    "recv": _shape(
-        "ok",
-        "topic event id join_ref frame_join_ref state publisher seq",
-        "a message delivered to a channel",
-    ),
-    "recv_stale": _shape(
-        "ok", "topic event id frame_join_ref join_ref", "a frame of an older join, dropped"
-    ),
-    "recv_foreign": _shape(
-        "info",
-        "topic count since",
-        "deliveries of ids this run never made, counted since `since` (beyond the first 100)",
-    ),
-    "bad_frame": _shape(
-        "info", "error head size text", "a frame the client could not decode: why, its first bytes"
-    ),
-    "publish": _shape(
-        "invoke ok fail info",
-        "topic id publisher seq reason error sent",
-        "a publisher pushes new_msg; ok = acknowledged",
-    ),
-    "heartbeat_timeout": _shape("info", "ref", "no heartbeat reply in time"),
-    "fault": _shape(
-        "info",
-        "id kind target params phase scheduled error figures",
-        "a fault starts (phase start), fails to apply (error) or stops (stop, with its figures)",
-    ),
-    "client_fault": _shape("info", "id kind clients", "the clients a client fault hit"),
-    "heal": _shape("info", "phase", "the final heal: start, done"),
-    "phase": _shape(
-        "info", "phase", "the run's phase: setup connect workload heal settle final_read teardown"
-    ),
-    "setup": _shape(
-        "info",
-        "toxiproxy toxiproxy_pid redis redis_pid nodes pids proxies run_id deliver clock_origin"
-        " notice probe_topic containment",
-        "what the run started, and where",
-    ),
-    "interrupted": _shape("info", "phase", "Ctrl-C or SIGTERM, in this phase"),
-    "read": _shape("invoke ok fail", "topic ids error", "the final read of a room's store"),
-    "load": _shape(
-        "info",
-        "span lag publish_lag backlog cpu_busy cpu_stall cpu_self cpu_server cpus",
-        "the harness's own load: worst loop and publish lag of a period; the machine's CPUs",
-    ),
-    "node_exit": _shape(
-        "info", "node status pid", "a node's process ended when the harness had not stopped it"
-    ),
-    "probe": _shape(
-        "invoke info",
-        "id topic kind after fault elapsed seconds pairs missing timeout reason",
-        "the readiness probe (`harness.probe`): a probe published (invoke), a measurement of the"
-        " cluster's formation (info)",
-    ),
-}
+from .vocabulary import OP_NAMES as OP_NAMES
+from .vocabulary import OP_TYPES as OP_TYPES
+from .vocabulary import OpName as OpName
+from .vocabulary import OpShape as OpShape
+from .vocabulary import OpType as OpType
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -337,6 +233,17 @@ class Recorder(Protocol):
     """Where ops go as they happen (a history file, a worker's part)."""
 
     def record(self, op: Op) -> None: ...
+
+
+FaultEdge = Literal["start", "stop", "error"]
+_EDGES: dict[str, FaultEdge] = {"invoke": "start", "ok": "stop", "fail": "error"}
+
+
+def fault_edge(op: Op) -> FaultEdge | None:
+    """Which edge of its window a `fault` op is: its start (invoke), stop (ok) or error (fail).
+    Histories written before the fault op was invoke/ok said it in a `phase` key."""
+    said = op.value.get("phase") if op.type == "info" else _EDGES.get(op.type)
+    return said if said in ("start", "stop", "error") else None
 
 
 def workload_clock(ops: Sequence[Op]) -> list[Op]:

@@ -32,7 +32,7 @@ from .behaviour import ClientPlan, Endpoint
 from .checkers import Assessment, assess
 from .errors import HarnessError
 from .faults import KINDS, Grammar
-from .history import Op
+from .history import Op, fault_edge
 from .rundir import HistoryWriter, RunDir, read_history
 from .runner import Run, RunOptions, open_run
 from .scenario import Scenario, parse_scenario, plan_clients, read_scenario
@@ -216,7 +216,7 @@ class Live:
 
     def _phase(self, fault_id: str, phase: str) -> bool:
         return any(
-            op.f == "fault" and op.value.get("id") == fault_id and op.value.get("phase") == phase
+            op.f == "fault" and op.value.get("id") == fault_id and fault_edge(op) == phase
             for op in self.ops()
         )
 

@@ -26,7 +26,7 @@ from .broadcast_proxy._rules import Action
 from .cluster import Cluster, Node
 from .errors import HarnessError
 from .faults import Fault
-from .history import Op, OpName, Recorder
+from .history import Op, OpName, OpType, Recorder
 from .swarm import Swarm
 from .toxiproxy import ToxiproxyClient
 
@@ -57,8 +57,8 @@ class Nemesis:
         # link has healed and no other such fault is still active (the readiness probe)
         self.on_heal: Callable[[str, str], None] | None = None
 
-    def record(self, f: OpName, value: Mapping[str, Any]) -> None:
-        self.recorder.record(Op(self.clock.now(), "nemesis", "info", f, value))
+    def record(self, f: OpName, value: Mapping[str, Any], type_: OpType = "info") -> None:
+        self.recorder.record(Op(self.clock.now(), "nemesis", type_, f, value))
 
     async def run(self, faults: Sequence[Fault], start: float) -> None:
         """Run every fault on schedule; returns when all have stopped."""
@@ -79,7 +79,7 @@ class Nemesis:
             "params": fault.params(),
         }
         self.active[fault_id] = fault
-        self.record("fault", {**base, "phase": "start", "scheduled": round(start + fault.at, 3)})
+        self.record("fault", {**base, "scheduled": round(start + fault.at, 3)}, "invoke")
         context = _Context(self, fault_id)
         healed = False
         try:
@@ -88,12 +88,12 @@ class Nemesis:
         except Exception as exc:  # a fault that cannot be applied is recorded, not fatal
             log.exception("fault %s (%s) failed", fault_id, fault.kind_name())
             self.errors.append(f"{fault_id} {fault.kind_name()}: {exc}")
-            self.record("fault", {**base, "phase": "error", "error": str(exc)})
+            self.record("fault", {**base, "error": str(exc)}, "fail")
         finally:
             self.active.pop(fault_id, None)
             scheduled_end = start + fault.end if fault.end is not None else None
             figures = {"figures": context.figures} if context.figures else {}
-            self.record("fault", {**base, "phase": "stop", "scheduled": scheduled_end, **figures})
+            self.record("fault", {**base, "scheduled": scheduled_end, **figures}, "ok")
             others = any(f.reforms() for f in self.active.values())
             if healed and fault.reforms() and not others and self.on_heal is not None:
                 self.on_heal(fault_id, f"{fault.kind_name()} {fault.target()}".strip())
@@ -108,7 +108,7 @@ class Nemesis:
 
     async def heal(self) -> None:
         """Remove the run's toxics, enable its proxies, resume and start every node."""
-        self.record("heal", {"phase": "start"})
+        self.record("heal", {}, "invoke")
         await self.toxiproxy.heal(self.cluster.proxies.values())
         for node in self.cluster.nodes.values():
             if node.paused:
@@ -116,7 +116,7 @@ class Nemesis:
         for node in self.cluster.nodes.values():
             if not node.alive:
                 await node.start()
-        self.record("heal", {"phase": "done"})
+        self.record("heal", {}, "ok")
 
 
 class _Context:

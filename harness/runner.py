@@ -40,7 +40,7 @@ from .checkers import Assessment, CheckResult, assess_facts, facts_of
 from .checkers._distress import explain
 from .cluster import Cluster, open_cluster
 from .errors import HarnessError, HistoryError, where
-from .exits import Outcome
+from .exits import Exit, Outcome
 from .faults import BroadcastFault
 from .history import Op, OpName
 from .nemesis import Nemesis
@@ -85,7 +85,7 @@ class RunResult:
     seed: int
     concluded: RunOutcome
     outcome: Outcome = "unknown"
-    exit_code: int = 3
+    exit_code: int = Exit.INFRA
 
     @property
     def results(self) -> tuple[CheckResult, ...]:

@@ -35,6 +35,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import InvalidScenario
+from .exits import Exit
 from .faults import KINDS, Fault
 from .scenario import Scenario, fault_data, parse_scenario, resolved_data
 from .units import parse_duration
@@ -232,11 +233,11 @@ def main(
     run = RunDir(run_dir)
     if not run.scenario.is_file() or not run.results.is_file():
         complain(f"error: {run_dir} is not a run directory (no scenario.yaml, results.json)")
-        return 2
+        return Exit.USAGE
     chosen = check or failing_check(run.read_results())
     if chosen is None:
         complain(f"error: {run_dir} did not fail any check: there is nothing to shrink")
-        return 2
+        return Exit.USAGE
     scenario = parse_scenario(run.scenario.read_text(encoding="utf-8"), str(run.scenario))
     say(f"shrinking {scenario.name} (fails {chosen}), {runs} runs a candidate, budget {budget:g}s")
     attempt = run_attempt(chosen, run.path / "shrink")
@@ -244,4 +245,4 @@ def main(
     target = run.path / "shrunk.yaml"
     target.write_text(shrunk_yaml(shrunk, chosen, run.path), encoding="utf-8")
     say(f"{target}: {len(shrunk.steps)} cuts in {shrunk.seconds:.0f}s")
-    return 0
+    return Exit.VALID

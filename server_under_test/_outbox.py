@@ -27,6 +27,8 @@ from contextlib import contextmanager
 
 import trio
 
+from ._errors import ServerError
+
 HOLD = 0.005  # seconds a held write may wait at most
 
 
@@ -209,5 +211,5 @@ class Outbox:
                 return
 
 
-class OutboxOverflow(Exception):
+class OutboxOverflow(ServerError):
     """The peer reads too slowly; its connection is dropped."""

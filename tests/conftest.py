@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import trio
 
-from harness.cluster import LocalNode, NodeSpec, mesh_specs
+from harness.cluster import LocalNode, NodePlan, mesh_specs
 from server_under_test._bugs import Bugs
 from server_under_test._node import Node, NodeConfig
 
@@ -74,7 +74,7 @@ async def local_cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         extra_args: tuple[str, ...] = (),
     ) -> dict[str, LocalNode]:
         store = f"sqlite:///{tmp_path / 'store.sqlite'}"
-        specs: list[NodeSpec] = mesh_specs(names, store=store, bugs=bugs, extra_args=extra_args)
+        specs: list[NodePlan] = mesh_specs(names, store=store, bugs=bugs, extra_args=extra_args)
         if redis is not None:
             specs = [replace(s, peers={}, pubsub=f"redis://{redis.address}") for s in specs]
         elif toxiproxy is not None:
@@ -91,7 +91,7 @@ async def local_cluster(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
             await n.stop(graceful=False)
 
 
-async def _through_proxies(spec: NodeSpec, toxiproxy: Any) -> NodeSpec:
+async def _through_proxies(spec: NodePlan, toxiproxy: Any) -> NodePlan:
     peers = {}
     for peer, (host, port) in spec.peers.items():
         proxy = await toxiproxy.client.create_proxy(f"{spec.name}->{peer}", f"{host}:{port}")

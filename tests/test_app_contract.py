@@ -99,9 +99,7 @@ def test_two_runs_on_one_persistent_store_are_both_valid(tmp_path: Path):
     assert by_name["delivery"]["summary"]["delivered"] > 0
     (history,) = (tmp_path / "second").glob("*/*/history.jsonl")
     ops = [json.loads(op.to_json()) for op in read_history(history)]
-    kinds = {
-        o["value"]["kind"] for o in ops if o["f"] == "fault" and o["value"]["phase"] == "start"
-    }
+    kinds = {o["value"]["kind"] for o in ops if o["f"] == "fault" and o["type"] == "invoke"}
     assert kinds == {"partition", "kill", "restart"}
 
 

@@ -16,6 +16,7 @@ import trio
 
 from harness.checkers import DEFAULT_CHECKS
 from harness.rundir import read_history
+from tests.support.vocabulary import assert_vocabulary
 
 SHORT = """
 name: short
@@ -92,7 +93,7 @@ def test_run_writes_a_complete_run_directory_and_check_reproduces_it(tmp_path):
     assert len(suite.findall("testcase")) == len(DEFAULT_CHECKS)
     # the fault is in the history with its scheduled and actual times
     ops = [json.loads(op.to_json()) for op in read_history(run_dir / "history.jsonl")]
-    starts = [o for o in ops if o["f"] == "fault" and o["value"]["phase"] == "start"]
+    starts = [o for o in ops if o["f"] == "fault" and o["type"] == "invoke"]
     assert starts[0]["value"]["kind"] == "kill"
     assert abs(starts[0]["value"]["scheduled"] - starts[0]["time"]) < 0.5
     # offline re-check from history.jsonl alone gives the same answer
@@ -268,15 +269,14 @@ async def test_worker_processes_and_random_faults_through_the_runner(tmp_path):
     assert result.error is None, result.error
     assert result.exit_code == 0, [r.to_json() for r in result.results if r.validity != "valid"]
     history = result.run_dir / "history.jsonl"
+    assert_vocabulary(history)  # workers, the probe, random faults: every op as OP_NAMES says
     ops = [json.loads(op.to_json()) for op in read_history(history)]
     assert [o["index"] for o in ops] == list(range(len(ops)))  # the worker parts merged into one
     assert not list((result.run_dir / "swarm").glob("history.*"))  # and removed: one copy
     assert {o["process"] for o in ops} >= {f"c{i}" for i in range(1, 7)} | {"p1", "p2"}
     publishes = [o for o in ops if o["f"] == "publish" and o["type"] == "invoke"]
     assert len(publishes) <= 5 * 40 + 2  # the scenario's total rate, not per worker
-    kinds = [
-        o["value"]["kind"] for o in ops if o["f"] == "fault" and o["value"]["phase"] == "start"
-    ]
+    kinds = [o["value"]["kind"] for o in ops if o["f"] == "fault" and o["type"] == "invoke"]
     assert len(kinds) == 2
     assert set(kinds) <= {"latency", "down"}
     resolved = (result.run_dir / "scenario.yaml").read_text()

@@ -10,7 +10,7 @@ import trio
 
 from harness import _process
 from harness._process import free_ports
-from harness.cluster import LocalNode, NodeSpec
+from harness.cluster import LocalNode, NodePlan
 from harness.errors import ClusterError
 
 
@@ -63,7 +63,7 @@ async def test_a_node_on_a_taken_port_says_why_it_did_not_start(tmp_path):
         port = busy.getsockname()[1]
         (pubsub_port,) = free_ports(1)
         node = LocalNode(
-            NodeSpec("n1", "127.0.0.1", port, pubsub_port), tmp_path / "logs" / "n1.log"
+            NodePlan("n1", "127.0.0.1", port, pubsub_port), tmp_path / "logs" / "n1.log"
         )
         with pytest.raises(ClusterError) as failure:
             await node.start()

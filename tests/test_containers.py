@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import BACKENDS, NodeSpec, describe_backends
+from harness.cluster import BACKENDS, NodePlan, describe_backends
 from harness.cluster._base import Launch
 from harness.cluster._compose import environment, override, variable
 from harness.cluster._docker import OWNER, RUN, container_args, in_container, owner, owner_gone
@@ -22,7 +22,7 @@ from harness.scenario import parse_scenario
 from harness.scenario._cluster import ClusterSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC = NodeSpec(
+SPEC = NodePlan(
     name="n1",
     host="127.0.0.1",
     port=14001,

@@ -14,7 +14,7 @@ import trio
 
 from harness.cluster import wait_links
 from harness.faults import KINDS, expand_random
-from harness.history import Op
+from harness.history import Op, fault_edge
 from harness.rundir import HistoryWriter, RunDir, read_history
 from harness.runner import Run, RunOptions, open_run
 from harness.scenario import parse_scenario, resolve, resolved_yaml
@@ -72,13 +72,13 @@ class Env:
         fault = KINDS[kind].model_validate({"at": 0.0, "for": duration, **params})
         self.nursery.start_soon(self.nemesis.run, [fault], start)
         await wait_until(
-            lambda: any(o.value.get("phase") == "start" for o in self.of("fault", start)), timeout=5
+            lambda: any(fault_edge(o) == "start" for o in self.of("fault", start)), timeout=5
         )
         return start
 
     async def fault_stopped(self, since: float) -> None:
         await wait_until(
-            lambda: any(o.value.get("phase") == "stop" for o in self.of("fault", since)), timeout=30
+            lambda: any(fault_edge(o) == "stop" for o in self.of("fault", since)), timeout=30
         )
 
     async def all_joined(self) -> None:
@@ -276,7 +276,7 @@ async def test_overlapping_faults_and_the_final_heal(env):
     )
     await env.fault("down", 30.0, links=link("n3"))
     await wait_until(lambda: env.disconnected(start) >= ON["n3"])
-    assert len([o for o in env.of("fault", start) if o.value["phase"] == "start"]) == 2
+    assert len([o for o in env.of("fault", start) if fault_edge(o) == "start"]) == 2
     await env.nodes["n2"].pause()
     await env.nemesis.heal()  # toxics gone, proxies enabled, n2 resumed
     assert not env.nodes["n2"].paused

@@ -170,3 +170,23 @@ def test_a_bad_line_is_located_though_the_file_is_first_parsed_whole(tmp_path, b
     path.write_bytes(good + bad + good)
     with pytest.raises(HistoryError, match=rf"bad.jsonl:{where}: not a history op"):
         read_lean(path)
+
+
+def test_fault_ops_of_older_histories_still_open_and_close_windows():
+    """The fault op was `info` with a `phase` key; it is now invoke (start), ok (stop), fail."""
+    from harness.checkers import facts_of
+    from harness.history import fault_edge
+
+    older = [
+        Op(0.0, "runner", "info", "phase", {"phase": "workload"}),
+        Op(1.0, "nemesis", "info", "fault", {"id": "f1", "phase": "start", "kind": "kill"}),
+        Op(2.0, "nemesis", "info", "fault", {"id": "f1", "phase": "stop", "kind": "kill"}),
+    ]
+    newer = [
+        Op(0.0, "runner", "info", "phase", {"phase": "workload"}),
+        Op(1.0, "nemesis", "invoke", "fault", {"id": "f1", "kind": "kill"}),
+        Op(2.0, "nemesis", "ok", "fault", {"id": "f1", "kind": "kill"}),
+    ]
+    assert [fault_edge(op) for op in older[1:]] == [fault_edge(op) for op in newer[1:]]
+    assert facts_of(older).windows == facts_of(newer).windows
+    assert len(facts_of(newer).windows) == 1

@@ -108,3 +108,13 @@ def test_no_module_is_over_450_lines():
         if (n := len(p.read_text().splitlines())) > 450
     }
     assert big == {}
+
+
+def test_backend_names_are_written_once():
+    """The grammar's `cluster.backend` values are the cluster's backends, no other."""
+    from typing import get_args
+
+    from harness.cluster import BACKENDS
+    from harness.scenario._cluster import Backend
+
+    assert set(BACKENDS) == set(get_args(Backend))

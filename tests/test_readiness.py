@@ -19,6 +19,7 @@ from harness.checkers import headline
 from harness.probe import Formation, probe_topic
 from harness.runner import RunOptions, run_scenario
 from harness.scenario import parse_scenario
+from tests.support.vocabulary import assert_vocabulary
 
 # the reference server as "your own" server: no /stats, links dialled late
 LATE = (
@@ -65,6 +66,7 @@ async def test_links_that_come_up_late_are_waited_for_and_without_the_probe_are_
     late = 1.5
     probed = await run_scenario(scenario(late), RunOptions(out=tmp_path / "probe", seed=1))
     assert probed.outcome == "valid", probed.explain()
+    assert_vocabulary(probed.run_dir / "history.jsonl")
     results = (probed.run_dir / "results.json").read_text()
     assert '"formation"' in results
     blind = await run_scenario(

@@ -25,6 +25,7 @@ from harness.checkers import assess
 from harness.history import Op
 from harness.scenario import AppSpec, parse_scenario
 from harness.swarm import read_rooms
+from tests.support.vocabulary import assert_vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "{python} -m tests.support.hostile_server --node {node} --host {host} --port {port}"
@@ -86,6 +87,7 @@ def run(tmp_path: Path, *misbehave: str, duration: str = "4s", extra: str = ""):
     run_dir = runs[-1]
     results = json.loads((run_dir / "results.json").read_text())
     _assert_safe(done, tmp_path, run_dir, summary)
+    assert_vocabulary(run_dir / "history.jsonl")  # foreign ops too: bad_frame, recv_foreign
     return done, results, run_dir, peak
 
 

@@ -185,7 +185,7 @@ async def test_message_level_faults_say_what_they_should(tmp_path, kind, scenari
     stop = [
         line
         for line in (result.run_dir / "history.jsonl").read_text().splitlines()
-        if '"phase":"stop"' in line and "broadcast" in line
+        if '"f":"fault"' in line and '"type":"ok"' in line and "broadcast" in line
     ]
     assert stop  # the fault took broadcasts, and says so
     assert '"broadcasts_taken":' in stop[0]

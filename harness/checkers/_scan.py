@@ -13,7 +13,7 @@ from typing import Any, cast
 import numpy as np
 
 from .._gc import paused_gc
-from ..history import Lean, Op, Row
+from ..history import Lean, Op, Row, fault_edge
 from ._deliveries import (
     Codes,
     canonical_ids,
@@ -175,10 +175,10 @@ def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
         if v.get("phase") == "workload" and facts.workload is None:
             facts.workload = op.time
     elif f == "fault":
-        phase = v.get("phase")
-        if phase == "start":
+        edge = fault_edge(op)
+        if edge == "start":
             scan.open_windows[str(v.get("id"))] = (op, op.time)
-        elif phase == "stop":
+        elif edge == "stop":
             started = scan.open_windows.pop(str(v.get("id")), None)
             if started is not None:
                 facts.windows.append(_window(started[0], started[1], op.time))

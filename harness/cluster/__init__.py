@@ -1,6 +1,6 @@
 """The cluster under test, behind one seam: `async with open_cluster(...) as cluster`.
 
-    _base.py   Node (the interface every backend implements), NodeSpec, the pure link plan
+    _base.py   Node (the interface every backend implements), NodePlan, the pure link plan
     _local.py  the local process backend (one OS process per node)
     _docker.py the Docker backend (a container per node, faults through the engine's SDK)
     _compose.py the compose backend (the user's compose project; containers like _docker's)
@@ -34,17 +34,18 @@ from ..broadcast_proxy import Route, open_broadcast_proxy
 from ..errors import ClusterError
 from ..redis_server import open_redis
 from ..scenario import ClusterSpec
+from ..scenario._cluster import Backend
 from ..toxiproxy import ToxiproxyClient, open_proxies
-from ._base import Cluster, Launch, LinkPlan, Node, NodeSpec, plan_links
+from ._base import Cluster, Launch, LinkPlan, Node, NodePlan, plan_links
 from ._compose import open_compose_nodes
 from ._docker import ContainerNode, open_docker_nodes
 from ._local import REFERENCE_COMMAND, LocalNode, command, open_local_nodes
 
-Backend = Callable[
-    [Sequence[NodeSpec], Path, Launch, Callable[[str], None]],
+OpenNodes = Callable[
+    [Sequence[NodePlan], Path, Launch, Callable[[str], None]],
     AbstractAsyncContextManager[Mapping[str, Node]],
 ]
-BACKENDS: dict[str, Backend] = {
+BACKENDS: dict[Backend, OpenNodes] = {  # the grammar's `cluster.backend` names these
     "local": open_local_nodes,
     "docker": open_docker_nodes,
     "compose": open_compose_nodes,
@@ -56,7 +57,7 @@ def describe_backends() -> dict[str, str]:
     backend's own name ("The Docker backend: ...")."""
     import sys
 
-    described = {}
+    described: dict[str, str] = {}
     for name, fn in BACKENDS.items():
         doc = (sys.modules[fn.__module__].__doc__ or name).strip().split("\n\n")[0]
         first = " ".join(doc.split()).split(": ", 1)[-1].rstrip(".")
@@ -174,7 +175,7 @@ def _address(upstream: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _upstream(link: LinkPlan, specs: Mapping[str, NodeSpec], redis: str | None) -> str:
+def _upstream(link: LinkPlan, specs: Mapping[str, NodePlan], redis: str | None) -> str:
     if link.upstream == "node":
         return f"{HOST}:{specs[link.target].port}"
     if link.upstream == "peer":
@@ -191,7 +192,7 @@ def mesh_specs(
     bugs: Sequence[str] = (),
     peer_address: dict[tuple[str, str], tuple[str, int]] | None = None,
     extra_args: Sequence[str] = (),
-) -> list[NodeSpec]:
+) -> list[NodePlan]:
     """Specs for a full mesh on fresh ports. `peer_address[(a, b)]` overrides where a dials b
     (a Toxiproxy listener, say); by default a dials b's PubSub port directly."""
     ports = free_ports(2 * len(names), host)
@@ -200,7 +201,7 @@ def mesh_specs(
     direct = {n: (host, p) for n, p in zip(names, pubsub_ports, strict=True)}
     overrides = peer_address or {}
     return [
-        NodeSpec(
+        NodePlan(
             name=name,
             host=host,
             port=ws_port,
@@ -271,7 +272,7 @@ __all__ = [
     "LinkPlan",
     "LocalNode",
     "Node",
-    "NodeSpec",
+    "NodePlan",
     "command",
     "describe_backends",
     "mesh_specs",

@@ -2,7 +2,7 @@
 links the harness puts a proxy on.
 
 A backend (local processes, containers through the Docker engine, a compose project) turns
-`NodeSpec`s into running `Node`s; the rest of the harness (nemesis, runner, final reader) speaks
+`NodePlan`s into running `Node`s; the rest of the harness (nemesis, runner, final reader) speaks
 only to this interface. The link plan is a pure function of the scenario's cluster: which
 proxies exist and what each one forwards to, so the wiring is decided in one place and tested
 without a process."""
@@ -19,7 +19,7 @@ from ..faults import Node as FaultTarget
 
 
 @dataclass(frozen=True, slots=True)
-class NodeSpec:
+class NodePlan:
     """Everything needed to start one node: its ports, where it reaches its peers (through
     their proxies) or Redis, its store, and its deliberate defects."""
 
@@ -57,7 +57,7 @@ class Node(FaultTarget, Protocol):
     `Node`, plus what the runner needs: where it is, its PID and log)."""
 
     @property
-    def spec(self) -> NodeSpec: ...
+    def spec(self) -> NodePlan: ...
     @property
     def url(self) -> str:
         """The node's own websocket URL (`ws://host:port/socket`), not through a proxy."""

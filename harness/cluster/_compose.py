@@ -31,7 +31,7 @@ import trio
 
 from .._process import watch
 from ..errors import ClusterError
-from ._base import Launch, NodeSpec
+from ._base import Launch, NodePlan
 from ._docker import (
     PROJECT,
     ContainerNode,
@@ -53,7 +53,7 @@ def variable(service: str, placeholder: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", f"{service}_{placeholder}".upper())
 
 
-def environment(specs: Sequence[NodeSpec], services: Sequence[str]) -> dict[str, str]:
+def environment(specs: Sequence[NodePlan], services: Sequence[str]) -> dict[str, str]:
     """What a node's service reads: every command placeholder but {python}, per service."""
     env: dict[str, str] = {}
     for spec, service in zip(specs, services, strict=True):
@@ -112,7 +112,7 @@ def _files(
 
 @asynccontextmanager
 async def open_compose_nodes(
-    specs: Sequence[NodeSpec], logs: Path, launch: Launch, notice: Callable[[str], None]
+    specs: Sequence[NodePlan], logs: Path, launch: Launch, notice: Callable[[str], None]
 ) -> AsyncIterator[Mapping[str, ContainerNode]]:
     """`up -d` the nodes' services, health-gate each, yield them; `down -v` at the end, then
     remove anything still labelled with the run."""

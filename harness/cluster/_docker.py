@@ -36,7 +36,7 @@ import trio
 from .._process import POLL_INTERVAL, watch
 from .._watchdog import start_time
 from ..errors import ClusterError
-from ._base import Launch, NodeSpec
+from ._base import Launch, NodePlan
 from ._image import REFERENCE_IMAGE, check_image, engine
 from ._local import REFERENCE_COMMAND, answers, command, placeholders
 
@@ -124,7 +124,7 @@ class ContainerNode:
 
     def __init__(
         self,
-        spec: NodeSpec,
+        spec: NodePlan,
         log_path: Path,
         launch: Launch,
         client: docker.DockerClient,
@@ -279,7 +279,7 @@ def _last_line(log_path: Path) -> str:
     return f" ({lines[-1].strip()})" if len(lines) > 1 else ""
 
 
-def container_args(spec: NodeSpec, launch: Launch) -> dict[str, Any]:
+def container_args(spec: NodePlan, launch: Launch) -> dict[str, Any]:
     """What `containers.create` gets for a node (pure, so it is tested without an engine): the
     command (the reference one unless the scenario names another, or none for a user's image
     that starts itself), env and working directory filled like the local backend's, labels."""
@@ -303,7 +303,7 @@ def container_args(spec: NodeSpec, launch: Launch) -> dict[str, Any]:
     return args
 
 
-def in_container(spec: NodeSpec) -> NodeSpec:
+def in_container(spec: NodePlan) -> NodePlan:
     """The node's store seen from inside its container: the run's volume at /data."""
     if spec.store.startswith("sqlite:///") and ":memory:" not in spec.store:
         return replace(spec, store=f"sqlite:///{DATA}/{Path(spec.store[10:]).name}")
@@ -312,7 +312,7 @@ def in_container(spec: NodeSpec) -> NodeSpec:
 
 @asynccontextmanager
 async def open_docker_nodes(
-    specs: Sequence[NodeSpec], logs: Path, launch: Launch, notice: Callable[[str], None]
+    specs: Sequence[NodePlan], logs: Path, launch: Launch, notice: Callable[[str], None]
 ) -> AsyncIterator[Mapping[str, ContainerNode]]:
     """A container per node, started one after the other (each health-gated); at the end every
     container and volume with the run's label is removed, however the block ends."""

@@ -8,7 +8,7 @@ URL answers 200. The operations are the ones the nemesis needs: kill (SIGKILL), 
 Processes are only ever signalled through the process group of a process this module started,
 and through the node's cgroup where the machine allows one (`harness._contain`: a node that
 daemonizes cannot escape a kill or outlive the run; else its marked port holders are stopped and
-named). `command` is a template (`NodeSpec` fills it) so any server that speaks the protocol can
+named). `command` is a template (`NodePlan` fills it) so any server that speaks the protocol can
 stand in for the reference one. A node that exits when the harness did not stop it says so
 (`exited_by_itself`), so the run can say it.
 """
@@ -30,7 +30,7 @@ from .._contain import MARK, Cgroup, group_cpu_seconds, stop_holders
 from .._http import get_json
 from .._process import last_words, open_process_group, signal_group, wait_ready
 from ..errors import ClusterError
-from ._base import Launch, NodeSpec
+from ._base import Launch, NodePlan
 
 REFERENCE_COMMAND = (
     "{python} -m server_under_test --node {node} --host {host} --port {port}"
@@ -39,7 +39,7 @@ REFERENCE_COMMAND = (
 
 
 def placeholders(
-    spec: NodeSpec, *, quote: bool = True, python: str = sys.executable
+    spec: NodePlan, *, quote: bool = True, python: str = sys.executable
 ) -> dict[str, object]:
     """The values of the command's placeholders: {python} {node} {host} {port} {pubsub_port}
     {peers} (n2=h:p,n3=h:p) {peer_args} (--peer n2=h:p ...) {pubsub} (mesh or the Redis
@@ -70,14 +70,14 @@ def placeholders(
 
 
 def command(
-    spec: NodeSpec, template: str = REFERENCE_COMMAND, *, python: str = sys.executable
+    spec: NodePlan, template: str = REFERENCE_COMMAND, *, python: str = sys.executable
 ) -> list[str]:
     """The node's argv: the template with its placeholders filled (see `placeholders`)."""
     filled = template.format(**placeholders(spec, python=python))
     return [*shlex.split(filled), *spec.extra_args]
 
 
-async def answers(spec: NodeSpec, launch: Launch) -> bool:
+async def answers(spec: NodePlan, launch: Launch) -> bool:
     """One health probe (`Launch`): an HTTP 200 on the health path, or with `health_tcp` a port
     that accepts; each bounded by a second (a paused node accepts but never answers)."""
     try:
@@ -97,7 +97,7 @@ class LocalNode:
 
     def __init__(
         self,
-        spec: NodeSpec,
+        spec: NodePlan,
         log_path: Path,
         *,
         template: str = REFERENCE_COMMAND,
@@ -286,7 +286,7 @@ class LocalNode:
 
 @asynccontextmanager
 async def open_local_nodes(
-    specs: Sequence[NodeSpec],
+    specs: Sequence[NodePlan],
     logs: Path,
     launch: Launch,
     notice: Callable[[str], None] = lambda _: None,

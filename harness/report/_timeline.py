@@ -20,7 +20,7 @@ from typing import Any
 
 from ..checkers import Facts
 from ..checkers._warnings import exited
-from ..history import Op
+from ..history import Op, fault_edge
 from ._svg import WIDTH, Axis, Chart, Legend, mark, polyline
 
 LEFT = 130.0
@@ -146,7 +146,7 @@ def _faults(ops: Sequence[Op]) -> dict[str, dict[str, Any]]:
             entry = faults.setdefault(
                 fid, {"kind": op.value.get("kind"), "target": op.value.get("target", "")}
             )
-            entry[str(op.value.get("phase"))] = op.time
+            entry[str(fault_edge(op))] = op.time
             figures = op.value.get("figures")
             if isinstance(figures, dict) and "broadcasts_taken" in figures:
                 entry["took"] = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,7 @@ from ..units import Bounded, Duration, Flag, OneOf, Text
 from . import _reference as reference
 
 PubSub = Literal["mesh", "redis"]
-Backend = Literal["local", "docker", "compose"]
+Backend = Literal["local", "docker", "compose"]  # the names of `harness.cluster.BACKENDS`
 COMMAND_PLACEHOLDERS = (
     "{python} {node} {host} {port} {pubsub_port} {peers} {peer_args} {pubsub} {pubsub_args}"
     " {store} {bug_args} {cluster_secret}"
@@ -155,7 +155,7 @@ class ClusterSpec(Section):
     nodes: Annotated[int, Bounded(1, 9)] = 3
     pubsub: Annotated[
         PubSub,
-        OneOf(("mesh", "redis")),
+        OneOf(get_args(PubSub)),
         Field(
             description=(
                 "mesh: node-to-node links n1->n2; redis: every node through one Redis server,"
@@ -165,7 +165,7 @@ class ClusterSpec(Section):
     ] = "mesh"
     backend: Annotated[
         Backend,
-        OneOf(("local", "docker", "compose")),
+        OneOf(get_args(Backend)),
         Field(
             description=(
                 "local: a process per node; docker: a container per node from `image`;"

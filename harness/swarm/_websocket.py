@@ -37,6 +37,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from ..errors import HarnessError
 from ._hub import hub
 
 RECV_SIZE = 256 * 1024
@@ -44,7 +45,7 @@ MAX_MESSAGE = 8_000_000  # Bandit's default frame limit, the largest a Phoenix s
 ABNORMAL = 1006  # no close frame was received (RFC 6455 §7.1.5)
 
 
-class ConnectionClosed(Exception):
+class ConnectionClosed(HarnessError):
     """The websocket ended; `code` and `reason` are what the server's close frame said
     (`1006` and an empty reason when the connection just died)."""
 
@@ -54,7 +55,7 @@ class ConnectionClosed(Exception):
         self.reason = reason
 
 
-class HandshakeFailed(Exception):
+class HandshakeFailed(HarnessError):
     """The peer closed or answered garbage before the websocket handshake finished."""
 
 

@@ -85,13 +85,9 @@ class HistoryBuilder:
         self, fid: str, kind: str, target: str, start: float, stop: float | None
     ) -> HistoryBuilder:
         saved = self.now
-        self.at(start).op(
-            "nemesis", "info", "fault", None, id=fid, phase="start", kind=kind, target=target
-        )
+        self.at(start).op("nemesis", "invoke", "fault", None, id=fid, kind=kind, target=target)
         if stop is not None:
-            self.at(stop).op(
-                "nemesis", "info", "fault", None, id=fid, phase="stop", kind=kind, target=target
-            )
+            self.at(stop).op("nemesis", "ok", "fault", None, id=fid, kind=kind, target=target)
         self.now = saved
         return self
 
@@ -108,7 +104,7 @@ class HistoryBuilder:
         )
 
     def heal(self) -> HistoryBuilder:
-        return self.op("nemesis", "info", "heal", None)
+        return self.op("nemesis", "ok", "heal", None)
 
     def read(self, topic: str, ids: list[str]) -> HistoryBuilder:
         self.op("reader", "invoke", "read", topic=topic)
