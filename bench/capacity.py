@@ -26,8 +26,8 @@ import trio
 from trio_websocket import connect_websocket_url
 
 from harness._clock import RunClock
-from harness.behaviour import Endpoint
 from harness.cluster import LocalNode, mesh_specs, wait_links
+from harness.grammar.behaviour import Endpoint
 from harness.phoenix import Join, Reply, Role, V2JSONCodec
 from harness.scenario import parse_scenario, plan_clients
 from harness.swarm import WorkerSwarm

@@ -31,7 +31,7 @@ import orjson
 from harness._gc import paused_gc
 from harness.checkers import DEFAULT_CHECKS, assess_facts, check_all, facts_of
 from harness.history import Op, merge
-from harness.rundir import read_history, read_lean, write_history
+from harness.run.rundir import read_history, read_lean, write_history
 
 
 def synthesize(events: int, seed: int = 1) -> list[Op]:

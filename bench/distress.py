@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.rundir import read_history
+from harness.run.rundir import read_history
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = """

@@ -34,8 +34,8 @@ import trio
 import wsproto
 import wsproto.events as wse
 
-from harness._process import free_ports
 from harness.cluster import LocalNode, NodePlan
+from harness.infra.process import free_ports
 
 
 async def one_run(port: int, subscribers: int, messages: int, params: dict[str, Any]) -> float:

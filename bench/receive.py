@@ -36,10 +36,10 @@ import wsproto.events as wse
 from trio_websocket import open_websocket_url
 
 from harness._clock import RunClock
-from harness._gauge import LoadGauge
-from harness.behaviour import Endpoint
 from harness.cluster import LocalNode, mesh_specs
-from harness.rundir import HistoryWriter
+from harness.grammar.behaviour import Endpoint
+from harness.infra.gauge import LoadGauge
+from harness.run.rundir import HistoryWriter
 from harness.scenario import parse_scenario, plan_clients
 from harness.swarm import InProcessSwarm
 

@@ -28,14 +28,14 @@ import trio
 
 from . import __version__
 from .checkers import DESCRIPTIONS, CheckResult
-from .ci import problem_annotations
 from .errors import HarnessError, HistoryError, InvalidScenario, where
 from .exits import Exit, worst
 from .faults import describe
 from .foreign import safe, safe_lines
+from .grammar.units import parse_duration
+from .outputs.ci import problem_annotations
+from .outputs.terminal import result_lines
 from .scenario import Scenario, read_scenario
-from .terminal import result_lines
-from .units import parse_duration
 
 
 def _read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario | None:
@@ -113,8 +113,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .rundir import RunDir, RunOutcome, write_outcome
-    from .runner import check_run
+    from .run.rundir import RunDir, RunOutcome, write_outcome
+    from .run.runner import check_run
 
     run = RunDir(Path(args.run_dir))
     if not run.scenario.is_file():
@@ -157,7 +157,7 @@ class _ProgressView:
             self.live.start()
 
     def __call__(self, p: object) -> None:
-        from .runner import Progress
+        from .run.runner import Progress
 
         assert isinstance(p, Progress)
         faults = ", ".join(p.active_faults) or "none"
@@ -177,8 +177,8 @@ class _ProgressView:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .rundir import RunDir, RunOutcome, junit_xml
-    from .runner import RunOptions, run_scenario
+    from .run.rundir import RunDir, RunOutcome, junit_xml
+    from .run.runner import RunOptions, run_scenario
 
     scenarios = [_read_scenario(Path(p), args.set or ()) for p in args.scenarios]
     if any(s is None for s in scenarios):
@@ -258,8 +258,8 @@ def _dry_run(scenarios: Sequence[Scenario], args: argparse.Namespace) -> int:
 
 def _github(scenario: Scenario, outcome: object, run_dir: Path) -> None:
     """Under GitHub Actions: a step summary section and annotations at the failed checks."""
-    from .ci import error_annotations, step_summary
-    from .rundir import RunOutcome
+    from .outputs.ci import error_annotations, step_summary
+    from .run.rundir import RunOutcome
 
     assert isinstance(outcome, RunOutcome)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -285,8 +285,8 @@ def _github(scenario: Scenario, outcome: object, run_dir: Path) -> None:
 
 
 def _print_repeat(outcomes: Sequence[object], codes: list[int], out: TextIO) -> None:
-    from .flake import flake_rates
-    from .rundir import RunOutcome
+    from .outputs.flake import flake_rates
+    from .run.rundir import RunOutcome
 
     runs = [o.results for o in outcomes if isinstance(o, RunOutcome) and o.error is None]
     passed = codes.count(Exit.VALID)
@@ -301,7 +301,7 @@ def _print_repeat(outcomes: Sequence[object], codes: list[int], out: TextIO) -> 
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .rundir import write_report
+    from .run.rundir import write_report
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -343,7 +343,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_shrink(args: argparse.Namespace) -> int:
-    from .shrink import main as shrink
+    from .run.shrink import main as shrink
 
     options = {k: getattr(args, k) for k in ("check", "runs", "budget")}
     say, complain = partial(print, flush=True), partial(print, file=sys.stderr)

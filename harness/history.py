@@ -23,7 +23,7 @@ delivery (`recv` ok, most of any history) is a row, the same op in 60-80 bytes i
 `harness history RUN_DIR` prints every op as a full object (for jq and friends). Lines are
 encoded and decoded with orjson (strict JSON, ~1 µs a line).
 
-This module is pure: ops to JSON lines and back. Files live in `harness.rundir`.
+This module is pure: ops to JSON lines and back. Files live in `harness.run.rundir`.
 """
 
 from __future__ import annotations

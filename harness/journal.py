@@ -4,7 +4,7 @@ Lines gather in memory and go to the file at most every `flush_interval` seconds
 one write per batch, so a run that is killed half-way leaves a readable prefix (the reader
 skips a torn last line). An op whose value cannot be written (a foreign value the recorder did
 not bound) is written bounded (`harness.foreign`), never lost and never an exception. Apart from
-`harness.rundir` (which renders the report and loads numpy), so a swarm worker loads only this.
+`harness.run.rundir` (which renders the report and loads numpy), so a swarm worker loads only this.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Fixtures for a team's own tests (pytest-trio; mark the test `trio` or set `trio_
 
     chaos_cluster   the cluster of the scenario named by `@pytest.mark.chaos(scenario=...)` (a
                     path or YAML text; default: two reference nodes, four clients), started with
-                    its proxies and joined swarm: `harness.live.Live` (urls, apply(fault), ops())
+                    its proxies and joined swarm: `harness.run.live.Live` (urls, apply, ops())
     chaos_client    `await chaos_client(node="n1", topics=[...])`: one more client with the
                     phoenix.js semantics on that cluster, joined on return
     chaos_run       `await chaos_run(scenario, seed=None)`: a whole scenario run; returns the
@@ -35,9 +35,9 @@ import trio
 from .checkers import CheckResult
 from .errors import InvalidScenario
 from .foreign import safe_lines
-from .live import Live, LiveClient, load_scenario, open_live
 from .report import headline
-from .runner import RunOptions, RunResult, run_scenario
+from .run.live import Live, LiveClient, load_scenario, open_live
+from .run.runner import RunOptions, RunResult, run_scenario
 from .scenario import Scenario, read_scenario
 
 DEFAULT_CLUSTER = """\

@@ -115,7 +115,7 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     "probe": _shape(
         "invoke info",
         "id topic kind after fault elapsed seconds pairs missing timeout reason",
-        "the readiness probe (`harness.probe`): a probe published (invoke), a measurement of the"
-        " cluster's formation (info)",
+        "the readiness probe (`harness.run.probe`): a probe published (invoke), a measurement"
+        " of the cluster's formation (info)",
     ),
 }

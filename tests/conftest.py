@@ -113,7 +113,7 @@ async def running(server: Any) -> AsyncIterator[Any]:
 @pytest.fixture
 async def toxiproxy(tmp_path: Path) -> AsyncIterator[Any]:
     """A real toxiproxy-server owned by the test, on a free loopback port."""
-    from harness.toxiproxy import ToxiproxyServer
+    from harness.infra.toxiproxy import ToxiproxyServer
 
     async with running(ToxiproxyServer(tmp_path / "logs" / "toxiproxy.log")) as server:
         yield server
@@ -122,7 +122,7 @@ async def toxiproxy(tmp_path: Path) -> AsyncIterator[Any]:
 @pytest.fixture
 async def redis_server(tmp_path: Path) -> AsyncIterator[Any]:
     """A real redis-server owned by the test, on a free loopback port."""
-    from harness.redis_server import RedisServer
+    from harness.infra.redis import RedisServer
 
     async with running(RedisServer(tmp_path / "logs" / "redis.log")) as server:
         yield server

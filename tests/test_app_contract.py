@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import InvalidScenario
-from harness.rundir import read_history
+from harness.run.rundir import read_history
 from harness.scenario import dig, parse_scenario, render
 
 ROOT = Path(__file__).parent.parent

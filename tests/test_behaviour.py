@@ -1,4 +1,4 @@
-"""Client behaviour in one home (`harness.behaviour`): a scenario's plan survives the hand-off
+"""Client behaviour in one home (`harness.grammar.behaviour`): a scenario's plan survives the hand-off
 to a worker process unchanged, whatever the scenario says (Hypothesis over generated `clients:`,
 `workload:` and `app:` sections), and publishers run as correct clients."""
 
@@ -8,7 +8,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.behaviour import ClientsSpec, Endpoint, WorkerSpec
+from harness.grammar.behaviour import ClientsSpec, Endpoint, WorkerSpec
 from harness.scenario import parse_scenario, plan_clients
 
 durations = st.sampled_from(["10ms", "50ms", "250ms", "1s", "2s", "30s"])

@@ -429,7 +429,7 @@ def test_a_history_read_lean_is_judged_exactly_as_its_ops(tmp_path):
     """The runner and `harness check` read deliveries as rows (`rundir.read_lean`); every
     verdict, summary and witness must be what the same history's ops give."""
     from harness.checkers import assess, assess_facts
-    from harness.rundir import read_lean, write_history
+    from harness.run.rundir import read_lean, write_history
 
     checks = {name: {} for name in CHECKERS if name != "pushes"}
     checks["pushes"] = {"after_join": "welcome", "within": 1.0}

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from harness.checkers import CheckResult, Limit
-from harness.ci import error_annotations, step_summary
+from harness.outputs.ci import error_annotations, step_summary
 from harness.witness import Witness
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from harness.checkers import DEFAULT_CHECKS
-from harness.rundir import read_history
+from harness.run.rundir import read_history
 from tests.support.vocabulary import assert_vocabulary
 
 SHORT = """
@@ -252,7 +252,7 @@ async def test_own_command_template_user_toxiproxy_and_repeat(tmp_path, toxiprox
 
 
 async def test_worker_processes_and_random_faults_through_the_runner(tmp_path):
-    from harness.runner import RunOptions, run_scenario
+    from harness.run.runner import RunOptions, run_scenario
     from harness.scenario import parse_scenario
 
     text = (

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import trio
 
-from harness import _process
-from harness._process import free_ports
 from harness.cluster import LocalNode, NodePlan
 from harness.errors import ClusterError
+from harness.infra import process as _process
+from harness.infra.process import free_ports
 
 
 def ephemeral_low() -> int:
@@ -76,7 +76,7 @@ async def test_a_node_on_a_taken_port_says_why_it_did_not_start(tmp_path):
 
 async def test_a_health_probe_of_a_node_that_breaks_off_its_answer_is_not_healthy(nursery):
     """A node starting or dying may close mid-answer: that is "not healthy yet", never a crash."""
-    from harness._http import get_json
+    from harness.infra.http import get_json
 
     listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
     port = listener.socket.getsockname()[1]

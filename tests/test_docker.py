@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from harness._watchdog import start_time
 from harness.cluster import Launch, mesh_specs
 from harness.cluster._docker import OWNER, RUN, ContainerNode, open_docker_nodes
 from harness.cluster._image import REFERENCE_IMAGE
 from harness.cluster._local import answers
-from harness.runner import RunOptions, run_scenario
+from harness.infra.watchdog import start_time
+from harness.run.runner import RunOptions, run_scenario
 from harness.scenario import parse_scenario
 from tests.support.waiting import wait_until
 from tests.test_faults import ALL, ON, SCENARIO, open_env

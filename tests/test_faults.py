@@ -15,8 +15,8 @@ import trio
 from harness.cluster import wait_links
 from harness.faults import KINDS, expand_random
 from harness.history import Op, fault_edge
-from harness.rundir import HistoryWriter, RunDir, read_history
-from harness.runner import Run, RunOptions, open_run
+from harness.run.rundir import HistoryWriter, RunDir, read_history
+from harness.run.runner import Run, RunOptions, open_run
 from harness.scenario import parse_scenario, resolve, resolved_yaml
 from tests.support.waiting import wait_until
 

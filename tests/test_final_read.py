@@ -7,8 +7,8 @@ import json
 import sqlite3
 
 from harness._clock import RunClock
-from harness.behaviour import Endpoint
 from harness.checkers import CHECKERS, facts_of
+from harness.grammar.behaviour import Endpoint
 from harness.swarm import read_rooms
 from tests.support.builder import HistoryBuilder
 

@@ -16,8 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness._clock import RunClock
-from harness._http import decode_answer
-from harness.behaviour import Endpoint
 from harness.foreign import (
     CLIP,
     MAX_DEPTH,
@@ -29,9 +27,11 @@ from harness.foreign import (
     safe,
     safe_lines,
 )
+from harness.grammar.behaviour import Endpoint
 from harness.history import Op
+from harness.infra.http import decode_answer
 from harness.phoenix import dumps
-from harness.rundir import HistoryWriter, read_history
+from harness.run.rundir import HistoryWriter, read_history
 from harness.swarm import SwarmClient
 from tests.support.plans import swarm_plan
 
@@ -193,7 +193,7 @@ async def test_an_answer_that_never_ends_is_refused_at_its_limit(nursery):
     """2 GB of chunked answer: read up to the limit, refused, never buffered."""
     import trio
 
-    from harness._http import get_json
+    from harness.infra.http import get_json
 
     async def endless(stream: trio.SocketStream) -> None:
         await stream.receive_some(4096)

@@ -11,7 +11,7 @@ import pytest
 
 from harness.errors import HistoryError
 from harness.history import Op, parse_lines, workload_clock
-from harness.rundir import HistoryWriter, merge_parts, read_history, write_history
+from harness.run.rundir import HistoryWriter, merge_parts, read_history, write_history
 
 RECV = {
     "topic": "room:1",
@@ -141,7 +141,7 @@ def test_the_whole_file_parse_reads_as_the_line_parser_does(tmp_path, tail, whol
     """`read_lean` parses a clean file with one orjson call (`rundir._parse_whole`) and falls back
     to the line parser for anything unusual: either way, the same items."""
     from harness.history import parse_lean, workload_start
-    from harness.rundir import read_lean
+    from harness.run.rundir import read_lean
 
     path = tmp_path / "h.jsonl"
     data = b"".join(op.to_line() + b"\n" for op in OPS) + tail
@@ -163,7 +163,7 @@ def test_the_whole_file_parse_reads_as_the_line_parser_does(tmp_path, tail, whol
     ],
 )
 def test_a_bad_line_is_located_though_the_file_is_first_parsed_whole(tmp_path, bad, where):
-    from harness.rundir import read_lean
+    from harness.run.rundir import read_lean
 
     good = b"".join(op.to_line() + b"\n" for op in OPS[:3])
     path = tmp_path / "bad.jsonl"

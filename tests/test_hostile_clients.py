@@ -19,7 +19,7 @@ import pytest
 import trio
 from trio_websocket import HandshakeError
 
-from harness._process import free_ports
+from harness.infra.process import free_ports
 from server_under_test._auth import mesh_proof, sign
 from tests.support.rawclient import RawClient, open_raw
 

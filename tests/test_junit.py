@@ -8,9 +8,9 @@ import pytest
 
 from harness.checkers import Assessment, CheckResult, Limit
 from harness.exits import worst
-from harness.flake import flake_rates, wilson
-from harness.junit import render
-from harness.rundir import RunOutcome
+from harness.outputs.flake import flake_rates, wilson
+from harness.outputs.junit import render
+from harness.run.rundir import RunOutcome
 from harness.witness import Witness
 
 

@@ -18,8 +18,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PURE = [
     "harness.history",
+    "harness.vocabulary",
     "harness.witness",
-    "harness.units",
+    "harness.foreign",
+    "harness.grammar.units",
+    "harness.grammar.contract",
+    "harness.grammar.behaviour",
+    "harness.outputs.terminal",
+    "harness.outputs.ci",
     "harness.faults",
     "harness.scenario",
     "harness.checkers",
@@ -32,17 +38,17 @@ IO_MODULES = [
     "wsproto",
     "h11",
     "subprocess",
-    "harness._http",
-    "harness._process",
+    "harness.infra.http",
+    "harness.infra.process",
     "harness.cluster",
-    "harness.toxiproxy",
-    "harness.redis_server",
+    "harness.infra.toxiproxy",
+    "harness.infra.redis",
     "harness.swarm",
-    "harness.nemesis",
+    "harness.run.nemesis",
     "harness.broadcast_proxy",
-    "harness.shrink",
-    "harness.rundir",
-    "harness.runner",
+    "harness.run.shrink",
+    "harness.run.rundir",
+    "harness.run.runner",
     "harness.cli",
     "server_under_test",
 ]
@@ -118,3 +124,21 @@ def test_backend_names_are_written_once():
     from harness.scenario._cluster import Backend
 
     assert set(BACKENDS) == set(get_args(Backend))
+
+
+def test_a_swarm_worker_loads_only_what_it_runs():
+    """A worker process is started for every share of a big swarm: it must not pay for the
+    checkers' numpy, the report's Jinja2, the grammar's fault and check models or the run
+    directory (0.40 s to import against 1.31 s when it did)."""
+    probe = (
+        "import json, sys; import harness.swarm.worker; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('numpy', 'jinja2') or m.startswith(('harness.scenario', 'harness.checkers', "
+        "'harness.faults', 'harness.run', 'harness.report')))))"
+    )
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", probe], check=True, capture_output=True, text=True, cwd=ROOT
+        ).stdout
+    )
+    assert loaded == []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.rundir import read_history
+from harness.run.rundir import read_history
 
 SCENARIO = """
 name: long

@@ -1,4 +1,4 @@
-"""Judging any server right: the cluster is ready when the app says so (`harness.probe`).
+"""Judging any server right: the cluster is ready when the app says so (`harness.run.probe`).
 
 A server whose PubSub links come up after it answers health (the reference server's
 `--link-delay`, with its `/stats` off, like a real Phoenix endpoint clustered by libcluster):
@@ -16,8 +16,8 @@ import time
 import pytest
 
 from harness.checkers import headline
-from harness.probe import Formation, probe_topic
-from harness.runner import RunOptions, run_scenario
+from harness.run.probe import Formation, probe_topic
+from harness.run.runner import RunOptions, run_scenario
 from harness.scenario import parse_scenario
 from tests.support.vocabulary import assert_vocabulary
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import RunOptions, run_scenario
+from harness.run.runner import RunOptions, run_scenario
 from harness.scenario import parse_scenario
 from tests.support.chromium import find_chromium, open_page
 

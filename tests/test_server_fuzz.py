@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from trio_websocket import ConnectionClosed
 
-from harness._http import get_json
+from harness.infra.http import get_json
 from tests.conftest import in_process_node
 from tests.support.rawclient import open_raw
 

@@ -9,7 +9,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionRejected
 
-from harness._http import get_json
+from harness.infra.http import get_json
 from tests.support.rawclient import open_raw
 
 

@@ -12,9 +12,9 @@ import pytest
 import trio
 import yaml
 
-from harness.runner import RunOptions, run_scenario
+from harness.run.runner import RunOptions, run_scenario
+from harness.run.shrink import shrink
 from harness.scenario import Scenario, parse_scenario
-from harness.shrink import shrink
 
 ZOO = Path(__file__).resolve().parent.parent / "scenarios" / "zoo"
 PADDING = """
@@ -35,8 +35,8 @@ def padded(bugs: str = "[duplicate_after_rejoin]") -> Scenario:
 
 
 def test_the_cuts_include_weaker_shorter_and_earlier_faults():
+    from harness.run.shrink import candidates
     from harness.scenario import resolved_data
-    from harness.shrink import candidates
 
     cuts = [c.what for c in candidates(resolved_data(padded()))]
     assert cuts[0] == "clients 36 -> 18"  # every later run is cheaper

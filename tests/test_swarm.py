@@ -8,9 +8,9 @@ from collections import Counter
 import trio
 
 from harness._clock import RunClock
-from harness.behaviour import Endpoint
+from harness.grammar.behaviour import Endpoint
 from harness.history import Op
-from harness.rundir import HistoryWriter, read_history
+from harness.run.rundir import HistoryWriter, read_history
 from harness.swarm import InProcessSwarm
 from tests.support.plans import swarm_plan
 from tests.support.waiting import wait_until
@@ -137,7 +137,7 @@ async def test_a_client_that_forgets_to_rejoin_ends_up_connected_but_deaf(local_
 
 
 async def test_worker_processes_share_one_clock_and_merge_into_one_history(node, tmp_path, nursery):
-    from harness.rundir import merge_parts, read_history
+    from harness.run.rundir import merge_parts, read_history
     from harness.swarm import WorkerSwarm
 
     nodes = [Endpoint("n1", f"ws://127.0.0.1:{node.port}/socket")]
@@ -161,7 +161,7 @@ async def test_worker_processes_share_one_clock_and_merge_into_one_history(node,
     assert all(a.time <= b.time for a, b in itertools.pairwise(ops))
     processes = {o.process for o in ops if o.f != "load"}
     assert processes == {f"c{i}" for i in range(1, 13)} | {"p1", "p2"}
-    # each worker watches its own load (`harness._gauge`), once a second while it runs
+    # each worker watches its own load (`harness.infra.gauge`), once a second while it runs
     assert {o.process for o in ops if o.f == "load"} <= {"swarm0", "swarm1", "swarm2"}
     # a message published in one worker is received by clients in the others
     published = {o.value["id"] for o in ops if o.f == "publish" and o.type == "ok"}

@@ -7,8 +7,8 @@ import os
 import pytest
 import trio
 
-from harness._process import free_ports
-from harness.toxiproxy import ToxiproxyError, find_server_binary
+from harness.infra.process import free_ports
+from harness.infra.toxiproxy import ToxiproxyError, find_server_binary
 
 
 async def test_the_real_server_reports_its_stamped_version(toxiproxy):
@@ -69,7 +69,7 @@ async def test_toxics_that_would_misbehave_are_refused_before_the_call(
 
 
 async def test_unreachable_server_is_a_clear_error():
-    from harness.toxiproxy import ToxiproxyClient
+    from harness.infra.toxiproxy import ToxiproxyClient
 
     with pytest.raises(ToxiproxyError, match="unreachable"):
         await ToxiproxyClient("127.0.0.1", free_ports(1)[0]).version()
@@ -120,7 +120,7 @@ faults:
 async def test_two_runs_on_one_shared_toxiproxy_are_both_valid(toxiproxy, tmp_path):
     """A short run heals while a long one's fault is still on: the long run's proxy stays down
     (the heal used to be Toxiproxy's global /reset) and both runs are valid."""
-    from harness.runner import RunOptions, run_scenario
+    from harness.run.runner import RunOptions, run_scenario
     from harness.scenario import parse_scenario
 
     address = f"127.0.0.1:{toxiproxy.client.port}"

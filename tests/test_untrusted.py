@@ -20,8 +20,8 @@ import pytest
 import trio
 
 from harness._clock import RunClock
-from harness.behaviour import Endpoint
 from harness.checkers import assess
+from harness.grammar.behaviour import Endpoint
 from harness.history import Op
 from harness.scenario import AppSpec, parse_scenario
 from harness.swarm import read_rooms
@@ -233,8 +233,8 @@ def test_distress_names_the_server_when_the_nodes_had_the_cpu():
     ],
 )
 async def test_a_bad_read_is_a_reason_never_an_exception(tmp_path, misbehave, read, words):
-    from harness._http import get_json
-    from harness._process import free_ports
+    from harness.infra.http import get_json
+    from harness.infra.process import free_ports
 
     port = free_ports(1)[0]
     argv = [sys.executable, "-m", "tests.support.hostile_server", "--node", "n1", "--port"]

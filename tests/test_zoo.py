@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.report import headline
-from harness.runner import RunOptions, run_scenario
+from harness.run.runner import RunOptions, run_scenario
 from harness.scenario import AppSpec, parse_scenario
 
 ZOO = Path(__file__).resolve().parent.parent / "scenarios" / "zoo"

@@ -261,6 +261,6 @@ class Kept:
 
 
 def without_probes(records: Sequence[Any], probes: set[str]) -> Kept | None:
-    """The records that are not the readiness probe's (`harness.probe`), or None if all are."""
+    """The records that are not the readiness probe's (`harness.run.probe`), or None if all are."""
     keep = [k for k, record in enumerate(records) if record[5] not in probes]
     return None if len(keep) == len(records) else Kept(keep)

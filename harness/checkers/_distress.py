@@ -4,7 +4,7 @@ A timing check (rejoin, delivery, latency, availability) blames the server for s
 did not happen in time. That is only fair while the harness itself kept time: a client whose
 event loop fell two seconds behind misses its own heartbeat deadline, reads a broadcast late or
 never (its socket timed out), and publishes in bursts. So from the `load` ops
-(`harness._gauge`) and the symptoms in the history this module finds *distress windows*:
+(`harness.infra.gauge`) and the symptoms in the history this module finds *distress windows*:
 
 * the load generator fell behind: a process's event loop woke `LAG_LIMIT` or more late, or a
   publisher sent `PUBLISH_LAG_LIMIT` or more behind its schedule;

@@ -13,7 +13,7 @@
 * membership: for each (client, topic), the intervals during which the client was joined, from a
   `join` ok to the next `channel_error`, `channel_close` or `disconnect` of that client;
 * final reads: `read` ok ops, the room contents after the run;
-* the readiness probe (`harness.probe`): the ids of its probes (`probe` invoke ops), which no
+* the readiness probe (`harness.run.probe`): the ids of its probes (`probe` invoke ops), which no
   check counts wherever they are delivered, and its measurements of the cluster's formation
   (`probe` info ops): when each began (a heal) and how long the cluster took;
 * the harness's own load (`load` ops) and the symptoms a slow harness shows (`heartbeat_timeout`,

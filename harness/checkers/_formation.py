@@ -1,4 +1,4 @@
-"""The readiness probe's measurements as the checkers see them (`harness.probe` makes them).
+"""The readiness probe's measurements as the checkers see them (`harness.run.probe` makes them).
 
 Each `probe` info op of the history is one measurement: from a heal (or set-up) to the moment
 every node had received every node's probe, or its timeout. `formation(op)` reads one back (its
@@ -18,7 +18,7 @@ from ..history import Op
 
 @dataclass(frozen=True, slots=True)
 class Formation:
-    """A measurement of the readiness probe (`harness.probe`): from `start` (a heal, or set-up),
+    """A measurement of the readiness probe (`harness.run.probe`): from `start` (a heal, or set-up),
     how long the cluster took to carry a probe between every pair of nodes; `seconds` None if
     some pair never got through within `timeout`."""
 

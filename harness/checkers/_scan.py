@@ -14,13 +14,7 @@ import numpy as np
 
 from .._gc import paused_gc
 from ..history import Lean, Op, Row, fault_edge
-from ._deliveries import (
-    Codes,
-    canonical_ids,
-    deliveries_of,
-    messages_of,
-    without_probes,
-)
+from ._deliveries import Codes, canonical_ids, deliveries_of, messages_of, without_probes
 from ._facts import Facts, Membership, Publish, Window
 from ._formation import formation
 

@@ -31,7 +31,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from ..units import Duration
+from ..grammar.units import Duration
 from ..witness import Witness
 from ._check import Check, Options
 from ._facts import Facts, Membership, Publish, describe

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from ..units import Duration
+from ..grammar.units import Duration
 from ..witness import Witness
 from ._check import Check, Options
 from ._facts import Facts, Membership

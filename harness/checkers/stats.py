@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..units import Duration, Fraction
+from ..grammar.units import Duration, Fraction
 from ..witness import Witness
 from ._check import Check, Options
 from ._facts import Facts

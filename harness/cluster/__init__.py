@@ -28,14 +28,14 @@ from typing import Any
 
 import trio
 
-from .._http import get_json
-from .._process import POLL_INTERVAL, free_ports
 from ..broadcast_proxy import Route, open_broadcast_proxy
 from ..errors import ClusterError
-from ..redis_server import open_redis
+from ..infra.http import get_json
+from ..infra.process import POLL_INTERVAL, free_ports
+from ..infra.redis import open_redis
+from ..infra.toxiproxy import ToxiproxyClient, open_proxies
 from ..scenario import ClusterSpec
 from ..scenario._cluster import Backend
-from ..toxiproxy import ToxiproxyClient, open_proxies
 from ._base import Cluster, Launch, LinkPlan, Node, NodePlan, plan_links
 from ._compose import open_compose_nodes
 from ._docker import ContainerNode, open_docker_nodes

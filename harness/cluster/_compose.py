@@ -29,8 +29,8 @@ from pathlib import Path
 
 import trio
 
-from .._process import watch
 from ..errors import ClusterError
+from ..infra.process import watch
 from ._base import Launch, NodePlan
 from ._docker import (
     PROJECT,

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from .._process import POLL_INTERVAL, watch
-from .._watchdog import start_time
 from ..errors import ClusterError
+from ..infra.process import POLL_INTERVAL, watch
+from ..infra.watchdog import start_time
 from ._base import Launch, NodePlan
 from ._image import REFERENCE_IMAGE, check_image, engine
 from ._local import REFERENCE_COMMAND, answers, command, placeholders

@@ -6,7 +6,7 @@ URL answers 200. The operations are the ones the nemesis needs: kill (SIGKILL), 
 (SIGTERM, graceful), pause/resume (SIGSTOP/SIGCONT), and restart on the same ports.
 
 Processes are only ever signalled through the process group of a process this module started,
-and through the node's cgroup where the machine allows one (`harness._contain`: a node that
+and through the node's cgroup where the machine allows one (`harness.infra.contain`: a node that
 daemonizes cannot escape a kill or outlive the run; else its marked port holders are stopped and
 named). `command` is a template (`NodePlan` fills it) so any server that speaks the protocol can
 stand in for the reference one. A node that exits when the harness did not stop it says so
@@ -26,10 +26,10 @@ from typing import IO
 
 import trio
 
-from .._contain import MARK, Cgroup, group_cpu_seconds, stop_holders
-from .._http import get_json
-from .._process import last_words, open_process_group, signal_group, wait_ready
 from ..errors import ClusterError
+from ..infra.contain import MARK, Cgroup, group_cpu_seconds, stop_holders
+from ..infra.http import get_json
+from ..infra.process import last_words, open_process_group, signal_group, wait_ready
 from ._base import Launch, NodePlan
 
 REFERENCE_COMMAND = (
@@ -116,7 +116,7 @@ class LocalNode:
         self.paused = False
         self._log: IO[bytes] | None = None
         self.cgroup: Cgroup | None = None  # set by `open_local_nodes` where the machine allows
-        self.mark = f"{self.launch.run}/{spec.name}"  # in its environment (`harness._contain`)
+        self.mark = f"{self.launch.run}/{spec.name}"  # in its environment (`harness.infra.contain`)
         self.stopping = False  # the harness asked it to go (a fault, a restart, the teardown)
         self.notices: list[str] = []  # what containment had to do, for the run's warnings
 
@@ -182,7 +182,7 @@ class LocalNode:
 
     @property
     def containment(self) -> str:
-        """How what it starts is kept with it: `cgroup`, or `ports` (`harness._contain`)."""
+        """How what it starts is kept with it: `cgroup`, or `ports` (`harness.infra.contain`)."""
         return "cgroup" if self.cgroup is not None else "ports"
 
     def cpu_seconds(self) -> float:

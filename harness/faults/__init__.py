@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Union
 
 from pydantic import Field
 
-from ..grammar import Grammar, Topology, grammar_of
+from ..grammar.section import Grammar, Topology, grammar_of
 from ._base import Fault, FaultContext, Node, conflict
 from .broadcasts import (
     BroadcastFault,

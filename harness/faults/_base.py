@@ -28,8 +28,8 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from ..grammar import Topology, grammar_of
-from ..units import Duration
+from ..grammar.section import Topology, grammar_of
+from ..grammar.units import Duration
 
 
 class Node(Protocol):
@@ -179,7 +179,7 @@ class Fault(BaseModel):
 
     def reforms(self) -> bool:
         """Whether healing it asks the cluster to form again (it stopped a node or cut a link
-        between nodes): the readiness probe measures how long that takes (`harness.probe`)."""
+        between nodes): the readiness probe measures how long that takes (`harness.run.probe`)."""
         return False
 
     def occupies(self) -> dict[str, tuple[float, float]]:

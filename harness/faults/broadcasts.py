@@ -32,8 +32,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, ValidationInfo, model_validator
 
-from ..grammar import Topology, grammar_of
-from ..units import Bounded, Duration, Fraction, Text
+from ..grammar.section import Topology, grammar_of
+from ..grammar.units import Bounded, Duration, Fraction, Text
 from ._base import Fault, FaultContext
 
 Count = Annotated[int, Bounded(1)]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any, Literal
 
-from ..grammar import Topology
-from ..units import ClientShare
+from ..grammar.section import Topology
+from ..grammar.units import ClientShare
 from ._base import Fault, FaultContext
 
 

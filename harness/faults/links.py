@@ -27,8 +27,8 @@ from pydantic import (
     field_validator,
 )
 
-from ..grammar import Topology, grammar_of
-from ..units import Flag
+from ..grammar.section import Topology, grammar_of
+from ..grammar.units import Flag
 from ._base import Fault, FaultContext
 
 LINK_SCHEMA: dict[str, Any] = {

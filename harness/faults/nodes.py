@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationInfo, field_validator
 
-from ..grammar import Topology, grammar_of
-from ..units import Duration
+from ..grammar.section import Topology, grammar_of
+from ..grammar.units import Duration
 from ._base import Fault, FaultContext, Node
 
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import field_validator
 
-from ..grammar import Topology
-from ..units import Bounded, Duration
+from ..grammar.section import Topology
+from ..grammar.units import Bounded, Duration
 from ._base import Fault, conflict
 
 MAX_DRAWS = 50

@@ -17,8 +17,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from ..grammar import Topology
-from ..units import Bounded, Fraction, Millis, OneOf
+from ..grammar.section import Topology
+from ..grammar.units import Bounded, Fraction, Millis, OneOf
 from ._base import Fault, FaultContext
 from .links import LinkList
 

@@ -2,8 +2,8 @@
 screen.
 
 A pure function of a run directory's contents (`results.json`, `history.jsonl`, the servers' trace
-files), so `harness report RUN_DIR` re-renders it offline; `harness.rundir.write_report` reads them
-and writes the page. Top to bottom: the verdict, seed and the command that replays the run; one
+files), so `harness report RUN_DIR` re-renders it offline; `harness.run.rundir.write_report` reads
+them and writes the page. Top to bottom: the verdict, seed and the command that replays the run; one
 sentence per check that did not hold (`harness.checkers.headline`); warnings when a pass may mean
 little; one row per check with its figures against their limits; the timeline on the scenario's
 clock (`_timeline`); the distributions and rates (`_charts`: latency, time to rejoin, publishes by

@@ -157,7 +157,7 @@ def _faults(ops: Sequence[Op]) -> dict[str, dict[str, Any]]:
 
 
 def _formations(facts: Facts, x: Axis, y: float, marks: list[Any]) -> float:
-    """One row: each measurement of the readiness probe (`harness.probe`), from its heal until
+    """One row: each measurement of the readiness probe (`harness.run.probe`), from its heal until
     every node had received every node's probe (grey), or never (red, to its timeout)."""
     if not facts.formations:
         return y

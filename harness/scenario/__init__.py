@@ -18,12 +18,12 @@ from typing import Any
 
 import yaml
 
-from ..behaviour import ClientsSpec, TimingsSpec, WorkloadSpec
-from ..contract import AppSpec, HttpRead, PushRead
 from ..errors import InvalidScenario, Problem
 from ..faults import Fault, expand_random
-from ..templates import dig, render
-from ..units import parse_duration, parse_rate
+from ..grammar.behaviour import ClientsSpec, TimingsSpec, WorkloadSpec
+from ..grammar.contract import AppSpec, HttpRead, PushRead
+from ..grammar.templates import dig, render
+from ..grammar.units import parse_duration, parse_rate
 from ._cluster import ClusterSpec
 from ._load import parse_scenario, read_scenario
 from ._model import Scenario

@@ -22,9 +22,9 @@ from pydantic import (
 )
 
 from ..faults import Topology
-from ..grammar import Section
-from ..templates import placeholders
-from ..units import Bounded, Duration, Flag, OneOf, Text
+from ..grammar.section import Section
+from ..grammar.templates import placeholders
+from ..grammar.units import Bounded, Duration, Flag, OneOf, Text
 from . import _reference as reference
 
 PubSub = Literal["mesh", "redis"]
@@ -95,7 +95,7 @@ def _probe_topic(value: Any) -> Any:
 
 class ProbeSpec(BaseModel):
     """The readiness probe: one client per node joins `topic` and publishes through the app's
-    own publish event until every node has received every node's probe (`harness.probe`)."""
+    own publish event until every node has received every node's probe (`harness.run.probe`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -1,6 +1,6 @@
 """Reading a scenario: YAML text -> a `Scenario`, or every problem at once, located.
 
-`parse_scenario(text, source)` composes the YAML with positions (`harness._yaml`: duplicate
+`parse_scenario(text, source)` composes the YAML with positions (`harness.grammar.yaml`: duplicate
 keys are errors, YAML 1.1 booleans stay strings), reads the cluster and the run's length first
 (the validation context: which nodes and links exist, when the run ends), then validates the
 whole document against the models. Each pydantic error becomes a `Problem` at
@@ -19,11 +19,11 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .._yaml import Located, YamlProblem, load
-from ..contract import READ_TAGS
 from ..errors import InvalidScenario, Problem
 from ..faults import KINDS, Grammar
-from ..units import kind_of, parse_duration
+from ..grammar.contract import READ_TAGS
+from ..grammar.units import kind_of, parse_duration
+from ..grammar.yaml import Located, YamlProblem, load
 from ._cluster import PROBE_TAGS, ClusterSpec
 from ._model import CHECK_TAGS, Scenario
 

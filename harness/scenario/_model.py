@@ -26,12 +26,12 @@ from pydantic import (
     field_validator,
 )
 
-from ..behaviour import ClientsSpec, WorkloadSpec
 from ..checkers import DEFAULT_CHECKS, REGISTRY
-from ..contract import AppSpec
 from ..faults import AnyFault, Fault, conflict
-from ..grammar import Section
-from ..units import Bounded, Duration, kind_of
+from ..grammar.behaviour import ClientsSpec, WorkloadSpec
+from ..grammar.contract import AppSpec
+from ..grammar.section import Section
+from ..grammar.units import Bounded, Duration, kind_of
 from ._cluster import ClusterSpec
 
 MAX_NAME = 80

@@ -4,7 +4,7 @@ Pure and seeded: from the scenario's seed alone, each client's topics (a sample 
 `topics_per_client` of the scenario's topics) and first node (round robin or random, among
 `clients.nodes`), then the publishers (`p1`, `p2`, ...: joined to every topic, spread over every
 node, correct clients). Each role's `Behaviour` is the scenario's sections themselves
-(`harness.behaviour`), so a new client setting needs no line here.
+(`harness.grammar.behaviour`), so a new client setting needs no line here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from ..behaviour import Behaviour, ClientPlan, Endpoint, SwarmPlan
+from ..grammar.behaviour import Behaviour, ClientPlan, Endpoint, SwarmPlan
 from ._model import Scenario
 
 

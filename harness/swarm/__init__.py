@@ -7,7 +7,7 @@ WorkerSwarm      the same, spread over worker processes (`harness.swarm.worker`)
 open_swarm       the one way to run either: joined on entry, stopped on exit
 read_rooms       the final read of every room's stored messages (durability)
 
-What it runs is a `harness.behaviour.SwarmPlan` (`harness.scenario.plan_clients`).
+What it runs is a `harness.grammar.behaviour.SwarmPlan` (`harness.scenario.plan_clients`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 import trio
 
 from .._clock import RunClock
-from .._gauge import LoadGauge
-from ..behaviour import SwarmPlan
+from ..grammar.behaviour import SwarmPlan
 from ..history import Recorder
+from ..infra.gauge import LoadGauge
 from ._client import SwarmClient as SwarmClient
 from ._processes import WorkerSwarm as WorkerSwarm
 from ._processes import open_worker_swarm

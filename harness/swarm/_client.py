@@ -36,8 +36,9 @@ from typing import Any
 import trio
 
 from .._clock import RunClock
-from ..behaviour import Behaviour, ClientPlan, Endpoint
 from ..foreign import MAX_DEPTH, clip
+from ..grammar.behaviour import Behaviour, ClientPlan, Endpoint
+from ..grammar.templates import render
 from ..history import Recorder
 from ..phoenix import (
     Broadcast,
@@ -50,7 +51,6 @@ from ..phoenix import (
     Role,
     V2JSONCodec,
 )
-from ..templates import render
 from ._config import CONNECT_TIMEOUT, CONNECTING_PER_NODE, socket_url
 from ._recording import Recording
 from ._websocket import (

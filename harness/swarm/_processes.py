@@ -24,9 +24,9 @@ import trio
 
 from .._clock import RunClock
 from .._lines import json_lines
-from .._process import open_process_group, signal_group
-from ..behaviour import ClientPlan, SwarmPlan, WorkerSpec
 from ..errors import ClusterError, WorkerFailed
+from ..grammar.behaviour import ClientPlan, SwarmPlan, WorkerSpec
+from ..infra.process import open_process_group, signal_group
 from ._swarm import SwarmStats
 
 

@@ -23,13 +23,13 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from .._clock import RunClock
-from .._http import get_json
-from ..behaviour import Endpoint
-from ..contract import AppSpec, HttpRead, PushRead
 from ..foreign import MAX_ANSWER, MAX_DEPTH, BadAnswer, clip, id_text
+from ..grammar.behaviour import Endpoint
+from ..grammar.contract import AppSpec, HttpRead, PushRead
+from ..grammar.templates import dig, render
 from ..history import Op, Recorder
+from ..infra.http import get_json
 from ..phoenix import Join, ProtocolError, Push, RemoteProtocolError, Reply, Role, V2JSONCodec
-from ..templates import dig, render
 from ._config import socket_url
 
 MAX_READ = MAX_ANSWER  # ~200,000 messages; trio-websocket's default 1 MiB held ~15,000

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..behaviour import Behaviour
 from ..foreign import MAX_ID, bounded, clip, id_text
+from ..grammar.behaviour import Behaviour
+from ..grammar.templates import dig
 from ..history import Op, OpName, OpType, Recorder
 from ..phoenix import (
     ChannelClosed,
@@ -37,7 +38,6 @@ from ..phoenix import (
     SocketOpened,
     StaleDropped,
 )
-from ..templates import dig
 
 FOREIGN_KEPT = 100  # deliveries of foreign ids recorded in full, per client
 

@@ -1,6 +1,6 @@
 """The swarm: many clients and a few publishers in one trio loop, seeded and bounded.
 
-It runs a `SwarmPlan` (`harness.behaviour`; made by `harness.scenario.plan_clients`): each
+It runs a `SwarmPlan` (`harness.grammar.behaviour`; made by `harness.scenario.plan_clients`): each
 client's topics and first node, each role's behaviour. Publishers (`p1`, `p2`, ...) are clients
 too, joined to every topic; together they publish the app's publish event at `workload.rate`
 messages/s in total, each with an id unique to the run (`<run>-<publisher>-<seq>`) and the
@@ -21,11 +21,11 @@ from typing import Protocol
 import trio
 
 from .._clock import RunClock
-from .._gauge import LoadGauge
-from ..behaviour import SwarmPlan
 from ..errors import ClusterError
+from ..grammar.behaviour import SwarmPlan
+from ..grammar.templates import render
 from ..history import Recorder
-from ..templates import render
+from ..infra.gauge import LoadGauge
 from ._client import SwarmClient
 
 

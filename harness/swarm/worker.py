@@ -3,7 +3,7 @@
 Runs its share of the clients in its own trio loop, writes its own history part (stamped on the
 run's shared monotonic clock, so parts merge by time), prints a JSON statistics line on stdout
 every `stats_interval` seconds, samples its own loop and publish lag (`load` ops, see
-`harness._gauge`), and obeys JSON commands on stdin:
+`harness.infra.gauge`), and obeys JSON commands on stdin:
 
     {"cmd": "publish", "duration": S}   publishers in this worker publish for S seconds
     {"cmd": "client_fault", "kind": K, "clients": [ids]}   close or crash those clients' sockets
@@ -23,9 +23,9 @@ from pathlib import Path
 import trio
 
 from .._clock import RunClock
-from .._gauge import LoadGauge
 from .._lines import json_lines
-from ..behaviour import WorkerSpec
+from ..grammar.behaviour import WorkerSpec
+from ..infra.gauge import LoadGauge
 from ..journal import HistoryWriter
 from ._swarm import InProcessSwarm
 

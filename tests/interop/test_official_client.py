@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from harness._http import get_json
 from harness.cluster import wait_links
+from harness.infra.http import get_json
 from tests.support.jsclient import open_js_client
 
 pytestmark = pytest.mark.interop

@@ -14,7 +14,7 @@ import itertools
 import pytest
 
 from harness._clock import RunClock
-from harness.behaviour import ClientPlan, Endpoint
+from harness.grammar.behaviour import ClientPlan, Endpoint
 from harness.history import Op
 from harness.swarm import SwarmClient
 from tests.support.jsclient import open_js_client

@@ -98,7 +98,7 @@ class HistoryBuilder:
         publish_lag: float = 0.0,
         **machine: float,
     ) -> HistoryBuilder:
-        """One sample of the harness's own load (`harness._gauge`), ending now."""
+        """One sample of the harness's own load (`harness.infra.gauge`), ending now."""
         return self.op(
             process, "info", "load", None, span=1.0, lag=lag, publish_lag=publish_lag, **machine
         )

@@ -22,7 +22,7 @@ from typing import Any
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from harness._process import signal_group, watch
+from harness.infra.process import signal_group, watch
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 

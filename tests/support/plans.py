@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from harness.behaviour import Endpoint, SwarmPlan
+from harness.grammar.behaviour import Endpoint, SwarmPlan
 from harness.scenario import parse_scenario, plan_clients
 
 FAST = {

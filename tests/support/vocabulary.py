@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.history import OP_NAMES
-from harness.rundir import read_history
+from harness.run.rundir import read_history
 
 
 def assert_vocabulary(history: Path) -> None:

@@ -1,8 +1,8 @@
 """Client behaviour, in one home: what every client of the swarm does, written once.
 
 The `clients:` and `workload:` sections of the grammar live here (with the `app:` section of
-`harness.contract` they are everything a client is told), and so does the one value a client is
-made from:
+`harness.grammar.contract` they are everything a client is told), and so does the one value a client
+is made from:
 
     Behaviour    the sections a client reads (timings, client defects, the app contract, the
                  publishing rules), the run's id, and its role: a publisher is a correct client
@@ -27,9 +27,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
+from ..phoenix import Timings
 from .contract import AppSpec
-from .grammar import Section, grammar_of
-from .phoenix import Timings
+from .section import Section, grammar_of
 from .units import Bounded, Duration, Flag, Millis, OneOf, Rate
 
 Placement = Literal["round_robin", "random"]

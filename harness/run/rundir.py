@@ -30,14 +30,15 @@ from typing import Any
 import numpy as np
 import orjson
 
-from . import __version__, junit
-from ._gc import paused_gc
-from .checkers import Assessment, CheckResult, Distress
-from .errors import HistoryError, where
-from .exits import Outcome, exit_code
-from .history import Lean, Op, line_time, parse_lean, parse_lines, workload_start
-from .journal import HistoryWriter as HistoryWriter
-from .report import render
+from .. import __version__
+from .._gc import paused_gc
+from ..checkers import Assessment, CheckResult, Distress
+from ..errors import HistoryError, where
+from ..exits import Outcome, exit_code
+from ..history import Lean, Op, line_time, parse_lean, parse_lines, workload_start
+from ..journal import HistoryWriter as HistoryWriter
+from ..outputs import junit
+from ..report import render
 
 
 def read_history(path: Path, *, on_workload_clock: bool = False) -> list[Op]:

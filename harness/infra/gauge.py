@@ -32,8 +32,8 @@ from pathlib import Path
 
 import trio
 
-from ._clock import RunClock
-from .history import Op, Recorder
+from .._clock import RunClock
+from ..history import Op, Recorder
 
 INTERVAL = 0.1
 REPORT_EVERY = 1.0

@@ -20,15 +20,15 @@ from typing import Any, cast
 
 import trio
 
-from ._clock import RunClock
-from .broadcast_proxy import Rule
-from .broadcast_proxy._rules import Action
-from .cluster import Cluster, Node
-from .errors import HarnessError
-from .faults import Fault
-from .history import Op, OpName, OpType, Recorder
-from .swarm import Swarm
-from .toxiproxy import ToxiproxyClient
+from .._clock import RunClock
+from ..broadcast_proxy import Rule
+from ..broadcast_proxy._rules import Action
+from ..cluster import Cluster, Node
+from ..errors import HarnessError
+from ..faults import Fault
+from ..history import Op, OpName, OpType, Recorder
+from ..infra.toxiproxy import ToxiproxyClient
+from ..swarm import Swarm
 
 log = logging.getLogger(__name__)
 

@@ -28,16 +28,16 @@ import trio
 import yaml
 from pydantic import ValidationError
 
-from .behaviour import ClientPlan, Endpoint
-from .checkers import Assessment, assess
-from .errors import HarnessError
-from .faults import KINDS, Grammar
-from .history import Op, fault_edge
+from ..checkers import Assessment, assess
+from ..errors import HarnessError
+from ..faults import KINDS, Grammar
+from ..grammar.behaviour import ClientPlan, Endpoint
+from ..grammar.templates import render
+from ..history import Op, fault_edge
+from ..scenario import Scenario, parse_scenario, plan_clients, read_scenario
+from ..swarm import SwarmClient
 from .rundir import HistoryWriter, RunDir, read_history
 from .runner import Run, RunOptions, open_run
-from .scenario import Scenario, parse_scenario, plan_clients, read_scenario
-from .swarm import SwarmClient
-from .templates import render
 
 
 class LiveError(HarnessError):

@@ -34,11 +34,11 @@ import trio
 import yaml
 from pydantic import ValidationError
 
-from .errors import InvalidScenario
-from .exits import Exit
-from .faults import KINDS, Fault
-from .scenario import Scenario, fault_data, parse_scenario, resolved_data
-from .units import parse_duration
+from ..errors import InvalidScenario
+from ..exits import Exit
+from ..faults import KINDS, Fault
+from ..grammar.units import parse_duration
+from ..scenario import Scenario, fault_data, parse_scenario, resolved_data
 
 DEFAULT_RUNS = 3
 
@@ -170,7 +170,7 @@ def shrunk_yaml(shrunk: Shrunk, check: str, origin: Path) -> str:
 
 
 def run_attempt(check: str, out: Path) -> Callable[[Scenario, int], tuple[bool, Path | None]]:
-    """One real run of a candidate (`harness.runner`), judged on `check`."""
+    """One real run of a candidate (`harness.run.runner`), judged on `check`."""
     from .runner import RunOptions, run_scenario
 
     def attempt(scenario: Scenario, seed: int) -> tuple[bool, Path | None]:
@@ -213,7 +213,7 @@ def _label(fault: dict[str, Any]) -> str:
 
 
 def _rate(value: Any) -> float:
-    from .units import parse_rate
+    from ..grammar.units import parse_rate
 
     return float(parse_rate(value))
 

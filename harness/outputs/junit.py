@@ -17,10 +17,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from .checkers import CheckResult
-from .checkers._result import MAX_WITNESSES
-from .foreign import safe
-from .report import headline
+from ..checkers import CheckResult
+from ..checkers._result import MAX_WITNESSES
+from ..foreign import safe
+from ..report import headline
 
 
 def _xml(text: str, limit: int = 2000) -> str:
@@ -28,7 +28,7 @@ def _xml(text: str, limit: int = 2000) -> str:
 
 
 class JUnitRun(Protocol):
-    """What a testsuite is made of (a `harness.rundir.RunOutcome`)."""
+    """What a testsuite is made of (a `harness.run.rundir.RunOutcome`)."""
 
     @property
     def scenario(self) -> str: ...

@@ -3,7 +3,7 @@ reverse, however the run ends.
 
     set up     toxiproxy-server (ours, or the user's), the cluster behind its proxies
                (`open_cluster`: proxies, Redis, nodes), the readiness probe until the cluster
-               has formed (`harness.probe`), the joined swarm (`open_swarm`)
+               has formed (`harness.run.probe`), the joined swarm (`open_swarm`)
     workload   publishers publish for `duration` while the nemesis applies faults on schedule
                (the probe measures how long the cluster takes to re-form after each heal)
     heal       every fault undone (Toxiproxy reset, nodes resumed/started); the probe again
@@ -32,23 +32,23 @@ from typing import Any
 
 import trio
 
-from ._clock import RunClock
-from ._gauge import LoadGauge
-from ._gc import paused_gc
-from .behaviour import Endpoint
-from .checkers import Assessment, CheckResult, assess_facts, facts_of
-from .checkers._distress import explain
-from .cluster import Cluster, open_cluster
-from .errors import HarnessError, HistoryError, where
-from .exits import Exit, Outcome
-from .faults import BroadcastFault
-from .history import Op, OpName
+from .._clock import RunClock
+from .._gc import paused_gc
+from ..checkers import Assessment, CheckResult, assess_facts, facts_of
+from ..checkers._distress import explain
+from ..cluster import Cluster, open_cluster
+from ..errors import HarnessError, HistoryError, where
+from ..exits import Exit, Outcome
+from ..faults import BroadcastFault
+from ..grammar.behaviour import Endpoint
+from ..history import Op, OpName
+from ..infra.gauge import LoadGauge
+from ..infra.toxiproxy import open_toxiproxy
+from ..scenario import Scenario, plan_clients, resolve, resolved_yaml
+from ..swarm import Swarm, open_swarm, read_rooms
 from .nemesis import Nemesis
 from .probe import Probe, Reformations, open_probe, probe_topic, remaining, wait_formed
 from .rundir import HistoryWriter, RunDir, RunOutcome, read_lean, write_outcome
-from .scenario import Scenario, plan_clients, resolve, resolved_yaml
-from .swarm import Swarm, open_swarm, read_rooms
-from .toxiproxy import open_toxiproxy
 
 log = logging.getLogger(__name__)
 

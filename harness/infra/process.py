@@ -2,7 +2,7 @@
 
 Every process the harness starts runs in a session (and process group) of its own, with its
 output in a log file, and is only ever signalled through that group: a node, toxiproxy-server,
-redis-server, a swarm worker. Each group is registered with the watchdog (`harness._watchdog`),
+redis-server, a swarm worker. Each group is registered with the watchdog (`harness.infra.watchdog`),
 which kills what is left of them if the harness itself is killed. `ServerProcess` is a helper
 server's lifetime (spawn, stop by group); `wait_ready` is the one "poll until it answers, or
 until it died" loop they all use; `free_ports` picks loopback ports below the kernel's
@@ -24,7 +24,7 @@ from typing import IO
 
 import trio
 
-from .errors import ClusterError, HarnessError
+from ..errors import ClusterError, HarnessError
 
 POLL_INTERVAL = 0.02
 
@@ -56,12 +56,12 @@ _watchdog: subprocess.Popen[bytes] | None = None
 
 
 def watch(line: str) -> None:
-    """Tell the watchdog (`harness._watchdog`, started on first use) about something to remove
+    """Tell the watchdog (`harness.infra.watchdog`, started on first use) about something to remove
     if this process dies before it does: `group PID`, `proxy HOST PORT NAME`, `drop ...`."""
     global _watchdog  # one watchdog per harness process, for its whole life
     if _watchdog is None or _watchdog.poll() is not None:
         _watchdog = subprocess.Popen(
-            [sys.executable, "-m", "harness._watchdog"],
+            [sys.executable, "-m", "harness.infra.watchdog"],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -13,7 +13,7 @@ it starts:
     proxy HOST PORT NAME   a proxy on a Toxiproxy it may share with others
     docker RUN         containers and volumes labelled `chaos-harness.run=RUN` on the local
                        Docker engine (its unix socket; `harness.cluster._docker`)
-    cgroup PATH        a node's cgroup (`harness._contain`): every process in it is killed
+    cgroup PATH        a node's cgroup (`harness.infra.contain`): every process in it is killed
                        (`cgroup.kill`) and the directory removed
     drop proxy HOST PORT NAME  / drop group PID / drop docker RUN / drop cgroup PATH
                        removed by the harness itself

@@ -12,7 +12,7 @@ reading its code (`research/toxiproxy.md` part B):
   drops live connections.
 
 The first two make "a deadline on every call, raise on every non-2xx answer" impossible through
-it, so this module speaks the HTTP API directly (h11 over trio, `harness._http`), async, with a
+it, so this module speaks the HTTP API directly (h11 over trio, `harness.infra.http`), async, with a
 deadline per call and `ToxiproxyError` for every non-2xx answer. (The library was dropped from
 the dependencies: nothing imported it.)
 
@@ -35,10 +35,10 @@ from typing import Any
 
 import trio
 
-from ._http import request
-from ._process import ServerProcess, free_ports, wait_ready, watch
-from .errors import ToxiproxyError
-from .faults.toxics import TOXICS, slicer_problem
+from ..errors import ToxiproxyError
+from ..faults.toxics import TOXICS, slicer_problem
+from .http import request
+from .process import ServerProcess, free_ports, wait_ready, watch
 
 CALL_TIMEOUT = 5.0
 # Removing a toxic flushes what it holds; a stalled `bandwidth` toxic gets Toxiproxy's own 5 s

@@ -37,13 +37,13 @@ from typing import Any, Literal
 
 import trio
 
-from ._clock import RunClock
-from .behaviour import Behaviour, ClientPlan, ClientsSpec, Endpoint
-from .contract import AppSpec
-from .errors import ClusterError
-from .history import Op, Recorder
-from .swarm import SwarmClient
-from .templates import render
+from .._clock import RunClock
+from ..errors import ClusterError
+from ..grammar.behaviour import Behaviour, ClientPlan, ClientsSpec, Endpoint
+from ..grammar.contract import AppSpec
+from ..grammar.templates import render
+from ..history import Op, Recorder
+from ..swarm import SwarmClient
 
 INTERVAL = 0.2  # between one node's probes while a measurement is on
 TICK = 0.02  # how often a measurement looks for a probe client that has (re)joined

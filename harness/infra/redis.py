@@ -18,8 +18,8 @@ from pathlib import Path
 
 import trio
 
-from ._process import ServerProcess, free_ports, wait_ready
-from .errors import ClusterError
+from ..errors import ClusterError
+from .process import ServerProcess, free_ports, wait_ready
 
 PING = b"*1\r\n$4\r\nPING\r\n"
 

@@ -11,7 +11,7 @@ and outlives the run. Two mechanisms, the first the machine allows:
   every descendant is inside, whatever session it makes. `kill` writes `cgroup.kill` (every
   process in it, SIGKILL, by the kernel), a graceful stop signals every member, `pause` freezes
   it (`cgroup.freeze`), and teardown kills what is left and removes the directory. Its
-  `cpu.stat` gives the node's CPU, descendants included (`harness._gauge`).
+  `cpu.stat` gives the node's CPU, descendants included (`harness.infra.gauge`).
 * **ports** (no cgroup: rootless, or no cgroup v2): every node's environment carries a mark
   (`CHAOS_HARNESS_NODE=<run>/<node>`). After a kill and at teardown, the processes that listen
   on the node's ports and carry that mark in `/proc/PID/environ` are SIGKILLed and named in a
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import trio
 
-from ._process import watch
+from .process import watch
 
 MARK = "CHAOS_HARNESS_NODE"
 _ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified"))

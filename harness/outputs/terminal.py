@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .checkers import CheckResult, headline
+from ..checkers import CheckResult, headline
 
 MARKS = {"valid": "ok  ", "invalid": "FAIL", "unknown": "??  "}
 SHOWN = 3  # witnesses under a check that did not hold

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .checkers import CheckResult
+from ..checkers import CheckResult
 
 Z95 = 1.959964
 

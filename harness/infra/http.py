@@ -18,7 +18,7 @@ from typing import Any
 import h11
 import trio
 
-from .foreign import MAX_ANSWER, MAX_SMALL_ANSWER, BadAnswer, clip, loads
+from ..foreign import MAX_ANSWER, MAX_SMALL_ANSWER, BadAnswer, clip, loads
 
 
 async def request(

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._yaml import YamlProblem, load
-from .checkers import CheckResult
-from .errors import Problem
-from .foreign import safe
+from ..checkers import CheckResult
+from ..errors import Problem
+from ..foreign import safe
+from ..grammar.yaml import YamlProblem, load
 
 ICONS = {"valid": "✅", "invalid": "❌", "unknown": "❔", "error": "⚠️", "interrupted": "⏹️"}
 

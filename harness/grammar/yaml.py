@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import HarnessError
+from ..errors import HarnessError
 
 Path = tuple[str | int, ...]
 
