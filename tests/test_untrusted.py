@@ -197,19 +197,25 @@ def test_a_daemon_the_node_forked_is_contained(tmp_path):
     assert containment == {"n1": mechanism}
     # the restart found its port free: the daemon holding it went with the kill
     assert results["validity"] in ("valid", "invalid"), results.get("error")
-    assert not _marked_processes(run_dir.name)
+    assert not _daemons()
 
 
-def _marked_processes(run: str) -> list[int]:
+def _daemons() -> list[int]:
+    """Live processes of the hostile server's daemon (a node's mark in their environment)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if b"CHAOS_HARNESS_NODE=" in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return [pid for pid in found if pid != os.getpid()]
+        if not entry.name.isdigit():
+            continue
+        try:
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            environ = (entry / "environ").read_bytes()
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        daemon = b"hostile_server" in command and b"daemon" in command
+        if state != "Z" and daemon and b"CHAOS_HARNESS_NODE=" in environ:
+            found.append(int(entry.name))
+    return found
 
 
 def test_distress_names_the_server_when_the_nodes_had_the_cpu():
