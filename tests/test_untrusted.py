@@ -21,6 +21,7 @@ import trio
 
 from harness._clock import RunClock
 from harness.checkers import assess
+from harness.foreign import BadAnswer
 from harness.grammar.behaviour import Endpoint
 from harness.history import Op
 from harness.scenario import AppSpec, parse_scenario
@@ -218,6 +219,21 @@ def _daemons() -> list[int]:
     return found
 
 
+@pytest.mark.slow
+def test_the_nodes_cpu_is_measured_and_a_distress_names_the_server(tmp_path):
+    """A server that burns its CPU (two spinning children, in its cgroup or process group): the
+    runner's load ops carry what the nodes used, and any distress window names the server."""
+    _, results, run_dir, _ = run(tmp_path, "cpu_burn", duration="4s")
+    loads = [
+        json.loads(line)["value"]
+        for line in (run_dir / "history.jsonl").open()
+        if '"f":"load"' in line and '"cpu_server"' in line
+    ]
+    assert max(v["cpu_server"] for v in loads) >= 1.0, loads
+    for window in results["distress"]:
+        assert "the server's nodes had the CPU" in window["reason"], window
+
+
 def test_distress_names_the_server_when_the_nodes_had_the_cpu():
     ops = [Op(0.0, "runner", "info", "phase", {"phase": "workload"})]
     for t in range(1, 8):
@@ -232,6 +248,7 @@ def test_distress_names_the_server_when_the_nodes_had_the_cpu():
 @pytest.mark.parametrize(
     ("misbehave", "read", "words"),
     [
+        ("deep_stats", "stats", "not strict JSON"),
         ("deep_read", "http", "deeper than 64"),
         ("nan_read", "http", "not strict JSON"),
         ("slow_read", "http", "no complete answer to the HTTP GET for room:1 within 1 s"),
@@ -255,6 +272,10 @@ async def test_a_bad_read_is_a_reason_never_an_exception(tmp_path, misbehave, re
                         break
                 except OSError:
                     await trio.sleep(0.05)
+        if read == "stats":  # /stats 100,000 deep: a reason, never a RecursionError
+            with pytest.raises(BadAnswer, match=words):
+                await get_json("127.0.0.1", port, "/stats")
+            return
         how = (
             '{http: {url: "http://{host}:{port}/api/messages?topic={topic}"}, timeout: 1s}'
             if read == "http"
