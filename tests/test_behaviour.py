@@ -91,7 +91,7 @@ def test_publishers_are_correct_clients_whatever_the_defects():
         for name, field in ClientsSpec.model_fields.items()
         if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("defect")
     }
-    assert defects == {"rejoin", "duplicate_join"}
+    assert defects == {"rejoin", "duplicate_join", "legacy_close_1000"}
     assert publisher.workload.retries == 2
 
 
@@ -100,3 +100,22 @@ def test_every_client_fault_kind_has_its_action_in_the_swarm():
     from harness.swarm._swarm import CLIENT_FAULTS
 
     assert set(CLIENT_FAULTS) == {kind.kind_name() for kind in KINDS}
+
+
+def test_a_client_setting_reaches_the_protocol_model_and_publishers_run_without_a_defect():
+    from harness._clock import RunClock
+    from harness.swarm import SwarmClient
+
+    scenario = parse_scenario(
+        "name: l\nduration: 5s\nclients: {legacy_close_1000: true}\nworkload: {publishers: 1}\n"
+    )
+    plan = plan_clients(scenario, [Endpoint("n1", "ws://x")], "r1")
+    spec = WorkerSpec.model_validate_json(
+        WorkerSpec(origin=0.0, worker=0, history="h", plan=plan).model_dump_json()
+    )
+    made = {
+        c.id: SwarmClient(c, spec.plan.behaviour(c), spec.plan.endpoints, None, RunClock())  # type: ignore[arg-type]
+        for c in spec.plan.clients
+    }
+    assert made["c1"].model.legacy_close_1000
+    assert not made["p1"].model.legacy_close_1000

@@ -114,6 +114,9 @@ class ClientsSpec(Section):
     duplicate_join: Annotated[
         Flag, _defect("true: the client defect that sends every join twice")
     ] = False
+    legacy_close_1000: Annotated[
+        Flag, _defect("true: phoenix.js before 1.8.16, which stays down after a close with 1000")
+    ] = False
 
     @field_validator("nodes", mode="before")
     @classmethod
@@ -177,7 +180,6 @@ class Behaviour(BaseModel):
     app: AppSpec = Field(default_factory=AppSpec)
     run_id: str = ""  # in every message id: runs on one persistent store never collide
     role: Role = "client"
-    legacy_close_1000: bool = False  # phoenix.js before 1.8.16 stays down after a 1000 close
 
     @property
     def publisher(self) -> bool:

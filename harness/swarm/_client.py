@@ -104,7 +104,7 @@ class SwarmClient:
         clients = behaviour.clients
         self.model = ClientSocket(
             clients.timings,
-            legacy_close_1000=behaviour.legacy_close_1000,
+            legacy_close_1000=clients.legacy_close_1000,
             rejoin_on_reconnect=clients.rejoin,
             duplicate_join=clients.duplicate_join,
         )
