@@ -27,14 +27,12 @@ from typing import TextIO
 import trio
 
 from . import __version__
-from .checkers import DESCRIPTIONS, CheckResult
 from .errors import HarnessError, HistoryError, InvalidScenario, where
 from .exits import Exit, worst
-from .faults import describe
 from .foreign import safe, safe_lines
 from .grammar.units import parse_duration
 from .outputs.ci import problem_annotations
-from .outputs.terminal import result_lines
+from .outputs.terminal import progress_line, run_lines, total_line
 from .scenario import Scenario, read_scenario
 
 
@@ -60,11 +58,15 @@ def say(text: str, file: TextIO | None = None, *, lines: bool = False) -> None:
     print(shown, file=file or sys.stdout, flush=True)
 
 
-def _print_results(
-    results: Sequence[CheckResult], warnings: Sequence[str] = (), *, file: TextIO | None = None
-) -> None:
-    for line in result_lines(results, warnings):
-        say(line, file=file)
+def colour_for(stream: TextIO) -> bool:
+    """Colour on a terminal, unless `NO_COLOR` says no (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def show_run(results: dict[str, object], run_dir: Path, out: TextIO) -> None:
+    """The run's block (`harness.outputs.terminal`: safe for a terminal as it is made)."""
+    for line in run_lines(results, str(run_dir), colour=colour_for(out)):
+        print(line, file=out, flush=True)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -89,26 +91,10 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    directory = Path(args.scenarios)
-    say(f"scenarios ({directory}):")
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            s = read_scenario(path)
-            say(f"  {path.name:<32} {s.description or s.name}")
-        except (InvalidScenario, OSError):
-            say(f"  {path.name:<32} (invalid: run harness validate {path})")
-    say("fault kinds:")
-    for kind, text in describe().items():
-        say(f"  {kind:<16} {text}")
-    say("checks:")
-    for name, text in DESCRIPTIONS.items():
-        say(f"  {name:<16} {text}")
-    from .cluster import describe_backends
+    from .outputs.listing import listing
 
-    say("cluster backends (cluster.backend):")
-    for name, text in describe_backends().items():
-        say(f"  {name:<16} {text}")
-    say("after a failing run: harness shrink RUN_DIR (the smallest scenario that still fails)")
+    for line in listing(Path(args.scenarios)):
+        say(line)
     return Exit.VALID
 
 
@@ -137,8 +123,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
         float(previous.get("duration", 0.0)),
     )
     write_outcome(run, outcome)
-    say(f"{run.path}: {outcome.outcome}")
-    _print_results(outcome.results, outcome.warnings)
+    results = run.read_results()
+    if args.json:
+        print(
+            json.dumps({**results, "run_dir": str(run.path), "report": str(run.report)}, indent=2)
+        )
+    else:
+        show_run(results, run.path, sys.stdout)
     return outcome.exit_code
 
 
@@ -160,12 +151,7 @@ class _ProgressView:
         from .run.runner import Progress
 
         assert isinstance(p, Progress)
-        faults = ", ".join(p.active_faults) or "none"
-        line = (
-            f"[{p.phase:<10}] {p.elapsed:5.1f}/{p.total:.0f}s  clients {p.joined}/{p.clients}"
-            f" joined ({p.connected} connected)  published {p.published}"
-            f" (acked {p.acknowledged})  received {p.received}  faults: {faults}"
-        )
+        line = progress_line(p.phase, p.elapsed, p.total, p.stats, p.active_faults)
         if self.live is not None:
             self.live.update(line)
         elif p.elapsed - self.last_plain >= 2.0:
@@ -195,8 +181,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         first = len(outcomes)
         for i in range(args.repeat):
             seed = (args.seed if args.seed is not None else scenario.seed) + i
+            nth = f", run {i + 1} of {args.repeat}" if args.repeat > 1 else ""
             say(
-                f"running {scenario.name} with seed {seed} ({scenario.duration:g}s + "
+                f"running {scenario.name}{nth} with seed {seed} ({scenario.duration:g}s + "
                 f"{scenario.settle:g}s settle)",
                 file=out,
             )
@@ -223,17 +210,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 return Exit.INTERRUPTED
             if result.error:
                 say(f"error: {result.error}", file=sys.stderr)
-            else:
-                say(f"{scenario.name} seed {seed}: {result.outcome}", file=out)
-                _print_results(result.results, result.concluded.warnings, file=out)
-            report = result.run_dir / "report.html"
-            say(f"run directory: {result.run_dir} (report: {report})", file=out)
+            show_run(RunDir(result.run_dir).read_results(), result.run_dir, out)
             codes.append(result.exit_code)
         if args.repeat > 1:
             _print_repeat(outcomes[first:], codes[first:], out)
     code = worst(codes)
+    if len(codes) > 1:
+        print(total_line([o.outcome for o in outcomes], code, colour=colour_for(out)), file=out)
     if args.json:
-        runs = [json.loads(d.results.read_text(encoding="utf-8")) for d in run_dirs]
+        runs = [
+            {**d.read_results(), "run_dir": str(d.path), "report": str(d.report)} for d in run_dirs
+        ]
         print(json.dumps({"exit_code": code, "runs": runs}, indent=2))
     return code
 
@@ -288,14 +275,9 @@ def _print_repeat(outcomes: Sequence[object], codes: list[int], out: TextIO) -> 
     from .outputs.flake import flake_rates
     from .run.rundir import RunOutcome
 
-    runs = [o.results for o in outcomes if isinstance(o, RunOutcome) and o.error is None]
-    passed = codes.count(Exit.VALID)
-    failed = codes.count(Exit.INVALID)
-    say(
-        f"{len(codes)} runs: {passed} valid, {failed} invalid, "
-        f"{len(codes) - passed - failed} unknown or error",
-        file=out,
-    )
+    done = [o for o in outcomes if isinstance(o, RunOutcome)]
+    runs = [o.results for o in done if o.error is None]
+    say(f"{done[0].scenario if done else ''}, by check over {len(codes)} runs:", file=out)
     for rate in flake_rates(runs):
         say(f"  {rate.text}", file=out)
 
@@ -391,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=_cmd_validate)
     check = commands.add_parser("check", help="re-run the checkers on a run directory")
     check.add_argument("run_dir")
+    check.add_argument("--json", action="store_true", help="print results.json (+ run_dir, report)")
     check.set_defaults(func=_cmd_check)
     report = commands.add_parser("report", help="re-render report.html of a run directory")
     report.add_argument("run_dir")

@@ -29,7 +29,7 @@ def test_duplicates_after_a_kill_name_the_clients_their_node_and_the_fault():
     )
     assert headline(result) == (
         "270 duplicate deliveries; the 4 shown: to 4 clients (c3, c6, c9, ...) of n2,"
-        " each 0.4 s to 1.2 s after `kill n2` (1.5 s to 2.7 s)"
+        " each 0.4 s to 1.2 s after `kill n2` ended (1.5 s to 2.7 s)"
     )
 
 

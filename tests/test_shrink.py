@@ -66,9 +66,29 @@ def test_the_search_keeps_only_what_the_failure_needs():
     assert shrunk.failed == (2, 2)
     assert shrunk.run_dir is not None
     assert any(line.startswith("no:   clients 4 -> 2") for line in lines)
+    assert lines[-1] == "the shrunk scenario failed at_most_once in 2 of 2 runs"
+    assert shrunk.scenario.name == "zoo-kill-shrunk"  # its runs land apart from the original's
     rejected = [x for x in lines if x.startswith("no:   ")]
     assert any("(kill" in x for x in rejected)
     assert len(rejected) == len(set(rejected))  # a candidate that passed is never tried again
+
+
+def test_the_budget_bounds_the_whole_command_confirmation_runs_included(monkeypatch):
+    """Every run takes 10 s on a clock of the test's own; with a budget of 100 s the search
+    must leave room for the confirmation runs, so the whole command ends within it."""
+    from harness.run import shrink as shrinking
+
+    now = [0.0]
+    monkeypatch.setattr(shrinking.time, "monotonic", lambda: now[0])
+
+    def attempt(s: Scenario, seed: int) -> tuple[bool, Path | None]:
+        now[0] += 10.0
+        return any(f.kind_name() == "kill" for f in s.faults), Path("/runs/x")
+
+    lines: list[str] = []
+    shrunk = shrink(padded(), "at_most_once", attempt, runs=2, budget=100, say=lines.append)
+    assert now[0] <= 100
+    assert shrunk.failed[1] >= 1
 
 
 @pytest.mark.slow
@@ -87,6 +107,8 @@ async def test_a_padded_defect_shrinks_to_its_core(tmp_path):
     assert failing is not None
     assert (Path(failing.group(1)) / "results.json").is_file()
     assert "kept: removed fault" in out
+    assert re.search(r"the shrunk scenario failed at_most_once in [12] of 2 runs", out)
+    assert shrunk.name == "zoo-kill-shrunk"
 
 
 async def test_a_run_that_passed_is_refused(tmp_path):

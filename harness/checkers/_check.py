@@ -44,6 +44,7 @@ class Check(Generic[Opts]):
     timing: bool = False
     nouns: tuple[str, str] = ("violation", "violations")
     for_clients: bool = False
+    says: Callable[[Mapping[str, Any]], str] | None = None  # its summary in words, with units
 
     def judge(self, facts: Facts, options: Mapping[str, Any] | Options) -> CheckResult:
         """The check over `facts`, with its options as a model or as the scenario writes them."""
@@ -53,3 +54,25 @@ class Check(Generic[Opts]):
             else self.options.model_validate(dict(options))
         )
         return self.run(facts, chosen)
+
+
+def seconds(value: Any) -> str:
+    """A time a person reads: `3 ms`, `250 ms`, `2.9 s`, `15 s`."""
+    if not isinstance(value, int | float):
+        return "?"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.2g} s" if value < 10 else f"{value:.0f} s"
+
+
+def count(value: Any) -> str:
+    """A count with thousands separated: `14,451`."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def percentiles(figures: Any) -> str:
+    """`p50 3 ms, p99 12 ms, max 40 ms` of a `{p50, p99, max}` summary."""
+    if not isinstance(figures, Mapping) or not figures:
+        return "none"
+    shown = (f"{key} {seconds(figures[key])}" for key in ("p50", "p99", "max") if key in figures)
+    return ", ".join(shown)

@@ -84,7 +84,8 @@ def _when(witnesses: Sequence[Witness]) -> str:
         return "outside every fault window"
     key, hits = near.most_common(1)[0]
     kind, target, start, end = key
-    fault = f"`{kind} {target}` ({start:.1f} s to {end:.1f} s)"
+    name, window = f"`{kind} {target}`", f"({start:.1f} s to {end:.1f} s)"
+    fault = f"{name} {window}"
     share = "" if hits == len(witnesses) else f" ({hits} of {len(witnesses)})"
     at = times.get(key, [])
     if not at:
@@ -95,7 +96,7 @@ def _when(witnesses: Sequence[Witness]) -> str:
     if all(start <= t <= end for t in at):
         return f"during {fault}{share}"
     if all(t >= end for t in at):
-        return f"each {_span([t - end for t in at])} after {fault}{share}"
+        return f"each {_span([t - end for t in at])} after {name} ended {window}{share}"
     return f"around {fault}{share}"
 
 

@@ -16,7 +16,7 @@ Jepsen's priority: invalid > unknown > valid.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -99,7 +99,7 @@ class CheckResult:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CheckResult:
+    def from_json(cls, data: Mapping[str, Any]) -> CheckResult:
         return cls(
             name=data["name"],
             validity=data["validity"],

@@ -16,10 +16,11 @@ of a correct server.)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..witness import Witness
-from ._check import Check, Options
+from ._check import Check, Options, count
 from ._facts import Facts
 from ._result import CheckResult, vacuous, verdict
 
@@ -114,10 +115,25 @@ def _unreadable(facts: Facts, summary: dict[str, Any]) -> CheckResult:
     )
 
 
+def _durability_says(s: Mapping[str, Any]) -> str:
+    acknowledged, missing = int(s.get("acknowledged", 0)), int(s.get("violations", 0))
+    extra = []
+    if s.get("indefinite"):
+        extra.append(f"{count(s['indefinite'])} unknown outcomes not judged")
+    if s.get("acknowledged_during_read"):
+        extra.append(f"{count(s['acknowledged_during_read'])} acknowledged during the read")
+    more = f" ({'; '.join(extra)})" if extra else ""
+    return (
+        f"{count(acknowledged - missing)} of {count(acknowledged)} acknowledged writes in the"
+        f" store ({count(s.get('rooms_read'))} rooms read){more}"
+    )
+
+
 DURABILITY = Check(
     "durability",
     durability,
     Options,
     "every acknowledged publish is in the store at the end",
     nouns=("acknowledged write missing", "acknowledged writes missing"),
+    says=_durability_says,
 )

@@ -25,7 +25,7 @@ vacuous when no acknowledged message outside fault windows was expected by any j
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from ..grammar.units import Duration
 from ..witness import Witness
-from ._check import Check, Options
+from ._check import Check, Options, count, percentiles, seconds
 from ._facts import Facts, Membership, Publish, describe
 from ._result import KEPT, CheckResult, vacuous, verdict
 
@@ -286,6 +286,28 @@ def _until(end: float) -> float | str:
     return "end" if end == float("inf") else round(end, 3)
 
 
+def _rejoin_says(s: Mapping[str, Any]) -> str:
+    losses = int(s.get("losses", 0))
+    if not losses:
+        return "no client lost a connection or a channel; every client joined at the end"
+    undecided = f", {count(s.get('undecided'))} undecided" if s.get("undecided") else ""
+    return (
+        f"{count(s.get('rejoined'))} of {count(losses)} losses rejoined within"
+        f" {seconds(s.get('within'))}{undecided}; time to rejoin"
+        f" {percentiles(s.get('time_to_rejoin'))}"
+    )
+
+
+def _delivery_says(s: Mapping[str, Any]) -> str:
+    expected, lost = int(s.get("expected_deliveries", 0)), int(s.get("lost_outside_faults", 0))
+    inside = int(s.get("lost_inside_faults", 0))
+    allowed = f"; {count(inside)} lost inside the faults (allowed: at most once)" if inside else ""
+    return (
+        f"{count(expected - lost)} of {count(expected)} deliveries due outside the faults"
+        f" (+{seconds(s.get('settle'))} settle) arrived{allowed}"
+    )
+
+
 class RejoinOptions(Options):
     within: Duration | None = None
 
@@ -302,6 +324,7 @@ REJOIN = Check(
     timing=True,
     nouns=("rejoin missed in time", "rejoins missed in time"),
     for_clients=True,
+    says=_rejoin_says,
 )
 DELIVERY = Check(
     "delivery",
@@ -310,4 +333,5 @@ DELIVERY = Check(
     "outside fault windows (+ settle) every message reaches every joined client",
     timing=True,
     nouns=("message lost outside the faults", "messages lost outside the faults"),
+    says=_delivery_says,
 )

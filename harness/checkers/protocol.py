@@ -10,8 +10,11 @@ was read that mattered).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..witness import Witness
-from ._check import Check, Options
+from ._check import Check, Options, count
 from ._facts import Facts
 from ._result import KEPT, CheckResult, vacuous, verdict
 
@@ -42,10 +45,16 @@ def protocol(facts: Facts, options: Options) -> CheckResult:
     return verdict("protocol", witnesses, summary, len(facts.bad_frames))
 
 
+def _protocol_says(s: Mapping[str, Any]) -> str:
+    bad = int(s.get("bad_frames", 0))
+    return "every frame was Phoenix" if not bad else f"{count(bad)} frames that are not Phoenix"
+
+
 PROTOCOL = Check(
     "protocol",
     protocol,
     Options,
     "every frame the server sent is a Phoenix Channels frame the client could read",
     nouns=("frame that is not Phoenix", "frames that are not Phoenix"),
+    says=_protocol_says,
 )

@@ -24,6 +24,7 @@ reading its sockets in time (`timing=True`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from itertools import pairwise
 from typing import Any
 
@@ -31,7 +32,7 @@ from pydantic import Field, model_validator
 
 from ..grammar.units import Duration
 from ..witness import Witness
-from ._check import Check, Options
+from ._check import Check, Options, count
 from ._facts import Facts, Membership
 from ._result import CheckResult, vacuous, verdict
 
@@ -139,6 +140,13 @@ def _silence(
     )
 
 
+def _pushes_says(s: Mapping[str, Any]) -> str:
+    return (
+        f"{count(s.get('joins_judged'))} joins and {count(s.get('gaps_judged'))} timer gaps"
+        f" judged, {count(s.get('violations', 0))} pushes missing"
+    )
+
+
 PUSHES = Check(
     "pushes",
     pushes,
@@ -148,4 +156,5 @@ PUSHES = Check(
     timing=True,
     nouns=("channel push missing", "channel pushes missing"),
     for_clients=True,
+    says=_pushes_says,
 )

@@ -19,13 +19,14 @@ delivered pair was ordered by happens-before.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ..history import Op
 from ..witness import Witness
-from ._check import Check, Options
+from ._check import Check, Options, count
 from ._facts import Facts, Publish, describe
 from ._result import KEPT, CheckResult, vacuous, verdict
 
@@ -206,12 +207,27 @@ def _inversion(
     )
 
 
+def _at_most_once_says(s: Mapping[str, Any]) -> str:
+    return f"{count(s.get('deliveries'))} deliveries, {count(s.get('duplicated'))} of them again"
+
+
+def _no_phantom_says(s: Mapping[str, Any]) -> str:
+    counted = f" ({count(s['foreign_counted'])} only counted)" if s.get("foreign_counted") else ""
+    return f"{count(s.get('deliveries'))} deliveries, {count(s.get('violations'))} phantom{counted}"
+
+
+def _order_says(s: Mapping[str, Any]) -> str:
+    judged, wrong = s.get("ordered_pairs_judged"), s.get("violations", 0)
+    return f"{count(judged)} ordered pairs judged, {count(wrong)} out of order"
+
+
 AT_MOST_ONCE = Check(
     "at_most_once",
     at_most_once,
     Options,
     "no message id is delivered twice to one client on one topic",
     nouns=("duplicate delivery", "duplicate deliveries"),
+    says=_at_most_once_says,
 )
 NO_PHANTOM = Check(
     "no_phantom",
@@ -219,6 +235,7 @@ NO_PHANTOM = Check(
     Options,
     "nothing delivered that was never published, or on a topic not joined",
     nouns=("phantom delivery", "phantom deliveries"),
+    says=_no_phantom_says,
 )
 ORDER = Check(
     "order",
@@ -226,4 +243,5 @@ ORDER = Check(
     Options,
     "messages of one publisher on one topic arrive in publish order",
     nouns=("delivery out of publish order", "deliveries out of publish order"),
+    says=_order_says,
 )

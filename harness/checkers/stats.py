@@ -15,13 +15,14 @@ keeping time, so distress (`harness.checkers._distress`) can make them unknown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
 
 from ..grammar.units import Duration, Fraction
 from ..witness import Witness
-from ._check import Check, Options
+from ._check import Check, Options, count, percentiles
 from ._facts import Facts
 from ._result import CheckResult, Limit, vacuous
 from .liveness import DEFAULT_SETTLE, _percentiles
@@ -120,6 +121,22 @@ class AvailabilityOptions(Options):
     of: Literal["mean", "each_client"] = "mean"
 
 
+def _latency_says(s: Mapping[str, Any]) -> str:
+    scope = s.get("scope", "steady")
+    other = "all" if scope == "steady" else "steady"
+    return (
+        f"{percentiles(s.get(scope))} ({scope}; {other}: {percentiles(s.get(other))}) over"
+        f" {count(s.get('deliveries'))} deliveries"
+    )
+
+
+def _availability_says(s: Mapping[str, Any]) -> str:
+    mean, low = s.get("mean_joined_fraction"), s.get("min_joined_fraction")
+    if not isinstance(mean, int | float) or not isinstance(low, int | float):
+        return "no membership to measure"
+    return f"joined {mean:.1%} of the time on average, the lowest {low:.1%} ({s.get('lowest')})"
+
+
 LATENCY = Check(
     "latency",
     latency,
@@ -127,6 +144,7 @@ LATENCY = Check(
     "delivery latency percentiles (optional thresholds over `scope`: steady or all)",
     default=False,
     timing=True,
+    says=_latency_says,
 )
 AVAILABILITY = Check(
     "availability",
@@ -135,4 +153,5 @@ AVAILABILITY = Check(
     "fraction of time clients were joined (optional minimum of the mean or of each client)",
     default=False,
     timing=True,
+    says=_availability_says,
 )

@@ -47,7 +47,21 @@ def timeline(ops: Sequence[Op], results: dict[str, Any], facts: Facts) -> Chart:
         start = f.get("start", 0.0)
         stop = f.get("stop", start + 0.05)
         text = f"{fid} {f['kind']} {f['target']}"
-        marks.append(mark("text", text=text[:24], x=4, y=y + 11, class_="lbl"))
+        name = f"{fid} {f['kind']}"
+        marks.append(mark("text", text=_fit(name, 22), x=4, y=y + 11, class_="lbl"))
+        beside = x(stop) + 4  # the target after the bar, or before it near the right edge
+        if beside + len(str(f["target"])) * CHAR > RIGHT:
+            beside_mark = mark(
+                "text",
+                text=str(f["target"]),
+                x=x(start) - 4,
+                y=y + 11,
+                class_="lbl",
+                text_anchor="end",
+            )
+        else:
+            beside_mark = mark("text", text=str(f["target"]), x=beside, y=y + 11, class_="lbl")
+        marks.append(beside_mark)
         marks.append(
             mark(
                 "rect",
@@ -211,6 +225,11 @@ def _exits(facts: Facts, x: Axis, y: float, marks: list[Any]) -> float:
     return y + 14
 
 
+def _fit(text: str, chars: int) -> str:
+    """A label cut to `chars` with an ellipsis (its tooltip has it whole)."""
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
 def _phases(ops: Sequence[Op], x: Axis, y: float, marks: list[Any]) -> float:
     """Phase labels on the fewest rows where no two overlap (greedy, left to right)."""
     phases = [(op.time, str(op.value.get("phase"))) for op in ops if op.f == "phase"]
@@ -238,7 +257,13 @@ def _phases(ops: Sequence[Op], x: Axis, y: float, marks: list[Any]) -> float:
                 class_="phase",
             )
         )
-        marks.append(mark("text", text=phase, x=x(t) + 2, y=y + 9 + 11 * row, class_="ph"))
+        if x(t) + 2 + len(phase) * CHAR > RIGHT:  # near the right edge: the label to the left
+            at = mark(
+                "text", text=phase, x=x(t) - 2, y=y + 9 + 11 * row, class_="ph", text_anchor="end"
+            )
+        else:
+            at = mark("text", text=phase, x=x(t) + 2, y=y + 9 + 11 * row, class_="ph")
+        marks.append(at)
     return y + height + 4
 
 

@@ -45,7 +45,7 @@ from ..history import Op, OpName
 from ..infra.gauge import LoadGauge
 from ..infra.toxiproxy import open_toxiproxy
 from ..scenario import Scenario, plan_clients, resolve, resolved_yaml
-from ..swarm import Swarm, open_swarm, read_rooms
+from ..swarm import Swarm, SwarmStats, open_swarm, read_rooms
 from .nemesis import Nemesis
 from .probe import Probe, Reformations, open_probe, probe_topic, remaining, wait_formed
 from .rundir import HistoryWriter, RunDir, RunOutcome, read_lean, write_outcome
@@ -60,12 +60,7 @@ class Progress:
     phase: str
     elapsed: float
     total: float
-    clients: int = 0
-    connected: int = 0
-    joined: int = 0
-    published: int = 0
-    acknowledged: int = 0
-    received: int = 0
+    stats: SwarmStats
     active_faults: tuple[str, ...] = ()
 
 
@@ -264,12 +259,7 @@ async def _report_progress(run: Run, callback: Callable[[Progress], None]) -> No
                 phase=run.phase,
                 elapsed=run.clock.now() - (run.workload_start or run.clock.now()),
                 total=run.scenario.duration + run.scenario.settle,
-                clients=stats.clients,
-                connected=stats.connected,
-                joined=stats.joined,
-                published=stats.published,
-                acknowledged=stats.acknowledged,
-                received=stats.received,
+                stats=stats,
                 active_faults=tuple(f.kind_name() for f in run.nemesis.active.values()),
             )
         )

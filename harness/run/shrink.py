@@ -13,7 +13,9 @@ resolved scenario it tries one smaller candidate at a time, biggest cuts first:
 Each candidate runs up to `runs` times (seeds seed, seed+1, ...) and is kept as soon as one run
 fails the same check (nondeterminism: a defect that shows one time in three still shows); then
 the search starts over from it. A candidate that passed every time is not tried again. The
-search stops when no candidate fails, or when the time budget is spent, and writes
+search stops when no candidate fails, or when what is left of the time budget would not hold a
+candidate's runs and the confirmation runs (each reckoned at the slowest run so far), so the
+budget bounds the whole command; it writes
 `RUN_DIR/shrunk.yaml`: the smallest failing scenario, with a header saying what was removed,
 how often it failed and where its failing run is, ready to commit as a regression scenario.
 
@@ -39,6 +41,7 @@ from ..exits import Exit
 from ..faults import KINDS, Fault
 from ..grammar.units import parse_duration
 from ..scenario import Scenario, fault_data, parse_scenario, resolved_data
+from ..scenario._model import MAX_NAME
 
 DEFAULT_RUNS = 3
 
@@ -125,11 +128,24 @@ def shrink(
     steps: list[str] = []
     rejected: set[str] = set()
     tried = 0
+    slowest = 0.0  # the longest one run took: what the rest of the budget must keep room for
+
+    def timed(candidate: Scenario, seed: int) -> tuple[bool, Path | None]:
+        nonlocal slowest
+        began = time.monotonic()
+        outcome = attempt(candidate, seed)
+        slowest = max(slowest, time.monotonic() - began)
+        return outcome
+
+    def left() -> float:
+        return budget - (time.monotonic() - started)
+
     progress = True
-    while progress and time.monotonic() - started < budget:
+    while progress and left() > 2 * runs * slowest:
         progress = False
         for candidate in candidates(current):
-            if candidate.what in rejected or time.monotonic() - started >= budget:
+            # a candidate's runs and the confirmation runs at the end must fit in the budget
+            if candidate.what in rejected or left() <= 2 * runs * slowest:
                 continue
             try:
                 parsed = parse_scenario(yaml.safe_dump(candidate.data), scenario.source)
@@ -137,7 +153,7 @@ def shrink(
                 continue  # the cut makes no valid scenario
             tried += 1
             failed_on = next(
-                (n + 1 for n in range(runs) if attempt(parsed, scenario.seed + n)[0]), None
+                (n + 1 for n in range(runs) if timed(parsed, scenario.seed + n)[0]), None
             )
             if failed_on is not None:
                 say(f"kept: {candidate.what} (failed {check} on run {failed_on} of {runs})")
@@ -146,12 +162,26 @@ def shrink(
                 break
             say(f"no:   {candidate.what} (passed {runs} of {runs})")
             rejected.add(candidate.what)
+    current = {**current, "name": _shrunk_name(str(current["name"]))}
     final = parse_scenario(yaml.safe_dump(current), scenario.source)
     say(f"the shrunk scenario, {runs} runs more: how often it fails")
-    outcomes = [attempt(final, scenario.seed + n) for n in range(runs)]
+    outcomes = []
+    for n in range(runs):
+        if n and left() < slowest:
+            say(f"the budget left room for {n} of the {runs} runs")
+            break
+        outcomes.append(timed(final, scenario.seed + n))
     where = next((run_dir for failing, run_dir in outcomes if failing), None)
-    failed = (sum(failing for failing, _ in outcomes), runs)
+    failed = (sum(failing for failing, _ in outcomes), len(outcomes))
+    say(f"the shrunk scenario failed {check} in {failed[0]} of {failed[1]} runs")
     return Shrunk(final, tuple(steps), failed, where, tried, time.monotonic() - started)
+
+
+def _shrunk_name(name: str) -> str:
+    """The shrunk scenario's own name, so its runs do not land beside the original's."""
+    if name.endswith("-shrunk"):
+        return name
+    return f"{name[: MAX_NAME - len('-shrunk')]}-shrunk"
 
 
 def shrunk_yaml(shrunk: Shrunk, check: str, origin: Path) -> str:

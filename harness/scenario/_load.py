@@ -11,6 +11,7 @@ would use, with "did you mean" for misspelt keys and kinds.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,33 +82,67 @@ def read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario:
 def _from_override(problem: Problem, keys: Sequence[str]) -> Problem:
     """A problem in a value that `--set` gave is placed there, not at the file's old line."""
     for key in keys:
-        if problem.path == key or problem.path.startswith(key + "."):
+        if problem.path == key or problem.path.startswith((key + ".", key + "[")):
             return Problem("--set", 1, 1, problem.path, problem.message)
     return problem
 
 
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+|\+)\]")
+
+
+def _path(key: str) -> list[str | int] | None:
+    """`faults[0].at` -> ["faults", 0, "at"]; `faults[+]` appends (-1); None if malformed."""
+    steps: list[str | int] = []
+    at = 0
+    while at < len(key):
+        if key[at] == "." and steps and at + 1 < len(key) and key[at + 1] != "[":
+            at += 1
+        match = _STEP.match(key, at)
+        if match is None:
+            return None
+        name, index = match.groups()
+        steps.append(name if name is not None else (-1 if index == "+" else int(index)))
+        at = match.end()
+    return steps or None
+
+
 def _override(data: Any, override: str) -> None:
+    """`KEY=VALUE` over the document: KEY a dotted path that may index a list (`faults[0].at`,
+    `faults[+]` to append one), VALUE read as YAML; a problem is placed at `--set`."""
     key, sep, raw = override.partition("=")
-    parts = key.split(".")
-    if not sep or not all(parts):
-        raise InvalidScenario(
-            [Problem("--set", 1, 1, key, "expected KEY=VALUE, e.g. clients.count=50")]
-        )
+    steps = _path(key) if sep else None
+    if not steps:
+        message = "expected KEY=VALUE, e.g. clients.count=50 or 'faults[0].at=5s'"
+        raise InvalidScenario([Problem("--set", 1, 1, key, message)])
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise InvalidScenario([Problem("--set", 1, 1, key, f"not a YAML value: {exc}")]) from None
     node = data
-    for i, part in enumerate(parts[:-1]):
-        if not isinstance(node, dict):
-            where = ".".join(parts[:i])
-            raise InvalidScenario([Problem("--set", 1, 1, key, f"{where} is not a mapping")])
-        node = node.setdefault(part, {})
-    if not isinstance(node, dict):
-        raise InvalidScenario(
-            [Problem("--set", 1, 1, key, f"{'.'.join(parts[:-1])} is not a mapping")]
-        )
-    node[parts[-1]] = value
+    for i, step in enumerate(steps):
+        last = i == len(steps) - 1
+        where = _dotted(steps[:i]) or "the scenario"
+        if isinstance(step, str):
+            if not isinstance(node, dict):
+                raise InvalidScenario([Problem("--set", 1, 1, key, f"{where} is not a mapping")])
+            if last:
+                node[step] = value
+            else:
+                node = node.setdefault(step, [] if isinstance(steps[i + 1], int) else {})
+            continue
+        if not isinstance(node, list):
+            raise InvalidScenario([Problem("--set", 1, 1, key, f"{where} is not a list")])
+        if step == -1:  # `[+]`: a new item at the end
+            node.append(value if last else {})
+            node = node[-1]
+        elif step < len(node):
+            if last:
+                node[step] = value
+            else:
+                node = node[step]
+        else:
+            said = f"{where} has {len(node)} items; [{step}] is not one (use [+] to add one)"
+            raise InvalidScenario([Problem("--set", 1, 1, key, said)])
 
 
 def _grammar(data: dict[str, Any]) -> Grammar:

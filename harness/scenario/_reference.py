@@ -10,21 +10,19 @@ unchecked: the harness cannot know another server's switches.
 
 from __future__ import annotations
 
-BUGS: frozenset[str] = frozenset(
-    {
-        "duplicate_after_rejoin",
-        "resend_after_reconnect",
-        "forget_remote_interest_after_restart",
-        "no_close_on_duplicate_join",
-        "ack_before_persist",
-        "deliver_after_leave",
-        "reorder_publisher",
-        "redis_echo",
-        "broadcast_retried_publish",
-        "timer_once_per_user",
-        "no_link_restore_after_kill",
-    }
-)
+BUGS: dict[str, str] = {  # name -> what it does, in short (`harness list`)
+    "duplicate_after_rejoin": "replays the room's recent messages on every join",
+    "resend_after_reconnect": "a mesh link resends its last messages when it comes back",
+    "forget_remote_interest_after_restart": "forgets a restarted peer's subscribers for good",
+    "no_close_on_duplicate_join": "a duplicate join leaves the old channel subscribed",
+    "ack_before_persist": "acknowledges and broadcasts before the write (write-behind)",
+    "deliver_after_leave": "keeps the subscription of a channel that left",
+    "reorder_publisher": "broadcasts each message from a task of its own (reorders)",
+    "redis_echo": "the Redis adapter does not skip its own messages",
+    "broadcast_retried_publish": "broadcasts a retried publish again though it is stored once",
+    "timer_once_per_user": "a recurring push registered node-wide, never ticks after a rejoin",
+    "no_link_restore_after_kill": "a stale pid file: a restarted node never dials its peers",
+}
 MESH_ONLY: frozenset[str] = frozenset(
     {"resend_after_reconnect", "forget_remote_interest_after_restart", "no_link_restore_after_kill"}
 )

@@ -31,12 +31,14 @@ from ._client import SwarmClient
 
 @dataclass(frozen=True, slots=True)
 class SwarmStats:
-    clients: int
+    clients: int  # publishers included
     connected: int
     joined: int  # clients joined to every topic they should be in
     published: int
     acknowledged: int
     received: int
+    publishers: int = 0  # of `clients`
+    publishers_joined: int = 0  # of `joined`
 
 
 class Swarm(Protocol):
@@ -219,4 +221,6 @@ class InProcessSwarm:
             published=sum(c.published for c in clients),
             acknowledged=sum(c.acknowledged for c in clients),
             received=sum(c.received for c in clients),
+            publishers=sum(c.behaviour.publisher for c in clients),
+            publishers_joined=sum(c.ready and c.behaviour.publisher for c in clients),
         )
