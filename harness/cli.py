@@ -78,7 +78,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         else:
             say(
                 f"{name}: ok ({scenario.name}, {scenario.duration:g}s, "
-                f"{len(scenario.faults)} faults, {_checks_text(scenario)})"
+                f"{len(scenario.faults)} fault{'s' if len(scenario.faults) != 1 else ''},"
+                f" {_checks_text(scenario)})"
             )
     return code
 

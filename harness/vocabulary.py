@@ -119,3 +119,9 @@ OP_NAMES: Mapping[OpName, OpShape] = {
         " of the cluster's formation (info)",
     ),
 }
+
+
+def natural(name: str) -> tuple[str, int]:
+    """The sort key of a process or node name: c2 before c10, n1 before n2."""
+    digits = len(name) - len(name.rstrip("0123456789"))
+    return name[: len(name) - digits], int(name[len(name) - digits :] or -1)

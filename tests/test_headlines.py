@@ -28,7 +28,7 @@ def test_duplicates_after_a_kill_name_the_clients_their_node_and_the_fault():
         (dup("c3", 3.1), dup("c12", 3.9), dup("c6", 3.2), dup("c9", 3.3)),
     )
     assert headline(result) == (
-        "270 duplicate deliveries; the 4 shown: to 4 clients (c3, c6, c9, ...) of n2,"
+        "270 messages delivered again; the 4 shown: to 4 clients (c3, c6, c9, ...) of n2,"
         " each 0.4 s to 1.2 s after `kill n2` ended (1.5 s to 2.7 s)"
     )
 

@@ -3,6 +3,7 @@ here, mark by mark), and the page prints it escaped, with no script and within i
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from harness.checkers import assess
 from harness.report import _timeline, render, view
 from harness.report._svg import Chart
+from harness.run.rundir import write_history, write_report
 from tests.support.builder import HistoryBuilder
 
 
@@ -64,7 +66,8 @@ def test_the_first_screen_has_verdict_reproduce_line_and_the_deaf_client_lane(tm
     assert results["validity"] == "invalid"
     assert report.reproduce == f"harness run {tmp_path / 'scenario.yaml'} --seed 42"
     assert report.headlines
-    assert report.headlines[0].startswith("rejoin:")
+    assert report.headlines[0].check == "rejoin"
+    assert report.headlines[0].anchor == "w-rejoin"
     assert lanes(report.timeline) == ["c1 @n1", "c2 @n1", "p1 @n1"]
     # c2's lane: connected (grey) from the reconnect to the end, never green again
     assert "connected, no channel: 3.20 s to 12.00 s" in titles(report.timeline)
@@ -142,8 +145,19 @@ def test_the_charts_have_axes_units_tooltips_and_their_figures():
     publishes = by_key(report, "publishes")
     assert [item.text for item in publishes.legend] == ["acknowledged (11)", "timed out (1)"]
     nodes = by_key(report, "nodes")
-    assert [item.text.split()[0] for item in nodes.legend] == ["n1", "n2"]
-    assert any(t.startswith("n2: joined (max 1)") for t in titles(nodes))
+    assert [t for t in texts(nodes) if t in ("n1", "n2")] == ["n1", "n2"]  # a panel each
+    assert any(t.startswith("n2: channels joined (max 1)") for t in titles(nodes))
+    # small multiples: each node's lines in a band of their own (two nodes carrying the same
+    # clients drew one line over the other on a single plot)
+    bands = {}
+    for m in nodes.marks:
+        if m.shape == "polyline":
+            ys = [float(p.split(",")[1]) for p in dict(m.attrs)["points"].split()]
+            node = m.title.split(":")[0]
+            low, high = bands.get(node, (min(ys), max(ys)))
+            bands[node] = (min(low, *ys), max(high, *ys))
+    (a_low, a_high), (b_low, b_high) = bands["n1"], bands["n2"]
+    assert a_high < b_low or b_high < a_low, bands
     distress = by_key(report, "distress")
     assert "no distress: the load generator kept up" in distress.caption
     for chart in (latency, rejoin, publishes, nodes, distress):
@@ -169,11 +183,56 @@ def test_the_drill_down_shows_a_witnessed_clients_own_events():
     report = view(results_of(h, {"rejoin": {"within": 5.0}}), h.history())
     (c2,) = report.drill
     assert c2.client == "c2"
-    assert c2.witness.startswith("rejoin: c2 lost room:1")
+    assert (c2.check, c2.anchor) == ("rejoin", "w-rejoin")
+    assert c2.witness.startswith("c2 lost room:1")
     ops = [(row.type, row.f) for row in c2.rows]
     assert ("info", "disconnect") in ops
     assert ("ok", "connect") in ops
     assert sum(row.at_witness for row in c2.rows) == 1
+
+
+def test_the_drill_down_of_a_duplicate_spans_both_deliveries_and_names_the_sentences_clients():
+    """c10 is witnessed first, but the sentence names c2, c3, c10 in that order, and so does the
+    drill-down; each table spans the first delivery (long before) and the second, marks both,
+    and says a reconnect loop of 12 failed attempts in one row."""
+    h = HistoryBuilder()
+    h.at(0.0)
+    for c in ("c2", "c3", "c10", "p1"):
+        h.join(c, "room:1")
+    h.at(0.1).publish("p1", "room:1", "m1", seq=1)
+    for c in ("c2", "c3", "c10", "p1"):
+        h.recv(c, "room:1", "m1", "1")
+    for i in range(2, 60):  # traffic between the two deliveries
+        h.at(0.1 + i * 0.05).publish("p1", "room:1", f"m{i}", seq=i)
+        for c in ("c2", "c3", "c10", "p1"):
+            h.recv(c, "room:1", f"m{i}", "1")
+    h.at(3.2).disconnect("c2").disconnect("c3").disconnect("c10")
+    for i in range(12):
+        h.at(3.3 + i * 0.1).connect("c2", ok=False).connect("c3", ok=False)
+    h.at(4.6).join("c10", "room:1", jr="2").recv("c10", "room:1", "m1", "2")
+    h.at(4.7).join("c2", "room:1", jr="2").join("c3", "room:1", jr="2")
+    h.recv("c2", "room:1", "m1", "2").recv("c3", "room:1", "m1", "2")
+    h.at(9.0).read("room:1", ["m1", *(f"m{i}" for i in range(2, 60))])
+    results = results_of(h, {"at_most_once": {}})
+    (check,) = results["checks"]
+    assert next(w["client"] for w in check["witnesses"]) == "c10"  # witnessed first
+    report = view(results, h.history())
+    assert "(c2, c3, c10)" in report.headlines[0].sentence
+    assert [d.client for d in report.drill] == ["c2", "c3", "c10"]
+    c2 = report.drill[0]
+    assert c2.start < 0.11 < 4.7 < c2.end
+    marked = [row for row in c2.rows if row.at_witness]
+    assert [(row.time, "id=m1" in row.detail) for row in marked] == [(0.11, True), (4.7, True)]
+    (loop,) = [row for row in c2.rows if row.repeats > 1]
+    assert loop.repeats == 12
+    assert loop.detail.startswith("12 attempts failed until 4.400 s")
+    assert not any(
+        row.f == "connect" and row.type == "fail" and row.repeats == 1 for row in c2.rows
+    )
+    gaps = [row for row in c2.rows if row.gap]
+    assert gaps
+    assert sum(row.gap for row in gaps) == c2.hidden
+    assert [(d.open, d.anchor) for d in report.drill] == [(True, "w-at_most_once")] * 3
 
 
 def traced(lines: list[tuple[float, str, str, str, str]]) -> dict[str, list[dict[str, object]]]:
@@ -215,6 +274,29 @@ def test_the_message_diagram_shows_a_lost_and_a_doubled_broadcast():
     assert any(t.startswith("m2 on room:1: n1→n2 at 1.200 s: never received") for t in shown)
     assert any("m3" in t and "dropped at the sender" in t for t in shown)
     assert "m1 in red" in chart.caption
+
+
+def test_a_rendered_run_directory_places_trace_lines_on_the_scenario_clock(tmp_path: Path):
+    """The history file is on the run's clock (set-up first) and the trace lines on the
+    monotonic clock: m1, sent 0.5 s into the workload, is drawn at 0.5 s, not 0.5 s plus the
+    set-up (a report once drew the traffic of a fault window as if it were the violation's)."""
+    h = HistoryBuilder()
+    h.at(0.0).op("runner", "info", "setup", None, clock_origin=1000.0)
+    h.at(1.27).op("runner", "info", "phase", None, phase="workload")
+    h.join("c1", "room:1", node="n1").join("c2", "room:1", node="n2")
+    h.at(1.77).publish("p1", "room:1", "m1", seq=1).recv("c1", "room:1", "m1", "1")
+    h.recv("c2", "room:1", "m1", "1", node="n2").at(1.8).recv("c2", "room:1", "m1", "1", "n2")
+    h.at(3.0).read("room:1", ["m1"])
+    write_history(tmp_path / "history.jsonl", h.history())
+    results = results_of(h, {"at_most_once": {}})
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    (tmp_path / "logs").mkdir()
+    lines = traced([(1.77, "n1", "send", "n2", "m1"), (1.771, "n2", "recv", "n1", "m1")])
+    (tmp_path / "logs" / "n1.trace.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines["t.trace.jsonl"])
+    )
+    page = write_report(tmp_path).read_text()
+    assert "m1 on room:1: n1→n2 at 0.500 s, received at 0.501 s" in page
 
 
 def test_a_run_that_exercised_nothing_is_not_a_pass_and_says_why():
@@ -306,7 +388,7 @@ def test_an_overloaded_run_points_at_the_load_generator_not_the_server():
     report = view(results, h.history())
     assert results["validity"] == "unknown"
     assert len(report.headlines) == 3, report.headlines
-    assert all("load generator" in line for line in report.headlines), report.headlines
+    assert all("load generator" in h.sentence for h in report.headlines), report.headlines
     assert "swarm0" in by_key(report, "distress").caption + " ".join(
         item.text for item in by_key(report, "distress").legend
     )

@@ -5,11 +5,14 @@ machine and fails under `CI=true` (`make setup` installs Debian's `chromium` whe
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
+from harness.outputs.terminal import run_lines
 from harness.run.runner import RunOptions, run_scenario
 from harness.scenario import parse_scenario
 from tests.support.chromium import find_chromium, open_page
@@ -52,6 +55,33 @@ async def test_a_failing_runs_report_renders_in_chromium(tmp_path, chromium):
         headline = await page.evaluate("document.querySelector('ul.why li').textContent")
         assert headline.startswith("at_most_once: ")
         assert "`kill n2`" in headline
+        # the terminal's sentence is the page's: the same clients, the same window
+        results = json.loads((result.run_dir / "results.json").read_text())
+        why = next(line for line in run_lines(results) if line.strip().startswith("why: "))
+        assert headline == "at_most_once: " + why.strip().removeprefix("why: ")
+        named = re.search(r"\(([^)]*)\) of", headline)
+        assert named is not None, headline
+        clients = [c for c in named.group(1).split(", ") if c != "..."]
+        opened = await page.evaluate(
+            "Array.from(document.querySelectorAll('details[id^=\"d-\"][open]')).map(d => d.id)"
+        )
+        assert opened == [f"d-{c}" for c in clients]
+        # the first named client's table marks every delivery of the witnessed message, the
+        # first one (long before the kill) included, and both are on screen when opened
+        (witness,) = [
+            w
+            for c in results["checks"]
+            if c["name"] == "at_most_once"
+            for w in c["witnesses"][:20]
+            if w["client"] == clients[0]
+        ][:1]
+        marked = await page.evaluate(
+            f"Array.from(document.querySelectorAll('#d-{clients[0]} tr.at')).map(r =>"
+            " [r.cells[0].textContent, r.textContent, r.getBoundingClientRect().height])"
+        )
+        assert [row[0] for row in marked] == [f"{d['time']:.3f}" for d in witness["deliveries"]]
+        assert len(marked) >= 2
+        assert all(witness["id"] in text and height > 0 for _, text, height in marked)
         width = await page.evaluate(
             "document.querySelector('#timeline svg').getBoundingClientRect().width"
         )

@@ -24,7 +24,7 @@ from ._check import Check, Options
 from ._distress import distress_of, load_figures, temper
 from ._facts import Distress, Facts, Membership, Publish, Window
 from ._formation import Formation, formation_of
-from ._headlines import headline, headlines
+from ._headlines import figures, headline, headlines, named
 from ._registry import CHECKERS, CHECKS, DEFAULT_CHECKS, DESCRIPTIONS, REGISTRY
 from ._result import CheckResult, Limit, Validity, combine
 from ._scan import facts_of
@@ -127,6 +127,8 @@ __all__ = [
     "check_all",
     "combine",
     "facts_of",
+    "figures",
     "headline",
     "headlines",
+    "named",
 ]

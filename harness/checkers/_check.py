@@ -70,6 +70,12 @@ def count(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def counted(value: Any, noun: str, plural: str | None = None) -> str:
+    """`1 room`, `3 rooms`, `14,451 deliveries` (`plural` where adding an s is wrong)."""
+    many = plural if plural is not None else f"{noun}s"
+    return f"{count(value)} {noun if value == 1 else many}"
+
+
 def percentiles(figures: Any) -> str:
     """`p50 3 ms, p99 12 ms, max 40 ms` of a `{p50, p99, max}` summary."""
     if not isinstance(figures, Mapping) or not figures:

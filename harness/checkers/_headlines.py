@@ -3,15 +3,19 @@
 A reader of a failed run should not have to work out the cause from dots on a timeline. From a
 check's witnesses alone (and the fault windows each witness carries) this says e.g.
 
-    at_most_once: 361 duplicate deliveries; the 20 shown: to 6 clients (c2, c4, c6, ...) of n2,
-    each 0.8 s to 0.9 s after `kill n2` (3.0 s to 4.7 s)
+    at_most_once: 361 messages delivered again; the 20 shown: to 6 clients (c2, c4, c6, ...) of n2,
+    each 0.8 s to 0.9 s after `kill n2` ended (3.0 s to 4.7 s)
 
 Counts come from the check's summary (`violations`: every witness, not only the 20 kept in
 results.json); clients, nodes and faults from the witnesses at hand, said as "the N shown" when
 they are a sample. An `unknown` check's sentence is its reason (the harness's own distress,
 nothing to judge). Each check's words (the noun of one violation and of several) are its own
 (`Check.nouns`, beside the check). Pure: the report, the terminal, JUnit and the pytest plugin
-print the same sentence.
+print the same sentence, and `named` gives the clients it names in its order, so the report's
+drill-down opens on the same clients.
+
+`figures` is a check's summary in words with units (`Check.says`), for the terminal and the
+report alike.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..vocabulary import natural
 from ..witness import Witness
 from ._registry import CHECKS
 from ._result import CheckResult
@@ -56,12 +61,29 @@ def headline(result: CheckResult) -> str | None:
     return f"{what}, {facts}"
 
 
+def named(result: CheckResult) -> list[str]:
+    """Every client the check's witnesses name, in the order its sentence names them."""
+    return named_in(result.witnesses)
+
+
+def named_in(witnesses: Sequence[Witness]) -> list[str]:
+    return sorted({w.client for w in witnesses if w.client}, key=natural)
+
+
+def figures(result: CheckResult) -> str:
+    """The check's summary in words with units (its `Check.says`), or its raw figures."""
+    check = CHECKS.get(result.name)
+    if check is not None and check.says is not None:
+        return check.says(result.summary)
+    return ", ".join(f"{k}={v}" for k, v in result.summary.items() if not isinstance(v, dict))
+
+
 def _who(witnesses: Sequence[Witness], to: str) -> str:
-    clients = sorted({w.client for w in witnesses if w.client}, key=_natural)
+    clients = named_in(witnesses)
     if not clients:
         topics = sorted({w.topic for w in witnesses if w.topic})
         return f"on {_list(topics)}" if topics else ""
-    nodes = sorted({n for w in witnesses for n in _nodes(w)}, key=_natural)
+    nodes = sorted({n for w in witnesses for n in _nodes(w)}, key=natural)
     named = ", ".join(clients[:NAMED]) + (", ..." if len(clients) > NAMED else "")
     whom = f"{to} {len(clients)} client{'s' if len(clients) != 1 else ''} ({named})"
     if len(clients) == 1:
@@ -170,9 +192,3 @@ def _num(record: dict[str, Any], key: str) -> float:
 
 def _list(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _natural(name: str) -> tuple[str, int]:
-    head = name.rstrip("0123456789")
-    tail = name[len(head) :]
-    return head, int(tail) if tail else -1

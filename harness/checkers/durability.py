@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..witness import Witness
-from ._check import Check, Options, count
+from ._check import Check, Options, count, counted
 from ._facts import Facts
 from ._result import CheckResult, vacuous, verdict
 
@@ -125,8 +125,12 @@ def _durability_says(s: Mapping[str, Any]) -> str:
     more = f" ({'; '.join(extra)})" if extra else ""
     return (
         f"{count(acknowledged - missing)} of {count(acknowledged)} acknowledged writes in the"
-        f" store ({count(s.get('rooms_read'))} rooms read){more}"
+        f" store ({_rooms(s.get('rooms_read'))}){more}"
     )
+
+
+def _rooms(read: Any) -> str:
+    return f"{counted(read, 'room')} read" if isinstance(read, int) else "no room read"
 
 
 DURABILITY = Check(

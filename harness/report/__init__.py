@@ -3,13 +3,15 @@ screen.
 
 A pure function of a run directory's contents (`results.json`, `history.jsonl`, the servers' trace
 files), so `harness report RUN_DIR` re-renders it offline; `harness.run.rundir.write_report` reads
-them and writes the page. Top to bottom: the verdict, seed and the command that replays the run; one
-sentence per check that did not hold (`harness.checkers.headline`); warnings when a pass may mean
-little; one row per check with its figures against their limits; the timeline on the scenario's
-clock (`_timeline`); the distributions and rates (`_charts`: latency, time to rejoin, publishes by
-outcome, clients per node, the load generator's lag); node-to-node traffic around the first
-violation (`_messages`, from `--trace`); each witnessed client's own events (`_drill`); every
-witness results.json holds.
+them and writes the page. Top to bottom: the verdict, seed and the command that replays the run;
+one sentence per check that did not hold (`harness.checkers.headline`, the terminal's own), each
+linked to its witnesses; warnings when a pass may mean little; one row per check with its figures
+in words (`harness.checkers.figures`) against their limits; the timeline on the scenario's clock
+(`_timeline`); the witnesses results.json holds, the first few open; each client the sentences
+name, in their order, with its own events around its witness (`_drill`: both deliveries of a
+duplicate, however far apart); the distributions and rates (`_charts`: latency, time to rejoin,
+publishes by outcome, clients per node as one panel each, the load generator's lag); node-to-node
+traffic around the first violation (`_messages`, from `--trace`), with what it cannot show.
 
 Built in two steps: `_view.view` computes a frozen view model (every decision, unit-tested), and a
 Jinja2 template with autoescape prints it (loops and ifs only). Inline CSS and SVG only: no script,

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..checkers import Facts
 from ..history import Op
+from ..vocabulary import natural
 from ._svg import Chart, Frame, Legend, mark, polyline
 from ._svg import frame as full_frame
 
@@ -295,13 +296,18 @@ def _count_at(
     return counted
 
 
+PANEL = 110.0  # the height of one node's panel in "Clients per node"
+
+
 def nodes(facts: Facts, connected: dict[str, list[tuple[float, float]]]) -> Chart:
+    """Small multiples: one panel per node on one time axis and one scale (lines of nodes that
+    carry the same clients would hide each other on a single plot)."""
     joined: dict[str, list[tuple[float, float]]] = {}
     for members in facts.memberships.values():
         for m in members:
             joined.setdefault(m.node or "?", []).append((m.start, min(m.end, facts.end)))
     if not joined and not connected:
-        return _chart("nodes", "Per node", "", 0, (), empty="no client connected")
+        return _chart("nodes", "Clients per node", "", 0, (), empty="no client connected")
     start, end, width = _buckets(facts)
     times = [start + (i + 0.5) * width for i in range(BUCKETS)]
     counts_joined = _count_at(joined, times)
@@ -313,20 +319,24 @@ def nodes(facts: Facts, connected: dict[str, list[tuple[float, float]]]) -> Char
         )
         or 1
     )
-    plot = frame(
-        (start, end),
-        (0, peak * 1.1),
-        220,
-        x_title="scenario time (s)",
-        y_title="clients / channels",
-    )
-    _bands(plot, facts)
-    legend = []
-    for i, node in enumerate(sorted(set(joined) | set(connected))):
+    names = sorted(set(joined) | set(connected), key=natural)
+    marks: list[Any] = []
+    for i, node in enumerate(names):
+        last = i == len(names) - 1
+        plot = full_frame(
+            (start, end),
+            (0, peak * 1.15),
+            PANEL + (14 if last else 0),
+            x_title="scenario time (s)" if last else "",
+            y_title="clients",
+            width=HALF,
+            top=i * PANEL,
+        )
+        _bands(plot, facts)
         color = NODE_COLORS[i % len(NODE_COLORS)]
         for counts, name, dash in (
-            (counts_connected, "connected", "4 3"),
-            (counts_joined, "joined", ""),
+            (counts_connected, "sockets connected", "4 3"),
+            (counts_joined, "channels joined", ""),
         ):
             series = counts.get(node)
             if not series:
@@ -336,15 +346,18 @@ def nodes(facts: Facts, connected: dict[str, list[tuple[float, float]]]) -> Char
             plot.marks.append(
                 polyline(points, color, f"{node}: {name} (max {max(series)})", **extra)
             )
-        legend.append(Legend(color, f"{node} (solid: channels joined; dashed: sockets connected)"))
+        plot.marks.append(
+            mark("text", text=node, x=plot.x.start + 6, y=plot.y.end + 10, class_="axt")
+        )
+        marks.extend(plot.marks)
     return _chart(
         "nodes",
         "Clients per node",
-        "sampled at the middle of each of "
-        f"{BUCKETS} buckets; a reconnect to another node moves its client's line",
-        220,
-        tuple(plot.marks),
-        tuple(legend),
+        "one panel per node, one scale; solid: channels joined, dashed: sockets connected,"
+        f" sampled at the middle of each of {BUCKETS} buckets; a client that reconnects to"
+        " another node leaves one panel for another",
+        len(names) * PANEL + 14,
+        tuple(marks),
     )
 
 

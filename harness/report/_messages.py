@@ -162,10 +162,13 @@ def diagram(traces: Sequence[Trace] | None, results: dict[str, Any]) -> Chart:
                     marker_end="url(#arrow)",
                 )
             )
-    caption = (
-        f"{len(shown)} of {len(arrows)} arrows: the witness's message whenever it was sent, and"
-        f" the traffic {AROUND:g} s either side of {what} (at {t0:.2f} s); stretches with"
-        " nothing drawn are cut" + (f"; {mid} in red" if mid else "")
+    caption = " ".join(
+        (
+            f"{len(shown)} of {len(arrows)} arrows: the witness's message whenever it was sent,"
+            f" and the traffic {AROUND:g} s either side of {what} (at {t0:.2f} s); stretches with"
+            " nothing drawn are cut" + (f"; {mid} in red." if mid else "."),
+            _what_it_shows(arrows, mid),
+        )
     )
     legend = (
         Legend("#cf222e", "the witness's message"),
@@ -173,6 +176,29 @@ def diagram(traces: Sequence[Trace] | None, results: dict[str, Any]) -> Chart:
         Legend("#57606a", "dashed with a cross: sent, never received; a cross: dropped"),
     )
     return Chart("messages", "Messages between nodes", caption, height, tuple(marks), legend)
+
+
+def _what_it_shows(arrows: Sequence[Arrow], mid: str | None) -> str:
+    """What the diagram can and cannot show of this violation, said under it."""
+    lost = sum(1 for a in arrows if a.dropped or a.end is None)
+    said = [
+        "Only broadcasts between nodes are drawn: what a node delivers to its own clients,"
+        " a duplicate it makes itself (a replay to a rejoining client) included, never crosses"
+        " a link and is not here (the client's events above show it)."
+    ]
+    if mid is not None:
+        own = [a for a in arrows if a.id == mid]
+        if own and all(a.copies <= 1 for a in own):
+            said.append(
+                f"{mid} crossed each link at most once: its duplicate was made inside a node."
+            )
+    if lost:
+        said.append(
+            f"{lost} cross{'es' if lost != 1 else ''}: broadcasts sent while a link or the"
+            " receiving node was down; PubSub between nodes is at-most-once, so inside a fault"
+            " window that loss is allowed, and a crash loses what was in flight."
+        )
+    return " ".join(said)
 
 
 class Squeezed:

@@ -120,14 +120,16 @@ def frame(
     x_log: bool = False,
     width: float = WIDTH,
     x_ticks: Sequence[float] | None = None,
+    top: float = 0.0,
 ) -> Frame:
-    """Axes, grid lines, tick labels and the axis titles (with units) of a plot area."""
-    bottom = height - PAD_BOTTOM
+    """Axes, grid lines, tick labels and the axis titles (with units) of a plot area `height`
+    tall, `top` down the chart (small multiples stack their frames); no x title when empty."""
+    bottom = top + height - PAD_BOTTOM
     x = Axis(x_range[0], x_range[1], PAD_LEFT, width - PAD_RIGHT, log=x_log)
-    y = Axis(y_range[0], y_range[1], bottom, PAD_TOP)
+    y = Axis(y_range[0], y_range[1], bottom, top + PAD_TOP)
     marks = [
         mark("line", x1=PAD_LEFT, x2=width - PAD_RIGHT, y1=bottom, y2=bottom, class_="axis"),
-        mark("line", x1=PAD_LEFT, x2=PAD_LEFT, y1=PAD_TOP, y2=bottom, class_="axis"),
+        mark("line", x1=PAD_LEFT, x2=PAD_LEFT, y1=top + PAD_TOP, y2=bottom, class_="axis"),
     ]
     for value in y.ticks(4):
         marks.append(
@@ -157,25 +159,27 @@ def frame(
                 text_anchor="middle",
             )
         )
-    marks.append(
-        mark(
-            "text",
-            text=x_title,
-            x=(PAD_LEFT + width - PAD_RIGHT) / 2,
-            y=height - 4,
-            class_="axt",
-            text_anchor="middle",
+    if x_title:
+        marks.append(
+            mark(
+                "text",
+                text=x_title,
+                x=(PAD_LEFT + width - PAD_RIGHT) / 2,
+                y=top + height - 4,
+                class_="axt",
+                text_anchor="middle",
+            )
         )
-    )
+    middle = (top + PAD_TOP + bottom) / 2
     marks.append(
         mark(
             "text",
             text=y_title,
             x=12,
-            y=(PAD_TOP + bottom) / 2,
+            y=middle,
             class_="axt",
             text_anchor="middle",
-            transform=f"rotate(-90 12 {(PAD_TOP + bottom) / 2:.1f})",
+            transform=f"rotate(-90 12 {middle:.1f})",
         )
     )
     return Frame(x, y, marks)

@@ -21,6 +21,7 @@ from typing import Any
 from ..checkers import Facts
 from ..checkers._warnings import exited
 from ..history import Op, fault_edge
+from ..vocabulary import natural
 from ._svg import WIDTH, Axis, Chart, Legend, mark, polyline
 
 LEFT = 130.0
@@ -310,7 +311,7 @@ def _deliveries(
 def _lanes(
     ops: Sequence[Op], facts: Facts, results: dict[str, Any], x: Axis, y: float, end: float
 ) -> tuple[list[Any], float]:
-    clients = sorted(facts.expected_topics, key=_natural)
+    clients = sorted(facts.expected_topics, key=natural)
     if not clients:
         return [], y
     visits: dict[str, list[tuple[float, str]]] = {}
@@ -335,7 +336,7 @@ def _lanes(
     def home(client: str) -> str:
         return visits.get(client, [(0.0, "?")])[0][1]
 
-    chosen.sort(key=lambda c: (_natural(home(c)), _natural(c)))
+    chosen.sort(key=lambda c: (natural(home(c)), natural(c)))
     marks: list[Any] = []
     if len(chosen) < len(clients):
         marks.append(
@@ -427,12 +428,6 @@ def _joined_levels(facts: Facts, client: str, end: float) -> list[tuple[float, f
             levels.append((last, t, "all" if count >= len(topics) else "some"))
         count, last = count + delta, t
     return levels
-
-
-def _natural(name: str) -> tuple[str, int]:
-    """c2 before c10."""
-    digits = len(name) - len(name.rstrip("0123456789"))
-    return (name[: len(name) - digits], int(name[len(name) - digits :] or -1))
 
 
 def _witness_time(w: dict[str, Any]) -> float | None:

@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..checkers import CheckResult, facts_of, headlines
+from ..checkers import CheckResult, facts_of, figures, headline
 from ..history import Op, workload_clock
 from ._charts import charts
-from ._drill import ClientEvents, drill
+from ._drill import CAPTION, ClientEvents, drill
 from ._messages import diagram, read_traces
 from ._svg import Chart
 from ._timeline import timeline
 
-OPEN_WITNESSES = 5  # per check, open on the page; the rest of results.json's under <details>
+OPEN_WITNESSES = 3  # per check, open on the page; the rest of results.json's under <details>
 COLORS = {
     "valid": "#1a7f37",
     "invalid": "#cf222e",
@@ -36,16 +36,32 @@ class CheckRow:
     description: str
     label: str  # valid / invalid / unknown / vacuous
     color: str
-    summary: tuple[tuple[str, str], ...]
+    figures: str  # the summary in words with units (`checkers.figures`), as the terminal says it
     limits: tuple[str, ...]
     error: str
+    anchor: str  # its witness block's id, or "" when it has none
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    check: str
+    sentence: str
+    anchor: str  # its witnesses' block on the page, or "" when it has none
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    problem: str
+    fields: str  # one per line
+    drill: str  # the anchor of its client's events on the page, or ""
 
 
 @dataclass(frozen=True, slots=True)
 class Witnesses:
     check: str
+    anchor: str
     count: int
-    shown: tuple[tuple[str, str], ...]  # (problem, its fields one per line)
+    shown: tuple[Shown, ...]
     open: int
     unlisted: int  # in witnesses.jsonl only
 
@@ -59,13 +75,14 @@ class Report:
     about: tuple[str, ...]
     reproduce: str
     error: str
-    headlines: tuple[str, ...]
+    headlines: tuple[Headline, ...]
     warnings: tuple[str, ...]
     checks: tuple[CheckRow, ...]
     timeline: Chart
     charts: tuple[Chart, ...]
     messages: Chart
     drill: tuple[ClientEvents, ...]
+    drill_caption: str
     witnesses: tuple[Witnesses, ...]
 
 
@@ -86,6 +103,7 @@ def view(
     warnings = tuple(str(w) for w in results.get("warnings", []))
     if not ops:
         warnings = ("the history is empty: nothing was observed",)
+    drilled = tuple(drill(ops, results))
     return Report(
         title=f"{results.get('scenario')}: {validity}",
         scenario=str(results.get("scenario")),
@@ -101,14 +119,17 @@ def view(
         ),
         reproduce=f"harness run {scenario_path} --seed {results.get('seed')}",
         error=str(results.get("error") or ""),
-        headlines=tuple(headlines(CheckResult.from_json(c) for c in checks)),
+        headlines=tuple(_headlines(checks)),
         warnings=warnings,
         checks=tuple(_row(c) for c in checks),
         timeline=timeline(ops, results, facts),
         charts=tuple(charts(ops, facts, results)),
         messages=diagram(read_traces(traces or {}, origin, workload) if traces else None, results),
-        drill=tuple(drill(ops, results)),
-        witnesses=tuple(_witnesses(c) for c in checks if c.get("witnesses")),
+        drill=drilled,
+        drill_caption=CAPTION,
+        witnesses=tuple(
+            _witnesses(c, {d.client for d in drilled}) for c in checks if c.get("witnesses")
+        ),
     )
 
 
@@ -128,27 +149,46 @@ def _clock(ops: Sequence[Op]) -> tuple[float | None, float]:
     return origin, workload
 
 
+def _anchor(c: dict[str, Any]) -> str:
+    return f"w-{c['name']}" if c.get("witnesses") else ""
+
+
+def _headlines(checks: Sequence[dict[str, Any]]) -> list[Headline]:
+    """The sentence of each check that did not hold (`checkers.headline`, the terminal's)."""
+    out = []
+    for c in checks:
+        sentence = headline(CheckResult.from_json(c))
+        if sentence is not None:
+            out.append(Headline(str(c["name"]), sentence, _anchor(c)))
+    return out
+
+
 def _row(c: dict[str, Any]) -> CheckRow:
-    summary = []
-    for key, value in c.get("summary", {}).items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items())
-        summary.append((str(key), str(value)))
     return CheckRow(
         name=str(c["name"]),
         description=str(c.get("description", "")),
         label="vacuous" if c.get("vacuous") else str(c["validity"]),
         color=COLORS.get(c["validity"], "#999"),
-        summary=tuple(summary),
+        figures=figures(CheckResult.from_json(c)),
         limits=tuple(str(limit.get("text", "")) for limit in c.get("limits", [])),
         error=str(c.get("error") or ""),
+        anchor=_anchor(c),
     )
 
 
-def _witnesses(c: dict[str, Any]) -> Witnesses:
-    shown = tuple((str(w.get("problem", "")), _fields(w)) for w in c["witnesses"])
+def _witnesses(c: dict[str, Any], drilled: set[str]) -> Witnesses:
+    shown = tuple(
+        Shown(
+            str(w.get("problem", "")),
+            _fields(w),
+            f"d-{w['client']}" if w.get("client") in drilled else "",
+        )
+        for w in c["witnesses"]
+    )
     count = int(c.get("witness_count", len(shown)))
-    return Witnesses(str(c["name"]), count, shown, OPEN_WITNESSES, max(0, count - len(shown)))
+    return Witnesses(
+        str(c["name"]), _anchor(c), count, shown, OPEN_WITNESSES, max(0, count - len(shown))
+    )
 
 
 def _flat(value: Any) -> str:

@@ -304,9 +304,10 @@ def write_witnesses(path: Path, results: Sequence[CheckResult]) -> None:
 
 
 def write_report(path: Path) -> Path:
-    """Render `report.html` from the run directory's results and history."""
+    """Render `report.html` from the run directory's results and history (on the run's clock,
+    as the report takes it: the servers' trace lines are placed from it)."""
     run = RunDir(path)
-    ops = run.read_history() if run.history.exists() else []
+    ops = read_history(run.history) if run.history.exists() else []
     html = render(run.read_results(), ops, run.path, read_traces(run.logs))
     run.report.write_text(html, encoding="utf-8")
     return run.report
