@@ -59,13 +59,17 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     "disconnect": _shape(
         "info", "code reason by_client reconnect_in", "the socket closed; when it retries"
     ),
-    "join": _shape("invoke ok fail info", "topic join_ref response reason error", "a channel join"),
+    "join": _shape(
+        "invoke ok fail info",
+        "topic join_ref response reason error cursor",
+        "a channel join; `cursor`: the position it asked to be caught up from",
+    ),
     "leave": _shape("invoke ok", "topic join_ref", "the app leaves a channel"),
     "channel_error": _shape("info", "topic join_ref reason", "phx_error: the channel crashed"),
     "channel_close": _shape("ok", "topic join_ref reason", "phx_close, or the end of a leave"),
     "recv": _shape(
         "ok",
-        "topic event id join_ref frame_join_ref state publisher seq",
+        "topic event id join_ref frame_join_ref state publisher seq cursor",
         "a message delivered to a channel",
     ),
     "recv_stale": _shape(

@@ -21,6 +21,10 @@ Test knobs, so every protocol path can be exercised against a real process:
                  {"user": NAME}      who the client is (only the timer_once_per_user bug reads it)
                  {"dedupe": true}    intercept `new_msg` (handle_out) and skip ids this channel
                                      has already pushed: per-channel state, as in point 6
+                 {"since": N|null}   catch-up (`_catchup`): every stored message after position
+                                     N, then the live ones, in order, each once (at least once)
+
+Every `new_msg` broadcast carries the message's position in its room as `seq` (the store's).
     events       echo (reply ok with the payload), noreply (never answers), crash (the channel
                  raises: phx_error), stop (reply ok, then phx_close); any other event crashes the
                  channel, as a missing handle_in clause does in Phoenix.
@@ -36,6 +40,7 @@ from typing import Any
 
 import trio
 
+from ._catchup import CatchUp, remember
 from ._socket import Channel, ChannelContext, Error, HandleResult, JoinResult, NoReply, Ok, Stop
 
 ROOM_PREFIX = "room:"
@@ -57,6 +62,7 @@ class RoomChannel:
         self.tick_ms: float | None = None
         self.user = ""
         self.pushed_ids: set[str] = set()
+        self.catch_up: CatchUp | None = None
 
     async def join(self, params: Any) -> JoinResult:
         if not isinstance(params, dict):
@@ -69,6 +75,13 @@ class RoomChannel:
                 return Error({"reason": f"join_delay_ms must be at most {MAX_JOIN_DELAY_MS}"})
             await trio.sleep(delay / 1000)
         if params.get("dedupe"):
+            self.intercept = frozenset({"new_msg"})
+        if "since" in params:
+            since = params["since"]
+            if since is not None and (not isinstance(since, int) or since < 0):
+                return Error({"reason": "since must be a position (an integer >= 0) or null"})
+            self.catch_up = CatchUp(self.context, since)
+            await self.catch_up.joined()
             self.intercept = frozenset({"new_msg"})
         tick = params.get("tick_ms")
         if isinstance(tick, int | float) and tick > 0:
@@ -84,6 +97,8 @@ class RoomChannel:
         if ctx.services.bugs.on("duplicate_after_rejoin"):
             for message in await ctx.services.store.history(ctx.topic, limit=REPLAY_ON_JOIN):
                 ctx.push("new_msg", message.payload())
+        if self.catch_up is not None:
+            ctx.start_soon(self.catch_up.run)
         if self.tick_ms is not None:
             if ctx.services.bugs.on("timer_once_per_user"):
                 key = (self.user, ctx.topic)
@@ -138,8 +153,12 @@ class RoomChannel:
         services = ctx.services
         if services.bugs.on("ack_before_persist"):
             return self._write_behind(message_id, payload)
-        new = await services.store.append(ctx.topic, message_id, payload, ctx.node)
-        if new or services.bugs.on("broadcast_retried_publish"):
+        pos = await services.store.append(ctx.topic, message_id, payload, ctx.node)
+        if pos is not None:
+            payload = {**payload, "seq": pos}
+            if services.bugs.on("catch_up_from_memory"):
+                remember(ctx.topic, payload)
+        if pos is not None or services.bugs.on("broadcast_retried_publish"):
             if services.bugs.on("reorder_publisher"):
                 services.spawn(lambda: self._broadcast_later(payload))
             else:
@@ -167,6 +186,9 @@ class RoomChannel:
         self.context.broadcast("new_msg", payload)
 
     def handle_out(self, event: str, payload: Any) -> Any | None:
+        if event == "new_msg" and self.catch_up is not None:
+            self.catch_up.offer(payload)  # pushed by the catch-up, in position order
+            return None
         if event == "new_msg" and isinstance(payload, dict):
             message_id = payload.get("id")
             if isinstance(message_id, str):

@@ -58,6 +58,26 @@ CATALOGUE: dict[str, str] = {
         "a node restarted after a crash finds its old pid file and skips dialing its peers, so "
         "its broadcasts never reach the rest of the cluster again"
     ),
+    "catch_up_off_by_one": (
+        "catch-up takes `since` as inclusive: a client that rejoins with since=N is assumed to "
+        "have N+1 already, so the first message it missed is never sent (at-least-once broken)"
+    ),
+    "catch_up_from_memory": (
+        "catch-up replays from the node's own memory of the messages it saw, not the store: "
+        "what other nodes published during a netsplit, or anything before a restart, is lost"
+    ),
+    "catch_up_subscribe_late": (
+        "catch-up reads the replay before subscribing and then trusts the first live message: "
+        "a message published between the read and the subscription is lost (a gap at the seam)"
+    ),
+    "catch_up_no_dedupe": (
+        "catch-up pushes live messages as they come during the replay: one published between "
+        "the subscription and the read arrives twice (duplicates at the seam)"
+    ),
+    "catch_up_capped": (
+        "catch-up replays only the last 20 messages after `since`: a client that was away "
+        "longer never gets the older ones"
+    ),
 }
 
 

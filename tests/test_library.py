@@ -46,6 +46,7 @@ CATCHES = {
     "docker": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
     "compose": ("duplicate_after_rejoin", "at_most_once", r"delivered \d+ times"),
     "busy-room": ("forget_remote_interest_after_restart", "delivery", "never received"),
+    "catch-up": ("catch_up_from_memory", "delivery", "never got"),
 }
 
 

@@ -213,10 +213,31 @@ async def test_dedupe_intercept_skips_ids_already_pushed(node):
         await b.recv()
         await a.push("room:1", ja, "new_msg", {"id": "m1"})
         # intercepted: a per-client push carrying b's join_ref instead of the fastlane broadcast
-        assert await b.recv() == [jb, None, "room:1", "new_msg", {"id": "m1"}]
+        assert await b.recv() == [jb, None, "room:1", "new_msg", {"id": "m1", "seq": 1}]
         node.node.pubsub.broadcast("room:1", "new_msg", {"id": "m1"})  # a replay of the same id
         await a.push("room:1", ja, "new_msg", {"id": "m2"})
-        assert await b.recv() == [jb, None, "room:1", "new_msg", {"id": "m2"}]
+        assert await b.recv() == [jb, None, "room:1", "new_msg", {"id": "m2", "seq": 2}]
+
+
+async def test_a_join_with_since_is_caught_up_from_the_store_then_live_in_order(node):
+    """Every broadcast carries its position (`seq`); a join with `since` gets the stored
+    messages after it, then the live ones, each once (a live one the replay had is skipped)."""
+    async with open_raw(node.url()) as a, open_raw(node.url()) as b:
+        ja, _ = await a.join("room:1")
+        await a.recv()
+        for n in (1, 2, 3):
+            await a.push("room:1", ja, "new_msg", {"id": f"m{n}"})
+        jb, _ = await b.join("room:1", {"since": 1})
+        frames = await b.recv_until(lambda f: f[3] == "new_msg" and f[4]["seq"] == 3)
+        assert [f[4] for f in frames if f[3] == "new_msg"] == [
+            {"id": "m2", "seq": 2},
+            {"id": "m3", "seq": 3},
+        ]
+        node.node.pubsub.broadcast("room:1", "new_msg", {"id": "m3", "seq": 3})  # again: skipped
+        await a.push("room:1", ja, "new_msg", {"id": "m4"})
+        assert await b.recv() == [jb, None, "room:1", "new_msg", {"id": "m4", "seq": 4}]
+        refused = await b.join("room:2", {"since": "x"})
+        assert refused[1][4]["status"] == "error"
 
 
 async def test_recurring_push_goes_to_one_client_and_stops_on_leave(node):

@@ -32,6 +32,12 @@ MATRIX = [
     ("redis_echo", "redis", "at_most_once", r"delivered \d+ times"),
     ("duplicate_after_rejoin", "redis", "at_most_once", r"delivered \d+ times"),
     ("client:no_rejoin", "kill", "rejoin", "was not joined again"),
+    # the catch-up's own defects (`server_under_test/_catchup.py`), under at_least_once
+    ("catch_up_off_by_one", "catch-up", "delivery", "never got"),
+    ("catch_up_from_memory", "catch-up", "delivery", "never got"),
+    ("catch_up_subscribe_late", "catch-up", "delivery", "never got"),
+    ("catch_up_no_dedupe", "catch-up", "at_most_once", r"delivered \d+ times"),
+    ("catch_up_capped", "catch-up", "delivery", "never got"),
 ]
 
 
@@ -76,7 +82,7 @@ AROUND = {
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize(
-    "scenario", ["kill", "partition", "duplicate-join", "leave", "steady", "redis"]
+    "scenario", ["kill", "partition", "duplicate-join", "leave", "steady", "redis", "catch-up"]
 )
 async def test_the_correct_server_is_never_flagged(tmp_path, scenario, seed):
     result = await run_scenario(load(scenario), RunOptions(out=tmp_path, seed=seed))

@@ -9,10 +9,12 @@ adding a checker is one module and one registry line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from ._facts import Facts
@@ -42,7 +44,10 @@ class Check(Generic[Opts]):
     description: str
     default: bool = True
     timing: bool = False
-    nouns: tuple[str, str] = ("violation", "violations")
+    nouns: tuple[str, str] | Callable[[Mapping[str, Any]], tuple[str, str]] = (
+        "violation",
+        "violations",
+    )  # or a function of the summary (a check whose options change what it counts)
     for_clients: bool = False
     says: Callable[[Mapping[str, Any]], str] | None = None  # its summary in words, with units
 
@@ -74,6 +79,18 @@ def counted(value: Any, noun: str, plural: str | None = None) -> str:
     """`1 room`, `3 rooms`, `14,451 deliveries` (`plural` where adding an s is wrong)."""
     many = plural if plural is not None else f"{noun}s"
     return f"{count(value)} {noun if value == 1 else many}"
+
+
+def quantiles(values: Sequence[float] | npt.NDArray[np.float64]) -> dict[str, float]:
+    """`{p50, p99, max}` of some seconds (rounded to the millisecond); `{}` of none."""
+    ordered = np.sort(np.asarray(values, np.float64))
+    if not len(ordered):
+        return {}
+
+    def pick(q: float) -> float:
+        return round(float(ordered[min(len(ordered) - 1, int(q * len(ordered)))]), 3)
+
+    return {"p50": pick(0.5), "p99": pick(0.99), "max": round(float(ordered[-1]), 3)}
 
 
 def percentiles(figures: Any) -> str:

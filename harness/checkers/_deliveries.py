@@ -94,6 +94,7 @@ class Deliveries:
     positions: Sequence[int] = ()
     messages: int = 0  # the message codes there were when the keys were made
     _firsts: Ints | None = None  # the keys of first deliveries, sorted (`received`)
+    _first_times: Floats | None = None  # their times, in the same order
 
     def __len__(self) -> int:
         return len(self.clients)
@@ -121,6 +122,27 @@ class Deliveries:
         firsts, width = self._firsts, self.messages
         low, high = np.searchsorted(firsts, (pair * width, (pair + 1) * width))
         return firsts[low:high] - pair * width
+
+    def first_times(
+        self, client: str, topic: str, codes: tuple[Codes, Codes]
+    ) -> tuple[Ints, Floats]:
+        """The codes of the messages `client` received on `topic`, ascending, and when each
+        first arrived."""
+        got = self.received(client, topic, codes)
+        if not len(got):
+            return got, np.zeros(0)
+        if self._first_times is None:
+            order = np.argsort(self.key[self.first], kind="stable")
+            self._first_times = self.times[self.first][order]
+        assert self._firsts is not None  # made by `received`
+        c, t = codes[0].get(client), codes[1].get(topic)
+        assert c is not None
+        assert t is not None
+        key = c * self.span + t
+        if self.pairs is not None:
+            key = int(np.searchsorted(self.pairs, key))
+        at = np.searchsorted(self._firsts, key * self.messages + got)
+        return got, self._first_times[at]
 
     def repeats(self) -> list[list[int]]:
         """Each key delivered more than once: the indices of all its deliveries, in order; the

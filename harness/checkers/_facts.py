@@ -113,6 +113,7 @@ class Facts:
     stale: list[Op] = field(default_factory=list)
     pushes: list[Op] = field(default_factory=list)  # recv ops of any other event (`pushes`)
     memberships: dict[tuple[str, str], list[Membership]] = field(default_factory=dict)
+    cursors: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # a join's `cursor`
     expected_topics: dict[str, set[str]] = field(default_factory=dict)
     losses: dict[str, list[Op]] = field(default_factory=dict)  # client -> disconnect ops
     connections: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # end: inf

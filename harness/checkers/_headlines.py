@@ -51,7 +51,8 @@ def headline(result: CheckResult) -> str | None:
         return "; ".join(limit.text for limit in result.limits if not limit.ok)
     count = int(result.summary.get("violations", len(result.witnesses)))
     check = CHECKS.get(result.name)
-    one, many = check.nouns if check is not None else ("violation", "violations")
+    nouns = check.nouns if check is not None else ("violation", "violations")
+    one, many = nouns(result.summary) if callable(nouns) else nouns
     what = f"{count} {one if count == 1 else many}"
     who = _who(result.witnesses, "for" if check is not None and check.for_clients else "to")
     when = _reforming(result.witnesses) or _when(result.witnesses)

@@ -210,6 +210,8 @@ def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
         topic = str(v.get("topic"))
         if op.type == "invoke":
             facts.expected_topics.setdefault(op.process, set()).add(topic)
+            if "cursor" in v:  # the position it asked to be caught up from
+                facts.cursors[(op.process, topic, str(v.get("join_ref")))] = v["cursor"]
         elif op.type == "ok":
             _close(facts, joined, (op.process, topic), op.time)
             joined[(op.process, topic)] = (str(v.get("join_ref")), op.node, op.time)

@@ -7,13 +7,15 @@
   every client is joined to all its topics: a client that is connected but not joined is the
   source material's "one socket and zero channels" (point 2). Topics the server closed for good
   (`phx_close`) are not expected back.
-* `delivery` (`settle`, default 3 s): every acknowledged message whose publish falls outside
-  every fault window (each extended by `settle` after it heals) reaches every client that was
-  joined to its topic from before the publish until after the acknowledgement. Losses inside
-  fault windows are counted and reported, never failed: at-most-once allows them. A loss
-  published while the cluster was still re-forming after a heal, for longer than `settle`
-  (the readiness probe measured it: `Facts.formations`), says so in its witness (`reforming`),
-  so the sentence names the re-formation time against `settle`.
+* `delivery` (`guarantee: at_most_once`, the default; `settle`, default 3 s): every acknowledged
+  message whose publish falls outside every fault window (each extended by `settle` after it heals)
+  reaches every client that was joined to its topic from before the publish until after the
+  acknowledgement. Losses inside fault windows are counted and reported, never failed: at-most-once
+  allows them. A loss published while the cluster was still re-forming after a heal, for longer than
+  `settle` (the readiness probe measured it: `Facts.formations`), says so in its witness
+  (`reforming`), so the sentence names the re-formation time against `settle`. Under `guarantee:
+  at_least_once` (`within`, default 5 s), for an app that catches its clients up on rejoin, nothing
+  is allowed to be lost, fault windows included (`_catchup`).
 
 Both depend on the harness keeping time (`timing=True`): where its own load generator fell
 behind, `harness.checkers._distress` turns their violations into `unknown`. `rejoin` is vacuous
@@ -25,31 +27,23 @@ vacuous when no acknowledged message outside fault windows was expected by any j
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import model_validator
 
-from ..grammar.units import Duration
+from ..grammar.units import Duration, OneOf
 from ..witness import Witness
-from ._check import Check, Options, count, percentiles, seconds
+from ._catchup import at_least_once
+from ._check import Check, Options, count, percentiles, quantiles, seconds
 from ._facts import Facts, Membership, Publish, describe
 from ._result import KEPT, CheckResult, vacuous, verdict
 
 DEFAULT_WITHIN = 15.0
 DEFAULT_SETTLE = 3.0
-
-
-def _percentiles(values: Sequence[float] | npt.NDArray[np.float64]) -> dict[str, float]:
-    ordered = np.sort(np.asarray(values, np.float64))
-    if not len(ordered):
-        return {}
-
-    def pick(q: float) -> float:
-        return round(float(ordered[min(len(ordered) - 1, int(q * len(ordered)))]), 3)
-
-    return {"p50": pick(0.5), "p99": pick(0.99), "max": round(float(ordered[-1]), 3)}
+DEFAULT_WITHIN_CAUGHT_UP = 5.0  # `delivery` under at_least_once: the deadline after a (re)join
 
 
 def rejoin(facts: Facts, options: RejoinOptions) -> CheckResult:
@@ -146,7 +140,7 @@ def rejoin(facts: Facts, options: RejoinOptions) -> CheckResult:
             "channel_errors": len(facts.channel_errors),
             "rejoined": len(times),
             "undecided": undecided,
-            "time_to_rejoin": _percentiles(times),
+            "time_to_rejoin": quantiles(times),
             "within": within,
         },
     )
@@ -174,6 +168,10 @@ def _connected_at_end(facts: Facts, client: str) -> bool:
 
 
 def delivery(facts: Facts, options: DeliveryOptions) -> CheckResult:
+    if options.guarantee == "at_least_once":
+        return at_least_once(
+            facts, DEFAULT_WITHIN_CAUGHT_UP if options.within is None else options.within
+        )
     settle = DEFAULT_SETTLE if options.settle is None else options.settle
     deliveries, messages = facts.deliveries, facts.messages
     by_topic: dict[str, list[Membership]] = defaultdict(list)
@@ -299,6 +297,8 @@ def _rejoin_says(s: Mapping[str, Any]) -> str:
 
 
 def _delivery_says(s: Mapping[str, Any]) -> str:
+    if s.get("guarantee") == "at_least_once":
+        return _caught_up_says(s)
     expected, lost = int(s.get("expected_deliveries", 0)), int(s.get("lost_outside_faults", 0))
     inside = int(s.get("lost_inside_faults", 0))
     allowed = f"; {count(inside)} lost inside the faults (allowed: at most once)" if inside else ""
@@ -308,12 +308,52 @@ def _delivery_says(s: Mapping[str, Any]) -> str:
     )
 
 
+def _caught_up_says(s: Mapping[str, Any]) -> str:
+    due, on_time = int(s.get("expected_deliveries", 0)), int(s.get("delivered", 0))
+    wrong = [
+        f"{count(s[key])} {word}"
+        for key, word in (("missing", "missing"), ("late", "late"))
+        if s.get(key)
+    ]
+    undecided = f", {count(s.get('undecided'))} undecided" if s.get("undecided") else ""
+    return (
+        f"{count(on_time)} of {count(due)} deliveries due arrived within"
+        f" {seconds(s.get('within'))} ({count(s.get('caught_up'))} caught up after a rejoin,"
+        f" {count(s.get('live'))} live{', ' + ', '.join(wrong) if wrong else ''}{undecided});"
+        f" time to catch up {percentiles(s.get('time_to_catch_up'))}"
+    )
+
+
+def _delivery_nouns(s: Mapping[str, Any]) -> tuple[str, str]:
+    if s.get("guarantee") == "at_least_once":
+        return ("gap in the catch-up", "gaps in the catch-up")
+    return ("message lost outside the faults", "messages lost outside the faults")
+
+
 class RejoinOptions(Options):
     within: Duration | None = None
 
 
+Guarantee = Literal["at_most_once", "at_least_once"]
+
+
 class DeliveryOptions(Options):
+    """`guarantee`: at_most_once (Phoenix's: losses inside fault windows + `settle` allowed) or
+    at_least_once (an app that catches up on rejoin: nothing lost, each message by `within`)."""
+
+    guarantee: Annotated[Guarantee, OneOf(("at_most_once", "at_least_once"))] = "at_most_once"
     settle: Duration | None = None
+    within: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_deadline(self) -> DeliveryOptions:
+        if self.guarantee == "at_least_once" and self.settle is not None:
+            raise ValueError(
+                "settle applies to at_most_once; under at_least_once `within` is the deadline"
+            )
+        if self.guarantee == "at_most_once" and self.within is not None:
+            raise ValueError("within applies to guarantee: at_least_once (at_most_once: settle)")
+        return self
 
 
 REJOIN = Check(
@@ -330,8 +370,9 @@ DELIVERY = Check(
     "delivery",
     delivery,
     DeliveryOptions,
-    "outside fault windows (+ settle) every message reaches every joined client",
+    "outside fault windows (+ settle) every message reaches every joined client"
+    " (at_least_once: every message, by `within` after a rejoin)",
     timing=True,
-    nouns=("message lost outside the faults", "messages lost outside the faults"),
+    nouns=_delivery_nouns,
     says=_delivery_says,
 )

@@ -22,10 +22,10 @@ import numpy as np
 
 from ..grammar.units import Duration, Fraction
 from ..witness import Witness
-from ._check import Check, Options, count, percentiles
+from ._check import Check, Options, count, percentiles, quantiles
 from ._facts import Facts
 from ._result import CheckResult, Limit, vacuous
-from .liveness import DEFAULT_SETTLE, _percentiles
+from .liveness import DEFAULT_SETTLE
 
 FIGURES = ("p50", "p99", "max")
 
@@ -46,8 +46,8 @@ def latency(facts: Facts, options: LatencyOptions) -> CheckResult:
         calm &= ~((x.start <= times) & (x.end >= invoked[message]))
     steady = all_latencies[calm]
     summary: dict[str, Any] = {
-        "all": _percentiles(all_latencies),
-        "steady": _percentiles(steady),
+        "all": quantiles(all_latencies),
+        "steady": quantiles(steady),
         "deliveries": len(all_latencies),
         "scope": scope,
     }

@@ -8,7 +8,7 @@ Defaults are the reference server's demo app (socket `/socket/websocket`, topics
       socket: {path: /chat/socket/websocket, params: {token: "..."}}
       join: {payload: {nick: "{client}"}}
       publish: {event: post, payload: {msg: {id: "{id}", text: "{body}"}}}
-      deliver: {event: posted, id: msg.id}
+      deliver: {event: posted, id: msg.id}     # cursor: seq, for an app that catches up
       read:
         http: {url: "http://{host}:{port}/api/messages?topic={topic}", messages: items, id: msg_id}
 
@@ -38,7 +38,7 @@ from .units import Duration, OneOf
 
 PLACES: dict[str, frozenset[str]] = {
     "socket.params": frozenset({"client", "run"}),
-    "join.payload": frozenset({"client", "topic", "run"}),
+    "join.payload": frozenset({"client", "topic", "run", "cursor"}),
     "publish.payload": frozenset({"id", "body", "client", "topic", "seq", "publisher", "run"}),
     "read.push.payload": frozenset({"topic", "run"}),
     "read.http.url": frozenset({"host", "port", "topic", "run"}),
@@ -100,10 +100,14 @@ class PublishSpec(_Section):
 
 
 class DeliverSpec(_Section):
-    """The broadcast event that counts as a delivery, and where its message id is."""
+    """The broadcast event that counts as a delivery, where its message id is, and (for an app
+    that catches up on rejoin) where its position is: each client keeps the last `cursor` it
+    saw per topic and joins with it as `{cursor}` (null before any), as a phoenix.js params
+    closure does (`socket.channel(topic, () => ({since: last}))`)."""
 
     event: Event = "new_msg"
     id: DottedPath = "id"
+    cursor: DottedPath | None = None
 
 
 class PushRead(_Section):
@@ -168,3 +172,12 @@ class AppSpec(_Section):
     @classmethod
     def _empty(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _cursor_has_a_source(self) -> AppSpec:
+        if "cursor" in placeholders(self.join.payload) and self.deliver.cursor is None:
+            raise ValueError(
+                "join.payload uses {cursor}: say where each delivery carries its position"
+                " (deliver: {cursor: seq})"
+            )
+        return self

@@ -92,9 +92,14 @@ class ChannelRecord:
     """The client's record of one channel."""
 
     topic: str
-    params: Any
+    params: Any  # the join payload, or (phoenix.js) a function called for it on every join
     state: ChannelState = ChannelState.CLOSED
     join_ref: str | None = None
     rejoin_tries: int = 0
     leave_ref: str | None = None
     buffer: list[PendingPush] = field(default_factory=list)
+
+    def payload(self) -> Any:
+        """The payload of a join sent now: a closure's is made at each join and rejoin, so it
+        can carry what the client saw since (`since: last`, for an app that catches up)."""
+        return self.params() if callable(self.params) else self.params

@@ -26,14 +26,13 @@ with the channel states and their table in `_channel.py`, the notices in `_notic
 * frames with a non-null join_ref other than the channel's current one are dropped (and
   reported as `StaleDropped`, so server bugs stay visible); null join_ref frames reach the
   channel whatever its state, as in phoenix.js.
-* frames the socket queued while disconnected (a join before the first connect, a leave) are
-  flushed on open before rejoins, minus stale ones (1.8.16).
+* frames queued while disconnected (a join before the first connect, a leave) are flushed on
+  open before rejoins, minus stale ones (1.8.16). A join's params may be a closure (`payload`).
 
-`rejoin_on_reconnect=False` models a non-standard client that reconnects but forgets to rejoin
-(the source material's "connected but deaf"). `duplicate_join=True` models a client bug that
-sends every join twice on one connection: the server must close the first. A broadcast that
-reaches a channel the client has closed is `Received` with state `closed` (phoenix.js drops it
-silently; a harness must see it). `phx_close` is final.
+`rejoin_on_reconnect=False`: reconnects, never rejoins ("connected but deaf"). `duplicate_join`:
+every join sent twice on one connection (the server must close the first). A broadcast to a channel
+the client closed is `Received`, state `closed` (phoenix.js drops it; a harness must see it).
+`phx_close` is final.
 """
 
 from __future__ import annotations
@@ -135,6 +134,7 @@ class ClientSocket:
             self.close_request = (1000, "disconnect")
 
     def join(self, topic: str, params: Any = None, now: float = 0.0) -> None:
+        """`socket.channel(topic, params).join()` (`ChannelRecord.params`: payload or closure)."""
         if topic in self.channels and self.channels[topic].state is not ChannelState.CLOSED:
             raise ValueError(f"already joined or joining {topic}")
         channel = ChannelRecord(topic, params if params is not None else {})
@@ -309,10 +309,10 @@ class ClientSocket:
         if not self._move(channel, trigger):
             return
         channel.join_ref = self._ref()
-        self._send(Join(channel.topic, channel.params, channel.join_ref, channel.join_ref))
+        self._send(Join(channel.topic, channel.payload(), channel.join_ref, channel.join_ref))
         if self.duplicate_join:  # the defect: the same join again, the first one now stale
             channel.join_ref = self._ref()
-            self._send(Join(channel.topic, channel.params, channel.join_ref, channel.join_ref))
+            self._send(Join(channel.topic, channel.payload(), channel.join_ref, channel.join_ref))
         self._timers[("join", channel.topic)] = now + self.timings.timeout
         self._notices.append(note.JoinSent(channel.topic, channel.join_ref))
 

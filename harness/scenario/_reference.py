@@ -22,6 +22,11 @@ BUGS: dict[str, str] = {  # name -> what it does, in short (`harness list`)
     "broadcast_retried_publish": "broadcasts a retried publish again though it is stored once",
     "timer_once_per_user": "a recurring push registered node-wide, never ticks after a rejoin",
     "no_link_restore_after_kill": "a stale pid file: a restarted node never dials its peers",
+    "catch_up_off_by_one": "catch-up takes `since` as inclusive: the first missed never comes",
+    "catch_up_from_memory": "catch-up replays from the node's memory, not the store",
+    "catch_up_subscribe_late": "catch-up reads before subscribing: a gap at the seam",
+    "catch_up_no_dedupe": "catch-up pushes live messages during the replay: seam duplicates",
+    "catch_up_capped": "catch-up replays only the last 20 messages",
 }
 MESH_ONLY: frozenset[str] = frozenset(
     {"resend_after_reconnect", "forget_remote_interest_after_restart", "no_link_restore_after_kill"}

@@ -207,7 +207,7 @@ class SwarmClient:
         self._record_notices()
         self._wake.set()
         await trio.sleep(after)
-        self.model.join(topic, self._join_payload(topic), self.clock.now())
+        self.model.join(topic, self._join_params(topic), self.clock.now())
         self._record_notices()
         self._wake.set()
 
@@ -227,7 +227,7 @@ class SwarmClient:
     async def _run(self) -> None:
         now = self.clock.now()
         for topic in self.topics:
-            self.model.join(topic, self._join_payload(topic), now)
+            self.model.join(topic, self._join_params(topic), now)
         self.model.connect()
         self._record_notices()
         first = True
@@ -301,10 +301,21 @@ class SwarmClient:
                 self._rng = random.Random(f"{self._seed}/{self.id}")
             self.node_index = self._rng.randrange(count)
 
-    def _join_payload(self, topic: str) -> dict[str, Any]:
-        values = {"client": self.id, "topic": topic, "run": self.behaviour.run_id}
-        payload = render(self.behaviour.app.join.payload, values)
-        return payload if isinstance(payload, dict) else {}
+    def _join_params(self, topic: str) -> Any:
+        """The join payload; with `{cursor}` in it, a function the model calls on every join
+        and rejoin (the phoenix.js params closure), so each carries the last cursor seen."""
+        template = self.behaviour.app.join.payload
+        values: dict[str, Any] = {"client": self.id, "topic": topic, "run": self.behaviour.run_id}
+        if self.recording.cursor_path is None:
+            payload = render(template, values)
+            return payload if isinstance(payload, dict) else {}
+        cursors = self.recording.cursors
+
+        def params() -> dict[str, Any]:
+            payload = render(template, {**values, "cursor": cursors.get(topic)})
+            return payload if isinstance(payload, dict) else {}
+
+        return params
 
     def _url(self) -> str:
         return socket_url(self.node.url, self.behaviour.app.socket.path, self.params)

@@ -111,7 +111,7 @@ async def _read_push(
     params = {k: str(render(v, values)) for k, v in app.socket.params.items()}
     url = socket_url(node.url, app.socket.path, params)
     async with open_websocket_url(url, max_message_size=MAX_READ) as ws:
-        join = render(app.join.payload, values)
+        join = render(app.join.payload, {**values, "cursor": None})  # a reader has seen none
         await ws.send_message(codec.encode(Join(topic, join, "1", "1")))
         payload = render(read.payload, values)
         await ws.send_message(codec.encode(Push(topic, read.event, payload, "2", "1")))

@@ -64,6 +64,8 @@ class Recording:
         deliver = behaviour.app.deliver
         self.deliver_event, self.deliver_id = deliver.event, deliver.id
         self.id_key = None if "." in deliver.id else deliver.id  # the short path: a plain key
+        self.cursor_path = deliver.cursor
+        self.cursors: dict[str, int | str] = {}  # topic -> the last cursor a delivery carried
         self.own_prefix = f"{behaviour.run_id}-" if behaviour.run_id else ""
         self.received = 0
         self.acknowledged = 0
@@ -94,6 +96,16 @@ class Recording:
         return _notice(self, notice, now)
 
 
+def _cursor(value: Any) -> int | str | None:
+    """A position a delivery carried, as the client keeps it: an integer, or a short string
+    (anything else the server sent is not a position: the client keeps the one it had)."""
+    if type(value) is int and abs(value) < 2**53:
+        return value
+    if type(value) is str and len(value) <= MAX_ID:
+        return value
+    return None
+
+
 def _notice(recording: Recording, notice: Notice, now: float) -> bool:
     if type(notice) is Received:  # most notices by far: no match, no dotted-path walk
         recording.received += 1
@@ -118,22 +130,20 @@ def _notice(recording: Recording, notice: Notice, now: float) -> bool:
                     recording.flush_foreign(now)
                 return False
             recording.foreign_recorded += 1
+        value: dict[str, Any] = {
+            "topic": topic if len(topic) <= MAX_ID else id_text(topic),
+            "event": event if len(event) <= MAX_ID else id_text(event),
+            "id": found if type(found) is str and len(found) <= MAX_ID else id_text(found),
+            "join_ref": notice.join_ref,
+            "frame_join_ref": notice.frame_join_ref,
+            "state": notice.state.value,
+        }
+        if recording.cursor_path is not None and event == recording.deliver_event:
+            cursor = _cursor(dig(payload, recording.cursor_path))
+            if cursor is not None:
+                recording.cursors[topic] = value["cursor"] = cursor
         recording.recorder.record(
-            Op(
-                now,
-                recording.client_id,
-                "ok",
-                "recv",
-                {
-                    "topic": topic if len(topic) <= MAX_ID else id_text(topic),
-                    "event": event if len(event) <= MAX_ID else id_text(event),
-                    "id": found if type(found) is str and len(found) <= MAX_ID else id_text(found),
-                    "join_ref": notice.join_ref,
-                    "frame_join_ref": notice.frame_join_ref,
-                    "state": notice.state.value,
-                },
-                recording.node(),
-            )
+            Op(now, recording.client_id, "ok", "recv", value, recording.node())
         )
         return False
     match notice:
@@ -153,7 +163,10 @@ def _notice(recording: Recording, notice: Notice, now: float) -> bool:
             )
         case JoinSent(topic, join_ref):
             recording.joining[topic] = join_ref
-            recording.record(now, "invoke", "join", {"topic": topic, "join_ref": join_ref})
+            joined: dict[str, Any] = {"topic": topic, "join_ref": join_ref}
+            if recording.cursor_path is not None:  # the cursor the join carried (`{cursor}`)
+                joined["cursor"] = recording.cursors.get(topic)
+            recording.record(now, "invoke", "join", joined)
         case JoinReplied(topic, join_ref, status, response):
             recording.joining.pop(topic, None)
             if status == "ok":

@@ -36,10 +36,21 @@ function connect(cmd) {
 
 function join(cmd) {
   const id = cmd.chan || cmd.topic;
-  const ch = socket.channel(cmd.topic, cmd.params || {});
+  // `catchUp: {param, field, event}`: the at-least-once idiom, a params closure that phoenix.js
+  // evaluates on every join and rejoin, carrying the last position a delivery brought.
+  let last = null;
+  const c = cmd.catchUp;
+  const closure = () => {
+    const made = { ...(cmd.params || {}), [c.param]: last };
+    emit({ ev: "join_params", chan: id, params: made });
+    return made;
+  };
+  const params = c ? closure : cmd.params || {};
+  const ch = socket.channel(cmd.topic, params);
   channels.set(id, ch);
   const original = ch.onMessage.bind(ch);
   ch.onMessage = (event, payload, ref) => {
+    if (c && event === c.event && payload && payload[c.field] !== undefined) last = payload[c.field];
     if (!event.startsWith("phx_") && !event.startsWith("chan_reply_")) {
       emit({ ev: "message", chan: id, topic: cmd.topic, event, payload, join_ref: ch.joinRef(), state: ch.state });
     }

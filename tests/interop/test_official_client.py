@@ -343,3 +343,48 @@ async def test_partitioned_peer_link_drops_remote_broadcasts_then_they_flow_agai
         await b.wait_for(
             lambda e: e["ev"] == "message" and e.get("payload", {}).get("id") == "from-n1"
         )
+
+
+async def test_catch_up_with_a_params_closure_gets_what_it_missed_in_order(local_cluster):
+    """The at-least-once idiom with the official client: `socket.channel(topic, () => ({since:
+    last}))`. A subscriber on n2 sees #1-#3, n2 is killed, a publisher on n1 publishes #4-#8
+    meanwhile, n2 comes back: the rejoin carries since=3 and the reference server's catch-up
+    sends #4-#8 from the store, in order, once, then live ones (#9)."""
+    nodes = await local_cluster(("n1", "n2"))
+    n1, n2 = nodes["n1"], nodes["n2"]
+    await wait_links(nodes, "up", [("n1", "n2"), ("n2", "n1")])
+    catch_up = {"param": "since", "field": "seq", "event": "new_msg"}
+    async with open_js_client() as sub, open_js_client() as pub:
+        await connected(sub, n2)
+        mark = sub.mark()
+        await sub.send("join", topic="room:1", chan="room:1", catchUp=catch_up)
+        await sub.wait_ev("join_ok", chan="room:1", after=mark)
+        await connected(pub, n1)
+        await joined(pub)
+
+        async def publish(n: int) -> None:
+            await pub.send("push", chan="room:1", event="new_msg", payload={"id": f"m{n}"}, tag=n)
+            assert (await pub.wait_ev("reply", tag=n))["status"] == "ok"
+
+        for n in (1, 2, 3):
+            await publish(n)
+        await sub.wait_for(lambda e: len(sub.all("message", event="new_msg")) >= 3)
+        mark = sub.mark()
+        await n2.kill()
+        await sub.wait_ev("close", after=mark)
+        for n in range(4, 9):
+            await publish(n)
+        await n2.start()
+        await wait_links(nodes, "up", [("n1", "n2"), ("n2", "n1")])
+        rejoined = await sub.wait_ev("join_ok", chan="room:1", after=mark)
+        await sub.wait_for(lambda e: len(sub.all("message", event="new_msg")) >= 8)
+        await publish(9)
+        await sub.wait_for(lambda e: len(sub.all("message", event="new_msg")) >= 9)
+        got = [
+            (m["payload"]["id"], m["payload"]["seq"]) for m in sub.all("message", event="new_msg")
+        ]
+        assert got == [(f"m{n}", n) for n in range(1, 10)]
+        sent = [e["params"] for e in sub.all("join_params")]
+        assert sent[0] == {"since": None}  # the first join had seen nothing
+        assert {"since": 3} in sent[1:]  # the rejoin that was answered carried the last seen
+        assert rejoined["state"] == "joined"
