@@ -151,3 +151,18 @@ def test_delivery_options_say_what_belongs_to_which_guarantee(options, says):
     text = f"name: x\nduration: 2s\nchecks:\n  delivery: {options}\n"
     with pytest.raises(HarnessError, match=says):
         parse_scenario(text, "x.yaml")
+
+
+def test_the_report_draws_the_time_each_rejoin_took_to_catch_up():
+    from harness.checkers import assess
+    from harness.report import view
+
+    h = away_and_back(caught_up=True)
+    assessment = assess(h.history(), {"delivery": AT_LEAST_ONCE})
+    results = {"checks": [r.to_json() for r in assessment.results], "validity": "valid"}
+    (chart,) = [c for c in view(results, h.history()).charts if c.key == "catch_up"]
+    assert chart.caption.startswith("2 deliveries caught up after 1 rejoin, 10 live, 0 late")
+    assert any("1 rejoins caught up in" in m.title for m in chart.marks)
+    plain = assess(h.history(), {"delivery": {}})
+    results = {"checks": [r.to_json() for r in plain.results], "validity": "valid"}
+    assert not [c for c in view(results, h.history()).charts if c.key == "catch_up"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from .._gc import paused_gc
 from ..history import Op, workload_clock
+from ._catchup import CatchUp, catch_up
 from ._check import Check, Options
 from ._distress import distress_of, load_figures, temper
 from ._facts import Distress, Facts, Membership, Publish, Window
@@ -111,6 +112,7 @@ __all__ = [
     "DESCRIPTIONS",
     "REGISTRY",
     "Assessment",
+    "CatchUp",
     "Check",
     "CheckResult",
     "Distress",
@@ -124,6 +126,7 @@ __all__ = [
     "Window",
     "assess",
     "assess_facts",
+    "catch_up",
     "check_all",
     "combine",
     "facts_of",

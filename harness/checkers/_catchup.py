@@ -51,20 +51,70 @@ class Gap:
     late: list[float] = field(default_factory=list)  # per message: seconds late, or inf
 
 
+@dataclass(slots=True)
+class CatchUp:
+    """What `catch_up` found: deliveries due, on time (caught up after a rejoin, or live), late,
+    missing, undecided; each rejoin's time to catch up; the gaps."""
+
+    due: int = 0
+    on_time: int = 0
+    caught_up: int = 0
+    late: int = 0
+    missing: int = 0
+    undecided: int = 0
+    rejoins: int = 0
+    acknowledged: int = 0
+    times: list[float] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+
+
 def at_least_once(facts: Facts, within: float) -> CheckResult:
+    found = catch_up(facts, within)
+    summary: dict[str, Any] = {
+        "guarantee": "at_least_once",
+        "within": within,
+        "acknowledged_messages": found.acknowledged,
+        "expected_deliveries": found.due,
+        "delivered": found.on_time,
+        "caught_up": found.caught_up,
+        "live": found.on_time - found.caught_up,
+        "late": found.late,
+        "missing": found.missing,
+        "undecided": found.undecided,
+        "rejoins": found.rejoins,
+        "time_to_catch_up": quantiles(found.times),
+        "gaps": len(found.gaps),
+    }
+    if not found.due:
+        return vacuous(
+            "delivery",
+            "no acknowledged message was published on a topic a client had joined",
+            summary,
+        )
+    if not found.rejoins:
+        return vacuous(
+            "delivery", "no client joined a topic again: the catch-up was not exercised", summary
+        )
+    publishes = list(facts.publishes.values())  # by message code
+    gaps = sorted(found.gaps, key=lambda g: (publishes[g.messages[0]].invoked, g.client))
+    positions = _positions(facts, [m for g in gaps[:KEPT] for m in g.messages])
+    witnesses = [_witness(facts, g, publishes, positions, within) for g in gaps[:KEPT]]
+    return verdict("delivery", witnesses, summary, len(gaps))
+
+
+def catch_up(facts: Facts, within: float) -> CatchUp:
+    """Every client's deliveries of every topic judged against the at-least-once deadline."""
     messages, deliveries = facts.messages, facts.deliveries
     invoked, completed = messages.invoked, messages.completed
     acknowledged = messages.ok & ~np.isnan(completed)
     codes = (facts.clients, facts.topics)
-    due = on_time = late = missing = undecided = caught_up = 0
-    rejoined = 0
-    catch_up_times: list[float] = []
-    gaps: list[Gap] = []
+    found = CatchUp(acknowledged=int(acknowledged.sum()))
+    gaps = found.gaps
     for (client, topic), memberships in sorted(facts.memberships.items()):
         code = facts.topics.get(topic)
         if code is None or not memberships:
             continue
-        rejoined += len(memberships) - 1
+        found.rejoins += len(memberships) - 1
         starts = np.array([m.start for m in memberships])
         ends = np.array([m.end for m in memberships])
         of_topic = np.flatnonzero(acknowledged & (messages.topic == code))
@@ -86,18 +136,18 @@ def at_least_once(facts: Facts, within: float) -> CheckResult:
         is_on_time = received & (arrived <= deadline)
         is_late = received & (arrived > deadline)
         is_missing = ~received & decided
-        due += int(decided.sum())
-        on_time += int(is_on_time.sum())
-        late += int(is_late.sum())
-        missing += int(is_missing.sum())
-        undecided += int((~decided).sum())
+        found.due += int(decided.sum())
+        found.on_time += int(is_on_time.sum())
+        found.late += int(is_late.sum())
+        found.missing += int(is_missing.sum())
+        found.undecided += int((~decided).sum())
         # through a rejoin: on time, and it arrived in a membership that began after the publish
         arrived_in = np.searchsorted(starts, arrived, side="right") - 1
         through = is_on_time & ~throughout & (arrived_in >= after)
-        caught_up += int(through.sum())
+        found.caught_up += int(through.sum())
         for r in np.unique(after[through]).tolist():
             took = arrived[through & (after == r)] - starts[r]
-            catch_up_times.append(float(took.max()))
+            found.times.append(float(took.max()))
         wrong = np.flatnonzero(is_late | is_missing)
         for i in wrong.tolist():
             joined_through = bool(throughout[i])
@@ -108,36 +158,7 @@ def at_least_once(facts: Facts, within: float) -> CheckResult:
                 gaps.append(Gap(client, topic, rejoin, during))
             gaps[-1].messages.append(int(of_topic[i]))
             gaps[-1].late.append(float(arrived[i] - deadline[i]) if received[i] else INF)
-    summary: dict[str, Any] = {
-        "guarantee": "at_least_once",
-        "within": within,
-        "acknowledged_messages": int(acknowledged.sum()),
-        "expected_deliveries": due,
-        "delivered": on_time,
-        "caught_up": caught_up,
-        "live": on_time - caught_up,
-        "late": late,
-        "missing": missing,
-        "undecided": undecided,
-        "rejoins": rejoined,
-        "time_to_catch_up": quantiles(catch_up_times),
-        "gaps": len(gaps),
-    }
-    if not due:
-        return vacuous(
-            "delivery",
-            "no acknowledged message was published on a topic a client had joined",
-            summary,
-        )
-    if not rejoined:
-        return vacuous(
-            "delivery", "no client joined a topic again: the catch-up was not exercised", summary
-        )
-    publishes = list(facts.publishes.values())  # by message code
-    gaps.sort(key=lambda g: (publishes[g.messages[0]].invoked, g.client))
-    positions = _positions(facts, [m for g in gaps[:KEPT] for m in g.messages])
-    witnesses = [_witness(facts, g, publishes, positions, within) for g in gaps[:KEPT]]
-    return verdict("delivery", witnesses, summary, len(gaps))
+    return found
 
 
 def _key(gap: Gap) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..checkers import CheckResult, facts_of, figures, headline
 from ..history import Op, workload_clock
+from ._catchup import catch_up_chart
 from ._charts import charts
 from ._drill import CAPTION, ClientEvents, drill
 from ._messages import diagram, read_traces
@@ -123,7 +124,9 @@ def view(
         warnings=warnings,
         checks=tuple(_row(c) for c in checks),
         timeline=timeline(ops, results, facts),
-        charts=tuple(charts(ops, facts, results)),
+        charts=tuple(
+            c for c in (*charts(ops, facts, results), catch_up_chart(facts, results)) if c
+        ),
         messages=diagram(read_traces(traces or {}, origin, workload) if traces else None, results),
         drill=drilled,
         drill_caption=CAPTION,
