@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TOXIPROXY_VERSION := 2.12.0
 INTEROP := tests/interop
 
-.PHONY: setup install image redis-server chromium demo test test-fast lint fmt clean
+.PHONY: setup install image redis-server chromium debootstrap demo test test-fast lint fmt clean
 
 setup: $(VENV)/.installed $(BIN)/toxiproxy-server $(INTEROP)/node_modules/.installed redis-server chromium
 
@@ -23,6 +23,14 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      --no-install-recommends -o DPkg::Lock::Timeout=600 chromium; \
 	  else echo "chromium is needed for the report test: sudo apt-get install chromium" >&2; exit 3; fi; }
+
+# Debian's debootstrap, for the base of the node image (`make image`; same rule as redis-server).
+debootstrap:
+	@command -v debootstrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends -o DPkg::Lock::Timeout=600 debootstrap; \
+	  else echo "debootstrap is needed for make image: sudo apt-get install debootstrap" >&2; exit 3; fi; }
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,7 +59,7 @@ install: $(VENV)/.installed $(BIN)/toxiproxy-server
 
 # The reference node image for `cluster.backend: docker` and the docker-compose.yml (a Docker
 # engine must answer; the base image comes from debootstrap the first time, ~1 min, as root).
-image: install
+image: install debootstrap
 	images/build-image.sh $(BIN)/python $(BIN)/toxiproxy-server
 
 # The demo needs only what it uses.

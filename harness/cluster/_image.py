@@ -24,12 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SOURCES = ("harness/__init__.py", "harness/phoenix", "server_under_test", "images/node.Dockerfile")
 NO_ENGINE = (
     "no Docker engine answers ({reason}); start one (`dockerd --bridge=none --iptables=false"
-    " --ip-forward=false &`, see the README's Docker section) or use `cluster.backend: local`"
+    " --ip-forward=false &`, see the README's Docker section) or use `cluster.backend: local`;"
+    " `harness doctor` checks every part"
 )
 
 
-def digest(root: Path = ROOT) -> str:
-    """sha256 (first 16 hex digits) over the image's source files, path and content."""
+def digest(root: Path = ROOT) -> str | None:
+    """sha256 (first 16 hex digits) over the image's source files, path and content; None where
+    they are not all here (an installed package carries no `images/`: the image is built from a
+    clone)."""
+    if not all((root / source).exists() for source in SOURCES):
+        return None
     h = hashlib.sha256()
     for source in SOURCES:
         path = root / source
@@ -70,6 +75,11 @@ def check_image(client: docker.DockerClient, name: str) -> str | None:
     if name != REFERENCE_IMAGE:
         return None
     built = (image.labels or {}).get(DIGEST_LABEL)
+    if digest() is None:
+        return (
+            f"cannot tell whether image {name} holds this server: the harness is an installed"
+            " package (the image is built from a clone, `make image`)"
+        )
     if built != digest():
         return (
             f"image {name} was built from other sources ({built or 'unlabelled'}, these are"

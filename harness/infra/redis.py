@@ -31,7 +31,7 @@ def find_redis_binary() -> Path:
     if found is None or not (found.is_file() and os.access(found, os.X_OK)):
         raise ClusterError(
             "redis-server not found (looked in $REDIS_SERVER and on PATH); `pubsub: redis`"
-            " needs it: apt-get install redis-server"
+            " needs it: apt-get install redis-server (`harness doctor` checks every part)"
         )
     return found
 

@@ -224,7 +224,7 @@ def find_server_binary() -> Path:
             return path
     raise ToxiproxyError(
         "toxiproxy-server not found (looked in $TOXIPROXY_SERVER, next to python, on PATH);"
-        " run `make setup`"
+        " `harness doctor` says how to get it"
     )
 
 

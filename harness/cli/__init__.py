@@ -1,4 +1,4 @@
-"""The `harness` command: the only module that prints.
+"""The `harness` command: the only package that prints (`say`, in `_say`).
 
     harness run SCENARIO... [--seed N] [--out DIR] [--repeat N] [--junit-xml PATH] [--set K=V]
                 [--dry-run] [--json] [--toxiproxy H:P]
@@ -8,6 +8,9 @@
     harness history RUN_DIR [--f NAME] [--process P]   its history as JSON lines, one op each
     harness schema                  the scenario JSON Schema (for editors)
     harness list                    scenarios, fault kinds, checks and cluster backends
+    harness doctor                  what each feature needs: found, or how to get it (`_adopt`)
+    harness init [DIR]              a starter scenario, its schema, a CI workflow (`_adopt`)
+    harness shrink RUN_DIR          cut a failing run down to a minimal scenario
 
 Exit codes (shared/design.md): 0 every check valid, 1 a check invalid, 2 bad scenario or usage,
 3 infrastructure error or a check that could not decide, 130 interrupted.
@@ -26,14 +29,14 @@ from typing import TextIO
 
 import trio
 
-from . import __version__
-from .errors import HarnessError, HistoryError, InvalidScenario, where
-from .exits import Exit, worst
-from .foreign import safe, safe_lines
-from .grammar.units import parse_duration
-from .outputs.ci import problem_annotations
-from .outputs.terminal import progress_line, run_lines, total_line
-from .scenario import Scenario, read_scenario
+from ..errors import HarnessError, HistoryError, InvalidScenario, where
+from ..exits import Exit, worst
+from ..grammar.units import parse_duration
+from ..outputs.ci import problem_annotations
+from ..outputs.terminal import progress_line, run_lines, total_line
+from ..scenario import Scenario, read_scenario
+from ._adopt import Versions, cmd_doctor, cmd_init
+from ._say import say
 
 
 def _read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario | None:
@@ -48,14 +51,6 @@ def _read_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario | None
             for line in problem_annotations(exc.problems):
                 print(line)
         return None
-
-
-def say(text: str, file: TextIO | None = None, *, lines: bool = False) -> None:
-    """Print one line a person reads (`lines`: several, the harness's own line breaks):
-    whatever part of it the server sent (an id, a refusal reason) is made safe for a terminal
-    and a CI log first (`harness.foreign.safe`: a foreign newline cannot start a line)."""
-    shown = safe_lines(text) if lines else safe(text, "terminal", limit=4000)
-    print(shown, file=file or sys.stdout, flush=True)
 
 
 def colour_for(stream: TextIO) -> bool:
@@ -85,14 +80,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from .scenario import scenario_schema
+    from ..scenario import scenario_schema
 
     print(json.dumps(scenario_schema(), indent=2))
     return Exit.VALID
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .outputs.listing import listing
+    from ..outputs.listing import listing
 
     for line in listing(Path(args.scenarios)):
         say(line)
@@ -100,8 +95,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .run.rundir import RunDir, RunOutcome, write_outcome
-    from .run.runner import check_run
+    from ..run.rundir import RunDir, RunOutcome, write_outcome
+    from ..run.runner import check_run
 
     run = RunDir(Path(args.run_dir))
     if not run.scenario.is_file():
@@ -149,7 +144,7 @@ class _ProgressView:
             self.live.start()
 
     def __call__(self, p: object) -> None:
-        from .run.runner import Progress
+        from ..run.runner import Progress
 
         assert isinstance(p, Progress)
         line = progress_line(p.phase, p.elapsed, p.total, p.stats, p.active_faults)
@@ -164,8 +159,8 @@ class _ProgressView:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .run.rundir import RunDir, RunOutcome, junit_xml
-    from .run.runner import RunOptions, run_scenario
+    from ..run.rundir import RunDir, RunOutcome, junit_xml
+    from ..run.runner import RunOptions, run_scenario
 
     scenarios = [_read_scenario(Path(p), args.set or ()) for p in args.scenarios]
     if any(s is None for s in scenarios):
@@ -233,7 +228,7 @@ def _checks_text(scenario: Scenario) -> str:
 
 def _dry_run(scenarios: Sequence[Scenario], args: argparse.Namespace) -> int:
     """The resolved plan of each run (seed fixed, random faults expanded); nothing is started."""
-    from .scenario import resolve, resolved_yaml
+    from ..scenario import resolve, resolved_yaml
 
     for scenario in scenarios:
         for i in range(args.repeat):
@@ -246,8 +241,8 @@ def _dry_run(scenarios: Sequence[Scenario], args: argparse.Namespace) -> int:
 
 def _github(scenario: Scenario, outcome: object, run_dir: Path) -> None:
     """Under GitHub Actions: a step summary section and annotations at the failed checks."""
-    from .outputs.ci import error_annotations, step_summary
-    from .run.rundir import RunOutcome
+    from ..outputs.ci import error_annotations, step_summary
+    from ..run.rundir import RunOutcome
 
     assert isinstance(outcome, RunOutcome)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -273,8 +268,8 @@ def _github(scenario: Scenario, outcome: object, run_dir: Path) -> None:
 
 
 def _print_repeat(outcomes: Sequence[object], codes: list[int], out: TextIO) -> None:
-    from .outputs.flake import flake_rates
-    from .run.rundir import RunOutcome
+    from ..outputs.flake import flake_rates
+    from ..run.rundir import RunOutcome
 
     done = [o for o in outcomes if isinstance(o, RunOutcome)]
     runs = [o.results for o in done if o.error is None]
@@ -284,7 +279,7 @@ def _print_repeat(outcomes: Sequence[object], codes: list[int], out: TextIO) -> 
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .run.rundir import write_report
+    from ..run.rundir import write_report
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -305,7 +300,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_history(args: argparse.Namespace) -> int:
     """The history with every op as a full JSON object (deliveries are compact rows on disk:
     `harness.history`), for jq, grep and friends; streamed, so a huge history is fine."""
-    from .history import parse_lines
+    from ..history import parse_lines
 
     path = Path(args.run_dir)
     path = path / "history.jsonl" if path.is_dir() else path
@@ -326,7 +321,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
 
 def _cmd_shrink(args: argparse.Namespace) -> int:
-    from .run.shrink import main as shrink
+    from ..run.shrink import main as shrink
 
     options = {k: getattr(args, k) for k in ("check", "runs", "budget")}
     say, complain = partial(print, flush=True), partial(print, file=sys.stderr)
@@ -347,7 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Chaos testing for Phoenix-Channels-style real-time systems."
     )
-    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument(
+        "--version",
+        action=Versions,
+        nargs=0,
+        help="print the version, and those of the Toxiproxy, Redis and Docker it finds",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a scenario against a fresh cluster")
     run.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="one or more YAML files")
@@ -392,6 +392,16 @@ def build_parser() -> argparse.ArgumentParser:
     shrink.set_defaults(func=_cmd_shrink)
     schema = commands.add_parser("schema", help="print the scenario JSON Schema")
     schema.set_defaults(func=_cmd_schema)
+    doctor = commands.add_parser("doctor", help="what each feature needs: found, or how to get it")
+    doctor.set_defaults(func=cmd_doctor)
+    start = commands.add_parser("init", help="write a starter scenario and CI workflow here")
+    start.add_argument("dir", nargs="?", default=".", help="the repository (default: here)")
+    start.add_argument("--name", default="my-app", help="the starter scenario's name")
+    start.add_argument("--install", metavar="SPEC", help="what the workflow pip-installs")
+    start.add_argument("--build", metavar="COMMAND", help="the workflow's step that builds the app")
+    start.add_argument("--example", action="append", choices=("phoenix",), help="add a recipe")
+    start.add_argument("--force", action="store_true", help="overwrite files that exist")
+    start.set_defaults(func=cmd_init)
     listing = commands.add_parser("list", help="list scenarios, fault kinds and checks")
     listing.add_argument("--scenarios", default="scenarios")
     listing.set_defaults(func=_cmd_list)
