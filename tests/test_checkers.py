@@ -136,6 +136,34 @@ def test_delivery_fails_a_loss_outside_faults_and_reports_one_inside():
     assert result.summary["lost_inside_faults"] == 2  # c1 and c2 lost p1-3 during the partition
 
 
+@pytest.mark.parametrize(
+    ("figures", "idle"),
+    [
+        ({"link_bytes": 0}, True),
+        ({"link_bytes": 812}, False),
+        ({"broadcasts_taken": 0}, True),
+        ({}, False),
+    ],
+)
+def test_a_fault_that_touched_nothing_excuses_no_loss_and_says_so(figures, idle):
+    """A partition whose links never carried a byte (the nodes talk around the proxies) or
+    whose rules took no broadcast cut nothing: a loss inside it is a loss, and a warning says
+    why; one that carried traffic excuses its window as always."""
+    from harness.checkers import assess
+
+    h = base()
+    h.fault("f1", "partition", "n1|n2", start=5.0, stop=8.0, **figures)
+    h.at(6.0).publish("p1", "room:1", "p1-3", seq=3).recv("p1", "room:1", "p1-3", "1")
+    h.at(9.0).read("room:1", ["p1-1", "p1-x", "p1-3"])
+    result = run("delivery", h, settle=1.0)
+    assert result.validity == ("invalid" if idle else "valid")
+    warnings = assess(h.history(), {"delivery": {"settle": 1.0}}).warnings
+    said = [w for w in warnings if w.startswith("f1 `partition n1|n2`")]
+    assert bool(said) == idle, warnings
+    if figures.get("link_bytes") == 0:
+        assert "cut nothing: no byte ever crossed its links" in said[0]
+
+
 def test_delivery_only_expects_clients_joined_through_the_publish():
     h = base()
     h.at(2.5).channel_error("c2", "room:1")

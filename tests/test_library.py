@@ -175,7 +175,7 @@ async def test_each_scenario_is_valid_and_catches_its_defect(tmp_path, request, 
         if c["validity"] != "valid"
     }
     assert not flagged, f"{name}: {flagged} ({results.get('error')})"
-    assert code == 0
+    assert code == 0, (results.get("validity"), results.get("error"), results.get("warnings"))
 
     code, results, _ = runs["broken"]
     caught = _check(results, check)

@@ -175,7 +175,15 @@ def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
         elif edge == "stop":
             started = scan.open_windows.pop(str(v.get("id")), None)
             if started is not None:
-                facts.windows.append(_window(started[0], started[1], op.time))
+                figures = v.get("figures")
+                facts.windows.append(
+                    _window(
+                        started[0],
+                        started[1],
+                        op.time,
+                        figures if isinstance(figures, dict) else {},
+                    )
+                )
     elif f == "heal" and op.type != "invoke":
         facts.heal = op.time
     elif f == "publish":
@@ -247,7 +255,7 @@ def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
 def _finish(facts: Facts, scan: _Scan) -> Facts:
     end_of_faults = facts.heal if facts.heal is not None else facts.end
     for start_op, at in scan.open_windows.values():
-        facts.windows.append(_window(start_op, at, max(end_of_faults, at)))
+        facts.windows.append(_window(start_op, at, max(end_of_faults, at), {}))
     for key in list(scan.joined):
         _close(facts, scan.joined, key, float("inf"))
     for client, since in scan.connected.items():
@@ -277,9 +285,22 @@ def _finish(facts: Facts, scan: _Scan) -> Facts:
     return facts
 
 
-def _window(op: Op, start: float, end: float) -> Window:
+def _window(op: Op, start: float, end: float, figures: dict[str, Any]) -> Window:
     v = op.value
-    return Window(str(v.get("id")), str(v.get("kind")), str(v.get("target", "")), start, end)
+
+    def count(key: str) -> int | None:
+        value = figures.get(key)
+        return value if type(value) is int else None
+
+    return Window(
+        str(v.get("id")),
+        str(v.get("kind")),
+        str(v.get("target", "")),
+        start,
+        end,
+        count("link_bytes"),
+        count("broadcasts_taken"),
+    )
 
 
 def _publish(facts: Facts, op: Op) -> None:

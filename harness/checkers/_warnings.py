@@ -38,6 +38,19 @@ def warnings_of(
         warnings.append(f"{name} was turned off (checks.{name}: off): this run does not judge it")
     if not facts.windows:
         warnings.append("no fault was injected: this run shows steady-state behaviour only")
+    for w in facts.windows:
+        if w.link_bytes == 0:
+            warnings.append(
+                f"{w.id} `{w.kind} {w.target}` cut nothing: no byte ever crossed its links"
+                " through Toxiproxy (the nodes' traffic does not pass through the proxies, as a"
+                " cluster on Erlang distribution or an app that does not read {pubsub} does);"
+                " its window excuses no delivery"
+            )
+        elif w.broadcasts_taken == 0:
+            warnings.append(
+                f"{w.id} `{w.kind} {w.target}` took no broadcast (its rules matched nothing"
+                " they could take); its window excuses no delivery"
+            )
     kinds = {w.kind for w in facts.windows}
     if kinds & DISRUPTIVE and not facts.losses:
         warnings.append(

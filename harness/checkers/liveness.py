@@ -181,7 +181,8 @@ def delivery(facts: Facts, options: DeliveryOptions) -> CheckResult:
     acknowledged = messages.ok & ~np.isnan(completed)
     in_fault = np.zeros(len(invoked), np.bool_)
     for w in facts.windows:
-        in_fault |= (invoked <= w.end + settle) & (completed >= w.start)
+        if not w.idle:  # a fault that touched nothing excuses nothing
+            in_fault |= (invoked <= w.end + settle) & (completed >= w.start)
     codes = (facts.clients, facts.topics)
     missing: list[tuple[float, int, int, Membership]] = []  # (invoked, message, place, m)
     expected = delivered = lost_in_faults = 0

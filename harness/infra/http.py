@@ -30,8 +30,10 @@ async def request(
     *,
     timeout: float = 5.0,
     max_body: int = MAX_ANSWER,
+    raw: bool = False,
 ) -> tuple[int, Any]:
-    """Send one request; return (status, decoded JSON body, or the text, or None if empty).
+    """Send one request; return (status, decoded JSON body, or the text, or None if empty;
+    with `raw`, the body's bytes as they came, up to `max_body`).
 
     Raises OSError when nothing listens or the peer ends the connection before a complete
     answer (a node that is starting or dying), and trio.TooSlowError past `timeout`.
@@ -74,6 +76,8 @@ async def request(
                         )
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                     break
+    if raw:
+        return status, bytes(data)
     return status, decode_answer(bytes(data), f"{host}:{port}{path}", max_body)
 
 

@@ -25,6 +25,7 @@ one prefix and deletes them at the end, however the run ends, so a user's server
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import AsyncIterator, Iterable
@@ -35,7 +36,7 @@ from typing import Any
 
 import trio
 
-from ..errors import ToxiproxyError
+from ..errors import HarnessError, ToxiproxyError
 from ..faults.toxics import TOXICS, slicer_problem
 from .http import request
 from .process import ServerProcess, free_ports, wait_ready, watch
@@ -119,9 +120,15 @@ class ToxiproxyClient:
     """The HTTP API of one Toxiproxy server; every call has a deadline."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 8474, *, timeout: float = CALL_TIMEOUT
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8474,
+        *,
+        timeout: float = CALL_TIMEOUT,
+        counts: bool = False,
     ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
+        self.counts = counts  # started with -proxy-metrics (the harness's own server is)
 
     async def _call(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = None
@@ -193,6 +200,27 @@ class ToxiproxyClient:
     async def proxy(self, name: str) -> Proxy:
         return Proxy.from_api(await self._call("GET", f"/proxies/{name}"))
 
+    async def traffic(self, names: Iterable[str]) -> int | None:
+        """Bytes the proxies named have carried since they were made, both ways (the server's
+        Prometheus counters, on with `-proxy-metrics`, as the harness starts its own; a proxy
+        that never carried a byte has no line, so 0); None when the server may not count (one
+        the harness did not start, showing no proxy's counter)."""
+        try:
+            status, body = await request(
+                "GET", self.host, self.port, "/metrics", timeout=self.timeout, raw=True
+            )
+        except (OSError, trio.TooSlowError, HarnessError):
+            return None
+        text = body.decode(errors="replace") if status == 200 else ""
+        if not self.counts and "toxiproxy_proxy_sent_bytes_total" not in text:
+            return None
+        wanted, total = set(names), 0
+        for line in text.splitlines():
+            found = _SENT.match(line)
+            if found and found.group("proxy") in wanted:
+                total += int(float(found.group("bytes")))
+        return total
+
     async def heal(self, names: Iterable[str]) -> None:
         """What `/reset` does, for these proxies only: remove their toxics (a `timeout` toxic's
         removal closes its links, as with /reset) and enable them. A Toxiproxy may be shared by
@@ -208,6 +236,11 @@ class ToxiproxyClient:
         """Enable every proxy and remove every toxic (closes links that had a timeout toxic).
         Every proxy of the server, not only this run's: the harness itself uses `heal`."""
         await self._call("POST", "/reset", timeout=max(self.timeout, REMOVE_TIMEOUT))
+
+
+_SENT = re.compile(
+    r'^toxiproxy_proxy_sent_bytes_total\{[^}]*proxy="(?P<proxy>[^"]*)"[^}]*\} (?P<bytes>[0-9.e+]+)$'
+)
 
 
 def find_server_binary() -> Path:
@@ -235,10 +268,11 @@ class ToxiproxyServer(ServerProcess):
         super().__init__(log_path)
         self.binary = binary or find_server_binary()
         self.port = free_ports(1)[0]
-        self.client = ToxiproxyClient("127.0.0.1", self.port)
+        self.client = ToxiproxyClient("127.0.0.1", self.port, counts=True)
 
     async def start(self, *, timeout: float = 10.0) -> None:
-        await self.spawn([str(self.binary), "-host", "127.0.0.1", "-port", str(self.port)])
+        argv = [str(self.binary), "-host", "127.0.0.1", "-port", str(self.port), "-proxy-metrics"]
+        await self.spawn(argv)
 
         async def answers() -> bool:
             with suppress(ToxiproxyError):

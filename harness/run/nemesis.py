@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import suppress
 from typing import Any, cast
 
 import trio
@@ -92,6 +93,12 @@ class Nemesis:
         finally:
             self.active.pop(fault_id, None)
             scheduled_end = start + fault.end if fault.end is not None else None
+            if context.links:  # what crossed its links: none means it cut nothing
+                with trio.CancelScope(shield=True), suppress(HarnessError):
+                    proxies = [self.cluster.proxies[link] for link in sorted(context.links)]
+                    carried = await self.toxiproxy.traffic(proxies)
+                    if carried is not None:
+                        context.figures["link_bytes"] = carried
             figures = {"figures": context.figures} if context.figures else {}
             self.record("fault", {**base, "scheduled": scheduled_end, **figures}, "ok")
             others = any(f.reforms() for f in self.active.values())
@@ -126,6 +133,7 @@ class _Context:
         self.nemesis = nemesis
         self.fault_id = fault_id
         self.figures: dict[str, int] = {}  # what the fault did, recorded when it stops
+        self.links: set[str] = set()  # the links it put a toxic on or cut
 
     @property
     def nodes(self) -> Mapping[str, Node]:
@@ -138,6 +146,7 @@ class _Context:
         self, link: str, type_: str, attributes: Mapping[str, int], stream: str, toxicity: float
     ) -> Callable[[], Awaitable[None]]:
         proxy, name = self._proxy(link), f"{self.fault_id}_{type_}_{stream}"
+        self.links.add(link)
         toxiproxy = self.nemesis.toxiproxy
         await toxiproxy.add_toxic(
             proxy, type_, dict(attributes), stream=stream, toxicity=toxicity, name=name
@@ -149,6 +158,7 @@ class _Context:
         return remove
 
     async def set_enabled(self, links: Sequence[str], enabled: bool) -> None:
+        self.links.update(links)
         for link in links:
             await self.nemesis.toxiproxy.set_enabled(self._proxy(link), enabled)
 

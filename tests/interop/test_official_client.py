@@ -163,7 +163,7 @@ async def test_18_broadcast_reaches_every_subscriber_and_broadcast_from_skips_th
         await a.wait_ev("reply", tag="p")
         for js in (a, b):
             msg = await js.wait_for(lambda e: e["ev"] == "message" and e["event"] == "new_msg")
-            assert msg["payload"] == {"id": "m1", "body": "hi"}
+            assert msg["payload"] == {"id": "m1", "body": "hi", "seq": 1}
         await a.send("push", chan="room:1", event="shout", payload={"n": 1}, tag="s")
         await a.wait_ev("reply", tag="s")
         await b.wait_ev("message", event="shout")
@@ -295,7 +295,7 @@ async def test_two_nodes_a_client_on_n1_receives_what_n2_published(local_cluster
         )
         assert (await b.wait_ev("reply", tag="p"))["response"] == {"id": "x1"}
         got = await a.wait_for(lambda e: e["ev"] == "message" and e["event"] == "new_msg")
-        assert got["payload"] == {"id": "x1", "body": "from n2"}
+        assert got["payload"] == {"id": "x1", "body": "from n2", "seq": 1}
 
 
 async def test_two_nodes_on_redis_pubsub_a_client_on_n1_receives_what_n2_published(
@@ -307,7 +307,7 @@ async def test_two_nodes_on_redis_pubsub_a_client_on_n1_receives_what_n2_publish
         await b.send("push", chan="room:1", event="new_msg", payload={"id": "r1"}, tag="p")
         assert (await b.wait_ev("reply", tag="p"))["response"] == {"id": "r1"}
         got = await a.wait_for(lambda e: e["ev"] == "message" and e["event"] == "new_msg")
-        assert got["payload"] == {"id": "r1"}
+        assert got["payload"] == {"id": "r1", "seq": 1}
         await b.wait_for(lambda e: e["ev"] == "message" and e["event"] == "new_msg")
         await b.send("push", chan="room:1", event="new_msg", payload={"id": "r2"}, tag="q")
         await a.wait_for(lambda e: e["ev"] == "message" and e.get("payload", {}).get("id") == "r2")

@@ -82,12 +82,22 @@ class HistoryBuilder:
         return self.op(client, "ok", "channel_close", topic=topic, join_ref=jr, reason={})
 
     def fault(
-        self, fid: str, kind: str, target: str, start: float, stop: float | None
+        self,
+        fid: str,
+        kind: str,
+        target: str,
+        start: float,
+        stop: float | None,
+        **figures: int,
     ) -> HistoryBuilder:
+        """A fault window; `figures` as the nemesis records them when it stops (link_bytes...)."""
         saved = self.now
         self.at(start).op("nemesis", "invoke", "fault", None, id=fid, kind=kind, target=target)
         if stop is not None:
-            self.at(stop).op("nemesis", "ok", "fault", None, id=fid, kind=kind, target=target)
+            extra = {"figures": figures} if figures else {}
+            self.at(stop).op(
+                "nemesis", "ok", "fault", None, id=fid, kind=kind, target=target, **extra
+            )
         self.now = saved
         return self
 
