@@ -7,10 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..checkers import Facts, catch_up
-from ._charts import HALF, frame
-from ._svg import Chart, mark
-
-BINS = 24
+from ._charts import HALF, histogram
+from ._svg import Chart
 
 
 def catch_up_chart(facts: Facts, results: dict[str, Any]) -> Chart | None:
@@ -31,33 +29,14 @@ def catch_up_chart(facts: Facts, results: dict[str, Any]) -> Chart | None:
     if not found.times:
         return Chart("catch_up", "Time to catch up", "", 0, (), width=HALF, empty=said)
     times = sorted(found.times)
-    top = max(times) * 1.05 or 0.001
-    width = top / BINS
-    counts = [0] * BINS
-    for t in times:
-        counts[min(BINS - 1, int(t / width))] += 1
-    plot = frame(
-        (0, top * 1000),
-        (0, max(counts) * 1.1),
-        200,
+    plot = histogram(
+        times,
+        scale=1000,
         x_title="ms from the rejoin to the last missed message",
         y_title="rejoins",
+        fill="#1a7f37",
+        says=lambda n, low, high: f"{n} rejoins caught up in {low:.0f}-{high:.0f} ms",
     )
-    for i, n in enumerate(counts):
-        if n:
-            x0, x1 = plot.x(i * width * 1000), plot.x((i + 1) * width * 1000)
-            plot.marks.append(
-                mark(
-                    "rect",
-                    title=f"{n} rejoins caught up in {i * width * 1000:.0f}-"
-                    f"{(i + 1) * width * 1000:.0f} ms",
-                    x=x0 + 1,
-                    y=plot.y(n),
-                    width=max(1.0, x1 - x0 - 2),
-                    height=plot.y(0) - plot.y(n),
-                    fill="#1a7f37",
-                )
-            )
     p50, p99 = times[len(times) // 2], times[min(len(times) - 1, int(0.99 * len(times)))]
     caption = (
         f"{said}; p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..checkers import Facts
@@ -168,39 +168,55 @@ def rejoin_delays(facts: Facts) -> tuple[list[float], int]:
     return sorted(delays), missed
 
 
-def rejoin(facts: Facts) -> Chart:
-    delays, missed = rejoin_delays(facts)
-    if not delays:
-        why = "no channel was lost and joined again" + (f" ({missed} never were)" if missed else "")
-        return _chart("rejoin", "Time to rejoin", "", 0, (), empty=why)
-    top = max(delays) * 1.05 or 1.0
-    bins = 24
-    width = top / bins
-    counts = [0] * bins
-    for d in delays:
-        counts[min(bins - 1, int(d / width))] += 1
-    plot = frame(
-        (0, top),
-        (0, max(counts) * 1.1),
-        200,
-        x_title="seconds from loss to rejoin",
-        y_title="channels",
-    )
+BINS = 24
+
+
+def histogram(
+    values: Sequence[float],
+    *,
+    x_title: str,
+    y_title: str,
+    fill: str,
+    says: Callable[[int, float, float], str],
+    scale: float = 1.0,
+) -> Frame:
+    """A histogram of `values` in `BINS` bins from 0 (drawn times `scale`: 1000 for ms), each
+    bar's tooltip `says(count, low, high)` in the drawn unit."""
+    top = (max(values) * 1.05 or 0.001) * scale
+    width = top / BINS
+    counts = [0] * BINS
+    for value in values:
+        counts[min(BINS - 1, int(value * scale / width))] += 1
+    plot = frame((0, top), (0, max(counts) * 1.1), 200, x_title=x_title, y_title=y_title)
     for i, count in enumerate(counts):
         if count:
             x0, x1 = plot.x(i * width), plot.x((i + 1) * width)
             plot.marks.append(
                 mark(
                     "rect",
-                    title=f"{count} rejoined {i * width:.2f}-"
-                    f"{(i + 1) * width:.2f} s after the loss",
+                    title=says(count, i * width, (i + 1) * width),
                     x=x0 + 1,
                     y=plot.y(count),
                     width=max(1.0, x1 - x0 - 2),
                     height=plot.y(0) - plot.y(count),
-                    fill="#0969da",
+                    fill=fill,
                 )
             )
+    return plot
+
+
+def rejoin(facts: Facts) -> Chart:
+    delays, missed = rejoin_delays(facts)
+    if not delays:
+        why = "no channel was lost and joined again" + (f" ({missed} never were)" if missed else "")
+        return _chart("rejoin", "Time to rejoin", "", 0, (), empty=why)
+    plot = histogram(
+        delays,
+        x_title="seconds from loss to rejoin",
+        y_title="channels",
+        fill="#0969da",
+        says=lambda n, low, high: f"{n} rejoined {low:.2f}-{high:.2f} s after the loss",
+    )
     p50, worst = delays[len(delays) // 2], delays[-1]
     caption = f"{len(delays):,} rejoins: p50 {p50:.2f} s, max {worst:.2f} s" + (
         f"; {missed} lost channel(s) never joined again" if missed else ""
