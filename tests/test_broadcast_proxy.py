@@ -156,3 +156,38 @@ async def test_drop_duplicate_reorder_and_delay_take_single_broadcasts():
     assert reordered.index(broadcasts[0]) == reordered.index(broadcasts[2]) + 1
     delayed = await through_proxy(Rule("f1", "delay", first=3, delay=0.05), MESH)
     assert delayed == MESH  # in order: what follows a delayed broadcast waits behind it
+
+
+async def test_redis_echoing_a_nodes_own_publish_is_not_taken():
+    """On n1's link to Redis the pushes are what n1 receives; the one of n1's own publish is
+    Redis's echo (n1 drops it, as phoenix_pubsub_redis does): no rule takes it, none counts it."""
+    own = resp(
+        b"message",
+        b"phx:rooms",
+        orjson.dumps({"from": "n1", "topic": "room:1", "event": "new_msg"}),
+    )
+    other = resp(
+        b"message",
+        b"phx:rooms",
+        orjson.dumps({"from": "n2", "topic": "room:1", "event": "new_msg"}),
+    )
+    pushed = own + other + own + other
+
+    async def redis(stream: trio.SocketStream) -> None:
+        async with stream:
+            await stream.send_all(pushed)
+
+    got = bytearray()
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, redis, 0, host="127.0.0.1"))
+        upstream = listeners[0].socket.getsockname()[:2]
+        async with open_broadcast_proxy([Route("n1->redis", upstream, "resp")]) as proxy:
+            taken = proxy.add_rule(Rule("f1", "drop", every=1))
+            stream = await trio.open_tcp_stream(*proxy.addresses["n1->redis"])
+            with trio.fail_after(5):
+                while len(got) < len(own + own):
+                    got += await stream.receive_some(65536)
+            await stream.aclose()
+        nursery.cancel_scope.cancel()
+    assert bytes(got) == own + own  # n2's were dropped; the echoes passed
+    assert (taken.matched, taken.taken) == (2, 2)

@@ -15,7 +15,8 @@ that follows it on the connection wait, in order, as a latency spike would). Eve
 and every byte while no rule is in force, passes as it came. On a mesh link the broadcasts are
 the dialer's lines (n1's, received by n2); on a Redis link they are the `message` pushes Redis
 sends to the node (received by it), so a direction `n1->n2` means n1's broadcasts as n2
-receives them with either PubSub.
+receives them with either PubSub; Redis's echo of a node's own publish (which the node skips)
+passes untouched and is never counted as taken.
 
 Everything binds 127.0.0.1; the proxy lives as long as `open_broadcast_proxy`'s block, and
 closes both sides of every connection when either side closes.
@@ -194,6 +195,8 @@ async def _filter(
         passed = bytearray()
         for frame in frames:
             broadcast = frame.broadcast
+            if broadcast is not None and broadcast.origin == receiver:
+                broadcast = None  # Redis echoing its own publish: the node drops it, no rule
             rule = rules.decide(broadcast, receiver) if broadcast is not None and rules else None
             if rule is None:
                 passed += frame.raw

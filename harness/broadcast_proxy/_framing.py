@@ -9,8 +9,9 @@ for byte) and, when the frame is a remote broadcast, what it carries (`Broadcast
   never broadcasts.
 * `RespFramer`: RESP2, Redis's protocol. A broadcast is a `PUBLISH channel data` command (a
   node to Redis) or a pushed `message`/`pmessage` (Redis to a subscribed node). Its data is
-  read as the reference server's JSON envelope when it is one; a real Phoenix node's envelope
-  (phoenix_pubsub_redis: an Erlang term) is a broadcast of unknown origin, topic and event.
+  read as the reference server's JSON envelope when it is one, or as a real Phoenix node's
+  (phoenix_pubsub_redis: an Erlang term, `_etf`: origin, topic and event where the message is
+  a `Phoenix.Socket.Broadcast`).
 
 Neither framer ever breaks a link: a line longer than `MAX_FRAME`, or bytes that are not RESP2,
 turn the framer *opaque*: from then on everything it is fed comes back as non-broadcast frames.
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
+
+from ._etf import envelope as etf_envelope
 
 MAX_FRAME = 4_000_000  # the reference mesh's own line limit
 _MESH_BROADCAST = b'{"from"'  # how `harness.phoenix.dumps` writes a broadcast line
@@ -50,7 +53,15 @@ class Framer(Protocol):
 
 
 def envelope(data: bytes) -> Broadcast:
-    """The broadcast a JSON envelope `{"from", "topic", "event", ...}` describes."""
+    """The broadcast an envelope describes: the reference server's JSON `{"from", "topic",
+    "event", ...}`, or phoenix_pubsub_redis's Erlang term (a direct broadcast, `:only`, names
+    its target, not its origin)."""
+    if data[:1] == b"\x83":
+        found = etf_envelope(data)
+        if found is None:
+            return Broadcast(None, None, None)
+        origin = found.origin if found.mode == "except" else None
+        return Broadcast(origin, found.topic, found.event)
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
