@@ -97,6 +97,13 @@ def parse_args(argv: list[str]) -> NodeConfig:
         help="dial the PubSub links only this long after start (a cluster that forms late)",
     )
     parser.add_argument(
+        "--link-tick",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="a mesh link ticks this often and is down after 4 silent ticks (net_ticktime)",
+    )
+    parser.add_argument(
         "--no-stats", action="store_true", help="no GET /stats (like a real Phoenix endpoint)"
     )
     parser.add_argument("--log-level", default="INFO")
@@ -141,6 +148,7 @@ def parse_args(argv: list[str]) -> NodeConfig:
         check_origin=not args.no_check_origin,
         trace=args.trace,
         link_delay=max(0.0, min(args.link_delay, 3600.0)),
+        link_tick=max(0.05, min(args.link_tick, 600.0)),
         stats=not args.no_stats,
     )
 

@@ -30,7 +30,8 @@ from ._app import route
 from ._auth import origin_allowed, verify
 from ._bugs import Bugs
 from ._edge import CLOSE_SERVICE_RESTART, EdgeConfig, HttpResponse, WebSocket, serve_connection
-from ._pubsub import MeshPubSub, PubSub
+from ._mesh import MeshPubSub
+from ._pubsub import PubSub
 from ._redis import RedisPubSub
 from ._socket import NodeServices, PhoenixSocket
 from ._store import Store
@@ -62,6 +63,7 @@ class NodeConfig:
     outbox_limit: int = 16_000_000  # bytes queued for one peer before it is dropped
     trace: str | None = None  # a file for every PubSub send and receive (`_trace`)
     link_delay: float = 0.0  # PubSub links dialled this long after start (a slow-forming cluster)
+    link_tick: float = 1.0  # seconds between a mesh link's ticks (a link silent 4 ticks is down)
     stats: bool = True  # False: no `/stats` (like a real Phoenix endpoint)
 
 
@@ -92,6 +94,8 @@ class Node:
         if config.trace:
             self.pubsub.trace = Tracer(config.node, config.trace)
         self.pubsub.link_delay = config.link_delay
+        if isinstance(self.pubsub, MeshPubSub):
+            self.pubsub.tick = config.link_tick
         self.services = NodeServices(
             node=config.node,
             store=self.store,

@@ -66,12 +66,14 @@ class Window:
     end: float
     link_bytes: int | None = None  # what crossed the links it cut or slowed (Toxiproxy's count)
     broadcasts_taken: int | None = None  # what its message-level rules took
+    packets_dropped: int | None = None  # what its packet rules dropped (network: isolated)
 
     @property
     def idle(self) -> bool:
-        """It touched nothing: no byte ever crossed its links, or its rules took no broadcast.
-        Its window then excuses nothing (`delivery`) and the run's warnings say so."""
-        return self.link_bytes == 0 or self.broadcasts_taken == 0
+        """It touched nothing: no byte ever crossed its links, its rules took no broadcast, or
+        its packet rules dropped no packet. Its window then excuses nothing (`delivery`) and
+        the run's warnings say so."""
+        return 0 in (self.link_bytes, self.broadcasts_taken, self.packets_dropped)
 
     def overlaps(self, start: float, end: float, margin: float = 0.0) -> bool:
         return start <= self.end + margin and end >= self.start

@@ -300,6 +300,7 @@ def _window(op: Op, start: float, end: float, figures: dict[str, Any]) -> Window
         end,
         count("link_bytes"),
         count("broadcasts_taken"),
+        count("packets_dropped"),
     )
 
 

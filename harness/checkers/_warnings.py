@@ -46,6 +46,12 @@ def warnings_of(
                 " cluster on Erlang distribution or an app that does not read {pubsub} does);"
                 " its window excuses no delivery"
             )
+        elif w.packets_dropped == 0:
+            warnings.append(
+                f"{w.id} `{w.kind} {w.target}` cut nothing: its packet rules dropped no packet"
+                " (nothing was sent between those nodes in its window); its window excuses no"
+                " delivery"
+            )
         elif w.broadcasts_taken == 0:
             warnings.append(
                 f"{w.id} `{w.kind} {w.target}` took no broadcast (its rules matched nothing"

@@ -32,10 +32,12 @@ import trio
 from ..errors import HarnessError, HistoryError, InvalidScenario, where
 from ..exits import Exit, worst
 from ..grammar.units import parse_duration
+from ..infra import netns
 from ..outputs.ci import problem_annotations
 from ..outputs.terminal import progress_line, run_lines, total_line
 from ..scenario import Scenario, read_scenario
 from ._adopt import Versions, cmd_doctor, cmd_init
+from ._hub import in_hub
 from ._say import say
 
 
@@ -168,6 +170,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     chosen = [s for s in scenarios if s is not None]
     if args.dry_run:
         return _dry_run(chosen, args)
+    if any(s.cluster.network == "isolated" for s in chosen):
+        if not netns.inside_hub():
+            return in_hub(args.argv, toxiproxy=args.toxiproxy)
+        netns.loopback_up()  # before anything listens: Toxiproxy, Redis, the swarm's proxies
     out = sys.stderr if args.json else sys.stdout  # --json: stdout is for the document only
     codes: list[int] = []
     outcomes: list[RunOutcome] = []
@@ -411,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `run` may re-enter itself
     if getattr(args, "repeat", 1) < 1:
         parser.error("--repeat must be at least 1")
     try:

@@ -12,6 +12,11 @@ Redis, then the nodes from the backend named by `cluster.backend`; it waits unti
 report their PubSub links up (the reference server does; a user's server may not) and yields a
 `Cluster`. Everything is stopped when the block ends, in reverse order, however it ends.
 
+Under `network: isolated` (the harness already runs in its hub namespace, `harness.infra.netns`)
+each node gets a namespace of its own and the same ports as in production (4000 for websockets,
+4001 for the reference mesh), dials its peers by address and Redis at the hub's service address;
+only the client links get proxies, and node-link faults become packet rules (the nemesis).
+
 Adding a backend: a module with an `open_*_nodes(specs, logs, launch, notice)` context manager
 that yields `Node`s (`notice` takes a sentence for the run's warnings), and one line in
 `BACKENDS`.
@@ -31,6 +36,7 @@ import trio
 from ..broadcast_proxy import Route, open_broadcast_proxy
 from ..errors import ClusterError
 from ..infra.http import get_json
+from ..infra.netns import Hub, open_hub
 from ..infra.process import POLL_INTERVAL, free_ports
 from ..infra.redis import open_redis
 from ..infra.toxiproxy import ToxiproxyClient, open_proxies
@@ -67,6 +73,7 @@ def describe_backends() -> dict[str, str]:
 
 LINKS_TIMEOUT = 15.0
 HOST = "127.0.0.1"
+NODE_PORT, MESH_PORT = 4000, 4001  # network: isolated: every node on the same ports
 
 
 @asynccontextmanager
@@ -93,15 +100,30 @@ async def open_cluster(
             for n, s in specs.items()
         }
     async with AsyncExitStack() as stack:
+        hub: Hub | None = None
+        if spec.network == "isolated":
+            hub = await stack.enter_async_context(open_hub(spec.node_names, inside=True))
+            specs = {n: _isolated(s, hub) for n, s in specs.items()}
+            record({"namespaces": {n: hub.address(n) for n in spec.node_names}})
+        specs = {
+            n: replace(s, peer_hosts=tuple(o.host for o in specs.values() if o.name != n))
+            for n, s in specs.items()
+        }
         proxies = await stack.enter_async_context(open_proxies(toxiproxy, prefix))
         redis = None
         if spec.pubsub == "redis":
-            redis = await stack.enter_async_context(open_redis(logs / "redis.log"))
+            where = hub.address("redis") if hub is not None else HOST
+            redis = await stack.enter_async_context(open_redis(logs / "redis.log", host=where))
             record({"redis": redis.address, "redis_pid": redis.pid})
         client_urls: dict[str, str] = {}
         peers: dict[str, dict[str, tuple[str, int]]] = {name: {} for name in specs}
         pubsub: dict[str, str] = {}
         plan = plan_links(spec.node_names, spec.pubsub)
+        if hub is not None:  # the nodes talk directly; packet rules cut them
+            plan = tuple(link for link in plan if link.upstream == "node")
+            peers = {name: dict(s.peers) for name, s in specs.items()}
+            if redis is not None:
+                pubsub = {name: f"redis://{redis.address}" for name in specs}
         upstreams = {
             link.name: _upstream(link, specs, redis.address if redis else None) for link in plan
         }
@@ -166,7 +188,7 @@ async def open_cluster(
         if pairs and readiness != "none":
             await wait_links(nodes, "up", pairs, timeout=LINKS_TIMEOUT)
         yield Cluster(
-            nodes, dict(proxies.names), client_urls, redis.address if redis else None, bproxy
+            nodes, dict(proxies.names), client_urls, redis.address if redis else None, bproxy, hub
         )
 
 
@@ -177,11 +199,24 @@ def _address(upstream: str) -> tuple[str, int]:
 
 def _upstream(link: LinkPlan, specs: Mapping[str, NodePlan], redis: str | None) -> str:
     if link.upstream == "node":
-        return f"{HOST}:{specs[link.target].port}"
+        return f"{specs[link.target].host}:{specs[link.target].port}"
     if link.upstream == "peer":
-        return f"{HOST}:{specs[link.target].pubsub_port}"
+        return f"{specs[link.target].host}:{specs[link.target].pubsub_port}"
     assert redis is not None
     return redis
+
+
+def _isolated(spec: NodePlan, hub: Hub) -> NodePlan:
+    """A node in its own namespace: its address, the production ports, its peers by address."""
+    return replace(
+        spec,
+        host=hub.address(spec.name),
+        port=NODE_PORT,
+        pubsub_port=MESH_PORT,
+        peers={peer: (hub.address(peer), MESH_PORT) for peer in spec.peers},
+        hostname=spec.name,
+        enter=tuple(hub.nodes[spec.name].argv([])),
+    )
 
 
 def mesh_specs(

@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 from ..broadcast_proxy import BroadcastProxy
 from ..faults import Node as FaultTarget
+from ..infra.netns import Hub
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,9 @@ class NodePlan:
     extra_args: tuple[str, ...] = ()
     pubsub: str = "mesh"  # or redis://HOST:PORT (then peers and pubsub_port are unused)
     cluster_secret: str = ""  # shared by the cluster's nodes (the reference mesh's handshake)
+    peer_hosts: tuple[str, ...] = ()  # the other nodes' addresses (libcluster's host list)
+    hostname: str = ""  # its own host name, under network: isolated (else the machine's)
+    enter: tuple[str, ...] = ()  # the argv prefix that starts it in its namespace (isolated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +123,4 @@ class Cluster:
     client_urls: Mapping[str, str]  # node -> ws URL through its `clients->` proxy
     redis: str | None = None  # host:port of the Redis server, with pubsub: redis
     broadcasts: BroadcastProxy | None = None  # with a message-level fault in the scenario
+    hub: Hub | None = None  # network: isolated: the namespaces and their packet rules

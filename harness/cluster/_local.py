@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -44,8 +45,10 @@ def placeholders(
     """The values of the command's placeholders: {python} {node} {host} {port} {pubsub_port}
     {peers} (n2=h:p,n3=h:p) {peer_args} (--peer n2=h:p ...) {pubsub} (mesh or the Redis
     URL) {pubsub_args} (the mesh's --pubsub-port and --peer arguments, or --pubsub URL)
-    {store} {bug_args} {cluster_secret} (one random secret per cluster, for a mesh handshake).
-    Shell-quoted for a command line; plain for env values and cwd."""
+    {store} {bug_args} {cluster_secret} (one random secret per cluster, for a mesh handshake)
+    {peer_hosts} (the other nodes' addresses, comma-separated) {hostname} (the node's host
+    name: its own under network: isolated, else the machine's). Shell-quoted for a command
+    line; plain for env values and cwd."""
     q = shlex.quote if quote else str
     peer_list = [f"{n}={h}:{p}" for n, (h, p) in sorted(spec.peers.items())]
     peer_args = " ".join(f"--peer {p}" for p in peer_list)
@@ -66,6 +69,8 @@ def placeholders(
         "store": q(spec.store),
         "bug_args": " ".join(f"--bug {b}" for b in spec.bugs),
         "cluster_secret": q(spec.cluster_secret),
+        "peer_hosts": ",".join(spec.peer_hosts),
+        "hostname": spec.hostname or socket.gethostname(),
     }
 
 
@@ -149,6 +154,7 @@ class LocalNode:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {}), MARK: self.mark}
         if self.cgroup is not None:
             argv = self.cgroup.wrap(argv)
+        argv = [*self.spec.enter, *argv]  # its network namespace, under network: isolated
         try:
             self.process = await open_process_group(argv, self._log, env=env, cwd=self.cwd)
         except OSError as exc:

@@ -1,7 +1,7 @@
 """Fault kinds: one module per family, one registry line per kind.
 
     toxics.py   latency bandwidth slow_close timeout reset_peer slicer limit_data
-    links.py    down partition
+    links.py    down partition packet_loss
     nodes.py    kill terminate pause restart rolling_restart
     clients.py  client_close client_crash client_leave
     broadcasts.py  drop_broadcast delay_broadcast duplicate_broadcast reorder_broadcast
@@ -31,7 +31,7 @@ from .broadcasts import (
     ReorderBroadcast,
 )
 from .clients import ClientClose, ClientCrash, ClientLeave
-from .links import Down, Partition
+from .links import Down, PacketLoss, Partition
 from .nodes import Kill, Pause, Restart, RollingRestart, Terminate
 from .random import Random
 from .toxics import Bandwidth, Latency, LimitData, ResetPeer, Slicer, SlowClose, Timeout, Toxic
@@ -46,6 +46,7 @@ REGISTRY: tuple[type[Fault], ...] = (
     LimitData,
     Down,
     Partition,
+    PacketLoss,
     Kill,
     Terminate,
     Pause,

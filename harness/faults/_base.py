@@ -65,7 +65,13 @@ class FaultContext(Protocol):
         """Add a toxic to a link's proxy; returns the call that removes it."""
         ...
 
-    async def set_enabled(self, links: Sequence[str], enabled: bool) -> None: ...
+    async def set_enabled(self, links: Sequence[str], enabled: bool) -> None:
+        """Cut links (`enabled` False) or restore them: their proxies, or packet rules."""
+        ...
+
+    async def lose(self, links: Sequence[str], probability: float) -> Callable[[], Awaitable[None]]:
+        """Drop that share of the links' packets (packet rules); returns the call that stops."""
+        ...
 
     async def add_broadcast_rule(
         self,

@@ -1,4 +1,13 @@
-"""Link faults: `down` (a proxy disabled) and `partition` (node-to-node links cut between groups).
+"""Link faults: `down` (a link cut), `partition` (node-to-node links cut between groups) and
+`packet_loss` (a share of a node link's packets dropped).
+
+How a link is cut is the run's business, not the kind's (`FaultContext.set_enabled`): on a
+shared network its Toxiproxy proxy is disabled (live connections closed); under `network:
+isolated` a node link is a packet rule in the hub (every packet from one node's address to the
+other's dropped, whatever the protocol; established connections stall as in a real netsplit, no
+reset, and since TCP needs the other side's acknowledgements, cutting `n1->n2` stalls n2's
+connections to n1 too). `packet_loss` exists only as a packet rule (`network: isolated`): this
+kernel has no `sch_netem`, and Toxiproxy has no loss toxic.
 
 Link names are the scenario's contract (`shared/design.md`): `clients->n1` (every client
 connection to n1), `n1->n2` (n1's PubSub link to n2, mesh), `n1->redis` (n1's link to Redis).
@@ -28,7 +37,7 @@ from pydantic import (
 )
 
 from ..grammar.section import Topology, grammar_of
-from ..grammar.units import Flag
+from ..grammar.units import Flag, Fraction
 from ._base import Fault, FaultContext
 
 LINK_SCHEMA: dict[str, Any] = {
@@ -198,6 +207,54 @@ class Partition(Fault):
         await _disable(ctx, self.cut_links(), self.duration or 0.0)
 
 
+class PacketLoss(Fault):
+    """drop a share of a node link's packets at random (a packet rule; network: isolated)"""
+
+    kind: Literal["packet_loss"] = "packet_loss"
+    link: LinkList
+    probability: Fraction
+
+    @field_validator("link")
+    @classmethod
+    def _rule_links(cls, links: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        for link in links:
+            if link.startswith("clients->"):
+                raise ValueError(
+                    f"packet_loss is for node links (n1->n2, n1->redis), not {link}: client"
+                    " links have Toxiproxy's toxics"
+                )
+        grammar = grammar_of(info)
+        if grammar is not None and not grammar.topology.isolated:
+            raise ValueError(
+                "packet_loss is a packet rule: it needs cluster.network: isolated (on a shared"
+                " network the nodes' packets never pass the harness)"
+            )
+        return links
+
+    def target(self) -> str:
+        return ",".join(self.link)
+
+    def reforms(self) -> bool:
+        return True
+
+    def weaker(self) -> Iterator[tuple[str, Fault]]:
+        if self.probability > 0.05:
+            half = round(self.probability / 2, 3)
+            yield (
+                f"probability {self.probability:g} -> {half:g}",
+                self.model_copy(update={"probability": half}),
+            )
+
+    @classmethod
+    def draw(cls, rng: random.Random, topology: Topology, length: float) -> dict[str, Any]:
+        nodes = [link for link in topology.links if not link.startswith("clients->")]
+        return {"link": (rng.choice(nodes),), "probability": 0.3}
+
+    async def apply(self, ctx: FaultContext) -> None:
+        undo = await ctx.lose(self.link, self.probability)
+        await ctx.hold(self.duration or 0.0, undo)
+
+
 async def _disable(ctx: FaultContext, links: Sequence[str], seconds: float) -> None:
     await ctx.set_enabled(links, False)
 
@@ -207,4 +264,4 @@ async def _disable(ctx: FaultContext, links: Sequence[str], seconds: float) -> N
     await ctx.hold(seconds, enable)
 
 
-__all__ = ["Down", "Link", "LinkList", "Partition"]
+__all__ = ["Down", "Link", "LinkList", "PacketLoss", "Partition"]

@@ -15,9 +15,9 @@ import random
 from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from ..grammar.section import Topology
+from ..grammar.section import Topology, grammar_of
 from ..grammar.units import Bounded, Fraction, Millis, OneOf
 from ._base import Fault, FaultContext
 from .links import LinkList
@@ -35,6 +35,20 @@ class Toxic(Fault):
     link: LinkList
     stream: Annotated[Stream, OneOf(("both", "upstream", "downstream"))] = "both"
     toxicity: Fraction = 1.0
+
+    @field_validator("link")
+    @classmethod
+    def _through_a_proxy(cls, links: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        grammar = grammar_of(info)
+        if grammar is not None:
+            for link in links:
+                if link in grammar.topology.links and link not in grammar.topology.proxied:
+                    raise ValueError(
+                        f"{link} has no proxy under network: isolated (the nodes talk directly);"
+                        " a node link takes down, partition or packet_loss there, and toxics go"
+                        " on clients->nX links"
+                    )
+        return links
 
     def target(self) -> str:
         return ",".join(self.link)
@@ -58,7 +72,7 @@ class Toxic(Fault):
 
     @classmethod
     def draw(cls, rng: random.Random, topology: Topology, length: float) -> dict[str, Any]:
-        link = rng.choice(topology.links)
+        link = rng.choice(topology.proxied)
         return {"link": (link,), "stream": "both", "toxicity": 1.0, **cls.random_attributes}
 
     async def apply(self, ctx: FaultContext) -> None:

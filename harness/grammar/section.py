@@ -22,10 +22,23 @@ class Topology:
     nodes: tuple[str, ...]
     links: tuple[str, ...]
     pubsub: str = "mesh"
+    network: str = "shared"  # or "isolated": node links are packet rules, not proxies
 
     @property
     def redis(self) -> bool:
         return self.pubsub == "redis"
+
+    @property
+    def isolated(self) -> bool:
+        return self.network == "isolated"
+
+    @property
+    def proxied(self) -> tuple[str, ...]:
+        """The links that pass through Toxiproxy: all of them on a shared network, the client
+        links only under `network: isolated` (nodes talk directly; rules cut them)."""
+        if self.isolated:
+            return tuple(link for link in self.links if link.startswith("clients->"))
+        return self.links
 
 
 @dataclass(frozen=True, slots=True)

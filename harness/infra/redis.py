@@ -39,10 +39,12 @@ def find_redis_binary() -> Path:
 class RedisServer(ServerProcess):
     """Start, wait for PING, stop; only ever signals its own process group."""
 
-    def __init__(self, log_path: Path, *, binary: Path | None = None) -> None:
+    def __init__(
+        self, log_path: Path, *, binary: Path | None = None, host: str = "127.0.0.1"
+    ) -> None:
         super().__init__(log_path)
         self.binary = binary or find_redis_binary()
-        self.host = "127.0.0.1"
+        self.host = host  # another address only inside the run's hub namespace
         self.port = free_ports(1)[0]
 
     @property
@@ -51,6 +53,8 @@ class RedisServer(ServerProcess):
 
     async def start(self, *, timeout: float = 10.0) -> None:
         settings = {"bind": self.host, "port": str(self.port), "save": "", "appendonly": "no"}
+        if not self.host.startswith("127."):  # the hub's service address, reachable only there
+            settings["protected-mode"] = "no"
         argv = [str(self.binary), "--dir", str(self.log_path.parent)]
         for key, value in settings.items():
             argv += [f"--{key}", value]
@@ -84,8 +88,8 @@ class RedisServer(ServerProcess):
 
 
 @asynccontextmanager
-async def open_redis(log_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(log_path)
+async def open_redis(log_path: Path, *, host: str = "127.0.0.1") -> AsyncIterator[RedisServer]:
+    server = RedisServer(log_path, host=host)
     try:
         await server.start()
         yield server

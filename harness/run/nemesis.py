@@ -8,7 +8,9 @@ own proxies removed and those proxies enabled (never Toxiproxy's global `/reset`
 be shared with other runs), paused nodes resumed, dead nodes started; it records a `heal` op.
 
 The nemesis is the faults' `FaultContext`: it speaks to the cluster only through the `Node`
-interface and to Toxiproxy through the run's proxies, so a fault works on any backend.
+interface and to Toxiproxy through the run's proxies, so a fault works on any backend. Under
+`network: isolated` a node link has no proxy: cutting it puts packet rules in the hub
+(`harness.infra.netns`), and what they dropped is the fault's `packets_dropped` figure.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..cluster import Cluster, Node
 from ..errors import HarnessError
 from ..faults import Fault
 from ..history import Op, OpName, OpType, Recorder
+from ..infra.netns import Rule as PacketRule
 from ..infra.toxiproxy import ToxiproxyClient
 from ..swarm import Swarm
 
@@ -53,6 +56,7 @@ class Nemesis:
         self.rng = rng
         self.seed = seed  # the scenario's: message-level faults draw from it
         self.active: dict[str, Fault] = {}
+        self.cut: dict[str, list[PacketRule]] = {}  # node link -> its packet rules in force
         self.errors: list[str] = []
         # called with (fault id, "kind target") when a fault that stopped a node or cut a node
         # link has healed and no other such fault is still active (the readiness probe)
@@ -117,6 +121,10 @@ class Nemesis:
         """Remove the run's toxics, enable its proxies, resume and start every node."""
         self.record("heal", {}, "invoke")
         await self.toxiproxy.heal(self.cluster.proxies.values())
+        for rules in self.cut.values():
+            for rule in rules:
+                await rule.remove()
+        self.cut.clear()
         for node in self.cluster.nodes.values():
             if node.paused:
                 await node.resume()
@@ -158,9 +166,45 @@ class _Context:
         return remove
 
     async def set_enabled(self, links: Sequence[str], enabled: bool) -> None:
-        self.links.update(links)
+        proxies = self.nemesis.cluster.proxies
+        self.links.update(link for link in links if link in proxies)
         for link in links:
-            await self.nemesis.toxiproxy.set_enabled(self._proxy(link), enabled)
+            if link in proxies:
+                await self.nemesis.toxiproxy.set_enabled(self._proxy(link), enabled)
+            elif enabled:
+                await self._drop(self.nemesis.cut.pop(link, []))
+            else:
+                self.nemesis.cut.setdefault(link, []).extend(await self._rules(link, 100))
+
+    async def lose(self, links: Sequence[str], probability: float) -> Callable[[], Awaitable[None]]:
+        percent = max(1, min(100, round(probability * 100)))
+        rules = [rule for link in links for rule in await self._rules(link, percent)]
+
+        async def remove() -> None:
+            await self._drop(rules)
+
+        return remove
+
+    async def _rules(self, link: str, percent: int) -> list[PacketRule]:
+        """Packet rules in the hub that drop `percent` of the link's packets: a node link one
+        way (`n1->n2`), a Redis link both ways (one connection, as its proxy would be)."""
+        hub = self.nemesis.cluster.hub
+        if hub is None:
+            raise HarnessError(f"link {link} has no proxy and the run has no hub to cut it in")
+        source, _, target = link.partition("->")
+        pairs = [(source, target), (target, source)] if target == "redis" else [(source, target)]
+        if percent >= 100:
+            return [await hub.cut(a, b) for a, b in pairs]
+        return [await hub.lose(a, b, percent) for a, b in pairs]
+
+    async def _drop(self, rules: Sequence[PacketRule]) -> None:
+        """Take rules out, adding what they dropped to this fault's `packets_dropped`."""
+        dropped = 0
+        for rule in rules:
+            dropped += await rule.dropped()
+            await rule.remove()
+        if rules:
+            self.figures["packets_dropped"] = self.figures.get("packets_dropped", 0) + dropped
 
     async def add_broadcast_rule(
         self,

@@ -29,9 +29,10 @@ from . import _reference as reference
 
 PubSub = Literal["mesh", "redis"]
 Backend = Literal["local", "docker", "compose"]  # the names of `harness.cluster.BACKENDS`
+Network = Literal["shared", "isolated"]
 COMMAND_PLACEHOLDERS = (
     "{python} {node} {host} {port} {pubsub_port} {peers} {peer_args} {pubsub} {pubsub_args}"
-    " {store} {bug_args} {cluster_secret}"
+    " {store} {bug_args} {cluster_secret} {peer_hosts} {hostname}"
 )
 _COMMAND_NAMES = frozenset(re.findall(r"\{(\w+)\}", COMMAND_PLACEHOLDERS))
 
@@ -173,6 +174,18 @@ class ClusterSpec(Section):
             )
         ),
     ] = "local"
+    network: Annotated[
+        Network,
+        OneOf(get_args(Network)),
+        Field(
+            description=(
+                "shared: every node on this machine's loopback, node links through Toxiproxy;"
+                " isolated: each node in a network namespace of its own (its own address, port"
+                " 4000, host name and epmd), node links cut by packet rules whatever the protocol"
+                " (Erlang distribution too); local backend"
+            )
+        ),
+    ] = "shared"
     image: Annotated[
         str | None,
         Field(
@@ -222,6 +235,18 @@ class ClusterSpec(Section):
         BeforeValidator(_bug_names),
         Field(description="defects of the reference server to switch on (see `harness list`)"),
     ] = ()
+
+    @field_validator("network")
+    @classmethod
+    def _isolated_is_local(cls, network: str, info: ValidationInfo) -> str:
+        backend = info.data.get("backend", "local")
+        if network == "isolated" and backend != "local":
+            raise ValueError(
+                f"network: isolated is for backend: local (the harness makes each node's network"
+                f" namespace and its packet rules); a {backend} cluster's nodes are partitioned"
+                " through their proxies (network: shared)"
+            )
+        return network
 
     @field_validator("image")
     @classmethod
@@ -301,4 +326,4 @@ class ClusterSpec(Section):
 
     @property
     def topology(self) -> Topology:
-        return Topology(self.node_names, self.links, self.pubsub)
+        return Topology(self.node_names, self.links, self.pubsub, self.network)
