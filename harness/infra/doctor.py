@@ -1,7 +1,8 @@
 """`harness doctor`: what each feature needs, found or not, with the command that installs it.
 
 Every look-up is the one `harness run` makes (`find_server_binary` for Toxiproxy,
-`find_redis_binary`, `cluster._image.engine` and `check_image`, `cluster._compose.compose_cli`),
+`find_redis_binary`, `cluster._image.engine` and `check_image`, `cluster._compose.compose_cli`,
+`netns.refused` for `network: isolated`),
 so the doctor cannot say "found" where a run would not find it. A part the core needs (Toxiproxy:
 every run puts it on every link) decides the exit code (0 found, 3 missing); the others say which
 keys of a scenario will not work without them. `versions()` is what `harness --version` prints.
@@ -137,11 +138,25 @@ def chromium() -> Part:
     return Part("chromium", bool(found), found or "not found", needed, "apt-get install chromium")
 
 
+def namespaces() -> Part:
+    from . import netns
+
+    needed = "cluster.network: isolated (a network namespace per node, packet rules)"
+    why = netns.refused()  # the run's own test: the namespaces, a veth pair in them
+    nft = shutil.which("nft")
+    if why is None and nft is None:
+        why = "nft not found (the packet rules)"
+    install = "apt-get install util-linux iproute2 nftables; without root: user namespaces on"
+    how = "rootless (a user namespace)" if netns.rootless() else "as root"
+    return Part("network namespaces", why is None, why or f"{how}, nft {nft}", needed, install)
+
+
 CHECKS: tuple[Callable[[], Part | list[Part]], ...] = (
     toxiproxy,
     redis,
     docker_engine,
     compose,
+    namespaces,
     chromium,
 )
 

@@ -56,7 +56,7 @@ def inside_hub() -> bool:
 
 
 def _unshare() -> list[str]:
-    return ["unshare", "--net", *(["--user", "--map-root-user"] if _rootless() else [])]
+    return ["unshare", "--net", *(["--user", "--map-root-user"] if rootless() else [])]
 
 
 def hub_command(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -87,7 +87,7 @@ def refused() -> str | None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"unshare cannot run: {exc}"
     if done.returncode != 0:
-        how = "unshare -rn (a user namespace)" if _rootless() else "unshare -n"
+        how = "unshare -rn (a user namespace)" if rootless() else "unshare -n"
         return f"the kernel refuses {how} with a veth pair: {done.stderr.strip()[:300]}"
     return None
 
@@ -255,7 +255,7 @@ class Hub:
         return await self._rule(source, target, f"{percent}% of {source}->{target}", tail)
 
 
-def _rootless() -> bool:
+def rootless() -> bool:
     return os.geteuid() != 0
 
 
@@ -272,7 +272,7 @@ async def open_hub(names: Sequence[str], *, inside: bool = False) -> AsyncIterat
         hub_ns = Namespace("hub", None, user=False)
         user = False  # what this process makes is already in its user namespace
     else:
-        user = _rootless()
+        user = rootless()
         hub_ns = await _hold("hub", _unshare(), user)
     hub = Hub(hub_ns)
     try:
