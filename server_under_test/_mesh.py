@@ -31,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import socket
+import struct
 import time
 import uuid
 from collections import deque
@@ -54,6 +56,15 @@ MAX_LINE = 4_000_000
 TICK = 1.0  # seconds between ticks on an idle link (`--link-tick`)
 TICKS_MISSED = 4  # a link that heard nothing for this many ticks is down
 TICK_LINE = b'{"tick":1}\n'
+
+
+async def _abort(stream: trio.SocketStream) -> None:
+    """Close a link and drop what its kernel buffers still hold (SO_LINGER 0: a reset). A link
+    that broke loses what was queued on it (at most once); a graceful close would deliver it
+    later, after what a newer link already delivered: out of order."""
+    with contextlib.suppress(OSError):
+        stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await stream.aclose()
 
 
 @dataclass
@@ -106,6 +117,7 @@ class MeshPubSub(PubSub):
         self.listen = listen
         self.links = {name: PeerLink(name, host, port) for name, (host, port) in peers.items()}
         self.inbound: dict[str, dict[str, Any]] = {}
+        self.current: dict[str, trio.CancelScope] = {}  # peer -> its inbound link in use
         self.received = 0
 
     def _topics_changed(self, message: dict[str, Any]) -> None:
@@ -212,7 +224,7 @@ class MeshPubSub(PubSub):
             link.outbox, link.state = None, "down"
             log.info("link %s->%s down", self.node, link.peer)
             with trio.CancelScope(shield=True):
-                await stream.aclose()
+                await _abort(stream)
 
     async def _welcomed(self, stream: trio.SocketStream) -> bool:
         """Whether the peer answers the hello with a welcome within the tick timeout."""
@@ -249,6 +261,7 @@ class MeshPubSub(PubSub):
         buffer = bytearray()
         peer = "?"
         silent = self.tick * TICKS_MISSED
+        nursery: trio.Nursery | None = None
         try:
             async with trio.open_nursery() as nursery:
                 while True:
@@ -269,6 +282,12 @@ class MeshPubSub(PubSub):
                                 peer = self._hello(line)
                                 if peer == "?":
                                     return
+                                # a new link from a peer replaces its old one, whose unread
+                                # lines are older than the new link's: lost, never reordered
+                                older = self.current.get(peer)
+                                if older is not None:
+                                    older.cancel()
+                                self.current[peer] = nursery.cancel_scope
                                 nursery.start_soon(self._answer, stream)
                                 continue
                             peer = self._receive_line(line, peer)
@@ -277,10 +296,12 @@ class MeshPubSub(PubSub):
                         break
                 nursery.cancel_scope.cancel()
         finally:
-            if peer in self.inbound:
-                self.inbound[peer]["state"] = "down"
+            if nursery is not None and self.current.get(peer) is nursery.cancel_scope:
+                del self.current[peer]
+                if peer in self.inbound:
+                    self.inbound[peer]["state"] = "down"
             with trio.CancelScope(shield=True):
-                await stream.aclose()
+                await _abort(stream)
 
     async def _answer(self, stream: trio.SocketStream) -> None:
         """Welcome a peer whose hello checked out, then tick to it until the link ends."""

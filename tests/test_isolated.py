@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from harness.faults.links import shape_pairs
 from harness.infra.netns import SUBNET, TABLE
 from harness.scenario import parse_scenario
 
@@ -31,7 +32,7 @@ needs_namespaces = pytest.mark.skipif(
 
 MESH = """\
 name: mesh-rules
-duration: 9s
+duration: 10s
 settle: 2s
 cluster: {nodes: 3, network: isolated}
 clients:
@@ -41,7 +42,8 @@ clients:
 workload: {publishers: 3, rate: 30/s}
 faults:
   - {at: 1s, for: 3s, kind: packet_loss, link: [n1->n2, n2->n1], probability: 0.3}
-  - {at: 5s, for: 2s, kind: down, link: n2->n3}
+  - {at: 4500ms, for: 2s, kind: down, link: n2->n3}
+  - {at: 7s, for: 2s, kind: partition, shape: bridge}
 """
 
 
@@ -157,9 +159,26 @@ def test_a_redis_cluster_is_cut_by_packet_rules_that_count(tmp_path):
     assert "cut nothing: its packet rules dropped no packet" in checked.stdout, checked.stdout
 
 
+@pytest.mark.parametrize("n", [5, 6, 7, 9])
+def test_a_majorities_ring_leaves_each_node_a_majority_of_its_own(n):
+    nodes = [f"n{i}" for i in range(1, n + 1)]
+    cut = {frozenset(pair) for pair in shape_pairs("majorities_ring", nodes)}
+    sees = {a: frozenset({a} | {b for b in nodes if b != a and {a, b} not in cut}) for a in nodes}
+    assert all(len(seen) > n / 2 for seen in sees.values())  # each a majority
+    assert len(set(sees.values())) == n  # no two the same
+    assert all(len(seen) < n for seen in sees.values())  # and nobody sees everyone
+
+
+def test_a_bridge_cuts_the_halves_apart_but_not_the_middle():
+    nodes = ["n1", "n2", "n3", "n4", "n5"]
+    assert sorted(shape_pairs("bridge", nodes)) == [
+        ("n1", "n4"), ("n1", "n5"), ("n2", "n4"), ("n2", "n5"),
+    ]  # fmt: skip
+
+
 @pytest.mark.slow
 @needs_namespaces
-def test_packet_loss_and_a_one_way_cut_on_a_mesh(tmp_path):
+def test_packet_loss_a_one_way_cut_and_a_bridge_on_a_mesh(tmp_path):
     scenario = tmp_path / "mesh-rules.yaml"
     scenario.write_text(MESH)
     done = harness("run", str(scenario), "--out", str(tmp_path / "r"))
@@ -167,6 +186,7 @@ def test_packet_loss_and_a_one_way_cut_on_a_mesh(tmp_path):
     figures = stops(the_run(tmp_path / "r"))
     assert figures["packet_loss n1->n2,n2->n1"]["packets_dropped"] > 0, figures
     assert figures["down n2->n3"]["packets_dropped"] > 0, figures
+    assert figures["partition bridge"]["packets_dropped"] > 0, figures
     nothing_left()
 
 

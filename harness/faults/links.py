@@ -34,6 +34,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from ..grammar.section import Topology, grammar_of
@@ -125,8 +126,33 @@ def _non_empty(group: tuple[str, ...]) -> tuple[str, ...]:
     return group
 
 
+Shape = Literal["majorities_ring", "bridge"]
+SHAPE_NODES = {"majorities_ring": 5, "bridge": 3}  # the fewest nodes each shape needs
+
+
+def shape_pairs(shape: str, nodes: Sequence[str]) -> list[tuple[str, str]]:
+    """The node pairs a Jepsen-style partition shape cuts (both ways), nodes in their order.
+
+    majorities_ring: the nodes on a ring, each still reaching its nearest neighbours on either
+    side, a majority counting itself, and no two nodes the same majority (five nodes: n1 sees
+    n5 and n2). bridge: two halves cut apart, the middle node still reaching both."""
+    n = len(nodes)
+    if shape == "majorities_ring":
+        majority = n // 2 + 1
+        reach = majority // 2  # neighbours on each side: ceil((majority - 1) / 2)
+        pairs = []
+        for i in range(n):
+            for j in range(i + 1, n):
+                if min(j - i, n - (j - i)) > reach:
+                    pairs.append((nodes[i], nodes[j]))
+        return pairs
+    middle = n // 2
+    left, right = nodes[:middle], nodes[middle + 1 :]
+    return [(a, b) for a in left for b in right]
+
+
 class Partition(Fault):
-    """cut node-to-node links between groups (one_way: only from the first group); with pubsub: redis, the nodes not in redis's group lose it"""  # noqa: E501
+    """cut node-to-node links between groups (one_way: only from the first group), or in a Jepsen shape (majorities_ring, bridge); with pubsub: redis, the nodes not in redis's group lose it"""  # noqa: E501
 
     kind: Literal["partition"] = "partition"
     groups: Annotated[
@@ -139,8 +165,24 @@ class Partition(Fault):
                 "description": "two or more groups of nodes (and redis, with pubsub: redis)",
             }
         ),
-    ]
+    ] = ()
+    shape: Shape | None = None
     one_way: Flag = False
+
+    @model_validator(mode="after")
+    def _groups_or_shape(self, info: ValidationInfo) -> Partition:
+        if (not self.groups) == (self.shape is None):
+            raise ValueError("give groups (lists of nodes) or a shape (majorities_ring, bridge)")
+        grammar = grammar_of(info)
+        if self.shape is not None and grammar is not None:
+            if grammar.topology.redis:
+                raise ValueError("a partition shape cuts node-to-node links: it needs pubsub: mesh")
+            fewest = SHAPE_NODES[self.shape]
+            if len(grammar.topology.nodes) < fewest:
+                raise ValueError(f"{self.shape} needs {fewest} nodes or more")
+        if self.shape is not None and self.one_way:
+            raise ValueError("one_way is for groups; a shape cuts both ways")
+        return self
 
     @field_validator("groups")
     @classmethod
@@ -172,13 +214,13 @@ class Partition(Fault):
         return one_way
 
     def target(self) -> str:
-        return "|".join(",".join(g) for g in self.groups)
+        return self.shape or "|".join(",".join(g) for g in self.groups)
 
     def reforms(self) -> bool:
         return True
 
     def weaker(self) -> Iterator[tuple[str, Fault]]:
-        if not self.one_way:
+        if not self.one_way and self.shape is None:
             yield "partition -> one way", self.model_copy(update={"one_way": True})
 
     @classmethod
@@ -190,8 +232,11 @@ class Partition(Fault):
         cut = rng.randrange(1, len(shuffled)) if len(shuffled) > 1 else 1
         return {"groups": (tuple(shuffled[:cut]), tuple(shuffled[cut:])), "one_way": False}
 
-    def cut_links(self) -> list[str]:
-        """The links this partition disables."""
+    def cut_links(self, nodes: Sequence[str] = ()) -> list[str]:
+        """The links this partition disables (`nodes`: the cluster's, in order, for a shape)."""
+        if self.shape is not None:
+            pairs = shape_pairs(self.shape, sorted(nodes, key=lambda n: int(n[1:])))
+            return [link for a, b in pairs for link in (f"{a}->{b}", f"{b}->{a}")]
         hub = next((g for g in self.groups if "redis" in g), None)
         if hub is not None:
             return [f"{n}->redis" for g in self.groups if g is not hub for n in g]
@@ -204,7 +249,7 @@ class Partition(Fault):
         return links
 
     async def apply(self, ctx: FaultContext) -> None:
-        await _disable(ctx, self.cut_links(), self.duration or 0.0)
+        await _disable(ctx, self.cut_links(list(ctx.nodes)), self.duration or 0.0)
 
 
 class PacketLoss(Fault):
