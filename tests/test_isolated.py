@@ -213,3 +213,47 @@ async def test_the_zoos_remote_link_defects_are_caught_with_peers_dialed_by_addr
         assert delivery["validity"] == "invalid", (bug, delivery["summary"])
         assert "never received" in delivery["witnesses"][0]["problem"]
     nothing_left()
+
+
+FORWARD = """\
+name: forward
+duration: 4s
+settle: 1s
+cluster:
+  nodes: 2
+  network: isolated
+  pubsub: redis
+  forward: ["127.0.0.1:%(port)d"]
+  command: "{python} -m server_under_test --node {node} --host {host} --port {port} --pubsub redis://10.201.0.1:%(port)d --store {store} --log-level WARNING"
+clients:
+  count: 6
+  topics: ["room:1"]
+  timings: {reconnect_after: [10ms, 50ms], rejoin_after: [100ms, 200ms], heartbeat_interval: 1s, timeout: 3s}
+workload: {publishers: 2, rate: 20/s}
+"""
+
+
+@pytest.mark.slow
+@needs_namespaces
+async def test_a_service_of_this_machine_is_reached_through_a_forward(tmp_path, redis_server):
+    """The nodes' PubSub is a Redis of the test's own, on this machine's 127.0.0.1, which no
+    namespace of the run can reach but through `cluster.forward` (relayed by both harnesses)."""
+    scenario = tmp_path / "forward.yaml"
+    scenario.write_text(FORWARD % {"port": redis_server.port})
+    argv = [sys.executable, "-m", "harness", "run", str(scenario), "--out", str(tmp_path / "r")]
+    done = await trio.run_process(argv, capture_stdout=True, check=False, cwd=ROOT)
+    out = done.stdout.decode(errors="replace")
+    assert done.returncode == 0, out[-3000:]
+    results = json.loads((the_run(tmp_path / "r") / "results.json").read_text())
+    delivery = next(c for c in results["checks"] if c["name"] == "delivery")
+    assert delivery["summary"]["expected_deliveries"] > 0, delivery
+    assert delivery["summary"]["lost_outside_faults"] == 0  # broadcasts crossed nodes through it
+    stream = await trio.open_tcp_stream("127.0.0.1", redis_server.port)
+    async with stream:
+        await stream.send_all(b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+        info = b""
+        while b"pubsub_channels" not in info and b"total_commands_processed" not in info:
+            info += await stream.receive_some(4096)
+    assert b"total_connections_received:" in info
+    assert int(info.split(b"total_connections_received:")[1].split()[0]) >= 2  # both nodes
+    nothing_left()

@@ -172,7 +172,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _dry_run(chosen, args)
     if any(s.cluster.network == "isolated" for s in chosen):
         if not netns.inside_hub():
-            return in_hub(args.argv, toxiproxy=args.toxiproxy)
+            forwards = sorted({f for s in chosen for f in s.cluster.forward})
+            return in_hub(args.argv, toxiproxy=args.toxiproxy, forwards=forwards)
         netns.loopback_up()  # before anything listens: Toxiproxy, Redis, the swarm's proxies
     out = sys.stderr if args.json else sys.stdout  # --json: stdout is for the document only
     codes: list[int] = []

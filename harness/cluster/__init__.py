@@ -35,6 +35,7 @@ import trio
 
 from ..broadcast_proxy import Route, open_broadcast_proxy
 from ..errors import ClusterError
+from ..infra import relay
 from ..infra.http import get_json
 from ..infra.netns import Hub, open_hub
 from ..infra.process import POLL_INTERVAL, free_ports
@@ -103,6 +104,7 @@ async def open_cluster(
         hub: Hub | None = None
         if spec.network == "isolated":
             hub = await stack.enter_async_context(open_hub(spec.node_names, inside=True))
+            await _relay(stack, spec.forward, hub.address("redis"))
             specs = {n: _isolated(s, hub) for n, s in specs.items()}
             record({"namespaces": {n: hub.address(n) for n in spec.node_names}})
         specs = {
@@ -204,6 +206,24 @@ def _upstream(link: LinkPlan, specs: Mapping[str, NodePlan], redis: str | None) 
         return f"{specs[link.target].host}:{specs[link.target].pubsub_port}"
     assert redis is not None
     return redis
+
+
+async def _relay(stack: AsyncExitStack, services: Sequence[str], host: str) -> None:
+    """Each of `cluster.forward` listening on the hub's service address, relayed to the
+    machine's service by the `harness run` outside (`harness.infra.relay`)."""
+    if not services:
+        return
+    sockets = relay.forwards_from_env()
+    nursery = await stack.enter_async_context(trio.open_nursery())
+    stack.callback(nursery.cancel_scope.cancel)
+    for service in services:
+        if service not in sockets:
+            raise ClusterError(
+                f"cluster.forward {service}: no relay from outside the run's namespaces (run the"
+                " scenario through `harness run`)"
+            )
+        port = int(service.rpartition(":")[2])
+        await nursery.start(relay.serve_forward, host, port, sockets[service])
 
 
 def _isolated(spec: NodePlan, hub: Hub) -> NodePlan:

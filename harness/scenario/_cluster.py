@@ -30,6 +30,7 @@ from . import _reference as reference
 PubSub = Literal["mesh", "redis"]
 Backend = Literal["local", "docker", "compose"]  # the names of `harness.cluster.BACKENDS`
 Network = Literal["shared", "isolated"]
+Service = Annotated[str, Field(pattern=r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost):\d{1,5}$")]
 COMMAND_PLACEHOLDERS = (
     "{python} {node} {host} {port} {pubsub_port} {peers} {peer_args} {pubsub} {pubsub_args}"
     " {store} {bug_args} {cluster_secret} {peer_hosts} {hostname}"
@@ -186,6 +187,18 @@ class ClusterSpec(Section):
             )
         ),
     ] = "shared"
+    forward: Annotated[
+        tuple[
+            Annotated[str, Field(pattern=r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost):\d{1,5}$")],
+            ...,
+        ],
+        Field(
+            description=(
+                "network: isolated: services of this machine the nodes need (HOST:PORT, on"
+                " 127.0.0.1); each is relayed to the hub's 10.201.0.1 on the same port"
+            )
+        ),
+    ] = ()
     image: Annotated[
         str | None,
         Field(
@@ -247,6 +260,21 @@ class ClusterSpec(Section):
                 " through their proxies (network: shared)"
             )
         return network
+
+    @field_validator("forward")
+    @classmethod
+    def _forward_needs_isolated(
+        cls, forward: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        if forward and info.data.get("network") != "isolated":
+            raise ValueError(
+                "forward is for network: isolated (on a shared network the nodes reach this"
+                " machine's services directly)"
+            )
+        ports = [int(f.rpartition(":")[2]) for f in forward]
+        if len(set(ports)) != len(ports):
+            raise ValueError("each forward needs a port of its own (the hub listens on it)")
+        return forward
 
     @field_validator("image")
     @classmethod
