@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -256,4 +258,57 @@ async def test_a_service_of_this_machine_is_reached_through_a_forward(tmp_path, 
             info += await stream.receive_some(4096)
     assert b"total_connections_received:" in info
     assert int(info.split(b"total_connections_received:")[1].split()[0]) >= 2  # both nodes
+    nothing_left()
+
+
+@pytest.mark.slow
+@needs_namespaces
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops to an unprivileged user: needs root to start")
+def test_a_whole_isolated_run_works_for_an_unprivileged_user():
+    """`harness run` of the library's netsplit-isolated as `nobody`: the hub and the nodes'
+    namespaces in a user namespace (rootless), from a copy of the harness, the reference server,
+    the packages and toxiproxy-server in a directory that user can read, with the system's
+    Python (the venv's may live where `nobody` cannot go)."""
+    import sysconfig
+
+    from harness.infra.toxiproxy import find_server_binary
+
+    python = shutil.which("python3", path="/usr/bin")
+    if python is None:
+        pytest.skip("needs the system's /usr/bin/python3")
+    skip = shutil.ignore_patterns(
+        "__pycache__", "*mypy*", "pip", "pip-*", "setuptools*", "hypothesis*", "_pytest",
+        "pytest*", "ruff*", "syrupy*",
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="chaos-rootless-run-") as where:
+        copy = Path(where)
+        shutil.copytree(sysconfig.get_paths()["purelib"], copy / "site", ignore=skip)
+        for package in ("harness", "server_under_test"):
+            shutil.copytree(ROOT / package, copy / package, ignore=skip)
+        shutil.copy(ROOT / "scenarios" / "netsplit-isolated.yaml", copy / "netsplit.yaml")
+        shutil.copy(find_server_binary(), copy / "toxiproxy-server")
+        (copy / "r").mkdir()
+        shutil.chown(copy / "r", "nobody")
+        copy.chmod(0o755)
+        for path in copy.rglob("*"):
+            if path.is_dir() or os.access(path, os.X_OK):
+                path.chmod(0o755)
+            else:
+                path.chmod(0o644)
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(copy),
+            "PYTHONPATH": f"{copy / 'site'}:{copy}",
+            "TOXIPROXY_SERVER": str(copy / "toxiproxy-server"),
+        }
+        argv = ["runuser", "-u", "nobody", "--", python, "-m", "harness", "run"]
+        argv += [str(copy / "netsplit.yaml"), "--out", str(copy / "r")]
+        argv += ["--set", "duration=8s", "--set", "faults=[{at: 2s, for: 4s, kind: partition,"
+                 " groups: [[n1], [n2, n3]]}]"]  # fmt: skip
+        done = subprocess.run(
+            argv, capture_output=True, text=True, check=False, cwd=copy, env=env, timeout=240
+        )
+        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+        figures = stops(the_run(copy / "r"))
+        assert figures["partition n1|n2,n3"]["packets_dropped"] > 0, figures
     nothing_left()
