@@ -96,7 +96,10 @@ async def mesh_send(port: int, *lines: dict) -> bool:
     async with stream:
         await stream.send_all(b"".join((json.dumps(line) + "\n").encode() for line in lines))
         with trio.move_on_after(0.5):
-            return await stream.receive_some(1) != b""
+            try:
+                return await stream.receive_some(1) != b""
+            except trio.BrokenResourceError:  # a reset: the node closes a link abortively
+                return False
         return True
 
 
