@@ -46,7 +46,15 @@ from harness.phoenix import dumps
 from ._auth import mesh_hello_ok, mesh_proof
 from ._bugs import Bugs
 from ._outbox import Outbox, burst
-from ._pubsub import BACKOFF_START, Delivery, PubSub, Subscriber, dial, until_first_ends
+from ._pubsub import (
+    BACKOFF_MAX,
+    BACKOFF_START,
+    Delivery,
+    PubSub,
+    Subscriber,
+    dial,
+    until_first_ends,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +85,8 @@ class PeerLink:
     state: str = "connecting"
     sent: int = 0
     dropped: int = 0
-    connects: int = 0
+    connects: int = 0  # links the peer answered
+    attempts: int = 0  # connections made (a proxy may accept for a dead peer)
     outbox: Outbox | None = None
     recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=REPLAY_DEPTH))
 
@@ -88,6 +97,7 @@ class PeerLink:
             "sent": self.sent,
             "dropped": self.dropped,
             "connects": self.connects,
+            "attempts": self.attempts,
         }
 
 
@@ -175,15 +185,23 @@ class MeshPubSub(PubSub):
             link.state = "down"
 
         await trio.sleep(self.link_delay)
+        backoff = BACKOFF_START
         while True:
             stream = await dial(link.host, link.port, refused)
+            link.attempts += 1
             try:
-                await self._run_link(link, stream)
+                welcomed = await self._run_link(link, stream)
             except Exception:  # a link problem must never take the node down
                 log.exception("link %s->%s failed", self.node, link.peer)
-                await trio.sleep(BACKOFF_START)
+                welcomed = False
+            if welcomed:  # only an answered hello resets the backoff, never a bare connect
+                backoff = BACKOFF_START
+                continue
+            await trio.sleep(backoff)  # a proxy that accepts for a dead peer: back off for real
+            backoff = min(backoff * 2, BACKOFF_MAX)
 
-    async def _run_link(self, link: PeerLink, stream: trio.SocketStream) -> None:
+    async def _run_link(self, link: PeerLink, stream: trio.SocketStream) -> bool:
+        """Say hello; once answered, carry the link until it ends. Whether it was answered."""
         outbox = Outbox(LINK_OUTBOX_LIMIT, stream.socket.fileno())
         hello: dict[str, Any] = {"hello": self.node, "boot": self.boot}
         if self.secret is not None:
@@ -197,9 +215,8 @@ class MeshPubSub(PubSub):
         if not welcomed:  # a proxy that accepted for a peer not there, or a peer that refused
             link.state = "down"
             with trio.CancelScope(shield=True):
-                await stream.aclose()
-            await trio.sleep(BACKOFF_START)
-            return
+                await _abort(stream)
+            return False
         outbox.put((dumps({"interest": sorted(self._local)}) + "\n").encode())
         for wire in link.recent:  # only ever filled with the resend_after_reconnect bug
             outbox.put(wire)
@@ -225,6 +242,7 @@ class MeshPubSub(PubSub):
             log.info("link %s->%s down", self.node, link.peer)
             with trio.CancelScope(shield=True):
                 await _abort(stream)
+        return True
 
     async def _welcomed(self, stream: trio.SocketStream) -> bool:
         """Whether the peer answers the hello with a welcome within the tick timeout."""
