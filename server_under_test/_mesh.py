@@ -9,7 +9,7 @@ Semantics copied from Phoenix.PubSub's PG2 adapter (`research/phoenix-protocol.m
   because a link is down is dropped and counted; what was queued on a link that breaks is lost.
 * Each node dials every peer at the address `--peer` gives (so a Toxiproxy proxy can sit in the
   middle); the link `n1->n2` carries n1's broadcasts to n2, so cutting it is a one-way partition.
-  Links reconnect with a capped exponential backoff.
+  Links reconnect with a capped exponential backoff, cut short when the peer dials in (it is back).
 * A link is up once the peer has answered the hello (`{"welcome": node}`), not when the TCP
   connect returns (a proxy accepts for a peer that is not there). Both ends then send a tick
   every `--link-tick` seconds (like Erlang's `net_ticktime`), and an end that hears nothing for
@@ -47,8 +47,7 @@ from ._auth import mesh_hello_ok, mesh_proof
 from ._bugs import Bugs
 from ._outbox import Outbox, burst
 from ._pubsub import (
-    BACKOFF_MAX,
-    BACKOFF_START,
+    Backoff,
     Delivery,
     PubSub,
     Subscriber,
@@ -88,6 +87,7 @@ class PeerLink:
     connects: int = 0  # links the peer answered
     attempts: int = 0  # connections made (a proxy may accept for a dead peer)
     outbox: Outbox | None = None
+    backoff: Backoff = field(default_factory=Backoff)
     recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=REPLAY_DEPTH))
 
     def snapshot(self) -> dict[str, Any]:
@@ -185,9 +185,8 @@ class MeshPubSub(PubSub):
             link.state = "down"
 
         await trio.sleep(self.link_delay)
-        backoff = BACKOFF_START
         while True:
-            stream = await dial(link.host, link.port, refused)
+            stream = await dial(link.host, link.port, refused, link.backoff)
             link.attempts += 1
             try:
                 welcomed = await self._run_link(link, stream)
@@ -195,10 +194,9 @@ class MeshPubSub(PubSub):
                 log.exception("link %s->%s failed", self.node, link.peer)
                 welcomed = False
             if welcomed:  # only an answered hello resets the backoff, never a bare connect
-                backoff = BACKOFF_START
+                link.backoff.reset()
                 continue
-            await trio.sleep(backoff)  # a proxy that accepts for a dead peer: back off for real
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            await link.backoff.wait()  # a proxy that accepts for a dead peer: back off for real
 
     async def _run_link(self, link: PeerLink, stream: trio.SocketStream) -> bool:
         """Say hello; once answered, carry the link until it ends. Whether it was answered."""
@@ -364,6 +362,9 @@ class MeshPubSub(PubSub):
                 self.forgotten.add(peer)  # "a stranger with an old name": its interest is dropped
                 self.interest[peer] = set()
             self.boots[peer] = boot
+            link = self.links.get(peer)
+            if link is not None and link.state != "up":
+                link.backoff.wake()  # the peer dialed us, so it is back: redial it now
             return peer
         if "interest" in message or "subscribe" in message or "unsubscribe" in message:
             if peer not in self.forgotten:

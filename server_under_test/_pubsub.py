@@ -2,8 +2,8 @@
 
 `PubSub` keeps the local subscribers and dispatches to them; the adapters add how a broadcast
 leaves the node: `_mesh.MeshPubSub` (the default, a link to every peer) and `_redis.RedisPubSub`
-(through a Redis server). Helpers both adapters use: `dial` (a capped exponential backoff) and
-`until_first_ends` (one connection's tasks).
+(through a Redis server). Helpers both adapters use: `Backoff` (capped, exponential, cut short by
+a sign of life), `dial` and `until_first_ends` (one connection's tasks).
 """
 
 from __future__ import annotations
@@ -27,18 +27,47 @@ BACKOFF_START = 0.05
 BACKOFF_MAX = 2.0
 
 
-async def dial(host: str, port: int, on_refused: Callable[[], None]) -> trio.SocketStream:
-    """Connect, retrying with a capped exponential backoff until it works (or we are
+class Backoff:
+    """A capped exponential backoff between attempts that a sign of life cuts short: `wake()`
+    (the peer dialed us: it is back) ends the current wait and starts over from the shortest
+    delay, so a restarted peer is redialed at once while a dead one costs at most one attempt
+    per `BACKOFF_MAX` seconds."""
+
+    def __init__(self) -> None:
+        self.delay = BACKOFF_START
+        self.woken = 0  # waits a sign of life cut short
+        self._woken = trio.Event()
+
+    def reset(self) -> None:
+        self.delay = BACKOFF_START
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def wait(self) -> None:
+        with trio.move_on_after(self.delay):
+            await self._woken.wait()
+        if self._woken.is_set():
+            self.woken += 1
+            self._woken = trio.Event()
+            self.delay = BACKOFF_START
+        else:
+            self.delay = min(self.delay * 2, BACKOFF_MAX)
+
+
+async def dial(
+    host: str, port: int, on_refused: Callable[[], None], backoff: Backoff | None = None
+) -> trio.SocketStream:
+    """Connect, retrying with `backoff` (a new one by default) until it works (or we are
     cancelled); `on_refused` runs after each failed attempt."""
-    backoff = BACKOFF_START
+    backoff = backoff or Backoff()
     while True:
         try:
             with trio.fail_after(CONNECT_TIMEOUT):
                 return await trio.open_tcp_stream(host, port)
         except (OSError, trio.TooSlowError):
             on_refused()
-            await trio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            await backoff.wait()
 
 
 async def until_first_ends(*jobs: Callable[[], Awaitable[None]]) -> None:
