@@ -36,6 +36,7 @@ OpName = Literal[
     "load",
     "probe",
     "node_exit",
+    "exhausted",
 ]
 
 
@@ -103,7 +104,7 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     "setup": _shape(
         "info",
         "toxiproxy toxiproxy_pid redis redis_pid nodes pids proxies run_id deliver clock_origin"
-        " notice probe_topic containment",
+        " notice probe_topic containment descriptors",
         "what the run started, and where",
     ),
     "interrupted": _shape("info", "phase", "Ctrl-C or SIGTERM, in this phase"),
@@ -115,6 +116,11 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     ),
     "node_exit": _shape(
         "info", "node status pid", "a node's process ended when the harness had not stopped it"
+    ),
+    "exhausted": _shape(
+        "info",
+        "process log errors",
+        "a process the harness started ran out of file descriptors: how often its log says so",
     ),
     "probe": _shape(
         "invoke info",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from harness.checkers import assess, facts_of
 from harness.checkers._distress import LAG_LIMIT, distress_of, explain
+from harness.history import Op
 from tests.support.builder import HistoryBuilder
 
 
@@ -120,3 +121,32 @@ def test_a_run_that_failed_in_set_up_is_explained_by_its_distress():
     calm = HistoryBuilder()
     calm.at(1.0).load("swarm0", lag=0.01)
     assert explain(calm.history()) is None
+
+
+def test_a_toxiproxy_out_of_descriptors_makes_timing_unknown_and_a_node_only_a_warning():
+    """Read from the logs after the run (`exhausted`, recorded after teardown): the harness's own
+    Toxiproxy running out is distress over the whole run, with its cause as the advice; a node
+    (the server under test) running out is the server's, a warning only."""
+    h = lossy(lag=0.01)
+    h.at(21.0).op("runner", "info", "phase", None, phase="teardown")
+    h.ops.append(
+        Op(
+            21.0,
+            "runner",
+            "info",
+            "exhausted",
+            {"process": "n1", "log": "logs/n1.log", "errors": 3},
+        )
+    )
+    assessment, results = by_name(h)
+    assert assessment.distress == ()
+    assert results["delivery"].validity == "invalid"
+    assert "n1 ran out of file descriptors: logs/n1.log says so 3 times" in assessment.warnings
+    mine = {"process": "toxiproxy.n2", "log": "logs/x.log", "errors": 7}
+    h.ops.append(Op(21.0, "runner", "info", "exhausted", mine))
+    assessment, results = by_name(h)
+    (window,) = assessment.distress
+    assert window.reason.startswith("toxiproxy.n2 ran out of file descriptors (7 times in logs/")
+    assert "lower `clients.count` or `workload.rate`" not in window.reason
+    assert results["delivery"].validity == "unknown"
+    assert results["at_most_once"].validity == "valid"

@@ -44,6 +44,11 @@ SERVER_SHARE = 0.5  # the nodes' CPU, of the machine's, past which they are name
 # What to do about each cause found; the one place distress advice is composed (`advice`).
 ADVICE = {
     "load": "lower `clients.count` or `workload.rate`, or raise `clients.workers`",
+    "descriptors": (
+        "{process} ran out of file descriptors ({errors} times in {log}): connections failed"
+        " in the harness, not in the server; raise that process's limit (`ulimit -n`,"
+        " LimitNOFILE=) or lower clients.count"
+    ),
     "server": (
         "the server's nodes had the CPU ({server:.1f} of {cpus:g} CPUs, the harness"
         " {harness:.1f}): the server was saturated, not the load generator; give the nodes"
@@ -52,17 +57,35 @@ ADVICE = {
 }
 
 
-def advice(causes: dict[str, dict[str, float]]) -> str:
-    """The advice for the causes found (`ADVICE`), in one sentence: the server's saturation
-    replaces the load generator's advice (lowering the load helps, but the harness was not at
-    fault)."""
+def advice(causes: dict[str, dict[str, Any]]) -> str:
+    """The advice for the causes found (`ADVICE`), in one sentence: a process of the harness out
+    of descriptors, then the server's saturation, replace the load generator's advice (lowering
+    the load helps, but the load generator was not at fault)."""
+    if "descriptors" in causes:
+        return ADVICE["descriptors"].format(**causes["descriptors"])
     if "server" in causes:
         return ADVICE["server"].format(**causes["server"])
     return ADVICE["load"]
 
 
+# the processes the harness runs for itself; a node out of descriptors is the server's finding
+HARNESS_PROCESSES = ("toxiproxy", "redis")
+
+
 def distress_of(facts: Facts) -> tuple[Distress, ...]:
-    """The merged windows where the harness could not keep time, each with its reason."""
+    """The merged windows where the harness could not keep time, each with its reason; a
+    process of the harness's own that ran out of descriptors makes the whole run one (when it
+    ran out is not known)."""
+    mine = [op for op in facts.exhausted if _harness_process(op)]
+    if mine:
+        worst = max(mine, key=lambda op: _number(op.value.get("errors")))
+        cause = {
+            "process": str(worst.value.get("process"))[:40],
+            "errors": int(_number(worst.value.get("errors"))),
+            "log": str(worst.value.get("log"))[:80],
+        }
+        reason = advice({"descriptors": cause})
+        return (Distress(facts.start, facts.end, reason, {"exhausted": cause}),)
     symptoms = [s for s in _symptom_spans(facts) if not _in_fault(facts, s[0], s[1])]
     periods: list[tuple[float, float, dict[str, Any]]] = []
     for op in facts.load:
@@ -246,6 +269,11 @@ def _witness_in(witness: Witness, windows: tuple[Distress, ...]) -> bool:
             times.append(float(value))
     start, end = min(times), max(times)
     return any(start <= w.end + MARGIN and end >= w.start - MARGIN for w in windows)
+
+
+def _harness_process(op: Op) -> bool:
+    process = str(op.value.get("process", ""))
+    return any(process == p or process.startswith(f"{p}.") for p in HARNESS_PROCESSES)
 
 
 def _number(value: object, default: float = 0.0) -> float:

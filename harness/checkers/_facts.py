@@ -140,6 +140,7 @@ class Facts:
     foreign: dict[str, int] = field(default_factory=dict)  # client -> phantoms only counted
     bad_frames: list[Op] = field(default_factory=list)  # frames a client could not read
     node_exits: list[Op] = field(default_factory=list)  # nodes that ended when not stopped
+    exhausted: list[Op] = field(default_factory=list)  # processes out of file descriptors
     formations: list[Formation] = field(default_factory=list)
     symptoms: list[Op] = field(default_factory=list)
     distress: tuple[Distress, ...] = ()  # set by `assess`, read by the timing checks

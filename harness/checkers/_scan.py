@@ -75,11 +75,14 @@ def _facts_of(history: Iterable[Op | Row]) -> Facts:
 
 
 def _after_teardown(facts: Facts, ops: Iterable[Any]) -> None:
-    """What set-up code said while the run was torn down (a node's process it had to stop)
-    still reaches the warnings; nothing else of the teardown is judged."""
+    """What set-up code said while the run was torn down (a node's process it had to stop) and
+    the processes that ran out of descriptors (read from their logs at the end) still reach the
+    warnings and the distress; nothing else of the teardown is judged."""
     for op in ops:
         if op.f == "setup" and isinstance(op.value.get("notice"), str):
             facts.notices.append(op.value["notice"])
+        elif op.f == "exhausted":  # found in the logs once every process had stopped
+            facts.exhausted.append(op)
 
 
 def _facts_of_list(history: list[Op | Row] | Lean) -> Facts | None:
@@ -203,6 +206,8 @@ def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
         facts.bad_frames.append(op)
     elif f == "node_exit":
         facts.node_exits.append(op)
+    elif f == "exhausted":
+        facts.exhausted.append(op)
     elif f == "recv_foreign":
         count = v.get("count")
         if isinstance(count, int) and count > 0:

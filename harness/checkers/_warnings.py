@@ -34,6 +34,11 @@ def warnings_of(
 ) -> tuple[str, ...]:
     warnings: list[str] = [exited(op) for op in facts.node_exits]
     warnings += facts.notices  # set-up: a stale image, a dead run's leftovers
+    for op in facts.exhausted:
+        warnings.append(
+            f"{op.value.get('process')} ran out of file descriptors: {op.value.get('log')} says"
+            f" so {op.value.get('errors')} times"
+        )
     for name in off:
         warnings.append(f"{name} was turned off (checks.{name}: off): this run does not judge it")
     if not facts.windows:

@@ -40,7 +40,7 @@ from ..infra.http import get_json
 from ..infra.netns import Hub, open_hub
 from ..infra.process import POLL_INTERVAL, free_ports
 from ..infra.redis import open_redis
-from ..infra.toxiproxy import ToxiproxyClient, open_proxies
+from ..infra.toxiproxy import Toxiproxy, open_proxies
 from ..scenario import ClusterSpec
 from ..scenario._cluster import Backend
 from ._base import Cluster, Launch, LinkPlan, Node, NodePlan, plan_links
@@ -82,7 +82,7 @@ async def open_cluster(
     spec: ClusterSpec,
     *,
     run_dir: Path,
-    toxiproxy: ToxiproxyClient,
+    toxiproxy: Toxiproxy,
     prefix: str,
     record: Callable[[dict[str, Any]], None],
     broadcasts: bool = False,
@@ -120,9 +120,8 @@ async def open_cluster(
         client_urls: dict[str, str] = {}
         peers: dict[str, dict[str, tuple[str, int]]] = {name: {} for name in specs}
         pubsub: dict[str, str] = {}
-        plan = plan_links(spec.node_names, spec.pubsub)
+        plan = plan_links(spec.node_names, spec.pubsub, spec.network)
         if hub is not None:  # the nodes talk directly; packet rules cut them
-            plan = tuple(link for link in plan if link.upstream == "node")
             peers = {name: dict(s.peers) for name, s in specs.items()}
             if redis is not None:
                 pubsub = {name: f"redis://{redis.address}" for name in specs}

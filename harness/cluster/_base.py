@@ -103,10 +103,20 @@ class LinkPlan:
     target: str
     upstream: Upstream
 
+    @property
+    def home(self) -> str:
+        """The node this link belongs to: a client link's target, a node link's source (a
+        spread Toxiproxy keeps a node's links on its server)."""
+        return self.target if self.upstream == "node" else self.source
 
-def plan_links(nodes: Sequence[str], pubsub: str) -> tuple[LinkPlan, ...]:
-    """Every link of a cluster, client links first (the scenario's link names, in its order)."""
+
+def plan_links(nodes: Sequence[str], pubsub: str, network: str = "shared") -> tuple[LinkPlan, ...]:
+    """Every proxied link of a cluster, client links first (the scenario's link names, in its
+    order). Under `network: isolated` only the client links: the nodes talk directly, and
+    packet rules cut them."""
     plans = [LinkPlan(f"clients->{n}", "clients", n, "node") for n in nodes]
+    if network == "isolated":
+        return tuple(plans)
     if pubsub == "redis":
         plans += [LinkPlan(f"{n}->redis", n, "redis", "redis") for n in nodes]
     else:

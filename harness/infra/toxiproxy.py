@@ -16,9 +16,10 @@ it, so this module speaks the HTTP API directly (h11 over trio, `harness.infra.h
 deadline per call and `ToxiproxyError` for every non-2xx answer. (The library was dropped from
 the dependencies: nothing imported it.)
 
-`open_toxiproxy()` runs a server process the harness owns (found in `TOXIPROXY_SERVER`, next to
-the running Python, or on PATH; bound to 127.0.0.1 on a free port; stopped by its process
-group), or uses the user's server at an address. `open_proxies()` creates a run's proxies under
+`open_toxiproxy()` runs the server processes the harness owns (found in `TOXIPROXY_SERVER`, next
+to the running Python, or on PATH; bound to 127.0.0.1 on free ports; stopped by their process
+groups): one, or one per node when one would run out of descriptors (`descriptors.place`); or it
+uses the user's server at an address. `open_proxies()` creates a run's proxies under
 one prefix and deletes them at the end, however the run ends, so a user's server is left clean.
 """
 
@@ -28,7 +29,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ import trio
 
 from ..errors import HarnessError, ToxiproxyError
 from ..faults.toxics import TOXICS, slicer_problem
+from .descriptors import ONE, Placement
 from .http import request
 from .process import ServerProcess, free_ports, wait_ready, watch
 
@@ -294,37 +296,132 @@ class ToxiproxyServer(ServerProcess):
         )
 
 
-@dataclass(frozen=True, slots=True)
 class Toxiproxy:
-    """The run's Toxiproxy: a client, and the PID of the server when the harness started it."""
+    """The run's Toxiproxy: one toxiproxy-server, or several (one per node) when one would run
+    out of descriptors (`descriptors.place`). Every call on a proxy goes to the server that
+    holds it, so the nemesis speaks to one object whatever the spread."""
 
-    client: ToxiproxyClient
-    version: str
-    pid: int | None = None
+    def __init__(
+        self,
+        servers: Mapping[str, ToxiproxyClient],
+        version: str,
+        pids: Mapping[str, int] | None = None,
+        home: Mapping[str, str] | None = None,
+    ) -> None:
+        self.servers = dict(servers)  # server key (a node, or "all") -> its API
+        self.version = version
+        self.pids = dict(pids or {})  # the servers the harness started
+        self.home = dict(home or {})  # link name -> server key
+        self._holder: dict[str, ToxiproxyClient] = {}  # proxy name -> its server
+
+    @property
+    def client(self) -> ToxiproxyClient:
+        """The first server (the only one, unless the proxies were spread)."""
+        return next(iter(self.servers.values()))
+
+    @property
+    def pid(self) -> int | None:  # the first server's
+        return next(iter(self.pids.values()), None)
+
+    def server_for(self, link: str) -> ToxiproxyClient:
+        return self.servers.get(self.home.get(link, ""), self.client)
+
+    def holder(self, proxy: str) -> ToxiproxyClient:
+        return self._holder.get(proxy, self.client)
+
+    async def proxies(self) -> dict[str, Proxy]:  # every proxy of every server
+        found: dict[str, Proxy] = {}
+        for server in self.servers.values():
+            found.update(await server.proxies())
+        return found
+
+    async def create_proxy(self, link: str, name: str, upstream: str) -> Proxy:
+        server = self.server_for(link)
+        self._holder[name] = server
+        return await server.create_proxy(name, upstream)
+
+    async def proxy(self, name: str) -> Proxy:
+        return await self.holder(name).proxy(name)
+
+    async def set_enabled(self, name: str, enabled: bool) -> Proxy:
+        return await self.holder(name).set_enabled(name, enabled)
+
+    async def add_toxic(
+        self,
+        proxy: str,
+        type_: str,
+        attributes: dict[str, Any],
+        *,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        name: str | None = None,
+    ) -> Toxic:
+        return await self.holder(proxy).add_toxic(
+            proxy, type_, attributes, stream=stream, toxicity=toxicity, name=name
+        )
+
+    async def remove_toxic(self, proxy: str, name: str) -> None:
+        await self.holder(proxy).remove_toxic(proxy, name)
+
+    async def traffic(self, names: Iterable[str]) -> int | None:
+        """Bytes the proxies named carried, summed over their servers; None when a server may
+        not count."""
+        total = 0
+        for server, mine in self._by_server(names):
+            carried = await server.traffic(mine)
+            if carried is None:
+                return None
+            total += carried
+        return total
+
+    async def heal(self, names: Iterable[str]) -> None:
+        for server, mine in self._by_server(names):
+            await server.heal(mine)
+
+    def _by_server(self, names: Iterable[str]) -> list[tuple[ToxiproxyClient, list[str]]]:
+        held = [
+            (server, [n for n in names if self.holder(n) is server])
+            for server in self.servers.values()
+        ]
+        return [(server, mine) for server, mine in held if mine]
 
 
 @asynccontextmanager
-async def open_toxiproxy(log_path: Path, address: str | None = None) -> AsyncIterator[Toxiproxy]:
-    """The user's server at `address` (host:port), or one of our own, stopped at the end."""
+async def open_toxiproxy(
+    log_path: Path, address: str | None = None, placement: Placement | None = None
+) -> AsyncIterator[Toxiproxy]:
+    """The user's server at `address` (host:port), or servers of our own (one per server of
+    `placement`, the first logging to `log_path`, the others beside it: `toxiproxy.n2.log`),
+    stopped at the end."""
     if address:
         host, _, port = address.rpartition(":")
         client = ToxiproxyClient(host or "127.0.0.1", int(port))
-        yield Toxiproxy(client, await client.version())
+        yield Toxiproxy({ONE: client}, await client.version())
         return
-    server = ToxiproxyServer(log_path)
+    keys = [load.server for load in placement.servers] if placement is not None else [ONE]
+    servers: dict[str, ToxiproxyServer] = {}
     try:
-        await server.start()
-        yield Toxiproxy(server.client, await server.client.version(), server.pid)
+        for index, key in enumerate(keys):
+            log = log_path if index == 0 else log_path.with_suffix(f".{key}.log")
+            server = servers[key] = ToxiproxyServer(log)
+            await server.start()
+        yield Toxiproxy(
+            {key: server.client for key, server in servers.items()},
+            await servers[keys[0]].client.version(),
+            {key: server.pid for key, server in servers.items() if server.pid is not None},
+            placement.home if placement is not None else None,
+        )
     finally:
         with trio.CancelScope(shield=True):
-            await server.stop()
+            for server in servers.values():
+                await server.stop()
 
 
 class Proxies:
     """The proxies of one run, named `<prefix>_<link>`; `add` returns the listening port."""
 
-    def __init__(self, client: ToxiproxyClient, prefix: str) -> None:
-        self.client = client
+    def __init__(self, toxiproxy: Toxiproxy, prefix: str) -> None:
+        self.toxiproxy = toxiproxy
         self.prefix = prefix
         self.names: dict[str, str] = {}  # link -> proxy name
 
@@ -333,19 +430,21 @@ class Proxies:
         # named (and told to the watchdog) before it exists: a set-up cancelled mid-call must
         # still delete it
         self.names[link] = name
-        watch(f"proxy {self.client.host} {self.client.port} {name}")
-        proxy = await self.client.create_proxy(name, upstream)
+        server = self.toxiproxy.server_for(link)
+        watch(f"proxy {server.host} {server.port} {name}")
+        proxy = await self.toxiproxy.create_proxy(link, name, upstream)
         return proxy.port
 
 
 @asynccontextmanager
-async def open_proxies(client: ToxiproxyClient, prefix: str) -> AsyncIterator[Proxies]:
-    proxies = Proxies(client, prefix)
+async def open_proxies(toxiproxy: Toxiproxy, prefix: str) -> AsyncIterator[Proxies]:
+    proxies = Proxies(toxiproxy, prefix)
     try:
         yield proxies
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
-            for name in proxies.names.values():
+            for link, name in proxies.names.items():
+                server = toxiproxy.server_for(link)
                 with suppress(ToxiproxyError):
-                    await client.delete_proxy(name)
-                    watch(f"drop proxy {client.host} {client.port} {name}")
+                    await server.delete_proxy(name)
+                    watch(f"drop proxy {server.host} {server.port} {name}")

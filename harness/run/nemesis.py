@@ -31,7 +31,7 @@ from ..errors import HarnessError
 from ..faults import Fault
 from ..history import Op, OpName, OpType, Recorder
 from ..infra.netns import Rule as PacketRule
-from ..infra.toxiproxy import ToxiproxyClient
+from ..infra.toxiproxy import Toxiproxy
 from ..swarm import Swarm
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Nemesis:
     def __init__(
         self,
         cluster: Cluster,
-        toxiproxy: ToxiproxyClient,
+        toxiproxy: Toxiproxy,
         recorder: Recorder,
         clock: RunClock,
         swarm: Swarm,

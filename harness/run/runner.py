@@ -42,6 +42,10 @@ from ..exits import Exit, Outcome
 from ..faults import BroadcastFault
 from ..grammar.behaviour import Endpoint
 from ..history import Op, OpName
+from ..infra.descriptors import (
+    check_swarm,
+    raise_limit,
+)
 from ..infra.gauge import LoadGauge
 from ..infra.toxiproxy import open_toxiproxy
 from ..scenario import Scenario, plan_clients, resolve, resolved_yaml
@@ -49,6 +53,7 @@ from ..swarm import Swarm, SwarmStats, open_swarm, read_rooms
 from .nemesis import Nemesis
 from .probe import Probe, Reformations, open_probe, probe_topic, remaining, wait_formed
 from .rundir import HistoryWriter, RunDir, RunOutcome, read_lean, write_outcome
+from .sizing import crowded, placement_of, record_exhausted
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +152,42 @@ async def open_run(
         watch = await stack.enter_async_context(trio.open_nursery())
         watch.start_soon(gauge.run)
         stack.callback(watch.cancel_scope.cancel)
+        limit = raise_limit()
+        plan = plan_clients(scenario, (), run_id)
+        check_swarm(len(plan.clients), scenario.clients.workers, limit)
+        placement = placement_of(scenario, plan, limit, spread=not options.toxiproxy)
+        if options.toxiproxy and placement.servers[0].descriptors > limit:
+            record({"notice": crowded(options.toxiproxy, placement)})
         toxiproxy = await stack.enter_async_context(
-            open_toxiproxy(run_dir.logs / "toxiproxy.log", options.toxiproxy)
+            open_toxiproxy(
+                run_dir.logs / "toxiproxy.log",
+                options.toxiproxy,
+                None if options.toxiproxy else placement,
+            )
         )
-        record({"toxiproxy": toxiproxy.version, "toxiproxy_pid": toxiproxy.pid})
+        record(
+            {
+                "toxiproxy": toxiproxy.version,
+                "toxiproxy_pid": toxiproxy.pid,
+                "descriptors": {
+                    "limit": limit,
+                    "servers": {
+                        load.server: {
+                            "pid": toxiproxy.pids.get(load.server),
+                            "clients": load.clients,
+                            "links": load.links,
+                            "descriptors": load.descriptors,
+                        }
+                        for load in placement.servers
+                    },
+                },
+            }
+        )
         cluster = await stack.enter_async_context(
             open_cluster(
                 scenario.cluster,
                 run_dir=run_dir.path,
-                toxiproxy=toxiproxy.client,
+                toxiproxy=toxiproxy,
                 # unique per run, also for two runs started in the same millisecond: it names
                 # the run's proxies and labels its containers (a teardown removes by it)
                 prefix=f"h{int(time.time() * 1000) % 10**8}{secrets.token_hex(2)}",
@@ -180,7 +212,7 @@ async def open_run(
         writer.record(Op(clock.now(), "runner", "info", "phase", {"phase": "connect"}))
         swarm = await stack.enter_async_context(
             open_swarm(
-                plan_clients(scenario, endpoints, run_id),
+                plan.model_copy(update={"endpoints": tuple(endpoints)}),
                 recorder=writer,
                 clock=clock,
                 directory=run_dir.swarm,
@@ -191,7 +223,7 @@ async def open_run(
         )
         nemesis = Nemesis(
             cluster,
-            toxiproxy.client,
+            toxiproxy,
             writer,
             clock,
             swarm,
@@ -354,6 +386,8 @@ async def _attempt(
     except* Exception as group:  # a harness bug: exit 3 with what was recorded, never exit 1
         attempt.error = "the harness failed: " + "; ".join(where(e) for e in _leaves(group))
         log.exception("run failed")
+    finally:
+        record_exhausted(run_dir, writer, clock)
 
 
 def _conclude(

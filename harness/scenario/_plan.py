@@ -20,7 +20,7 @@ def plan_clients(scenario: Scenario, endpoints: Sequence[Endpoint], run_id: str 
     """Every client's and publisher's plan, decided by the seed alone."""
     clients, names = scenario.clients, scenario.cluster.node_names
     rng = random.Random(scenario.seed)
-    count = len(endpoints)
+    count = len(names)  # the endpoints may come later (`model_copy`): the proxies need the plan
     starts = (
         list(range(count)) if clients.nodes is None else [names.index(n) for n in clients.nodes]
     )
