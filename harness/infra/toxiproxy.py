@@ -299,7 +299,7 @@ class ToxiproxyServer(ServerProcess):
 class Toxiproxy:
     """The run's Toxiproxy: one toxiproxy-server, or several (one per node) when one would run
     out of descriptors (`descriptors.place`). Every call on a proxy goes to the server that
-    holds it, so the nemesis speaks to one object whatever the spread."""
+    holds it (`holder`), so the nemesis speaks to one object whatever the spread."""
 
     def __init__(
         self,
@@ -327,6 +327,7 @@ class Toxiproxy:
         return self.servers.get(self.home.get(link, ""), self.client)
 
     def holder(self, proxy: str) -> ToxiproxyClient:
+        """The server a proxy of this run is on: every call on that proxy goes there."""
         return self._holder.get(proxy, self.client)
 
     async def proxies(self) -> dict[str, Proxy]:  # every proxy of every server
@@ -339,29 +340,6 @@ class Toxiproxy:
         server = self.server_for(link)
         self._holder[name] = server
         return await server.create_proxy(name, upstream)
-
-    async def proxy(self, name: str) -> Proxy:
-        return await self.holder(name).proxy(name)
-
-    async def set_enabled(self, name: str, enabled: bool) -> Proxy:
-        return await self.holder(name).set_enabled(name, enabled)
-
-    async def add_toxic(
-        self,
-        proxy: str,
-        type_: str,
-        attributes: dict[str, Any],
-        *,
-        stream: str = "downstream",
-        toxicity: float = 1.0,
-        name: str | None = None,
-    ) -> Toxic:
-        return await self.holder(proxy).add_toxic(
-            proxy, type_, attributes, stream=stream, toxicity=toxicity, name=name
-        )
-
-    async def remove_toxic(self, proxy: str, name: str) -> None:
-        await self.holder(proxy).remove_toxic(proxy, name)
 
     async def traffic(self, names: Iterable[str]) -> int | None:
         """Bytes the proxies named carried, summed over their servers; None when a server may

@@ -155,13 +155,13 @@ class _Context:
     ) -> Callable[[], Awaitable[None]]:
         proxy, name = self._proxy(link), f"{self.fault_id}_{type_}_{stream}"
         self.links.add(link)
-        toxiproxy = self.nemesis.toxiproxy
-        await toxiproxy.add_toxic(
+        server = self.nemesis.toxiproxy.holder(proxy)  # the toxiproxy-server it is on
+        await server.add_toxic(
             proxy, type_, dict(attributes), stream=stream, toxicity=toxicity, name=name
         )
 
         async def remove() -> None:
-            await toxiproxy.remove_toxic(proxy, name)
+            await server.remove_toxic(proxy, name)
 
         return remove
 
@@ -170,7 +170,8 @@ class _Context:
         self.links.update(link for link in links if link in proxies)
         for link in links:
             if link in proxies:
-                await self.nemesis.toxiproxy.set_enabled(self._proxy(link), enabled)
+                proxy = self._proxy(link)
+                await self.nemesis.toxiproxy.holder(proxy).set_enabled(proxy, enabled)
             elif enabled:
                 await self._drop(self.nemesis.cut.pop(link, []))
             else:

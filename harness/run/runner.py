@@ -42,10 +42,7 @@ from ..exits import Exit, Outcome
 from ..faults import BroadcastFault
 from ..grammar.behaviour import Endpoint
 from ..history import Op, OpName
-from ..infra.descriptors import (
-    check_swarm,
-    raise_limit,
-)
+from ..infra.descriptors import check_swarm, raise_limit
 from ..infra.gauge import LoadGauge
 from ..infra.toxiproxy import open_toxiproxy
 from ..scenario import Scenario, plan_clients, resolve, resolved_yaml
