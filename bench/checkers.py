@@ -11,8 +11,11 @@ run does, then times in one run:
   them (`assess_facts(facts_of(...))`); the results must be identical.
 
 The synthetic deliveries are shaped as the swarm records them: a broadcast's frame carries no
-join_ref, so a delivery is a bare 7-element row (until 2026-12-01 each carried a needless
-`{"frame_join_ref": "1"}`, which real histories have on ~1% of rows, and parsing cost ~2x).
+join_ref, and ids are run-prefixed (`r1a2b3c-p1-17`), so a delivery is a bare compact row
+(`harness.rows`). The floor (orjson over the whole file) and the lean read + check are each
+timed `--repeat` times (5) and the medians compared, as the issue asks; the bytes per delivery
+row are printed beside them, and the same ops written as rows of strings (the format before the
+names table) for comparison.
 
 Prints seconds and ratios against the baseline. Bounded: sizes are fixed by the arguments.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import tempfile
 import time
 from collections import Counter
@@ -74,7 +78,7 @@ def synthesize(events: int, seed: int = 1) -> list[Op]:
         seq += 1
         now += 0.005
         topic = topics[seq % len(topics)]
-        mid = f"p1-{seq}"
+        mid = f"r1a2b3c-p1-{seq}"
         ops.append(
             Op(now, "p1", "invoke", "publish", {"topic": topic, "id": mid, "seq": seq}, "n1")
         )
@@ -111,9 +115,26 @@ def synthesize(events: int, seed: int = 1) -> list[Op]:
     return merge([ops])
 
 
+def floor_of(path: Path) -> float:
+    """The floor of any reader: orjson over the whole file, no model."""
+    with paused_gc(freeze=True):
+        t0 = time.perf_counter()
+        array = bytearray(b"[")
+        array += path.read_bytes().replace(b"\n", b",")
+        array[-1] = ord("]")
+        orjson.loads(array)
+        return time.perf_counter() - t0
+
+
+def row_bytes(path: Path) -> float:
+    rows = [line for line in path.read_bytes().splitlines() if line.startswith(b"[")]
+    return sum(len(row) + 1 for row in rows) / len(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     t0 = time.perf_counter()
     ops = synthesize(args.events)
@@ -124,32 +145,41 @@ def main() -> None:
     baseline = time.perf_counter() - t0
     print(f"baseline: one counting pass: {baseline:.3f}s ({dict(counts)})")
 
-    path = Path(tempfile.mkdtemp(prefix="bench-checkers-")) / "history.jsonl"
-    write_history(path, ops)
-    del ops
+    with tempfile.TemporaryDirectory(prefix="bench-checkers-") as tmp:
+        path = Path(tmp) / "history.jsonl"
+        strings = Path(tmp) / "strings.jsonl"
+        strings.write_bytes(b"".join(op.to_line() + b"\n" for op in ops))
+        write_history(path, ops)
+        del ops
+        measure(path, strings, baseline, args.repeat)
+
+
+def measure(path: Path, strings: Path, baseline: float, repeat: int) -> None:
     checks: dict[str, dict[str, object]] = {
         name: {} for name in (*DEFAULT_CHECKS, "latency", "availability")
     }
-
-    with paused_gc(freeze=True):  # the floor of any reader: orjson over the whole file, no model
-        t0 = time.perf_counter()
-        array = bytearray(b"[")
-        array += path.read_bytes().replace(b"\n", b",")
-        array[-1] = ord("]")
-        floor = len(orjson.loads(array))
-        floor_time = time.perf_counter() - t0
-    del array
-    print(f"floor: orjson over the whole file, {floor:,} values: {floor_time:.2f}s")
-
-    # what the runner and `harness check` do (`runner.check_run`), first, on a fresh heap
-    with paused_gc(freeze=True):
-        t0 = time.perf_counter()
-        lean = read_lean(path)
-        read = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        results = list(assess_facts(facts_of(lean), checks).results)
-        checked = time.perf_counter() - t0
-    del lean
+    print(
+        f"history: {path.stat().st_size / 1e6:.0f} MB, {row_bytes(path):.1f} bytes a delivery row;"
+        f" as rows of strings {strings.stat().st_size / 1e6:.0f} MB,"
+        f" {row_bytes(strings):.1f} bytes a row"
+    )
+    floors, reads, checked_times = [], [], []
+    results = []
+    for _ in range(repeat):
+        floors.append(floor_of(path))
+        # what the runner and `harness check` do (`runner.check_run`), on a fresh heap
+        with paused_gc(freeze=True):
+            t0 = time.perf_counter()
+            lean = read_lean(path)
+            reads.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            results = list(assess_facts(facts_of(lean), checks).results)
+            checked_times.append(time.perf_counter() - t0)
+        del lean
+    floor_time = statistics.median(floors)
+    read, checked = statistics.median(reads), statistics.median(checked_times)
+    total = statistics.median(r + c for r, c in zip(reads, checked_times, strict=True))
+    print(f"floor: orjson over the whole file: {floor_time:.2f}s (median of {repeat})")
 
     t0 = time.perf_counter()
     full = read_history(path, on_workload_clock=True)
@@ -160,17 +190,24 @@ def main() -> None:
     del full
 
     assert [r.to_json() for r in results] == [r.to_json() for r in by_ops]
-    size = path.stat().st_size / 1e6
     print(
-        f"as ops: read {size:.0f} MB {read_ops:.2f}s ({read_ops / baseline:.0f}x baseline), "
+        f"as ops: read {read_ops:.2f}s ({read_ops / baseline:.0f}x baseline), "
         f"all {len(results)} checkers {checked_ops:.2f}s ({checked_ops / baseline:.0f}x)"
     )
     print(
-        f"lean (deliveries stay rows, as `harness check` reads): read {read:.2f}s "
-        f"({read / baseline:.0f}x baseline), all {len(results)} checkers {checked:.2f}s "
-        f"({checked / baseline:.0f}x); read + check {read + checked:.2f}s, "
-        f"{(read + checked) / floor_time:.1f}x the orjson floor, "
-        f"{(read + checked) / (read_ops + checked_ops):.2f}x the ops path"
+        f"lean (as `harness check` reads), medians of {repeat}: read {read:.2f}s, all "
+        f"{len(results)} checkers {checked:.2f}s; read + check {total:.2f}s, "
+        f"{total / floor_time:.1f}x the orjson floor of the same file, "
+        f"{total / (read_ops + checked_ops):.2f}x the ops path"
+    )
+    strings_floor = floor_of(strings)
+    with paused_gc(freeze=True):
+        t0 = time.perf_counter()
+        assess_facts(facts_of(read_lean(strings)), checks)
+        strings_total = time.perf_counter() - t0
+    print(
+        f"rows of strings (the file before the names table), once: floor {strings_floor:.2f}s,"
+        f" read + check {strings_total:.2f}s ({strings_total / strings_floor:.1f}x its floor)"
     )
     for r in results:
         print(f"  {r.name:<13} {r.validity}")

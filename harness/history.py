@@ -13,29 +13,34 @@ takes and the keys of its value. Writers (swarm, nemesis, runner, final reader) 
 (checkers, report) use these names; `Op.from_json` refuses a name that is not in the table, and a
 test holds every op of a real run against it.
 
-On disk (`history.jsonl`) each op is one JSON line, in time order; its index is its line's
-position. Most ops are objects (`{"time", "process", "type", "f", "value", "node"?}`); a
-delivery (`recv` ok, most of any history) is a row, the same op in 60-80 bytes instead of ~200:
+On disk (`history.jsonl`) each op is one JSON line, in time order; its index is its position
+among the ops. Most ops are objects (`{"time", "process", "type", "f", "value", "node"?}`); a
+delivery (`recv` ok, most of any history) is a row, the same op in ~30 bytes instead of ~200,
+its strings coded in the file's names table (`harness.rows`: the table's lines are not ops);
+a delivery that does not fit the table is a row of strings, as files before the table were:
 
     [time, process, node, topic, event, id, join_ref]          frame_join_ref null, state joined
     [time, process, node, topic, event, id, join_ref, {...}]   the other value keys that differ
 
 `harness history RUN_DIR` prints every op as a full object (for jq and friends). Lines are
-encoded and decoded with orjson (strict JSON, ~1 µs a line).
+encoded and decoded with orjson (strict JSON, ~1 µs a line); `Encoder` writes them.
 
 This module is pure: ops to JSON lines and back. Files live in `harness.run.rundir`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, cast
 
 import orjson
 
 from .errors import HistoryError
+from .rows import ROW_DEFAULTS as _ROW_DEFAULTS
+from .rows import ROW_KEYS as _ROW_KEYS
+from .rows import Names, compact, expand, is_compact, names_of
 from .vocabulary import OP_NAMES as OP_NAMES
 from .vocabulary import OP_TYPES as OP_TYPES
 from .vocabulary import OpName as OpName
@@ -76,7 +81,8 @@ class Op:
         _set_index(self, index)
 
     def to_line(self) -> bytes:
-        """The op's line on disk (no newline): a delivery as a row, anything else an object."""
+        """The op's line with no names table (no newline): a delivery as a row of strings,
+        anything else an object. Files are written by an `Encoder`, which codes the rows."""
         value = self.value
         if self.f == "recv" and self.type == "ok":
             row: list[Any] = [
@@ -135,20 +141,10 @@ class Op:
         return cls.from_object(data, index, shift)
 
     @classmethod
-    def _decode_lean(cls, line: str | bytes, index: int, shift: float = 0.0) -> Op | Row:
-        """A delivery row stays a row (checked, its time shifted in place); anything else is
-        an op. What `parse_lean` yields."""
-        data = orjson.loads(line)
-        if isinstance(data, list):
-            _check_row(data)
-            data[0] = float(data[0]) - shift
-            return data
-        return cls.from_object(data, index, shift)
-
-    @classmethod
-    def from_row(cls, row: Row, index: int) -> Op:
-        """The op of a row that `parse_lean` gave (its time already on the reader's clock)."""
-        return cls._from_row(row, index)
+    def from_row(cls, row: Row, index: int, names: Sequence[str | None] = ()) -> Op:
+        """The op of a row that `parse_lean` gave (its time already on the reader's clock); a
+        compact row's codes are looked up in `names` (the file's table, code -> name)."""
+        return cls._from_row(expand(row, names) if is_compact(row) else row, index)
 
     @classmethod
     def from_object(cls, data: dict[str, Any], index: int, shift: float = 0.0) -> Op:
@@ -193,6 +189,7 @@ class Op:
 
 
 Row = list[Any]  # a delivery as on disk: [time, process, node, topic, event, id, join_ref, {}?]
+# or compact: [time, process, node, topic, event, publisher, seq, join_ref, {}?] (`harness.rows`)
 
 
 def _check_row(row: Row) -> None:
@@ -204,11 +201,30 @@ def _check_row(row: Row) -> None:
         raise ValueError("the 8th element of a delivery row must be an object")
 
 
+class Encoder:
+    """Ops to the lines of one file: deliveries as compact rows over the file's names table
+    (`harness.rows`), a names line before the first row that uses a new name, anything else
+    as `Op.to_line` writes it. Each file (each worker's part) has its own."""
+
+    __slots__ = ("names",)
+
+    def __init__(self) -> None:
+        self.names = Names()
+
+    def line(self, op: Op) -> bytes:
+        """The op's line (no final newline), preceded by a names line when it coded new names."""
+        if op.f != "recv" or op.type != "ok":
+            return op.to_line()
+        row = compact(op.time, op.process, op.node, op.value, self.names)
+        line = op.to_line() if row is None else orjson.dumps(row)
+        if self.names.new:  # also when the row did not fit after coding some of its names
+            return orjson.dumps({"names": self.names.take()}) + b"\n" + line
+        return line
+
+
 _set_time, _set_process, _set_type, _set_f, _set_value, _set_node, _set_index = (
     Op.__dict__[name].__set__ for name in ("time", "process", "type", "f", "value", "node", "index")
 )
-_ROW_KEYS = frozenset({"topic", "event", "id", "join_ref"})
-_ROW_DEFAULTS: dict[str, Any] = {"frame_join_ref": None, "state": "joined"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +236,8 @@ class Lean:
     items: list[Op | Row]
     rows: list[Row] | None = None  # None: not known, look
     row_positions: list[int] | None = None
-    extras: bool = True  # some row may have an 8th element
+    extras: bool = True  # some row may have its value's other keys (an object at its end)
+    names: list[str | None] | None = None  # the file's table (code -> name): compact rows kept
 
     def __iter__(self) -> Iterator[Op | Row]:
         return iter(self.items)
@@ -292,62 +309,71 @@ def merge(parts: Iterable[Iterable[Op]]) -> list[Op]:
     ]
 
 
-def line_time(line: bytes) -> float:
-    """The time of a line on disk, without building its op (for merging parts)."""
-    data = orjson.loads(line)
-    return float(data[0] if isinstance(data, list) else data["time"])
-
-
 def parse_lines(
     lines: Iterable[str | bytes], *, source: str = "history", shift: float = 0.0
 ) -> Iterator[Op]:
     """Read JSONL; a truncated final line (a run killed mid-write) is skipped, not an error.
-    An op's index is its position in the file (a line may still carry its own). `shift` is
-    taken off every time (and every fault's `scheduled`): `workload_start` gives the one that
-    puts the ops on the workload clock as they are read, with no second copy."""
-    return _parse(lines, source, shift, Op._decode)
+    An op's index is its position among the ops (names lines are not ops; a line may still
+    carry its own index). `shift` is taken off every time (and every fault's `scheduled`):
+    `workload_start` gives the one that puts the ops on the workload clock as they are read,
+    with no second copy."""
+    return cast(Iterator[Op], _parse(lines, source, shift, lean=False))
 
 
 def parse_lean(
     lines: Iterable[str | bytes], *, source: str = "history", shift: float = 0.0
 ) -> Iterator[Op | Row]:
-    """`parse_lines`, except that a delivery stays the row it is on disk (`Row`, its time
-    shifted) until someone asks for its op (`Op.from_row`): the checkers read a million of
-    them and need a handful as ops, for witnesses. Measured with `bench/checkers.py`."""
-    return _parse(lines, source, shift, Op._decode_lean)
-
-
-_Item = TypeVar("_Item", Op, "Op | Row")
+    """`parse_lines`, except that a delivery stays a row of strings (`Row`, its time shifted;
+    a compact one is expanded) until someone asks for its op (`Op.from_row`): the checkers read
+    a million of them and need a handful as ops, for witnesses. Measured with
+    `bench/checkers.py`."""
+    return _parse(lines, source, shift, lean=True)
 
 
 def _parse(
-    lines: Iterable[str | bytes],
-    source: str,
-    shift: float,
-    decode: Callable[[str | bytes, int, float], _Item],
-) -> Iterator[_Item]:
+    lines: Iterable[str | bytes], source: str, shift: float, *, lean: bool
+) -> Iterator[Op | Row]:
     index = 0
     number = 0
+    table: dict[int, str] = {}
     pending: str | bytes | None = None
+
+    def decode(line: str | bytes) -> Op | Row | None:
+        data = orjson.loads(line)
+        if isinstance(data, list):
+            row = expand(data, table) if is_compact(data) else data
+            if not lean:
+                return Op._from_row(row, index, shift)
+            _check_row(row)
+            row[0] = float(row[0]) - shift
+            return row
+        entries = names_of(data)
+        if entries is not None:
+            table.update(entries)
+            return None
+        return Op.from_object(data, index, shift)
+
     for line in lines:
         number += 1
         if pending is not None:
             try:
-                item = decode(pending, index, shift)
+                item = decode(pending)
             except (ValueError, KeyError, TypeError) as exc:
                 raise HistoryError(f"{source}:{number - 1}: not a history op: {exc}") from None
-            yield item
-            index += 1
+            if item is not None:
+                yield item
+                index += 1
             pending = None
         if len(line) > 1 or line.strip():
             pending = line
     if pending is not None:
         try:
-            item = decode(pending, index, shift)
+            item = decode(pending)
         except (ValueError, KeyError, TypeError) as exc:
             last = pending
             complete = last.endswith(b"\n") if isinstance(last, bytes) else last.endswith("\n")
             if complete:
                 raise HistoryError(f"{source}:{number}: not a history op: {exc}") from None
             return
-        yield item
+        if item is not None:
+            yield item

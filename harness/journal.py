@@ -1,4 +1,5 @@
-"""The history as it is written: `HistoryWriter` appends one JSON line per op, in batches.
+"""The history as it is written: `HistoryWriter` appends one JSON line per op, in batches
+(`history.Encoder`: deliveries as compact rows over the file's names table).
 
 Lines gather in memory and go to the file at most every `flush_interval` seconds (and on close),
 one write per batch, so a run that is killed half-way leaves a readable prefix (the reader
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from .foreign import bounded
-from .history import Op
+from .history import Encoder, Op
 
 
 class HistoryWriter:
@@ -27,6 +28,7 @@ class HistoryWriter:
         self.path = path
         self._file: IO[bytes] = path.open("ab", buffering=0)
         self._batch: list[bytes] = []
+        self._encoder = Encoder()
         self._flush_interval = flush_interval
         self._last_flush = time.monotonic()
 
@@ -36,9 +38,10 @@ class HistoryWriter:
 
     def record(self, op: Op) -> None:
         try:
-            line = op.to_line()
+            line = self._encoder.line(op)
         except (TypeError, ValueError):  # a foreign value the recorder did not bound
-            line = Op(op.time, op.process, op.type, op.f, bounded(op.value), op.node).to_line()
+            bare = Op(op.time, op.process, op.type, op.f, bounded(op.value), op.node)
+            line = self._encoder.line(bare)
         self._batch.append(line)
         now = time.monotonic()
         if now - self._last_flush >= self._flush_interval:

@@ -479,3 +479,53 @@ def test_a_history_read_lean_is_judged_exactly_as_its_ops(tmp_path):
         "availability": "valid",
         "pushes": "invalid",  # no welcome after the rejoin
     }
+
+
+RECV_VALUE = {
+    "topic": "room:1",
+    "event": "new_msg",
+    "id": "p1-1",
+    "join_ref": "1",
+    "frame_join_ref": None,
+    "state": "joined",
+}
+
+
+def test_compact_rows_are_judged_exactly_as_their_ops(tmp_path):
+    """With every delivery a compact row (`harness.rows`: codes in the file's names table, the
+    id as publisher and sequence) the facts are made from the codes as columns; every verdict,
+    summary and witness must still be what the ops give, a readiness probe's deliveries left
+    out as they are from ops."""
+    from dataclasses import replace
+
+    from harness.checkers import assess, assess_facts
+    from harness.history import Op
+    from harness.run.rundir import read_lean, write_history
+
+    checks = {name: {} for name in CHECKERS if name != "pushes"}
+    checks["pushes"] = {"after_join": "welcome", "within": 1.0}
+    renamed = {"ghost": "ghost-7", "": None}
+    ops = []
+    for op in anomalies().history():
+        if op.f == "recv" and op.value.get("id") in renamed:
+            op = replace(op, value={**op.value, "id": renamed[op.value["id"]]})
+        ops.append(op)
+    probe = [
+        Op(1.01, "prober", "invoke", "probe", {"id": "probe-1", "topic": "room:1"}),
+        Op(1.03, "c1", "ok", "recv", {**RECV_VALUE, "id": "probe-1"}, "n1"),
+    ]
+    ops = sorted([*ops, *probe], key=lambda op: op.time)
+    ops = [replace(op, index=i) for i, op in enumerate(ops)]
+    path = tmp_path / "history.jsonl"
+    write_history(path, ops)
+    lean_history = read_lean(path)
+    assert lean_history.names is not None
+    assert lean_history.rows
+    assert all(type(row[1]) is int for row in lean_history.rows)
+    facts = facts_of(lean_history)
+    assert "probe-1" not in list(facts.deliveries.ids)
+    assert "ghost-7" in list(facts.deliveries.ids)
+    lean = assess_facts(facts, checks)
+    full = assess(ops, checks)
+    assert [r.to_json() for r in lean.results] == [r.to_json() for r in full.results]
+    assert lean.results[1].validity == "invalid"  # at_most_once: the duplicate is still seen

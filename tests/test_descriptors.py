@@ -124,7 +124,7 @@ def setup_of(run_dir: Path) -> dict[str, object]:
     found: dict[str, object] = {}
     for line in (run_dir / "history.jsonl").read_text().splitlines():
         op = json.loads(line)
-        if isinstance(op, dict) and op["f"] == "setup":
+        if isinstance(op, dict) and op.get("f") == "setup":
             found.update(op["value"])
     return found
 
@@ -199,7 +199,7 @@ def test_a_toxiproxy_that_runs_out_is_named_as_the_cause(tmp_path, monkeypatch):
     found = [
         op["value"]
         for op in map(json.loads, (result.run_dir / "history.jsonl").read_text().splitlines())
-        if isinstance(op, dict) and op["f"] == "exhausted"
+        if isinstance(op, dict) and op.get("f") == "exhausted"
     ]
     assert [(v["process"], v["log"]) for v in found] == [("toxiproxy", "logs/toxiproxy.log")]
     assert found[0]["errors"] > 0

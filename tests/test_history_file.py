@@ -190,3 +190,134 @@ def test_fault_ops_of_older_histories_still_open_and_close_windows():
     assert [fault_edge(op) for op in older[1:]] == [fault_edge(op) for op in newer[1:]]
     assert facts_of(older).windows == facts_of(newer).windows
     assert len(facts_of(newer).windows) == 1
+
+
+def _recv(time: float, client: str, message_id: object, **value: object) -> Op:
+    return Op(time, client, "ok", "recv", {**RECV, "id": message_id, **value}, "n2")
+
+
+def _same(ops: list[Op]) -> list[tuple[object, ...]]:
+    return [(o.time, o.process, o.type, o.f, dict(o.value), o.node) for o in ops]
+
+
+def test_a_delivery_of_the_harnesss_own_ids_costs_at_most_40_bytes(tmp_path):
+    """The issue's budget: a delivery of a run-prefixed id among 20,000 clients in <= 40 bytes
+    (its names coded once in the file's table, whose lines are not ops); read back as written,
+    the indices the ops' positions."""
+    path = tmp_path / "h.jsonl"
+    writer = HistoryWriter(path)
+    ops = [
+        _recv(round(1_000 + k / 7, 6), f"c{k}", f"rb08508-p{k % 3}-{k}", topic=f"room:{k % 10}")
+        for k in range(20_000)
+    ]
+    for op in ops:
+        writer.record(op)
+    writer.close()
+    lines = path.read_bytes().splitlines()
+    rows = [line for line in lines if line.startswith(b"[")]
+    assert len(rows) == 20_000
+    assert max(len(line) + 1 for line in rows) <= 40
+    assert json.loads(lines[0]) == {
+        "names": {"0": "rb08508-p0-", "1": "c0", "2": "n2", "3": "room:0", "4": "new_msg"}
+    }
+    back = read_history(path)
+    assert _same(back) == _same(ops)
+    assert [o.index for o in back] == list(range(20_000))
+
+
+def test_what_does_not_fit_the_table_is_written_with_its_strings(tmp_path, monkeypatch):
+    """Foreign ids, non-string topics, and names past the table's limit (a server sending a flood
+    of distinct topics) are rows of strings; every op reads back as it was."""
+    import harness.rows
+
+    monkeypatch.setattr(harness.rows, "LIMIT", 8)
+    ops = [
+        _recv(1.0, "c1", "r1-p1-1"),
+        _recv(1.1, "c1", "not ours"),
+        _recv(1.2, "c1", 17),
+        _recv(1.3, "c1", "r1-p1-007"),  # a sequence with a leading zero is no counter
+        _recv(1.4, "c1", "r1-p1-2", join_ref="x7", frame_join_ref="x7", state="joining"),
+        *[_recv(2.0 + k, "c1", f"r1-p1-{k}", topic=f"flood:{k}") for k in range(10)],
+        _recv(3.0, "c1", None, event="welcome"),
+    ]
+    path = tmp_path / "h.jsonl"
+    write_history(path, ops)
+    rows = [json.loads(x) for x in path.read_bytes().splitlines() if x.startswith(b"[")]
+    kinds = ["compact" if type(row[1]) is int else "strings" for row in rows]
+    assert kinds[:5] == ["compact", "strings", "strings", "strings", "compact"]
+    assert kinds[5:8] == ["compact"] * 3
+    assert kinds[8:] == ["strings"] * 8  # the flood past the table's limit, a new event
+    assert rows[4][7:] == ["x7", {"frame_join_ref": "x7", "state": "joining"}]
+    assert _same(read_history(path)) == _same(ops)
+
+
+def test_parts_with_their_own_tables_merge_into_one_table(tmp_path):
+    """Each worker's part codes its own names; the merged file has one table on its first line,
+    and the same ops, whichever reader (the line parser, the whole-file parse)."""
+    from harness.history import parse_lean
+    from harness.rows import expand
+    from harness.run.rundir import read_lean
+
+    ops = [_recv(k / 10, f"c{k % 4}", f"r1-p{k % 2}-{k}", topic=f"room:{k % 3}") for k in range(40)]
+    parts = []
+    for k in range(2):
+        writer = HistoryWriter(tmp_path / f"history.{k}.jsonl")
+        for op in [OPS[1], *ops[k::2]]:
+            writer.record(op)
+        writer.close()
+        parts.append(writer.path)
+    merged = tmp_path / "history.jsonl"
+    merge_parts(parts, merged)
+    lines = merged.read_bytes().splitlines()
+    assert sum(line.startswith(b'{"names"') for line in lines) == 1
+    assert lines[0].startswith(b'{"names"')
+    back = read_history(merged)
+    assert _same(back) == _same(sorted([OPS[1], OPS[1], *ops], key=lambda o: o.time))
+    lean = read_lean(merged)
+    assert lean.names is not None
+    whole = [expand(i, lean.names) if isinstance(i, list) else i for i in lean.items]
+    assert whole == list(parse_lean(merged.read_bytes().splitlines(keepends=True)))
+
+
+def test_a_file_appended_by_a_second_writer_reads_in_order(tmp_path):
+    """A code given again (a second writer appending with a table of its own) means its new name
+    from there on: the whole-file parse leaves such a file to the line parser."""
+    from harness.checkers import facts_of
+    from harness.run.rundir import read_lean
+
+    path = tmp_path / "h.jsonl"
+    first = [_recv(1.0, "c1", "r1-p1-1"), _recv(1.5, "c1", "r1-p1-2")]
+    second = [_recv(2.0, "c2", "r1-p2-1", topic="room:9")]
+    for ops in (first, second):
+        writer = HistoryWriter(path)
+        for op in ops:
+            writer.record(op)
+        writer.close()
+    assert _same(read_history(path)) == _same(first + second)
+    lean = read_lean(path)
+    assert lean.rows is None  # read line by line
+    facts = facts_of(lean)
+    assert list(facts.deliveries.clients) == ["c1", "c1", "c2"]
+    assert list(facts.deliveries.topics) == ["room:1", "room:1", "room:9"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"[2.5, 0, 1, 2, 3, 0, 1, 1]\n",  # a code no names line gave
+        b"[2.5, 0, 1, 9, 3, 0, 1, 1]\n",
+        b'[2.5, 0, 1, 2, 3, 0, "1", 1]\n',  # a sequence that is no integer
+        b'{"names": {"x": "c1"}}\n',
+    ],
+)
+def test_a_bad_compact_row_or_names_line_is_located(tmp_path, bad):
+    from harness.run.rundir import read_lean
+
+    path = tmp_path / "bad.jsonl"
+    good = b'{"names": {"0": "c1", "1": "n1", "3": "new_msg"}}\n'
+    good += b"".join(op.to_line() + b"\n" for op in OPS[:2])
+    path.write_bytes(good + bad + good)
+    with pytest.raises(HistoryError, match=r"bad.jsonl:4: not a history op"):
+        read_lean(path)
+    with pytest.raises(HistoryError, match=r"bad.jsonl:4: not a history op"):
+        read_history(path)

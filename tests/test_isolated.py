@@ -65,7 +65,7 @@ def stops(run_dir: Path) -> dict[str, dict[str, int]]:
     found = {}
     for line in (run_dir / "history.jsonl").read_text().splitlines():
         op = json.loads(line)  # a delivery may be a lean row (a list)
-        if isinstance(op, dict) and op["f"] == "fault" and op["type"] == "ok":
+        if isinstance(op, dict) and op.get("f") == "fault" and op["type"] == "ok":
             found[f"{op['value']['kind']} {op['value']['target']}"] = op["value"].get("figures", {})
     return found
 
@@ -150,7 +150,7 @@ def test_a_redis_cluster_is_cut_by_packet_rules_that_count(tmp_path):
         op = json.loads(line)
         if (
             isinstance(op, dict)
-            and op["f"] == "fault"
+            and op.get("f") == "fault"
             and op["type"] == "ok"
             and (op["value"]["kind"] == "partition")
         ):

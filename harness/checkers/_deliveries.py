@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import count, islice
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -61,6 +61,32 @@ class Codes:
         return np.fromiter(map(self._index.__getitem__, names), np.int64, len(names))
 
 
+class Named(Sequence[str]):
+    """A column of names kept as codes (`names[codes[i]]`), named when read: a million
+    deliveries' clients, topics or ids as strings cost ~0.1 s each to build, and the checks
+    read a handful of them (witnesses)."""
+
+    __slots__ = ("codes", "names")
+
+    def __init__(self, codes: Ints, names: Sequence[str]) -> None:
+        self.codes, self.names = codes, names
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return list(map(self.names.__getitem__, self.codes[i].tolist()))
+        return self.names[int(self.codes[i])]
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self.names.__getitem__, self.codes.tolist())
+
+
 class Delivery(NamedTuple):
     """One delivery of the app's message event, as the report draws it."""
 
@@ -76,9 +102,9 @@ class Deliveries:
     (client, topic, message id)."""
 
     times: Floats = field(default_factory=lambda: np.zeros(0))
-    clients: list[str] = field(default_factory=list)
-    topics: list[str] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
+    clients: Sequence[str] = field(default_factory=list)
+    topics: Sequence[str] = field(default_factory=list)
+    ids: Sequence[str] = field(default_factory=list)
     client: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
     topic: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
     message: Ints = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -93,6 +119,7 @@ class Deliveries:
     sources: Sequence[Op | Row] = ()
     positions: Sequence[int] = ()
     messages: int = 0  # the message codes there were when the keys were made
+    names: Sequence[str | None] = ()  # the file's table, for compact rows among `sources`
     _firsts: Ints | None = None  # the keys of first deliveries, sorted (`received`)
     _first_times: Floats | None = None  # their times, in the same order
 
@@ -105,7 +132,9 @@ class Deliveries:
     def op(self, i: int) -> Op:
         """The op of delivery `i` (made from its row when it was read lean: for witnesses)."""
         source = self.sources[i]
-        return source if isinstance(source, Op) else Op.from_row(source, self.positions[i])
+        if isinstance(source, Op):
+            return source
+        return Op.from_row(source, self.positions[i], self.names)
 
     def received(self, client: str, topic: str, codes: tuple[Codes, Codes]) -> Ints:
         """The codes of the messages `client` received on `topic`, ascending."""
@@ -165,15 +194,26 @@ def deliveries_of(
     published: int,
     client_codes: Codes,
     topic_codes: Codes,
+    names: Sequence[str | None] = (),
 ) -> Deliveries:
     """The columns of the deliveries whose records (rows, or row-shaped tuples of ops) are given:
-    [time, client, node, topic, event, id, ...]."""
+    [time, client, node, topic, event, id, ...]; or, with the file's `names`, all compact rows
+    (`harness.rows`: [time, client, node, topic, event, publisher, seq, ...], codes), coded
+    through the table once per distinct name instead of once per row."""
     n = len(records)
     if not n:
         return Deliveries()
-    clients, client = _coded(list(map(_client, records)), client_codes)
-    topics, topic = _coded(list(map(_topic, records)), topic_codes)
-    ids, message = _coded(list(map(_id, records)), message_codes)
+    clients: Sequence[str]
+    topics: Sequence[str]
+    ids: Sequence[str]
+    if names:
+        clients, client = _recoded(records, 1, names, client_codes)
+        topics, topic = _recoded(records, 3, names, topic_codes)
+        ids, message = _messages(records, names, message_codes)
+    else:
+        clients, client = _coded(list(map(_client, records)), client_codes)
+        topics, topic = _coded(list(map(_topic, records)), topic_codes)
+        ids, message = _coded(list(map(_id, records)), message_codes)
     # the key (client, topic, message) as one integer; the (client, topic) pairs are made dense
     # first when the product of the codes could overflow (then < n * (ids + publishes))
     span, width = len(topic_codes), len(message_codes)
@@ -207,7 +247,61 @@ def deliveries_of(
         sources=sources,
         positions=positions,
         messages=width,
+        names=names,
     )
+
+
+def _first_sight(column: Ints) -> Ints:
+    """The distinct values of the column in the order they first occur."""
+    distinct, first = np.unique(column, return_index=True)
+    return distinct[np.argsort(first, kind="stable")]
+
+
+def _recoded(
+    records: Sequence[Any], k: int, names: Sequence[Any], codes: Codes
+) -> tuple[Named, Ints]:
+    """Column `k` of compact rows (codes in the file's table) in `codes`, which gives new names
+    their codes in order of first sight, as `Codes.of` over the names would."""
+    column = np.fromiter(map(itemgetter(k), records), np.int64, len(records))
+    table = np.zeros(len(names), np.int64)
+    for code in _first_sight(column).tolist():
+        table[code] = codes.code(names[code])
+    coded = table[column]
+    return Named(coded, codes.names()), coded
+
+
+SEQ_BITS = 47  # a compact row's sequence is below 10**14 < 2**47 (`harness.rows`)
+
+
+def message_keys(records: Sequence[Any]) -> Ints | None:
+    """Each compact row's (publisher, seq) as one integer, or None if some row has no id."""
+    publishers = list(map(itemgetter(5), records))
+    if None in publishers:
+        return None
+    n = len(records)
+    publisher = np.fromiter(publishers, np.int64, n)
+    return (publisher << SEQ_BITS) | np.fromiter(map(itemgetter(6), records), np.int64, n)
+
+
+def key_ids(keys: Sequence[int], names: Sequence[Any]) -> list[str]:
+    """The message ids of (publisher, seq) keys."""
+    mask = (1 << SEQ_BITS) - 1
+    return [f"{names[key >> SEQ_BITS]}{key & mask}" for key in keys]
+
+
+def _messages(records: Sequence[Any], names: Sequence[Any], codes: Codes) -> tuple[Named, Ints]:
+    """The message ids of compact rows in `codes` (new ids coded in order of first sight)."""
+    keys = message_keys(records)
+    if keys is None:  # rows with no id: each row's id, as for rows of strings
+        column = [None if r[5] is None else f"{names[r[5]]}{r[6]}" for r in records]
+        _, message = _coded(column, codes)
+        return Named(message, codes.names()), message
+    distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    table = np.zeros(len(distinct), np.int64)
+    table[order] = codes.of(key_ids(distinct[order].tolist(), names))
+    coded = table[inverse.reshape(-1)]
+    return Named(coded, codes.names()), coded
 
 
 def _coded(column: list[Any], codes: Codes) -> tuple[list[str], Ints]:
@@ -282,7 +376,19 @@ class Kept:
         )
 
 
-def without_probes(records: Sequence[Any], probes: set[str]) -> Kept | None:
-    """The records that are not the readiness probe's (`harness.run.probe`), or None if all are."""
-    keep = [k for k, record in enumerate(records) if record[5] not in probes]
+def without_probes(
+    records: Sequence[Any], probes: set[str], names: Sequence[Any] = ()
+) -> Kept | None:
+    """The records that are not the readiness probe's (`harness.run.probe`), or None if all are;
+    with the file's `names`, all compact rows (their ids named once per distinct id)."""
+    keys = message_keys(records) if names else None
+    if keys is not None:
+        distinct = np.unique(keys).tolist()
+        probed = [k for k, i in zip(distinct, key_ids(distinct, names), strict=True) if i in probes]
+        keep = np.flatnonzero(~np.isin(keys, probed)).tolist()
+    elif names:
+        ids = (None if r[5] is None else f"{names[r[5]]}{r[6]}" for r in records)
+        keep = [k for k, message_id in enumerate(ids) if message_id not in probes]
+    else:
+        keep = [k for k, record in enumerate(records) if record[5] not in probes]
     return None if len(keep) == len(records) else Kept(keep)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._gc import paused_gc
 from ..history import Lean, Op, Row, fault_edge
+from ..rows import expand, is_compact
 from ._deliveries import Codes, canonical_ids, deliveries_of, messages_of, without_probes
 from ._facts import Facts, Membership, Publish, Window
 from ._formation import formation
@@ -40,6 +41,7 @@ class _Scan:
     positions: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)  # deliveries after a leave (`state: closed`)
     deliver_set: int = -1  # where a `setup` op last named the delivery event
+    names: list[str | None] | tuple[()] = ()  # the file's table when the records are compact
 
 
 def _facts_of(history: Iterable[Op | Row]) -> Facts:
@@ -47,6 +49,9 @@ def _facts_of(history: Iterable[Op | Row]) -> Facts:
         facts = _facts_of_list(history)
         if facts is not None:
             return facts
+    if isinstance(history, Lean) and history.names is not None:  # compact rows: their strings
+        names = history.names
+        history = [expand(i, names) if type(i) is list and is_compact(i) else i for i in history]
     facts, scan = Facts(), _Scan()
     index = -1
     time: float | None = None
@@ -115,6 +120,10 @@ def _facts_of_list(history: list[Op | Row] | Lean) -> Facts | None:
     rows, positions = all_rows[:kept], all_positions[:kept]
     if positions and (positions[0] < scan.deliver_set or scan.records):
         return None  # rows before the event was named, or deliveries as ops among the rows
+    names = history.names if isinstance(history, Lean) else None
+    if names is not None and set(map(type, map(itemgetter(1), rows))) != {int}:
+        rows = [expand(row, names) if is_compact(row) else row for row in rows]  # mixed
+        names = None
     first, last = items[0], items[cut - 1]
     facts.start = first[0] if type(first) is list else cast(Op, first).time
     if not ended:
@@ -123,17 +132,23 @@ def _facts_of_list(history: list[Op | Row] | Lean) -> Facts | None:
         return _finish(facts, scan)
     event = facts.deliver_event
     events = list(map(itemgetter(4), rows))
-    if events.count(event) != len(rows):  # pushes of other events among the rows
-        chosen = [k for k, e in enumerate(events) if e == event]
+    wanted = [event] if names is None else [c for c, name in enumerate(names) if name == event]
+    if sum(map(events.count, wanted)) != len(rows):  # pushes of other events among the rows
+        chosen = [k for k, e in enumerate(events) if e in wanted]
         facts.pushes.extend(
-            Op.from_row(rows[k], positions[k]) for k, e in enumerate(events) if e != event
+            Op.from_row(rows[k], positions[k], names or ())
+            for k, e in enumerate(events)
+            if e not in wanted
         )
         facts.pushes.sort(key=attrgetter("index"))
         rows, positions = [rows[k] for k in chosen], [positions[k] for k in chosen]
-    if extras and 8 in set(map(len, rows)):
+    if extras and (7 if names is None else 8) < max(map(len, rows), default=0):
         scan.closed.extend(
-            k for k, row in enumerate(rows) if len(row) == 8 and row[7].get("state") == "closed"
+            k
+            for k, row in enumerate(rows)
+            if type(row[-1]) is dict and row[-1].get("state") == "closed"
         )
+    scan.names = names or ()
     scan.records = rows
     scan.sources = cast(list[Op | Row], rows)
     scan.positions = positions
@@ -268,12 +283,12 @@ def _finish(facts: Facts, scan: _Scan) -> Facts:
     facts.windows.sort(key=lambda w: w.start)
     facts.reads = scan.reads or None
     if facts.probes and scan.records:  # probes delivered on a workload topic: not the workload's
-        kept = without_probes(scan.records, facts.probes)
+        kept = without_probes(scan.records, facts.probes, scan.names)
         if kept is not None:
             scan.records, scan.sources, scan.positions, scan.closed = kept.pick(
                 scan.records, scan.sources, scan.positions, scan.closed
             )
-    if scan.records:
+    if scan.records and not scan.names:  # a compact row's id is canonical as written
         canonical_ids(scan.records)
     clients, topics, ids = facts.clients, facts.topics, Codes(facts.publishes)
     facts.messages = messages_of(list(facts.publishes.values()), clients, topics)
@@ -286,6 +301,7 @@ def _finish(facts: Facts, scan: _Scan) -> Facts:
         len(facts.publishes),
         clients,
         topics,
+        scan.names,
     )
     return facts
 

@@ -35,10 +35,11 @@ from .._gc import paused_gc
 from ..checkers import Assessment, CheckResult, Distress
 from ..errors import HistoryError, where
 from ..exits import Outcome, exit_code
-from ..history import Lean, Op, line_time, parse_lean, parse_lines, workload_start
+from ..history import Encoder, Lean, Op, parse_lean, parse_lines, workload_start
 from ..journal import HistoryWriter as HistoryWriter
 from ..outputs import junit
 from ..report import render
+from ..rows import Names, expand, is_compact, names_of
 
 
 def read_history(path: Path, *, on_workload_clock: bool = False) -> list[Op]:
@@ -66,9 +67,11 @@ def read_lean(path: Path) -> Lean:
 
 def _parse_whole(data: bytes, shift: float) -> Lean | None:
     """The file parsed as one JSON array, with one orjson call and no Python for each line, as
-    `parse_lean` would read it; None if anything is unusual (a blank or torn line, a line that
-    is not one op), and `parse_lean` then reads it line by line and says where the problem is.
-    A million lines: 1.4 s against 3.9 s line by line (`bench/checkers.py`)."""
+    `parse_lean` would read it, except that compact rows stay compact (with the file's names
+    table: `harness.rows`); None if anything is unusual (a blank or torn line, a line that is
+    not one op, a code given two names), and `parse_lean` then reads it line by line and says
+    where the problem is. A million lines: 1.4 s against 3.9 s line by line
+    (`bench/checkers.py`)."""
     if not data.endswith(b"\n") or b"\n\n" in data:
         return None
     array = bytearray(b"[")
@@ -81,14 +84,35 @@ def _parse_whole(data: bytes, shift: float) -> Lean | None:
     if len(items) != data.count(b"\n"):
         return None
     is_row = np.fromiter(map(list.__instancecheck__, items), np.bool_, len(items))
+    table: dict[int, str] = {}
+    try:
+        tables = [(i, names_of(items[i])) for i in np.flatnonzero(~is_row).tolist()]
+    except ValueError:
+        return None
+    dropped = [i for i, entries in tables if entries is not None]
+    for _, entries in tables:
+        for code, name in (entries or {}).items():
+            if table.setdefault(code, name) != name:
+                return None  # a code given again: read line by line, in order
+    if dropped:
+        keep = np.ones(len(items), np.bool_)
+        keep[dropped] = False
+        items = list(map(items.__getitem__, np.flatnonzero(keep).tolist()))
+        is_row = is_row[keep]
     positions: list[int] = np.flatnonzero(is_row).tolist()
     rows = list(map(items.__getitem__, positions))
-    lengths = set(map(len, rows))
-    if rows and not (
-        lengths <= {7, 8}
-        and set(map(type, map(itemgetter(1), rows))) == {str}
-        and (8 not in lengths or all(type(row[7]) is dict for row in rows if len(row) == 8))
-    ):
+    names: list[str | None] = [None] * (max(table) + 1 if table else 0)
+    for code, name in table.items():
+        names[code] = name
+    kinds = set(map(type, map(itemgetter(1), rows)))
+    if not kinds <= {str, int}:
+        return None
+    compact = rows if kinds == {int} else [row for row in rows if type(row[1]) is int]
+    strings = rows if kinds == {str} else [row for row in rows if type(row[1]) is str]
+    long_strings, long_compact = _rows_fit(strings, (7, 8)), _rows_fit(compact, (8, 9))
+    if long_strings is None or long_compact is None:
+        return None
+    if compact and not _codes_known(compact, names):
         return None
     try:
         if shift:  # a time that is no number fails here (bool is an int, as for `parse_lean`)
@@ -103,42 +127,107 @@ def _parse_whole(data: bytes, shift: float) -> Lean | None:
             items[index] = Op.from_object(item, index, shift)
     except (ValueError, KeyError, TypeError):
         return None
-    return Lean(items, rows, positions, 8 in lengths)
+    extras = long_strings or long_compact
+    return Lean(items, rows, positions, extras, names if compact else None)
+
+
+def _rows_fit(rows: list[Any], lengths: tuple[int, int]) -> bool | None:
+    """Whether some row has the longer of the two lengths (the value's other keys, an object at
+    its end); None if a row has neither length or its end is no object."""
+    found = set(map(len, rows))
+    if not found <= set(lengths):
+        return None
+    if lengths[1] not in found:
+        return False
+    return all(type(r[-1]) is dict for r in rows if len(r) == lengths[1]) or None
+
+
+def _codes_known(rows: list[Any], names: list[str | None]) -> bool:
+    """Every code of the compact rows is one the table names (node and publisher may be null),
+    and every sequence an integer or null: checked on the distinct values, not on each row."""
+    for k, nullable in ((1, False), (2, True), (3, False), (4, False), (5, True)):
+        for code in set(map(itemgetter(k), rows)):
+            if code is None and nullable:
+                continue
+            if type(code) is not int or not 0 <= code < len(names) or names[code] is None:
+                return False
+    return set(map(type, map(itemgetter(6), rows))) <= {int, type(None)}
 
 
 def write_history(path: Path, ops: Iterable[Op]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
+    encoder = Encoder()
     with tmp.open("wb") as f:
         for op in ops:
-            f.write(op.to_line() + b"\n")
+            f.write(encoder.line(op) + b"\n")
     tmp.replace(path)
 
 
 def merge_parts(parts: Iterable[Path], out: Path) -> None:
     """One history from the processes' parts, ordered by time (stable), then the parts are
-    removed: a run keeps one copy. Lines are moved as they are, never re-encoded."""
+    removed: a run keeps one copy. Each part has its own names table (`harness.rows`): its
+    compact rows are given the merged file's codes (one table, on the file's first line);
+    every other line is moved as it is, never re-encoded."""
     lines: list[tuple[float, int, bytes]] = []
+    names = Names()
     sources = [p for p in parts if p.exists()]
     for path in sources:
+        table: dict[int, str] = {}
+        recoded: dict[int, int | None] = {}  # this part's code -> the merged file's
         with path.open("rb") as f:
             for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
                 try:
-                    lines.append((line_time(line), len(lines), line))
+                    data = orjson.loads(line)
+                    if isinstance(data, list):
+                        if is_compact(data):
+                            line = _recode(data, table, recoded, names)
+                        time = float(data[0])
+                    else:
+                        entries = names_of(data)
+                        if entries is not None:
+                            table.update(entries)
+                            for code in entries:  # a code given again means its new name
+                                recoded.pop(code, None)
+                            continue
+                        time = float(data["time"])
                 except (ValueError, KeyError, TypeError, IndexError):
                     if line.endswith(b"\n"):
                         raise HistoryError(f"{path}:{number}: not a history op") from None
                     continue  # the torn last line of a process that was killed mid-write
                 if not line.endswith(b"\n"):
-                    lines[-1] = (lines[-1][0], lines[-1][1], line + b"\n")
+                    line += b"\n"
+                lines.append((time, len(lines), line))
     lines.sort()
     tmp = out.with_suffix(out.suffix + ".tmp")
     with tmp.open("wb") as f:
+        if names.codes:
+            f.write(orjson.dumps({"names": names.take()}) + b"\n")
         f.writelines(line for _, _, line in lines)
     tmp.replace(out)
     for path in sources:
         path.unlink()
+
+
+def _recode(
+    row: list[Any], table: dict[int, str], recoded: dict[int, int | None], names: Names
+) -> bytes:
+    """A part's compact row with the merged file's codes (its strings, if the merged table is
+    full); ValueError if it names a code its part's table lacks."""
+    out = list(row)
+    for k in (1, 2, 3, 4, 5):
+        code = row[k]
+        if code is None:
+            continue
+        if code not in recoded:
+            if type(code) is not int or code not in table:
+                raise ValueError("a code its table lacks")
+            recoded[code] = names.code(table[code])
+        if recoded[code] is None:
+            return orjson.dumps(expand(row, table)) + b"\n"
+        out[k] = recoded[code]
+    return orjson.dumps(out) + b"\n"
 
 
 def write_json(path: Path, data: Any) -> None:
