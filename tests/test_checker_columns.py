@@ -14,6 +14,7 @@ import pytest
 from harness.checkers import CHECKERS, facts_of
 from harness.checkers._facts import Facts, Publish
 from harness.history import Op, merge
+from harness.run.rundir import read_lean, write_history
 
 SETTLE = 3.0
 
@@ -201,11 +202,17 @@ def rounded(found: list[tuple[str, float]]) -> list[tuple[str, float]]:
 
 
 @pytest.mark.parametrize("seed", range(300))
-def test_the_column_checks_agree_with_a_walk_over_each_delivery(seed, monkeypatch):
+def test_the_column_checks_agree_with_a_walk_over_each_delivery(seed, monkeypatch, tmp_path):
     if seed % 3 == 0:  # as when the codes' product would overflow: (client, topic) made dense
         monkeypatch.setattr("harness.checkers._deliveries.KEY_LIMIT", 0)
     history = random_history(seed)
     facts = facts_of(history)
+    if seed % 3 == 1:  # read from the file as the runner does: compact rows as code columns
+        path = tmp_path / "history.jsonl"
+        write_history(path, history)
+        lean = read_lean(path)
+        assert lean.names is not None
+        facts = facts_of(lean)
     assert problems(CHECKERS["at_most_once"](facts, {})) == rounded(oracle_at_most_once(history))
 
     phantoms = [
