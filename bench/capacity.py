@@ -186,7 +186,9 @@ async def measure(
     base_rate = await baseline(urls, args.baseline)
     print(f"baseline: bare connect+join {args.baseline} sockets {path}: {base_rate:,.0f}/s")
 
-    topics = [f"room:{i}" for i in range(max(1, args.clients // 100))]
+    # rooms of ~100, at most 100 of them: the reference server allows 100 channels a socket and
+    # the publishers join every room
+    topics = [f"room:{i}" for i in range(min(100, max(1, args.clients // 100)))]
     scenario = parse_scenario(
         f"name: capacity\nduration: 1h\nseed: 1\ncluster: {{nodes: {len(nodes)}}}\n"
         f"clients: {{count: {args.clients}, topics: {json.dumps(topics)}}}\n"
