@@ -38,9 +38,7 @@ from typing import Any, Literal, Protocol, cast
 import orjson
 
 from .errors import HistoryError
-from .rows import ROW_DEFAULTS as _ROW_DEFAULTS
-from .rows import ROW_KEYS as _ROW_KEYS
-from .rows import Names, compact, expand, is_compact, names_of
+from .rows import Names, compact, expand, extras, is_compact, names_of
 from .vocabulary import OP_NAMES as OP_NAMES
 from .vocabulary import OP_TYPES as OP_TYPES
 from .vocabulary import OpName as OpName
@@ -94,18 +92,9 @@ class Op:
                 value.get("id"),
                 value.get("join_ref"),
             ]
-            if (
-                len(value) != 6
-                or value.get("frame_join_ref") is not None
-                or (value.get("state") != "joined")
-            ):
-                extra = {
-                    k: v
-                    for k, v in value.items()
-                    if k not in _ROW_KEYS and _ROW_DEFAULTS.get(k, _ROW_DEFAULTS) != v
-                }
-                if extra:
-                    row.append(extra)
+            extra = extras(value)
+            if extra:
+                row.append(extra)
             return orjson.dumps(row)
         data: dict[str, Any] = {
             "time": round(self.time, 6),

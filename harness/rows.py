@@ -97,15 +97,22 @@ def compact(
     if who is None or channel is None or kind is None or (node is not None and where is None):
         return None
     row: Row = [round(time, 6), who, where, channel, kind, publisher, seq, join_ref]
-    if len(value) != 6 or value.get("frame_join_ref") is not None or value.get("state") != "joined":
-        extra = {
-            k: v
-            for k, v in value.items()
-            if k not in ROW_KEYS and ROW_DEFAULTS.get(k, ROW_DEFAULTS) != v
-        }
-        if extra:
-            row.append(extra)
+    extra = extras(value)
+    if extra:
+        row.append(extra)
     return row
+
+
+def extras(value: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A delivery's value keys that its row's positions do not hold and that differ from the
+    defaults (`frame_join_ref` null, `state` joined): the object at a row's end, if any."""
+    if len(value) == 6 and value.get("frame_join_ref") is None and value.get("state") == "joined":
+        return None
+    return {
+        k: v
+        for k, v in value.items()
+        if k not in ROW_KEYS and ROW_DEFAULTS.get(k, ROW_DEFAULTS) != v
+    }
 
 
 def is_compact(row: Row) -> bool:
