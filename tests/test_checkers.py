@@ -213,6 +213,22 @@ def test_rejoin_times_a_channel_that_crashed_and_came_back():
     assert result.summary["time_to_rejoin"]["max"] == pytest.approx(0.4)
 
 
+def test_a_socket_loss_is_one_loss_though_its_channels_error_with_it():
+    """phoenix.js errors every joined channel when its socket closes (`source: transport`): that
+    is the socket's loss, counted once per topic, not a second loss beside it; a channel the
+    server crashed is a loss of its own."""
+    h = base()
+    h.fault("f1", "kill", "n1", start=3.0, stop=4.0)
+    transport = {"source": "transport", "reason": "connection_closed"}
+    h.at(3.0).op("c1", "info", "channel_error", topic="room:1", join_ref="1", reason=transport)
+    h.disconnect("c1").at(4.2).connect("c1").join("c1", "room:1", jr="5")
+    h.at(5.0).channel_error("c1", "room:1", jr="5").at(5.3).join("c1", "room:1", jr="6")
+    result = run("rejoin", h, within=5.0)
+    assert result.validity == "valid"
+    assert result.summary["losses"] == 2
+    assert result.summary["channel_errors"] == 1
+
+
 def test_failed_connect_attempts_are_not_losses_of_their_own():
     h = base()
     h.fault("f1", "kill", "n1", start=3.0, stop=4.0)

@@ -246,7 +246,9 @@ def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
             facts.closed.discard((op.process, topic))
     elif f in ("channel_error", "channel_close"):
         if f == "channel_error" and (op.process, str(v.get("topic"))) in joined:
-            facts.channel_errors.append(op)
+            reason = v.get("reason")
+            if not (isinstance(reason, dict) and reason.get("source") == "transport"):
+                facts.channel_errors.append(op)  # a transport's error is its socket's loss
         _close(facts, joined, (op.process, str(v.get("topic"))), op.time)
         if f == "channel_close":
             facts.closed.add((op.process, str(v.get("topic"))))
