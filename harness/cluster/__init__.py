@@ -4,6 +4,7 @@
     _local.py  the local process backend (one OS process per node)
     _docker.py the Docker backend (a container per node, faults through the engine's SDK)
     _compose.py the compose backend (the user's compose project; containers like _docker's)
+    _ssh.py    the SSH backend (each node on a machine of its own, driven over SSH)
     _image.py  the reference node image and the engine (`make image` builds it)
 
 `open_cluster` wires a scenario's cluster: free loopback ports for every node, one Toxiproxy
@@ -40,13 +41,15 @@ from ..infra.http import get_json
 from ..infra.netns import Hub, open_hub
 from ..infra.process import POLL_INTERVAL, free_ports
 from ..infra.redis import open_redis
+from ..infra.ssh import SshHost
 from ..infra.toxiproxy import Toxiproxy, open_proxies
 from ..scenario import ClusterSpec
-from ..scenario._cluster import Backend
-from ._base import Cluster, Launch, LinkPlan, Node, NodePlan, plan_links
+from ..scenario._cluster import Backend, HostSpec
+from ._base import Cluster, Host, Launch, LinkPlan, Node, NodePlan, plan_links
 from ._compose import open_compose_nodes
 from ._docker import ContainerNode, open_docker_nodes
 from ._local import REFERENCE_COMMAND, LocalNode, command, open_local_nodes
+from ._ssh import open_ssh_nodes
 
 OpenNodes = Callable[
     [Sequence[NodePlan], Path, Launch, Callable[[str], None]],
@@ -56,6 +59,7 @@ BACKENDS: dict[Backend, OpenNodes] = {  # the grammar's `cluster.backend` names 
     "local": open_local_nodes,
     "docker": open_docker_nodes,
     "compose": open_compose_nodes,
+    "ssh": open_ssh_nodes,
 }
 
 
@@ -107,6 +111,8 @@ async def open_cluster(
             await _relay(stack, spec.forward, hub.address("redis"))
             specs = {n: _isolated(s, hub) for n, s in specs.items()}
             record({"namespaces": {n: hub.address(n) for n in spec.node_names}})
+        if spec.backend == "ssh":
+            specs = _on_hosts(specs, spec)
         specs = {
             n: replace(s, peer_hosts=tuple(o.host for o in specs.values() if o.name != n))
             for n, s in specs.items()
@@ -120,8 +126,8 @@ async def open_cluster(
         client_urls: dict[str, str] = {}
         peers: dict[str, dict[str, tuple[str, int]]] = {name: {} for name in specs}
         pubsub: dict[str, str] = {}
-        plan = plan_links(spec.node_names, spec.pubsub, spec.network)
-        if hub is not None:  # the nodes talk directly; packet rules cut them
+        plan = plan_links(spec.node_names, spec.pubsub, spec.topology.network)
+        if hub is not None or spec.backend == "ssh":  # the nodes talk directly
             peers = {name: dict(s.peers) for name, s in specs.items()}
             if redis is not None:
                 pubsub = {name: f"redis://{redis.address}" for name in specs}
@@ -168,6 +174,7 @@ async def open_cluster(
             run=prefix,
             compose_file=spec.compose_file,
             services=spec.services,
+            hosts=tuple(_host(h) for h in spec.hosts),
         )
 
         def notice(text: str) -> None:
@@ -223,6 +230,31 @@ async def _relay(stack: AsyncExitStack, services: Sequence[str], host: str) -> N
             )
         port = int(service.rpartition(":")[2])
         await nursery.start(relay.serve_forward, host, port, sockets[service])
+
+
+def _host(host: HostSpec) -> Host:
+    identity = Path(host.identity).expanduser() if host.identity else None
+    known = Path(host.known_hosts).expanduser() if host.known_hosts else None
+    ssh = SshHost(host.host, host.port, host.user, identity, known, host.check_host_key)
+    return Host(ssh, host.python)
+
+
+def _on_hosts(specs: Mapping[str, NodePlan], cluster: ClusterSpec) -> dict[str, NodePlan]:
+    """Each node on its SSH host's address: on a machine of its own on the production ports
+    (4000, 4001); on a loopback address (several nodes on one machine) on the free ports the
+    harness picked. Peers dialled directly."""
+    placed = {}
+    for (name, node), host in zip(specs.items(), cluster.hosts, strict=True):
+        loopback = host.host == "localhost" or host.host.startswith("127.")
+        ports = (node.port, node.pubsub_port) if loopback else (NODE_PORT, MESH_PORT)
+        placed[name] = replace(node, host=host.host, port=ports[0], pubsub_port=ports[1])
+    return {
+        name: replace(
+            node,
+            peers={p: (placed[p].host, placed[p].pubsub_port) for p in placed if p != name},
+        )
+        for name, node in placed.items()
+    }
 
 
 def _isolated(spec: NodePlan, hub: Hub) -> NodePlan:

@@ -17,6 +17,15 @@ from typing import Literal, Protocol
 from ..broadcast_proxy import BroadcastProxy
 from ..faults import Node as FaultTarget
 from ..infra.netns import Hub
+from ..infra.ssh import SshHost
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """A node's machine (`backend: ssh`): how to reach it, and its `{python}`."""
+
+    ssh: SshHost
+    python: str = "python3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,22 @@ class Launch:
     run: str = ""  # the run's id, a label on every container and volume it makes
     compose_file: str | None = None  # compose backend: the user's compose file
     services: tuple[str, ...] = ()  # compose backend: the service of each node, in order
+    hosts: tuple[Host, ...] = ()  # ssh backend: the machine of each node, in order
+
+
+class Placed:
+    """What every backend's node takes from its plan: its name and its own websocket URL."""
+
+    spec: NodePlan
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def url(self) -> str:
+        """The node's own websocket URL (`ws://host:port/socket`), not through a proxy."""
+        return f"ws://{self.spec.host}:{self.spec.port}/socket"
 
 
 class Node(FaultTarget, Protocol):
@@ -113,9 +138,9 @@ class LinkPlan:
 def plan_links(nodes: Sequence[str], pubsub: str, network: str = "shared") -> tuple[LinkPlan, ...]:
     """Every proxied link of a cluster, client links first (the scenario's link names, in its
     order). Under `network: isolated` only the client links: the nodes talk directly, and
-    packet rules cut them."""
+    packet rules cut them; likewise between SSH hosts (the topology's network `hosts`)."""
     plans = [LinkPlan(f"clients->{n}", "clients", n, "node") for n in nodes]
-    if network == "isolated":
+    if network in ("isolated", "hosts"):
         return tuple(plans)
     if pubsub == "redis":
         plans += [LinkPlan(f"{n}->redis", n, "redis", "redis") for n in nodes]

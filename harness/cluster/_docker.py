@@ -36,7 +36,7 @@ import trio
 from ..errors import ClusterError
 from ..infra.process import POLL_INTERVAL, watch
 from ..infra.watchdog import start_time
-from ._base import Launch, NodePlan
+from ._base import Launch, NodePlan, Placed
 from ._image import REFERENCE_IMAGE, check_image, engine
 from ._local import REFERENCE_COMMAND, answers, command, placeholders
 
@@ -118,7 +118,7 @@ def remove_leftovers(client: docker.DockerClient) -> list[str]:
     return notes
 
 
-class ContainerNode:
+class ContainerNode(Placed):
     """One node as a container: the `harness.cluster.Node` operations as engine calls. The
     container is made by `create` on first start (the Docker backend) or given (compose)."""
 
@@ -139,14 +139,6 @@ class ContainerNode:
         self.container = container
         self._create = create
         self.paused = False
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def url(self) -> str:
-        return f"ws://{self.spec.host}:{self.spec.port}/socket"
 
     @property
     def pid(self) -> int | None:

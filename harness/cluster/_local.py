@@ -31,7 +31,7 @@ from ..errors import ClusterError
 from ..infra.contain import MARK, Cgroup, group_cpu_seconds, stop_holders
 from ..infra.http import get_json
 from ..infra.process import last_words, open_process_group, signal_group, wait_ready
-from ._base import Launch, NodePlan
+from ._base import Launch, NodePlan, Placed
 
 REFERENCE_COMMAND = (
     "{python} -m server_under_test --node {node} --host {host} --port {port}"
@@ -97,7 +97,34 @@ async def answers(spec: NodePlan, launch: Launch) -> bool:
     return status == 200
 
 
-class LocalNode:
+async def wait_answers(
+    spec: NodePlan,
+    launch: Launch,
+    log_path: Path,
+    died: Callable[[], str | None],
+    *,
+    timeout: float | None = None,
+    where: str = "",
+) -> None:
+    """Until the node answers its health probe (`answers`); ClusterError as soon as `died`
+    says why it cannot (its log's last words added), or at the launch's health timeout."""
+
+    def reason() -> str | None:
+        said = died()
+        return None if said is None else f"{said}{last_words(log_path)}; see {log_path}"
+
+    async def healthy() -> bool:
+        return await answers(spec, launch)
+
+    await wait_ready(
+        healthy,
+        died=reason,
+        timeout=launch.health_timeout if timeout is None else timeout,
+        what=f"node {spec.name}{where} not healthy; see {log_path}",
+    )
+
+
+class LocalNode(Placed):
     """One node process: start it, signal it, wait for it."""
 
     def __init__(
@@ -124,14 +151,6 @@ class LocalNode:
         self.mark = f"{self.launch.run}/{spec.name}"  # in its environment (`harness.infra.contain`)
         self.stopping = False  # the harness asked it to go (a fault, a restart, the teardown)
         self.notices: list[str] = []  # what containment had to do, for the run's warnings
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def url(self) -> str:
-        return f"ws://{self.spec.host}:{self.spec.port}/socket"
 
     @property
     def alive(self) -> bool:
@@ -164,27 +183,13 @@ class LocalNode:
         await self.wait_healthy(timeout=timeout)
 
     async def wait_healthy(self, *, timeout: float | None = None) -> None:
-        launch = self.launch
-        timeout = launch.health_timeout if timeout is None else timeout
-
-        async def healthy() -> bool:
-            return await answers(self.spec, launch)
-
         def died() -> str | None:
             if self.alive:
                 return None
             code = self.process.returncode if self.process else None
-            return (
-                f"node {self.name} exited with code {code} before it became healthy"
-                f"{last_words(self.log_path)}; see {self.log_path}"
-            )
+            return f"node {self.name} exited with code {code} before it became healthy"
 
-        await wait_ready(
-            healthy,
-            died=died,
-            timeout=timeout,
-            what=f"node {self.name} not healthy; see {self.log_path}",
-        )
+        await wait_answers(self.spec, self.launch, self.log_path, died, timeout=timeout)
 
     @property
     def containment(self) -> str:

@@ -107,6 +107,12 @@ class FaultContext(Protocol):
     async def sleep_forever(self) -> None: ...
 
 
+NOT_ON_HOSTS = (
+    "a {kind} fault cuts node-to-node links, which the harness cannot cut between SSH hosts yet"
+    " (backend: ssh runs node faults and client-link faults)"
+)
+
+
 class Fault(BaseModel):
     """Common to every fault: when it starts, how long it lasts, its kind."""
 
@@ -115,6 +121,7 @@ class Fault(BaseModel):
     instant: ClassVar[bool] = False
     disruptive: ClassVar[bool] = False
     drawn: ClassVar[bool] = True  # may a `random` fault draw this kind?
+    node_links: ClassVar[bool] = False  # does it cut or touch node-to-node links?
 
     at: Duration
     duration: Duration | None = Field(default=None, alias="for", validate_default=True)
@@ -127,6 +134,8 @@ class Fault(BaseModel):
     @classmethod
     def _starts_in_the_run(cls, at: float, info: ValidationInfo) -> float:
         grammar = grammar_of(info)
+        if cls.node_links and grammar is not None and grammar.topology.hosts:
+            raise ValueError(NOT_ON_HOSTS.format(kind=cls.kind_name()))
         if grammar is not None and grammar.duration and at >= grammar.duration:
             raise ValueError(f"starts at {at:g}s, after the run ends ({grammar.duration:g}s)")
         return at

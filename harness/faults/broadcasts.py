@@ -62,6 +62,7 @@ class BroadcastFault(Fault):
     """Common to the message-level faults."""
 
     action: ClassVar[str] = ""
+    node_links: ClassVar[bool] = True
 
     link: Annotated[tuple[Direction, ...], BeforeValidator(_as_list)] | None = None
     topic: Text | None = None

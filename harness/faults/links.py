@@ -25,7 +25,7 @@ from __future__ import annotations
 import difflib
 import random
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -39,7 +39,7 @@ from pydantic import (
 
 from ..grammar.section import Topology, grammar_of
 from ..grammar.units import Flag, Fraction
-from ._base import Fault, FaultContext
+from ._base import NOT_ON_HOSTS, Fault, FaultContext
 
 LINK_SCHEMA: dict[str, Any] = {
     "type": "string",
@@ -52,6 +52,8 @@ def _known_link(name: str, info: ValidationInfo) -> str:
     grammar = grammar_of(info)
     if grammar is None or name in grammar.topology.links:
         return name
+    if grammar.topology.hosts and not name.startswith("clients->"):
+        raise ValueError(f"{name}: {NOT_ON_HOSTS.format(kind='link')}")
     links = list(grammar.topology.links)
     hint = difflib.get_close_matches(name, links, n=1)
     via_redis = f"{name.partition('->')[0]}->redis"
@@ -154,6 +156,8 @@ def shape_pairs(shape: str, nodes: Sequence[str]) -> list[tuple[str, str]]:
 class Partition(Fault):
     """cut node-to-node links between groups (one_way: only from the first group), or in a Jepsen shape (majorities_ring, bridge); with pubsub: redis, the nodes not in redis's group lose it"""  # noqa: E501
 
+    node_links: ClassVar[bool] = True
+
     kind: Literal["partition"] = "partition"
     groups: Annotated[
         tuple[Annotated[tuple[Member, ...], AfterValidator(_non_empty)], ...],
@@ -254,6 +258,8 @@ class Partition(Fault):
 
 class PacketLoss(Fault):
     """drop a share of a node link's packets at random (a packet rule; network: isolated)"""
+
+    node_links: ClassVar[bool] = True
 
     kind: Literal["packet_loss"] = "packet_loss"
     link: LinkList

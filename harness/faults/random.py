@@ -13,11 +13,11 @@ import random
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from ..grammar.section import Topology
+from ..grammar.section import Topology, grammar_of
 from ..grammar.units import Bounded, Duration
-from ._base import Fault, conflict
+from ._base import NOT_ON_HOSTS, Fault, conflict
 
 MAX_DRAWS = 50
 DEFAULT_KINDS = ("latency", "down", "partition", "kill", "pause", "client_crash")
@@ -29,7 +29,7 @@ class Random(Fault):
     drawn = False
     kind: Literal["random"] = "random"
     count: Annotated[int, Bounded(1, 100)] = 3
-    kinds: tuple[str, ...] = DEFAULT_KINDS
+    kinds: Annotated[tuple[str, ...], Field(validate_default=True)] = DEFAULT_KINDS
     min_for: Duration = 1.0
     max_for: Duration = 4.0
 
@@ -38,9 +38,24 @@ class Random(Fault):
     def _drawable(cls, value: Any) -> Any:
         from . import DRAWN_KINDS
 
-        if not isinstance(value, list) or not value or any(k not in DRAWN_KINDS for k in value):
+        if (
+            not isinstance(value, list | tuple)
+            or not value
+            or any(k not in DRAWN_KINDS for k in value)
+        ):
             raise ValueError(f"expected a list of fault kinds among {', '.join(DRAWN_KINDS)}")
         return value
+
+    @field_validator("kinds")
+    @classmethod
+    def _cut_where_possible(cls, kinds: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        from . import KINDS
+
+        grammar = grammar_of(info)
+        cutting = [kind for kind in kinds if KINDS[kind].node_links]
+        if grammar is not None and grammar.topology.hosts and cutting:
+            raise ValueError(NOT_ON_HOSTS.format(kind=cutting[0]) + "; leave it out of kinds")
+        return kinds
 
     def expand(
         self, rng: random.Random, topology: Topology, planned: Sequence[Fault] = ()

@@ -22,7 +22,8 @@ class Topology:
     nodes: tuple[str, ...]
     links: tuple[str, ...]
     pubsub: str = "mesh"
-    network: str = "shared"  # or "isolated": node links are packet rules, not proxies
+    network: str = "shared"  # "isolated": node links are packet rules, not proxies; "hosts":
+    # the nodes are on SSH hosts (`backend: ssh`) and talk directly, node links not cut (yet)
 
     @property
     def redis(self) -> bool:
@@ -31,6 +32,10 @@ class Topology:
     @property
     def isolated(self) -> bool:
         return self.network == "isolated"
+
+    @property
+    def hosts(self) -> bool:
+        return self.network == "hosts"
 
     @property
     def proxied(self) -> tuple[str, ...]:

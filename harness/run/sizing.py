@@ -19,7 +19,7 @@ def placement_of(scenario: Scenario, plan: SwarmPlan, limit: int, *, spread: boo
     spec = scenario.cluster
     links = [
         (link.name, "clients" if link.upstream == "node" else "node", link.home)
-        for link in plan_links(spec.node_names, spec.pubsub, spec.network)
+        for link in plan_links(spec.node_names, spec.pubsub, spec.topology.network)
     ]
     failover = scenario.clients.on_reconnect != "same_node"
     first = [client.first_node for client in plan.clients]

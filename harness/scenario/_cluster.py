@@ -28,7 +28,7 @@ from ..grammar.units import Bounded, Duration, Flag, OneOf, Text
 from . import _reference as reference
 
 PubSub = Literal["mesh", "redis"]
-Backend = Literal["local", "docker", "compose"]  # the names of `harness.cluster.BACKENDS`
+Backend = Literal["local", "docker", "compose", "ssh"]  # the names of `harness.cluster.BACKENDS`
 Network = Literal["shared", "isolated"]
 Service = Annotated[str, Field(pattern=r"^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost):\d{1,5}$")]
 COMMAND_PLACEHOLDERS = (
@@ -111,6 +111,22 @@ class ProbeSpec(BaseModel):
             )
         ),
     ] = None
+
+
+class HostSpec(BaseModel):
+    """A machine a node runs on (`backend: ssh`), reached with the system's OpenSSH client by
+    key (BatchMode: never a password), its host key checked against `known_hosts` (or the user's
+    own) unless `check_host_key: false`. `python` is `{python}` in the node's command there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")]
+    port: Annotated[int, Bounded(1, 65535)] = 22
+    user: Annotated[str | None, Field(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")] = None
+    identity: Text | None = None
+    known_hosts: Text | None = None
+    check_host_key: Flag = True
+    python: Text = "python3"
 
 
 class ReadySpec(BaseModel):
@@ -217,6 +233,16 @@ class ClusterSpec(Section):
             validate_default=True,
         ),
     ] = ()
+    hosts: Annotated[
+        tuple[HostSpec, ...],
+        Field(
+            description=(
+                "backend ssh: the machine of each node, n1 first ({host, port, user, identity,"
+                " known_hosts, check_host_key, python})"
+            ),
+            validate_default=True,
+        ),
+    ] = ()
     command: Annotated[
         Text | None,
         BeforeValidator(_command_template),
@@ -307,6 +333,24 @@ class ClusterSpec(Section):
             raise ValueError("each node needs a service of its own")
         return services
 
+    @field_validator("hosts")
+    @classmethod
+    def _one_host_per_node(
+        cls, hosts: tuple[HostSpec, ...], info: ValidationInfo
+    ) -> tuple[HostSpec, ...]:
+        backend = info.data.get("backend")
+        if hosts and backend != "ssh":
+            raise ValueError("hosts are for backend: ssh")
+        count = info.data.get("nodes", 3)
+        if backend == "ssh" and len(hosts) != count:
+            raise ValueError(f"backend: ssh needs one host per node ({count}), got {len(hosts)}")
+        if backend == "ssh" and info.data.get("pubsub") == "redis":
+            raise ValueError(
+                "pubsub: redis is not on SSH hosts yet (the harness's Redis listens on this"
+                " machine's loopback); use the mesh"
+            )
+        return hosts
+
     @field_validator("trace")
     @classmethod
     def _trace_needs_the_reference_server(cls, trace: bool, info: ValidationInfo) -> bool:
@@ -349,9 +393,12 @@ class ClusterSpec(Section):
 
     @property
     def links(self) -> tuple[str, ...]:
-        """Every link the harness puts a proxy on."""
-        return tuple(f"clients->{n}" for n in self.node_names) + self.node_links
+        """Every link a fault may name: the client links, and the node links but between SSH
+        hosts (the nodes talk directly there, and nothing cuts them yet)."""
+        clients = tuple(f"clients->{n}" for n in self.node_names)
+        return clients if self.backend == "ssh" else clients + self.node_links
 
     @property
     def topology(self) -> Topology:
-        return Topology(self.node_names, self.links, self.pubsub, self.network)
+        network = "hosts" if self.backend == "ssh" else self.network
+        return Topology(self.node_names, self.links, self.pubsub, network)

@@ -1,0 +1,77 @@
+"""A real OpenSSH server for a test: Debian's `sshd` on a loopback port, its host key and the
+client's key made for the test, the client's `known_hosts` written from the host key. Started as
+the test's user (root in CI: sshd's privilege separation wants root and `/run/sshd`); stopped by
+its pid at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from harness.infra.process import free_ports
+from harness.infra.ssh import SshHost
+
+SSHD = "/usr/sbin/sshd"
+
+
+def keypair(path: Path) -> Path:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path), "-C", path.name],
+        check=True,
+    )
+    return path
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def sshd(root: Path) -> Iterator[SshHost]:
+    """An sshd on 127.0.0.1 that lets in the key it made (as the test's user), and the `SshHost`
+    that reaches it with host key checking on."""
+    if not (Path(SSHD).exists() and shutil.which("ssh")):
+        pytest.skip("openssh-server is not installed (`apt-get install openssh-server`)")
+    if os.geteuid() != 0:
+        pytest.skip("sshd's privilege separation needs root")
+    root.mkdir(parents=True, exist_ok=True)
+    host_key, user_key = keypair(root / "host_key"), keypair(root / "user_key")
+    authorized = root / "authorized_keys"
+    authorized.write_text((root / "user_key.pub").read_text())
+    (port,) = free_ports(1)
+    config = root / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+        f"AuthorizedKeysFile {authorized}\nPidFile {root / 'sshd.pid'}\nStrictModes no\n"
+        "UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PermitRootLogin prohibit-password\nLogLevel VERBOSE\nMaxSessions 64\n"
+        "MaxStartups 64\n"
+    )
+    known = root / "known_hosts"
+    public = (root / "host_key.pub").read_text().split()
+    known.write_text(f"[127.0.0.1]:{port} {public[0]} {public[1]}\n")
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation's chroot (Debian's package)
+    log = (root / "sshd.log").open("wb")
+    server = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not listening(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"sshd did not listen: {(root / 'sshd.log').read_text()}")
+            time.sleep(0.01)
+        yield SshHost("127.0.0.1", port, "root", user_key, known)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
