@@ -37,7 +37,8 @@ from typing import Any
 LIMIT = 1 << 16  # names in one table; past it, new names are written as strings
 ROW_KEYS = frozenset({"topic", "event", "id", "join_ref"})
 ROW_DEFAULTS: dict[str, Any] = {"frame_join_ref": None, "state": "joined"}
-_SEQUENCED = re.compile(r"(.*-)(0|[1-9][0-9]{0,14})", re.DOTALL)
+SEQ_LIMIT = 10**14  # a sequence below it: 14 digits at most (the checkers key it in 47 bits)
+_SEQUENCED = re.compile(r"(.*-)(0|[1-9][0-9]{0,13})", re.DOTALL)
 _COUNTER = re.compile(r"0|[1-9][0-9]{0,14}")
 
 Row = list[Any]
@@ -146,7 +147,7 @@ def expand(row: Row, table: Mapping[int, str] | Sequence[str | None]) -> Row:
         out += (table[topic], table[event])
         if publisher is None and seq is None:
             out.append(None)
-        elif type(publisher) is int and type(seq) is int and seq >= 0:
+        elif type(publisher) is int and type(seq) is int and 0 <= seq < SEQ_LIMIT:
             out.append(f"{table[publisher]}{seq}")
         else:
             raise ValueError("a compact row's id is a publisher code and a sequence")

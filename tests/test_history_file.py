@@ -236,6 +236,7 @@ def test_what_does_not_fit_the_table_is_written_with_its_strings(tmp_path, monke
         _recv(1.1, "c1", "not ours"),
         _recv(1.2, "c1", 17),
         _recv(1.3, "c1", "r1-p1-007"),  # a sequence with a leading zero is no counter
+        _recv(1.35, "c1", "r1-p1-123456789012345"),  # 15 digits: past what a key holds
         _recv(1.4, "c1", "r1-p1-2", join_ref="x7", frame_join_ref="x7", state="joining"),
         *[_recv(2.0 + k, "c1", f"r1-p1-{k}", topic=f"flood:{k}") for k in range(10)],
         _recv(3.0, "c1", None, event="welcome"),
@@ -244,10 +245,10 @@ def test_what_does_not_fit_the_table_is_written_with_its_strings(tmp_path, monke
     write_history(path, ops)
     rows = [json.loads(x) for x in path.read_bytes().splitlines() if x.startswith(b"[")]
     kinds = ["compact" if type(row[1]) is int else "strings" for row in rows]
-    assert kinds[:5] == ["compact", "strings", "strings", "strings", "compact"]
-    assert kinds[5:8] == ["compact"] * 3
-    assert kinds[8:] == ["strings"] * 8  # the flood past the table's limit, a new event
-    assert rows[4][7:] == ["x7", {"frame_join_ref": "x7", "state": "joining"}]
+    assert kinds[:6] == ["compact", "strings", "strings", "strings", "strings", "compact"]
+    assert kinds[6:9] == ["compact"] * 3
+    assert kinds[9:] == ["strings"] * 8  # the flood past the table's limit, a new event
+    assert rows[5][7:] == ["x7", {"frame_join_ref": "x7", "state": "joining"}]
     assert _same(read_history(path)) == _same(ops)
 
 
@@ -304,20 +305,33 @@ def test_a_file_appended_by_a_second_writer_reads_in_order(tmp_path):
 @pytest.mark.parametrize(
     "bad",
     [
-        b"[2.5, 0, 1, 2, 3, 0, 1, 1]\n",  # a code no names line gave
-        b"[2.5, 0, 1, 9, 3, 0, 1, 1]\n",
+        b"[2.5, 0, 1, 7, 3, 0, 1, 1]\n",  # a code no names line gave
+        b"[2.5, 0, 9, 2, 3, 0, 1, 1]\n",
         b'[2.5, 0, 1, 2, 3, 0, "1", 1]\n',  # a sequence that is no integer
+        b"[2.5, 0, 1, 2, 3, 0, 100000000000000, 1]\n",  # a sequence past 14 digits
+        b"[2.5, 0, 1, 2, 3, 0, 1, 1, 5]\n",  # a 9th element that is no object
         b'{"names": {"x": "c1"}}\n',
     ],
 )
 def test_a_bad_compact_row_or_names_line_is_located(tmp_path, bad):
+    """Each bad line beside good compact rows (so it is the bad line that is refused)."""
     from harness.run.rundir import read_lean
 
     path = tmp_path / "bad.jsonl"
-    good = b'{"names": {"0": "c1", "1": "n1", "3": "new_msg"}}\n'
+    good = b'{"names": {"0": "c1", "1": "n1", "2": "room:1", "3": "new_msg", "4": "r1-p1-"}}\n'
     good += b"".join(op.to_line() + b"\n" for op in OPS[:2])
+    good += b"[2.5, 0, 1, 2, 3, 4, 1, 1]\n"
+    assert len(read_lean_ok(tmp_path, good)) == 3
     path.write_bytes(good + bad + good)
-    with pytest.raises(HistoryError, match=r"bad.jsonl:4: not a history op"):
+    with pytest.raises(HistoryError, match=r"bad.jsonl:5: not a history op"):
         read_lean(path)
-    with pytest.raises(HistoryError, match=r"bad.jsonl:4: not a history op"):
+    with pytest.raises(HistoryError, match=r"bad.jsonl:5: not a history op"):
         read_history(path)
+
+
+def read_lean_ok(tmp_path: Path, data: bytes) -> list[object]:
+    from harness.run.rundir import read_lean
+
+    path = tmp_path / "good.jsonl"
+    path.write_bytes(data)
+    return read_lean(path).items

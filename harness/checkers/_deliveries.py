@@ -270,7 +270,7 @@ def _recoded(
     return Named(coded, codes.names()), coded
 
 
-SEQ_BITS = 47  # a compact row's sequence is below 10**14 < 2**47 (`harness.rows`)
+SEQ_BITS = 47  # a compact row's sequence is below 10**14 < 2**47 (`harness.rows.SEQ_LIMIT`)
 
 
 def message_keys(records: Sequence[Any]) -> Ints | None:

@@ -39,7 +39,7 @@ from ..history import Encoder, Lean, Op, parse_lean, parse_lines, workload_start
 from ..journal import HistoryWriter as HistoryWriter
 from ..outputs import junit
 from ..report import render
-from ..rows import Names, expand, is_compact, names_of
+from ..rows import SEQ_LIMIT, Names, expand, is_compact, names_of
 
 
 def read_history(path: Path, *, on_workload_clock: bool = False) -> list[Op]:
@@ -144,14 +144,19 @@ def _rows_fit(rows: list[Any], lengths: tuple[int, int]) -> bool | None:
 
 def _codes_known(rows: list[Any], names: list[str | None]) -> bool:
     """Every code of the compact rows is one the table names (node and publisher may be null),
-    and every sequence an integer or null: checked on the distinct values, not on each row."""
+    and every sequence a small integer (`rows.SEQ_LIMIT`) or null: checked on the distinct
+    values, not on each row."""
     for k, nullable in ((1, False), (2, True), (3, False), (4, False), (5, True)):
         for code in set(map(itemgetter(k), rows)):
             if code is None and nullable:
                 continue
             if type(code) is not int or not 0 <= code < len(names) or names[code] is None:
                 return False
-    return set(map(type, map(itemgetter(6), rows))) <= {int, type(None)}
+    seqs = set(map(itemgetter(6), rows)) - {None}
+    return (
+        all(type(seq) is int for seq in seqs)
+        and 0 <= min(seqs, default=0) <= max(seqs, default=0) < SEQ_LIMIT
+    )
 
 
 def write_history(path: Path, ops: Iterable[Op]) -> None:
