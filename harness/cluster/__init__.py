@@ -37,6 +37,7 @@ import trio
 from ..broadcast_proxy import Route, open_broadcast_proxy
 from ..errors import ClusterError
 from ..infra import relay
+from ..infra.hostrules import open_host_rules
 from ..infra.http import get_json
 from ..infra.netns import Hub, open_hub
 from ..infra.process import POLL_INTERVAL, free_ports
@@ -45,11 +46,21 @@ from ..infra.ssh import SshHost
 from ..infra.toxiproxy import Toxiproxy, open_proxies
 from ..scenario import ClusterSpec
 from ..scenario._cluster import Backend, HostSpec
-from ._base import Cluster, Host, Launch, LinkPlan, Node, NodePlan, plan_links
+from ._base import (
+    Cluster,
+    Host,
+    Launch,
+    LinkPlan,
+    Node,
+    NodePlan,
+    PacketRule,
+    PacketRules,
+    plan_links,
+)
 from ._compose import open_compose_nodes
 from ._docker import ContainerNode, open_docker_nodes
 from ._local import REFERENCE_COMMAND, LocalNode, command, open_local_nodes
-from ._ssh import open_ssh_nodes
+from ._ssh import SshNode, open_ssh_nodes
 
 OpenNodes = Callable[
     [Sequence[NodePlan], Path, Launch, Callable[[str], None]],
@@ -90,10 +101,12 @@ async def open_cluster(
     prefix: str,
     record: Callable[[dict[str, Any]], None],
     broadcasts: bool = False,
+    cuts: bool = False,
 ) -> AsyncIterator[Cluster]:
     """The scenario's cluster behind its proxies; `record` receives what was started, where.
     `broadcasts`: put the broadcast proxy behind every node-to-node link's Toxiproxy proxy (a
-    message-level fault is scheduled)."""
+    message-level fault is scheduled). `cuts`: a fault will cut node links that have no proxy
+    (on SSH hosts: the rules' table made on every host, the privilege checked, up front)."""
     logs = run_dir / "logs"
     store = f"sqlite:///{(run_dir / 'store.sqlite').resolve()}"
     specs = {s.name: s for s in mesh_specs(spec.node_names, store=store, bugs=spec.bugs)}
@@ -189,6 +202,14 @@ async def open_cluster(
                 "proxies": dict(proxies.names),
             }
         )
+        rules: PacketRules | None = hub
+        if spec.backend == "ssh" and cuts:
+            hosts = {
+                n: (node.ssh, node.spec.host)
+                for n, node in nodes.items()
+                if isinstance(node, SshNode)
+            }
+            rules = await stack.enter_async_context(open_host_rules(hosts, prefix, logs))
         pairs = [(a, b) for a, _, b in (link.partition("->") for link in spec.node_links)]
         readiness = spec.ready.pubsub_links
         if pairs and readiness == "auto" and spec.command is not None:
@@ -196,7 +217,13 @@ async def open_cluster(
         if pairs and readiness != "none":
             await wait_links(nodes, "up", pairs, timeout=LINKS_TIMEOUT)
         yield Cluster(
-            nodes, dict(proxies.names), client_urls, redis.address if redis else None, bproxy, hub
+            nodes,
+            dict(proxies.names),
+            client_urls,
+            redis.address if redis else None,
+            bproxy,
+            hub,
+            rules,
         )
 
 
@@ -359,6 +386,8 @@ __all__ = [
     "LocalNode",
     "Node",
     "NodePlan",
+    "PacketRule",
+    "PacketRules",
     "command",
     "describe_backends",
     "mesh_specs",

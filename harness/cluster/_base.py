@@ -20,6 +20,21 @@ from ..infra.netns import Hub
 from ..infra.ssh import SshHost
 
 
+class PacketRule(Protocol):
+    """One packet rule in force (`harness.infra.netns.Rule`, `harness.infra.hostrules`)."""
+
+    async def dropped(self) -> int: ...
+    async def remove(self) -> None: ...
+
+
+class PacketRules(Protocol):
+    """Where a run's node links are cut by packet rules: the hub's forward chain (network:
+    isolated) or each SSH host's input chain (backend: ssh)."""
+
+    async def cut(self, source: str, target: str) -> PacketRule: ...
+    async def lose(self, source: str, target: str, percent: int) -> PacketRule: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Host:
     """A node's machine (`backend: ssh`): how to reach it, and its `{python}`."""
@@ -159,3 +174,4 @@ class Cluster:
     redis: str | None = None  # host:port of the Redis server, with pubsub: redis
     broadcasts: BroadcastProxy | None = None  # with a message-level fault in the scenario
     hub: Hub | None = None  # network: isolated: the namespaces and their packet rules
+    rules: PacketRules | None = None  # where node links are cut: the hub, or the SSH hosts

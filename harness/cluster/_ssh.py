@@ -10,10 +10,12 @@ the free ports the harness picked (several "hosts" on one machine, as the tests 
 on a machine of its own it listens on 4000 (websockets) and 4001 (the reference mesh), as in
 production.
 
-What is started on a host dies with the run, and with the harness even after a SIGKILL: the
-watchdog stops the local `ssh` carrying the command, and the wrapper on the host kills its group
-when the channel closes. Not here yet: node links cut by packet rules on the hosts, swarm workers
-on other hosts, installing the harness on a host (the node's command must already run there).
+Node links are cut by packet rules on each host (`harness.infra.hostrules`, opened by
+`open_cluster` when a fault will cut one). What is started on a host dies with the run, and with
+the harness even after a SIGKILL: the watchdog stops the local `ssh` carrying the command, and
+the wrapper on the host kills its group (and removes the run's rules) when the channel closes.
+Not here yet: swarm workers on other hosts, installing the harness on a host (the node's command
+must already run there).
 """
 
 from __future__ import annotations

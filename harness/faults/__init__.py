@@ -77,6 +77,16 @@ def describe() -> dict[str, str]:
     return {name: kind.description() for name, kind in KINDS.items()}
 
 
+def cuts_node_links(fault: Fault) -> bool:
+    """Whether a (resolved) fault cuts node-to-node links: a kind that does (`node_links`), or
+    one that names a node link."""
+    links = getattr(fault, "link", None) or ()
+    named = isinstance(links, tuple) and any(
+        isinstance(link, str) and not link.startswith("clients->") for link in links
+    )
+    return type(fault).node_links or named
+
+
 def expand_random(faults: Iterable[Fault], seed: int, topology: Topology) -> tuple[Fault, ...]:
     """Replace each `random` fault by concrete ones drawn from `seed`, ordered by start time
     (stable), so the resolved scenario replays."""
@@ -106,6 +116,7 @@ __all__ = [
     "Topology",
     "Toxic",
     "conflict",
+    "cuts_node_links",
     "describe",
     "expand_random",
     "grammar_of",

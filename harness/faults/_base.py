@@ -108,8 +108,8 @@ class FaultContext(Protocol):
 
 
 NOT_ON_HOSTS = (
-    "a {kind} fault cuts node-to-node links, which the harness cannot cut between SSH hosts yet"
-    " (backend: ssh runs node faults and client-link faults)"
+    "a {kind} fault cuts node-to-node links, by packet rules on each SSH host's address, and"
+    " here nodes share an address (a loopback host): give each node a host of its own"
 )
 
 
@@ -134,7 +134,7 @@ class Fault(BaseModel):
     @classmethod
     def _starts_in_the_run(cls, at: float, info: ValidationInfo) -> float:
         grammar = grammar_of(info)
-        if cls.node_links and grammar is not None and grammar.topology.hosts:
+        if cls.node_links and grammar is not None and grammar.topology.shared_hosts:
             raise ValueError(NOT_ON_HOSTS.format(kind=cls.kind_name()))
         if grammar is not None and grammar.duration and at >= grammar.duration:
             raise ValueError(f"starts at {at:g}s, after the run ends ({grammar.duration:g}s)")

@@ -83,10 +83,10 @@ class BroadcastFault(Fault):
         grammar = grammar_of(info)
         if grammar is not None and len(grammar.topology.nodes) < 2:
             raise ValueError(f"{self.kind_name()} needs two nodes or more (remote broadcasts)")
-        if grammar is not None and grammar.topology.isolated:
+        if grammar is not None and (grammar.topology.isolated or grammar.topology.hosts):
             raise ValueError(
                 f"{self.kind_name()} needs network: shared (the broadcast proxy sits in the node"
-                " links' proxies; under isolated the nodes talk directly)"
+                " links' proxies; under isolated and on SSH hosts the nodes talk directly)"
             )
         return self
 

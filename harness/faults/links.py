@@ -52,7 +52,7 @@ def _known_link(name: str, info: ValidationInfo) -> str:
     grammar = grammar_of(info)
     if grammar is None or name in grammar.topology.links:
         return name
-    if grammar.topology.hosts and not name.startswith("clients->"):
+    if grammar.topology.shared_hosts and not name.startswith("clients->"):
         raise ValueError(f"{name}: {NOT_ON_HOSTS.format(kind='link')}")
     links = list(grammar.topology.links)
     hint = difflib.get_close_matches(name, links, n=1)
@@ -275,10 +275,10 @@ class PacketLoss(Fault):
                     " links have Toxiproxy's toxics"
                 )
         grammar = grammar_of(info)
-        if grammar is not None and not grammar.topology.isolated:
+        if grammar is not None and not (grammar.topology.isolated or grammar.topology.hosts):
             raise ValueError(
-                "packet_loss is a packet rule: it needs cluster.network: isolated (on a shared"
-                " network the nodes' packets never pass the harness)"
+                "packet_loss is a packet rule: it needs cluster.network: isolated or backend: ssh"
+                " (on a shared network the nodes' packets never pass the harness)"
             )
         return links
 

@@ -53,7 +53,7 @@ class Random(Fault):
 
         grammar = grammar_of(info)
         cutting = [kind for kind in kinds if KINDS[kind].node_links]
-        if grammar is not None and grammar.topology.hosts and cutting:
+        if grammar is not None and grammar.topology.shared_hosts and cutting:
             raise ValueError(NOT_ON_HOSTS.format(kind=cutting[0]) + "; leave it out of kinds")
         return kinds
 

@@ -44,7 +44,8 @@ class Toxic(Fault):
             for link in links:
                 if link in grammar.topology.links and link not in grammar.topology.proxied:
                     raise ValueError(
-                        f"{link} has no proxy under network: isolated (the nodes talk directly);"
+                        f"{link} has no proxy under network: isolated or on SSH hosts (the nodes"
+                        " talk directly);"
                         " a node link takes down, partition or packet_loss there, and toxics go"
                         " on clients->nX links"
                     )

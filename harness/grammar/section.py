@@ -23,7 +23,8 @@ class Topology:
     links: tuple[str, ...]
     pubsub: str = "mesh"
     network: str = "shared"  # "isolated": node links are packet rules, not proxies; "hosts":
-    # the nodes are on SSH hosts (`backend: ssh`) and talk directly, node links not cut (yet)
+    # the nodes are on SSH hosts (`backend: ssh`), talk directly, packet rules on each host
+    shared_hosts: bool = False  # SSH hosts that share an address: no rule can tell them apart
 
     @property
     def redis(self) -> bool:
@@ -40,8 +41,9 @@ class Topology:
     @property
     def proxied(self) -> tuple[str, ...]:
         """The links that pass through Toxiproxy: all of them on a shared network, the client
-        links only under `network: isolated` (nodes talk directly; rules cut them)."""
-        if self.isolated:
+        links only under `network: isolated` or on SSH hosts (nodes talk directly; rules cut
+        them)."""
+        if self.isolated or self.hosts:
             return tuple(link for link in self.links if link.startswith("clients->"))
         return self.links
 

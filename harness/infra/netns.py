@@ -179,6 +179,15 @@ async def _hold(
     )
 
 
+def counted(listing: str, handle: int) -> int:
+    """The packets the rule `handle` counted, from `nft -a list chain ...`'s output."""
+    for line in listing.splitlines():
+        if line.rstrip().endswith(f"# handle {handle}"):
+            found = re.search(r"counter packets (\d+)", line)
+            return int(found.group(1)) if found else 0
+    return 0
+
+
 @dataclass(eq=False)
 class Rule:
     """One nftables rule in the hub's forward chain."""
@@ -191,11 +200,7 @@ class Rule:
     async def dropped(self) -> int:
         """Packets this rule has dropped so far."""
         text = await self.hub.run("nft", "-a", "list", "chain", "inet", TABLE, self.chain)
-        for line in text.splitlines():
-            if line.rstrip().endswith(f"# handle {self.handle}"):
-                found = re.search(r"counter packets (\d+)", line)
-                return int(found.group(1)) if found else 0
-        return 0
+        return counted(text, self.handle)
 
     async def remove(self) -> None:
         await self.hub.run(

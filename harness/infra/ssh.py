@@ -50,11 +50,13 @@ SSH = "ssh"
 CONNECT_TIMEOUT = 10.0
 SIGNALS = frozenset({"TERM", "KILL", "STOP", "CONT", "INT", "HUP"})
 # On the host: print the group's id (the wrapper's pid: `setsid -w` made it a session leader),
-# keep the channel's stdin on fd 3, run the command; kill the group when the command ends or the
-# channel's stdin reaches end of file (a background job's stdin is /dev/null, hence fd 3).
+# keep the channel's stdin on fd 3, run the command; when the command ends or the channel's stdin
+# reaches end of file (a background job's stdin is /dev/null, hence fd 3), run the cleanup (a
+# command line, "" for none) and kill the group.
 WRAPPER = (
-    'exec 3<&0; echo "$$"; "$@" </dev/null & child=$!; (read _ <&3; kill -KILL 0) & '
-    'wait "$child"; echo "exited with status $?" >&2; kill -KILL 0'
+    'exec 3<&0; done=$1; shift; echo "$$"; "$@" </dev/null & child=$!; '
+    '(read _ <&3; eval "$done"; kill -KILL 0) & '
+    'wait "$child"; echo "exited with status $?" >&2; eval "$done"; kill -KILL 0'
 )
 
 
@@ -165,15 +167,22 @@ class Ssh:
         return "sudo"
 
     async def start(
-        self, command: Sequence[str], log: Path, *, timeout: float = 10.0
+        self,
+        command: Sequence[str],
+        log: Path,
+        *,
+        cleanup: Sequence[str] = (),
+        timeout: float = 10.0,
     ) -> RemoteGroup:
         """Start `command` on the host in a process group of its own, its output streamed into
-        `log` (whose first line is the group's id there)."""
+        `log` (whose first line is the group's id there); `cleanup` runs there when it ends or
+        its channel closes (the harness stopped it, or died)."""
         log.parent.mkdir(parents=True, exist_ok=True)
         sink = log.open("ab")
         self._logs.append(sink)
         begin = sink.tell()
-        remote = ["setsid", "-w", "sh", "-c", WRAPPER, "sh", *command]
+        done = shlex.join(cleanup) if cleanup else ""
+        remote = ["setsid", "-w", "sh", "-c", WRAPPER, "sh", done, *command]
         carrier = await open_process_group(self.argv(remote), sink, stdin=subprocess.PIPE)
         with trio.move_on_after(timeout):
             while True:

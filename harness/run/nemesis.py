@@ -26,11 +26,10 @@ import trio
 from .._clock import RunClock
 from ..broadcast_proxy import Rule
 from ..broadcast_proxy._rules import Action
-from ..cluster import Cluster, Node
+from ..cluster import Cluster, Node, PacketRule
 from ..errors import HarnessError
 from ..faults import Fault
 from ..history import Op, OpName, OpType, Recorder
-from ..infra.netns import Rule as PacketRule
 from ..infra.toxiproxy import Toxiproxy
 from ..swarm import Swarm
 
@@ -187,16 +186,19 @@ class _Context:
         return remove
 
     async def _rules(self, link: str, percent: int) -> list[PacketRule]:
-        """Packet rules in the hub that drop `percent` of the link's packets: a node link one
-        way (`n1->n2`), a Redis link both ways (one connection, as its proxy would be)."""
-        hub = self.nemesis.cluster.hub
-        if hub is None:
-            raise HarnessError(f"link {link} has no proxy and the run has no hub to cut it in")
+        """Packet rules (in the hub, or on the SSH hosts) that drop `percent` of the link's
+        packets: a node link one way (`n1->n2`), a Redis link both ways (one connection, as its
+        proxy would be)."""
+        rules = self.nemesis.cluster.rules
+        if rules is None:
+            raise HarnessError(
+                f"link {link} has no proxy and the run has no packet rules to cut it"
+            )
         source, _, target = link.partition("->")
         pairs = [(source, target), (target, source)] if target == "redis" else [(source, target)]
         if percent >= 100:
-            return [await hub.cut(a, b) for a, b in pairs]
-        return [await hub.lose(a, b, percent) for a, b in pairs]
+            return [await rules.cut(a, b) for a, b in pairs]
+        return [await rules.lose(a, b, percent) for a, b in pairs]
 
     async def _drop(self, rules: Sequence[PacketRule]) -> None:
         """Take rules out, adding what they dropped to this fault's `packets_dropped`."""

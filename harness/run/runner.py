@@ -39,7 +39,7 @@ from ..checkers._distress import explain
 from ..cluster import Cluster, open_cluster
 from ..errors import HarnessError, HistoryError, where
 from ..exits import Exit, Outcome
-from ..faults import BroadcastFault
+from ..faults import BroadcastFault, cuts_node_links
 from ..grammar.behaviour import Endpoint
 from ..history import Op, OpName
 from ..infra.descriptors import check_swarm, raise_limit
@@ -190,6 +190,7 @@ async def open_run(
                 prefix=f"h{int(time.time() * 1000) % 10**8}{secrets.token_hex(2)}",
                 record=record,
                 broadcasts=any(isinstance(f, BroadcastFault) for f in scenario.faults),
+                cuts=any(cuts_node_links(f) for f in scenario.faults),
             )
         )
         watch.start_soon(_watch_exits, cluster, writer, clock)

@@ -392,13 +392,21 @@ class ClusterSpec(Section):
         return tuple(f"{a}->{b}" for a in nodes for b in nodes if a != b)
 
     @property
+    def shared_hosts(self) -> bool:
+        """SSH hosts that packet rules cannot tell apart: two nodes on one address, or a
+        loopback address (several nodes on one machine)."""
+        addresses = [h.host for h in self.hosts]
+        loopback = any(a == "localhost" or a.startswith("127.") for a in addresses)
+        return self.backend == "ssh" and (loopback or len(set(addresses)) != len(addresses))
+
+    @property
     def links(self) -> tuple[str, ...]:
         """Every link a fault may name: the client links, and the node links but between SSH
-        hosts (the nodes talk directly there, and nothing cuts them yet)."""
+        hosts that share an address (nothing can cut those)."""
         clients = tuple(f"clients->{n}" for n in self.node_names)
-        return clients if self.backend == "ssh" else clients + self.node_links
+        return clients if self.shared_hosts else clients + self.node_links
 
     @property
     def topology(self) -> Topology:
         network = "hosts" if self.backend == "ssh" else self.network
-        return Topology(self.node_names, self.links, self.pubsub, network)
+        return Topology(self.node_names, self.links, self.pubsub, network, self.shared_hosts)

@@ -36,10 +36,37 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-@contextmanager
-def sshd(root: Path) -> Iterator[SshHost]:
-    """An sshd on 127.0.0.1 that lets in the key it made (as the test's user), and the `SshHost`
-    that reaches it with host key checking on."""
+def server_files(root: Path, listen: str, port: int) -> tuple[Path, Path, Path]:
+    """An sshd's config for `listen`:`port` with a host key and the client key it lets in;
+    returns (config, client key, the client's known_hosts line file)."""
+    root.mkdir(parents=True, exist_ok=True)
+    host_key = root / "host_key"
+    if not host_key.exists():
+        keypair(host_key)
+    user_key = root / "user_key"
+    if not user_key.exists():
+        keypair(user_key)
+    authorized = root / "authorized_keys"
+    authorized.write_text((root / "user_key.pub").read_text())
+    config = root / f"sshd_config.{listen}"
+    config.write_text(
+        f"Port {port}\nListenAddress {listen}\nHostKey {host_key}\n"
+        f"AuthorizedKeysFile {authorized}\nPidFile {root / f'sshd.{listen}.pid'}\n"
+        "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nLogLevel VERBOSE\n"
+        "MaxSessions 64\nMaxStartups 64\n"
+    )
+    known = root / "known_hosts"
+    public = (root / "host_key.pub").read_text().split()
+    entry = f"[{listen}]:{port}" if port != 22 else listen
+    with known.open("a") as f:
+        f.write(f"{entry} {public[0]} {public[1]}\n")
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation's chroot (Debian's package)
+    return config, user_key, known
+
+
+def require_sshd() -> None:
+    """Skip without sshd or root on a developer's machine; fail under CI=true."""
     reason = None
     if not (Path(SSHD).exists() and shutil.which("ssh")):
         reason = "openssh-server is not installed (`apt-get install openssh-server`)"
@@ -49,23 +76,15 @@ def sshd(root: Path) -> Iterator[SshHost]:
         if os.environ.get("CI") == "true":  # a green CI cannot hide an SSH test that never ran
             pytest.fail(f"CI=true but the SSH tests cannot run: {reason}")
         pytest.skip(reason)
-    root.mkdir(parents=True, exist_ok=True)
-    host_key, user_key = keypair(root / "host_key"), keypair(root / "user_key")
-    authorized = root / "authorized_keys"
-    authorized.write_text((root / "user_key.pub").read_text())
+
+
+@contextmanager
+def sshd(root: Path) -> Iterator[SshHost]:
+    """An sshd on 127.0.0.1 that lets in the key it made (as the test's user), and the `SshHost`
+    that reaches it with host key checking on."""
+    require_sshd()
     (port,) = free_ports(1)
-    config = root / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
-        f"AuthorizedKeysFile {authorized}\nPidFile {root / 'sshd.pid'}\nStrictModes no\n"
-        "UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "PermitRootLogin prohibit-password\nLogLevel VERBOSE\nMaxSessions 64\n"
-        "MaxStartups 64\n"
-    )
-    known = root / "known_hosts"
-    public = (root / "host_key.pub").read_text().split()
-    known.write_text(f"[127.0.0.1]:{port} {public[0]} {public[1]}\n")
-    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation's chroot (Debian's package)
+    config, user_key, known = server_files(root, "127.0.0.1", port)
     log = (root / "sshd.log").open("wb")
     server = subprocess.Popen(
         [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log, start_new_session=True
