@@ -42,6 +42,9 @@ _SEQUENCED = re.compile(r"(.*-)(0|[1-9][0-9]{0,13})", re.DOTALL)
 _COUNTER = re.compile(r"0|[1-9][0-9]{0,14}")
 
 Row = list[Any]
+NAMED = (1, 2, 3, 4)  # a compact row's codes: process, node (may be null), topic, event
+NODE = 2
+PUBLISHER, SEQ = 5, 6  # the id: the publisher's code and the sequence (both null: no id)
 
 
 class Names:
@@ -142,15 +145,10 @@ def expand(row: Row, table: Mapping[int, str] | Sequence[str | None]) -> Row:
     if not 8 <= len(row) <= 9:
         raise ValueError("a compact delivery row has 8 or 9 elements")
     try:
-        time, process, node, topic, event, publisher, seq, join_ref = row[:8]
+        time, process, node, topic, event, _, _, join_ref = row[:8]
         out: Row = [time, table[process], None if node is None else table[node]]
         out += (table[topic], table[event])
-        if publisher is None and seq is None:
-            out.append(None)
-        elif type(publisher) is int and type(seq) is int and 0 <= seq < SEQ_LIMIT:
-            out.append(f"{table[publisher]}{seq}")
-        else:
-            raise ValueError("a compact row's id is a publisher code and a sequence")
+        out.append(row_id(row, table))
     except (IndexError, KeyError, TypeError):
         raise ValueError("a compact delivery row names a code its table lacks") from None
     if None in out[1:2] + out[3:5]:
@@ -161,3 +159,15 @@ def expand(row: Row, table: Mapping[int, str] | Sequence[str | None]) -> Row:
             raise ValueError("the 9th element of a compact delivery row must be an object")
         out.append(row[8])
     return out
+
+
+def row_id(row: Row, table: Mapping[int, str] | Sequence[str | None]) -> str | None:
+    """A compact row's message id: its publisher's name and its sequence, None when it has
+    neither; ValueError when it has one without the other (or a sequence out of range), and the
+    table's own error for a code it lacks."""
+    publisher, seq = row[PUBLISHER], row[SEQ]
+    if publisher is None and seq is None:
+        return None
+    if type(publisher) is int and type(seq) is int and 0 <= seq < SEQ_LIMIT:
+        return f"{table[publisher]}{seq}"
+    raise ValueError("a compact row's id is a publisher code and a sequence")

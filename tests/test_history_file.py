@@ -309,6 +309,7 @@ def test_a_file_appended_by_a_second_writer_reads_in_order(tmp_path):
         b"[2.5, 0, 9, 2, 3, 0, 1, 1]\n",
         b'[2.5, 0, 1, 2, 3, 0, "1", 1]\n',  # a sequence that is no integer
         b"[2.5, 0, 1, 2, 3, 0, 100000000000000, 1]\n",  # a sequence past 14 digits
+        b"[2.5, 0, 1, 2, 3, null, 1, 1]\n",  # a sequence without its publisher
         b"[2.5, 0, 1, 2, 3, 0, 1, 1, 5]\n",  # a 9th element that is no object
         b'{"names": {"x": "c1"}}\n',
     ],

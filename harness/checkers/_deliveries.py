@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from ..foreign import MAX_ID, id_text
 from ..history import Op, Row
+from ..rows import PUBLISHER, SEQ, row_id
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -275,12 +276,12 @@ SEQ_BITS = 47  # a compact row's sequence is below 10**14 < 2**47 (`harness.rows
 
 def message_keys(records: Sequence[Any]) -> Ints | None:
     """Each compact row's (publisher, seq) as one integer, or None if some row has no id."""
-    publishers = list(map(itemgetter(5), records))
+    publishers = list(map(itemgetter(PUBLISHER), records))
     if None in publishers:
         return None
     n = len(records)
     publisher = np.fromiter(publishers, np.int64, n)
-    return (publisher << SEQ_BITS) | np.fromiter(map(itemgetter(6), records), np.int64, n)
+    return (publisher << SEQ_BITS) | np.fromiter(map(itemgetter(SEQ), records), np.int64, n)
 
 
 def key_ids(keys: Sequence[int], names: Sequence[Any]) -> list[str]:
@@ -293,8 +294,7 @@ def _messages(records: Sequence[Any], names: Sequence[Any], codes: Codes) -> tup
     """The message ids of compact rows in `codes` (new ids coded in order of first sight)."""
     keys = message_keys(records)
     if keys is None:  # rows with no id: each row's id, as for rows of strings
-        column = [None if r[5] is None else f"{names[r[5]]}{r[6]}" for r in records]
-        _, message = _coded(column, codes)
+        _, message = _coded([row_id(row, names) for row in records], codes)
         return Named(message, codes.names()), message
     distinct, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
@@ -387,7 +387,7 @@ def without_probes(
         probed = [k for k, i in zip(distinct, key_ids(distinct, names), strict=True) if i in probes]
         keep = np.flatnonzero(~np.isin(keys, probed)).tolist()
     elif names:
-        ids = (None if r[5] is None else f"{names[r[5]]}{r[6]}" for r in records)
+        ids = (row_id(row, names) for row in records)
         keep = [k for k, message_id in enumerate(ids) if message_id not in probes]
     else:
         keep = [k for k, record in enumerate(records) if record[5] not in probes]

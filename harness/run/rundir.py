@@ -39,7 +39,7 @@ from ..history import Encoder, Lean, Op, parse_lean, parse_lines, workload_start
 from ..journal import HistoryWriter as HistoryWriter
 from ..outputs import junit
 from ..report import render
-from ..rows import SEQ_LIMIT, Names, expand, is_compact, names_of
+from ..rows import NAMED, NODE, PUBLISHER, SEQ, SEQ_LIMIT, Names, expand, is_compact, names_of
 
 
 def read_history(path: Path, *, on_workload_clock: bool = False) -> list[Op]:
@@ -143,20 +143,25 @@ def _rows_fit(rows: list[Any], lengths: tuple[int, int]) -> bool | None:
 
 
 def _codes_known(rows: list[Any], names: list[str | None]) -> bool:
-    """Every code of the compact rows is one the table names (node and publisher may be null),
-    and every sequence a small integer (`rows.SEQ_LIMIT`) or null: checked on the distinct
-    values, not on each row."""
-    for k, nullable in ((1, False), (2, True), (3, False), (4, False), (5, True)):
-        for code in set(map(itemgetter(k), rows)):
-            if code is None and nullable:
-                continue
-            if type(code) is not int or not 0 <= code < len(names) or names[code] is None:
-                return False
-    seqs = set(map(itemgetter(6), rows)) - {None}
-    return (
-        all(type(seq) is int for seq in seqs)
-        and 0 <= min(seqs, default=0) <= max(seqs, default=0) < SEQ_LIMIT
-    )
+    """Every code of the compact rows is one the table names (a node may be null), and every id
+    a publisher it names with a small sequence (`rows.SEQ_LIMIT`), or neither: checked on the
+    distinct values, not on each row."""
+
+    def known(code: Any) -> bool:
+        return type(code) is int and 0 <= code < len(names) and names[code] is not None
+
+    for k in NAMED:
+        codes = set(map(itemgetter(k), rows))
+        if k == NODE:
+            codes.discard(None)
+        if not all(map(known, codes)):
+            return False
+    for publisher, seq in set(map(itemgetter(PUBLISHER, SEQ), rows)):
+        if publisher is None and seq is None:
+            continue
+        if not (known(publisher) and type(seq) is int and 0 <= seq < SEQ_LIMIT):
+            return False
+    return True
 
 
 def write_history(path: Path, ops: Iterable[Op]) -> None:
@@ -221,7 +226,7 @@ def _recode(
     """A part's compact row with the merged file's codes (its strings, if the merged table is
     full); ValueError if it names a code its part's table lacks."""
     out = list(row)
-    for k in (1, 2, 3, 4, 5):
+    for k in (*NAMED, PUBLISHER):
         code = row[k]
         if code is None:
             continue
