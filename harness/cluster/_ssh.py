@@ -29,7 +29,7 @@ from pathlib import Path
 import trio
 
 from ..errors import ClusterError
-from ..infra.ssh import RemoteGroup, Ssh, SshError, open_ssh
+from ..infra.ssh import RemoteGroup, Ssh, SshError, SshHost, open_ssh
 from ._base import Host, Launch, NodePlan, Placed
 from ._local import command, placeholders, wait_answers
 
@@ -144,8 +144,8 @@ class SshNode(Placed):
         self.paused = False
 
     async def wait_exit(self, *, timeout: float = 10.0) -> int | None:
-        """Wait until its channel closes (the group on the host ended); its exit status, or the
-        negative signal that ended it when the harness killed it."""
+        """Wait until its channel closes (the group on the host ended); its exit status as the
+        wrapper there wrote it, 1 when the group was killed before it could write one."""
         if self.group is None:
             return None
         with trio.move_on_after(timeout):
@@ -185,7 +185,7 @@ async def open_ssh_nodes(
     if len(launch.hosts) != len(specs):
         raise ClusterError(f"backend ssh needs one host per node, got {len(launch.hosts)}")
     async with AsyncExitStack() as stack:
-        connections: dict[object, Ssh] = {}
+        connections: dict[SshHost, Ssh] = {}
         nodes: dict[str, SshNode] = {}
         for spec, host in zip(specs, launch.hosts, strict=True):
             if host.ssh not in connections:

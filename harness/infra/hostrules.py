@@ -107,7 +107,6 @@ async def open_host_rules(
                 await ssh.privilege()
             except SshError as exc:
                 raise ClusterError(str(exc)) from None
-            sudo = ["sudo", "-n"] if ssh.sudo else []
             await ssh.run(["nft", "add", "table", "inet", table], privileged=True)
             made.append(ssh)
             hook = "{ type filter hook input priority 0; policy accept; }"
@@ -115,7 +114,7 @@ async def open_host_rules(
             await ssh.start(
                 ["sleep", "infinity"],
                 logs / f"rules.{ssh.host.host}.{ssh.host.port}.log",
-                cleanup=[*sudo, "nft", "delete", "table", "inet", table],
+                cleanup=ssh.privileged(["nft", "delete", "table", "inet", table]),
             )
         yield rules
     finally:

@@ -45,7 +45,7 @@ import trio
 
 from ..errors import HarnessError
 from ..foreign import clip
-from .process import open_process_group, stop_process_group
+from .process import last_words, open_process_group, stop_process_group
 
 SSH = "ssh"
 CONNECT_TIMEOUT = 10.0
@@ -128,20 +128,30 @@ class Ssh:
         base = [SSH, "-S", str(self.control), *self.host.options(), *options, self.host.host]
         return [*base, "--", shlex.join(command)] if command else base
 
+    def privileged(self, command: Sequence[str]) -> list[str]:
+        """`command` as it runs with privilege on the host: itself as root, else through
+        passwordless sudo (`privilege` found which)."""
+        return ["sudo", "-n", *command] if self.sudo else list(command)
+
+    async def local(self, argv: Sequence[str]) -> subprocess.CompletedProcess[bytes]:
+        """The local `ssh` (a command through the master, or an operation on it: `-O check`),
+        its output captured, its exit status not checked."""
+        return await trio.run_process(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+
     async def run(
         self, command: Sequence[str], *, privileged: bool = False, timeout: float = 30.0
     ) -> str:
         """Run `command` on the host and return its output; SshError naming the host and the
         command's last words if it fails or takes longer than `timeout`."""
-        command = ["sudo", "-n", *command] if privileged and self.sudo else list(command)
+        command = self.privileged(command) if privileged else list(command)
         with trio.move_on_after(timeout) as scope:
-            done = await trio.run_process(
-                self.argv(command),
-                stdin=subprocess.DEVNULL,
-                capture_stdout=True,
-                capture_stderr=True,
-                check=False,
-            )
+            done = await self.local(self.argv(command))
         if scope.cancelled_caught:
             raise SshError(f"{self.host.name}: `{shlex.join(command)}` took over {timeout:g}s")
         if done.returncode != 0:
@@ -260,13 +270,7 @@ async def open_ssh(host: SshHost, log: Path) -> AsyncIterator[Ssh]:
             for opened in ssh._logs:
                 opened.close()
             with trio.move_on_after(5):
-                await trio.run_process(
-                    ssh.argv((), "-O", "exit"),
-                    stdin=subprocess.DEVNULL,
-                    capture_stdout=True,
-                    capture_stderr=True,
-                    check=False,
-                )
+                await ssh.local(ssh.argv((), "-O", "exit"))
             await stop_process_group(master, grace=2.0)
             shutil.rmtree(control_dir, ignore_errors=True)
 
@@ -274,20 +278,11 @@ async def open_ssh(host: SshHost, log: Path) -> AsyncIterator[Ssh]:
 async def _wait_master(ssh: Ssh, master: trio.Process, log: Path) -> None:
     with trio.move_on_after(CONNECT_TIMEOUT + 5):
         while master.poll() is None:
-            check = await trio.run_process(
-                ssh.argv((), "-O", "check"),
-                stdin=subprocess.DEVNULL,
-                capture_stdout=True,
-                capture_stderr=True,
-                check=False,
-            )
-            if check.returncode == 0:
+            if (await ssh.local(ssh.argv((), "-O", "check"))).returncode == 0:
                 return
             await trio.sleep(0.05)
-    lines = _tail(log, 0).splitlines()
-    said = clip(lines[-1]) if lines else ""
     raise SshError(
-        f"{ssh.host.name}: no SSH connection"
-        f"{' (' + said + ')' if said else ''}; the harness needs key authentication"
+        f"{ssh.host.name}: no SSH connection{clip(last_words(log))}; the harness needs key"
+        " authentication"
         " (BatchMode) and, unless the host key check is turned off, the host's key in known_hosts"
     )
