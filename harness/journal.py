@@ -21,16 +21,41 @@ from .history import Encoder, Op
 
 class HistoryWriter:
     """Append ops to a JSONL file as they happen, in batches: lines gather in memory and go to
-    the file at most every `flush_interval` seconds (and on close), one write per batch."""
+    the file at most every `flush_interval` seconds (and on close), one write per batch.
+    `HistoryWriter.over(fd)` writes to an open descriptor instead (a swarm worker's stdout,
+    streamed back over its SSH channel), and `say(line)` puts a line of another kind between
+    two batches, never inside one."""
 
-    def __init__(self, path: Path, *, flush_interval: float = 0.05) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self, path: Path | None, *, flush_interval: float = 0.05, fd: int | None = None
+    ) -> None:
         self.path = path
-        self._file: IO[bytes] = path.open("ab", buffering=0)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[bytes] = path.open("ab", buffering=0)
+        else:
+            assert fd is not None
+            self._file = open(fd, "wb", buffering=0, closefd=False)  # noqa: SIM115
         self._batch: list[bytes] = []
         self._encoder = Encoder()
         self._flush_interval = flush_interval
         self._last_flush = time.monotonic()
+
+    @classmethod
+    def over(cls, fd: int, *, flush_interval: float = 0.05) -> HistoryWriter:
+        """A writer to descriptor `fd` (left open when the writer closes)."""
+        return cls(None, flush_interval=flush_interval, fd=fd)
+
+    def say(self, line: bytes) -> None:
+        """Write `line` (with its newline) now, after what is gathered so far."""
+        self.flush()
+        self._write(line)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self._file.closed:  # a pipe may take part of a write
+            written = self._file.write(view)
+            view = view[written or 0 :]
 
     @property
     def closed(self) -> bool:
@@ -51,11 +76,12 @@ class HistoryWriter:
     def flush(self) -> None:
         if self._batch and not self._file.closed:
             self._batch.append(b"")
-            self._file.write(b"\n".join(self._batch))
+            self._write(b"\n".join(self._batch))
             self._batch = []
 
     def close(self) -> None:
         if not self._file.closed:
             self.flush()
-            os.fsync(self._file.fileno())
+            if self.path is not None:
+                os.fsync(self._file.fileno())
             self._file.close()

@@ -37,6 +37,7 @@ OpName = Literal[
     "probe",
     "node_exit",
     "exhausted",
+    "clock",
 ]
 
 
@@ -104,7 +105,7 @@ OP_NAMES: Mapping[OpName, OpShape] = {
     "setup": _shape(
         "info",
         "toxiproxy toxiproxy_pid redis redis_pid nodes pids proxies run_id deliver clock_origin"
-        " notice probe_topic containment descriptors",
+        " notice probe_topic containment descriptors worker_hosts",
         "what the run started, and where",
     ),
     "interrupted": _shape("info", "phase", "Ctrl-C or SIGTERM, in this phase"),
@@ -121,6 +122,13 @@ OP_NAMES: Mapping[OpName, OpShape] = {
         "info",
         "process log errors",
         "a process the harness started ran out of file descriptors: how often its log says so",
+    ),
+    "clock": _shape(
+        "info",
+        "worker host when offset bound rtt samples",
+        "a swarm worker's clock against this machine's (NTP-style: the exchange of least round"
+        " trip among `samples`, `bound` = half of it), `when` before or after the run; the"
+        " worker's history is shifted by the offset measured before",
     ),
     "probe": _shape(
         "invoke info",

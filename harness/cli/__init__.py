@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -193,7 +194,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             view = _ProgressView(out)
             try:
                 options = RunOptions(
-                    out=Path(args.out), seed=seed, toxiproxy=args.toxiproxy, progress=view
+                    out=Path(args.out),
+                    seed=seed,
+                    toxiproxy=args.toxiproxy,
+                    progress=view,
+                    wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
                 )
                 result = trio.run(run_scenario, scenario, options)
             finally:
@@ -283,6 +288,19 @@ def _print_repeat(outcomes: Sequence[object], codes: list[int], out: TextIO) -> 
     say(f"{done[0].scenario if done else ''}, by check over {len(codes)} runs:", file=out)
     for rate in flake_rates(runs):
         say(f"  {rate.text}", file=out)
+
+
+def _cmd_wheelhouse(args: argparse.Namespace) -> int:
+    from ..swarm._hosts import build_wheelhouse, default_wheelhouse
+
+    directory = Path(args.dir) if args.dir else default_wheelhouse()
+    try:
+        wheels = build_wheelhouse(directory)
+    except subprocess.CalledProcessError as exc:
+        say(f"error: pip could not build the wheelhouse (exit {exc.returncode})", file=sys.stderr)
+        return int(Exit.INFRA)
+    say(f"{len(wheels)} wheels in {directory}")
+    return int(Exit.VALID)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -375,7 +393,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repeat", type=int, default=1, help="run N times (seeds seed..seed+N-1)")
     run.add_argument("--junit-xml", help="also write JUnit XML here")
     run.add_argument("--toxiproxy", help="HOST:PORT of a toxiproxy-server to use")
+    run.add_argument(
+        "--wheelhouse",
+        metavar="DIR",
+        help="what worker hosts (clients.hosts) install (default: $CHAOS_WHEELHOUSE, else"
+        " wheelhouse/ in the harness's environment; build it with `harness wheelhouse`)",
+    )
     run.set_defaults(func=_cmd_run)
+    wheelhouse = commands.add_parser(
+        "wheelhouse",
+        help="build the wheels worker hosts install (the one step that may download)",
+    )
+    wheelhouse.add_argument("dir", nargs="?", help="where (default: where `run` looks)")
+    wheelhouse.set_defaults(func=_cmd_wheelhouse)
     validate = commands.add_parser("validate", help="validate scenario files")
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=_cmd_validate)

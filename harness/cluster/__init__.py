@@ -36,6 +36,7 @@ import trio
 
 from ..broadcast_proxy import Route, open_broadcast_proxy
 from ..errors import ClusterError
+from ..grammar.hosts import HostSpec
 from ..infra import relay
 from ..infra.hostrules import open_host_rules
 from ..infra.http import get_json
@@ -45,7 +46,7 @@ from ..infra.redis import open_redis
 from ..infra.ssh import SshHost
 from ..infra.toxiproxy import Toxiproxy, open_proxies
 from ..scenario import ClusterSpec
-from ..scenario._cluster import Backend, HostSpec
+from ..scenario._cluster import Backend
 from ._base import (
     Cluster,
     Host,
@@ -102,11 +103,14 @@ async def open_cluster(
     record: Callable[[dict[str, Any]], None],
     broadcasts: bool = False,
     cuts: bool = False,
+    listen: str | None = None,
 ) -> AsyncIterator[Cluster]:
     """The scenario's cluster behind its proxies; `record` receives what was started, where.
     `broadcasts`: put the broadcast proxy behind every node-to-node link's Toxiproxy proxy (a
     message-level fault is scheduled). `cuts`: a fault will cut node links that have no proxy
-    (on SSH hosts: the rules' table made on every host, the privilege checked, up front)."""
+    (on SSH hosts: the rules' table made on every host, the privilege checked, up front).
+    `listen`: the address the clients' proxies listen on (default loopback; this machine's
+    address as worker hosts see it when the swarm runs there)."""
     logs = run_dir / "logs"
     store = f"sqlite:///{(run_dir / 'store.sqlite').resolve()}"
     specs = {s.name: s for s in mesh_specs(spec.node_names, store=store, bugs=spec.bugs)}
@@ -162,9 +166,11 @@ async def open_cluster(
             for name, (host, port) in bproxy.addresses.items():
                 upstreams[name] = f"{host}:{port}"
         for link in plan:
-            port = await proxies.add(link.name, upstreams[link.name])
-            if link.upstream == "node":
-                client_urls[link.target] = f"ws://{HOST}:{port}/socket"
+            clients = link.upstream == "node"
+            on = (listen or HOST) if clients else HOST
+            port = await proxies.add(link.name, upstreams[link.name], host=on)
+            if clients:
+                client_urls[link.target] = f"ws://{on}:{port}/socket"
             elif link.upstream == "peer":
                 peers[link.source][link.target] = (HOST, port)
             else:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 
 from ..phoenix import Timings
 from .contract import AppSpec
+from .hosts import MAX_WORKERS, WorkerHostSpec
 from .section import Section, grammar_of
 from .units import Bounded, Duration, Flag, Millis, OneOf, Rate
 
@@ -38,12 +39,19 @@ Role = Literal["client", "publisher"]
 
 _DEFAULT_TIMINGS = Timings()
 MIN_TIMER_MS = 10
-MAX_CLIENTS = 50_000
+MAX_CLIENTS = 50_000  # on one machine: this one, or each of `clients.hosts`
+MAX_HOSTS = 64
 
 
 def _millis_list(value: Any) -> Any:
     if not isinstance(value, list) or not value:
         raise ValueError("expected a non-empty list of durations")
+    return value
+
+
+def _host_list(value: Any) -> Any:
+    if isinstance(value, list) and len(value) > MAX_HOSTS:
+        raise ValueError(f"at most {MAX_HOSTS} worker hosts")
     return value
 
 
@@ -93,7 +101,18 @@ def _defect(description: str) -> Any:
 class ClientsSpec(Section):
     """The swarm: how many clients, on which topics, placed how, with which defects."""
 
-    count: Annotated[int, Bounded(1, MAX_CLIENTS)] = 10
+    hosts: Annotated[
+        tuple[WorkerHostSpec, ...],
+        BeforeValidator(lambda v: _host_list(v)),
+        Field(
+            description=(
+                "machines whose swarm workers run the clients, over SSH ({host, port, user,"
+                " identity, known_hosts, check_host_key, python, workers, directory}); default:"
+                " this machine"
+            )
+        ),
+    ] = ()
+    count: Annotated[int, Bounded(1, MAX_CLIENTS * MAX_HOSTS)] = 10
     topics: Annotated[tuple[str, ...], BeforeValidator(_topic_list)] = ("room:1",)
     topics_per_client: Annotated[int, Bounded(1)] = 1
     placement: Annotated[Placement, OneOf(("round_robin", "random"))] = "round_robin"
@@ -104,7 +123,11 @@ class ClientsSpec(Section):
     on_reconnect: Annotated[OnReconnect, OneOf(("same_node", "next_node", "random_node"))] = (
         "same_node"
     )
-    workers: Annotated[int, Bounded(1, 64)] = 1
+    workers: Annotated[
+        int,
+        Bounded(1, MAX_WORKERS),
+        Field(description="worker processes on this machine (with hosts: each host's workers)"),
+    ] = 1
     timings_spec: Annotated[TimingsSpec, BeforeValidator(lambda v: {} if v is None else v)] = Field(
         default_factory=TimingsSpec, alias="timings"
     )
@@ -117,6 +140,26 @@ class ClientsSpec(Section):
     legacy_close_1000: Annotated[
         Flag, _defect("true: phoenix.js before 1.8.16, which stays down after a close with 1000")
     ] = False
+
+    @field_validator("count")
+    @classmethod
+    def _per_host(cls, count: int, info: ValidationInfo) -> int:
+        hosts = len(info.data.get("hosts", ()))
+        if count > MAX_CLIENTS * max(1, hosts):
+            where = f"{hosts} worker hosts" if hosts else "this machine (no clients.hosts)"
+            raise ValueError(
+                f"at most {MAX_CLIENTS:,} clients a machine: {count:,} on {where}; add hosts"
+            )
+        return count
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_here(cls, workers: int, info: ValidationInfo) -> int:
+        if workers > 1 and info.data.get("hosts"):
+            raise ValueError(
+                "with clients.hosts the workers run there: set each host's workers instead"
+            )
+        return workers
 
     @field_validator("nodes", mode="before")
     @classmethod
@@ -138,6 +181,17 @@ class ClientsSpec(Section):
         if per_client > len(topics):
             raise ValueError(f"a client cannot join {per_client} of only {len(topics)} topics")
         return per_client
+
+    @property
+    def processes(self) -> int:
+        """How many swarm worker processes: this machine's `workers`, or every host's; 1 means
+        the clients run in the harness's own loop (no worker process)."""
+        return sum(h.workers for h in self.hosts) if self.hosts else self.workers
+
+    @property
+    def in_processes(self) -> bool:
+        """Whether the clients run in worker processes (whose history parts are merged)."""
+        return self.workers > 1 or bool(self.hosts)
 
     @property
     def timings(self) -> Timings:

@@ -36,14 +36,16 @@ async def open_process_group(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     stdin: int | None = subprocess.DEVNULL,
+    stderr: IO[bytes] | int | None = None,
 ) -> trio.Process:
-    """Start `argv` in a session (and process group) of its own, output into `log`; the
-    watchdog kills the group if this process dies without stopping it."""
+    """Start `argv` in a session (and process group) of its own, output into `log` (errors too,
+    unless `log` is a pipe: then into `stderr`, by default this process's); the watchdog kills
+    the group if this process dies without stopping it."""
     process = await trio.lowlevel.open_process(
         list(argv),
         stdin=stdin,
         stdout=log,
-        stderr=subprocess.STDOUT if log is not subprocess.PIPE else None,
+        stderr=subprocess.STDOUT if log is not subprocess.PIPE else stderr,
         start_new_session=True,
         env=env,
         cwd=cwd,

@@ -59,6 +59,14 @@ WRAPPER = (
     '(read _ <&3; eval "$done"; kill -KILL 0) & '
     'wait "$child"; echo "exited with status $?" >&2; eval "$done"; kill -KILL 0'
 )
+# The same for a command that talks over the channel (`start(piped=True)`: a swarm worker): the
+# group's id goes to stderr (the log), the command reads the channel's stdin itself (a background
+# job's stdin would be /dev/null, hence fd 3) and stops at its end of file; stdout is the
+# command's own, back to the harness.
+PIPED = (
+    'exec 3<&0; done=$1; shift; echo "$$" >&2; "$@" <&3 3<&- & child=$!; exec 3<&-; '
+    'wait "$child"; echo "exited with status $?" >&2; eval "$done"; kill -KILL 0'
+)
 
 
 class SshError(HarnessError):
@@ -162,6 +170,33 @@ class Ssh:
             )
         return done.stdout.decode(errors="replace")
 
+    async def vantage(self) -> tuple[str, str]:
+        """The user's home directory there, and this machine's address as the host sees it
+        (the client end of the SSH connection: where the host reaches the control node)."""
+        said = await self.run(["sh", "-c", 'echo "$HOME"; echo "$SSH_CONNECTION"'])
+        home, _, connection = said.partition("\n")
+        if not home.startswith("/") or not connection.split():
+            raise SshError(f"{self.host.name}: no home or SSH_CONNECTION there ({clip(said)})")
+        return home, connection.split()[0]
+
+    async def send(self, files: bytes, directory: str, *, timeout: float = 120.0) -> None:
+        """Unpack `files` (a tar archive) into `directory` on the host (made if missing)."""
+        unpack = f"mkdir -p {shlex.quote(directory)} && tar -xf - -C {shlex.quote(directory)}"
+        with trio.move_on_after(timeout) as scope:
+            done = await trio.run_process(
+                self.argv(["sh", "-c", unpack]),
+                stdin=files,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+        if scope.cancelled_caught or done.returncode != 0:
+            said = "" if scope.cancelled_caught else clip(done.stderr.decode(errors="replace"))
+            raise SshError(
+                f"{self.host.name}: could not copy {len(files):,} bytes into {directory}"
+                f" ({'over ' + format(timeout, 'g') + 's' if scope.cancelled_caught else said})"
+            )
+
     async def privilege(self) -> Literal["root", "sudo"]:
         """How privileged commands (packet rules) will run on the host: as root, or through
         passwordless sudo; SshError naming the host when neither is there."""
@@ -184,17 +219,26 @@ class Ssh:
         *,
         cleanup: Sequence[str] = (),
         timeout: float = 10.0,
+        piped: bool = False,
     ) -> RemoteGroup:
         """Start `command` on the host in a process group of its own, its output streamed into
         `log` (whose first line is the group's id there); `cleanup` runs there when it ends or
-        its channel closes (the harness stopped it, or died)."""
+        its channel closes (the harness stopped it, or died). `piped`: the command's stdin and
+        stdout are the carrier's pipes (`group.carrier.stdin`, `.stdout`), only its errors go to
+        `log`, and it must stop by itself at its stdin's end of file."""
         log.parent.mkdir(parents=True, exist_ok=True)
         sink = log.open("ab")
         self._logs.append(sink)
         begin = sink.tell()
         done = shlex.join(cleanup) if cleanup else ""
-        remote = ["setsid", "-w", "sh", "-c", WRAPPER, "sh", done, *command]
-        carrier = await open_process_group(self.argv(remote), sink, stdin=subprocess.PIPE)
+        wrapper = PIPED if piped else WRAPPER
+        remote = ["setsid", "-w", "sh", "-c", wrapper, "sh", done, *command]
+        carrier = await open_process_group(
+            self.argv(remote),
+            subprocess.PIPE if piped else sink,
+            stdin=subprocess.PIPE,
+            stderr=sink,
+        )
         with trio.move_on_after(timeout):
             while True:
                 first = _first_line(log, begin)

@@ -336,10 +336,14 @@ class Toxiproxy:
             found.update(await server.proxies())
         return found
 
-    async def create_proxy(self, link: str, name: str, upstream: str) -> Proxy:
+    async def create_proxy(
+        self, link: str, name: str, upstream: str, host: str = "127.0.0.1"
+    ) -> Proxy:
+        """`link`'s proxy on its server, listening on `host` (a port below the ephemeral
+        range)."""
         server = self.server_for(link)
         self._holder[name] = server
-        return await server.create_proxy(name, upstream)
+        return await server.create_proxy(name, upstream, f"{host}:{free_ports(1, host)[0]}")
 
     async def traffic(self, names: Iterable[str]) -> int | None:
         """Bytes the proxies named carried, summed over their servers; None when a server may
@@ -403,14 +407,14 @@ class Proxies:
         self.prefix = prefix
         self.names: dict[str, str] = {}  # link -> proxy name
 
-    async def add(self, link: str, upstream: str) -> int:
+    async def add(self, link: str, upstream: str, *, host: str = "127.0.0.1") -> int:
         name = f"{self.prefix}_{link.replace('->', '_to_')}"
         # named (and told to the watchdog) before it exists: a set-up cancelled mid-call must
         # still delete it
         self.names[link] = name
         server = self.toxiproxy.server_for(link)
         watch(f"proxy {server.host} {server.port} {name}")
-        proxy = await self.toxiproxy.create_proxy(link, name, upstream)
+        proxy = await self.toxiproxy.create_proxy(link, name, upstream, host)
         return proxy.port
 
 

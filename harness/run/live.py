@@ -134,7 +134,7 @@ class Live:
 
     def ops(self) -> list[Op]:
         self.run.writer.flush()
-        return read_history(self.run.writer.path)
+        return read_history(self.run.run_dir.history)
 
     def assess(self, checks: Sequence[str] | None = None) -> Assessment:
         """The scenario's checks (or those named, with the scenario's options) over the history

@@ -46,7 +46,7 @@ from ..infra.descriptors import check_swarm, raise_limit
 from ..infra.gauge import LoadGauge
 from ..infra.toxiproxy import open_toxiproxy
 from ..scenario import Scenario, plan_clients, resolve, resolved_yaml
-from ..swarm import Swarm, SwarmStats, open_swarm, read_rooms
+from ..swarm import Swarm, SwarmStats, open_swarm, open_worker_hosts, read_rooms
 from .nemesis import Nemesis
 from .probe import Probe, Reformations, open_probe, probe_topic, remaining, wait_formed
 from .rundir import HistoryWriter, RunDir, RunOutcome, read_lean, write_outcome
@@ -74,6 +74,7 @@ class RunOptions:
     junit_xml: Path | None = None
     progress: Callable[[Progress], None] | None = None
     join_timeout: float = JOIN_TIMEOUT
+    wheelhouse: Path | None = None  # what worker hosts install (default: `default_wheelhouse`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,25 @@ async def open_run(
         stack.callback(watch.cancel_scope.cancel)
         limit = raise_limit()
         plan = plan_clients(scenario, (), run_id)
-        check_swarm(len(plan.clients), scenario.clients.workers, limit)
+        check_swarm(len(plan.clients), scenario.clients.processes, limit)
+        hosts = None
+        if scenario.clients.hosts:
+            hosts = await stack.enter_async_context(
+                open_worker_hosts(scenario.clients.hosts, run_dir.logs, options.wheelhouse)
+            )
+            record(
+                {
+                    "worker_hosts": {
+                        h.name: {
+                            "workers": h.spec.workers,
+                            "setup_seconds": round(h.setup, 3),
+                            "installed": h.installed,
+                            "sees_this_machine_as": hosts.address,
+                        }
+                        for h in hosts.hosts
+                    }
+                }
+            )
         placement = placement_of(scenario, plan, limit, spread=not options.toxiproxy)
         if options.toxiproxy and placement.servers[0].descriptors > limit:
             record({"notice": crowded(options.toxiproxy, placement)})
@@ -191,6 +210,7 @@ async def open_run(
                 record=record,
                 broadcasts=any(isinstance(f, BroadcastFault) for f in scenario.faults),
                 cuts=any(cuts_node_links(f) for f in scenario.faults),
+                listen=hosts.address if hosts is not None else None,
             )
         )
         watch.start_soon(_watch_exits, cluster, writer, clock)
@@ -217,6 +237,7 @@ async def open_run(
                 workers=scenario.clients.workers,
                 join_timeout=options.join_timeout,
                 gauge=gauge,
+                hosts=hosts,
             )
         )
         nemesis = Nemesis(
@@ -318,7 +339,7 @@ async def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     scenario = resolve(scenario, seed)
     run_dir = RunDir.create(options.out, scenario.name, seed)
     run_dir.write_scenario(resolved_yaml(scenario))
-    workers = scenario.clients.workers > 1
+    workers = scenario.clients.in_processes
     writer = HistoryWriter(run_dir.main_history if workers else run_dir.history)
     started = time.monotonic()
     clock = RunClock()

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from ..faults import Topology
+from ..grammar.hosts import HostSpec
 from ..grammar.section import Section
 from ..grammar.templates import placeholders
 from ..grammar.units import Bounded, Duration, Flag, OneOf, Text
@@ -111,22 +112,6 @@ class ProbeSpec(BaseModel):
             )
         ),
     ] = None
-
-
-class HostSpec(BaseModel):
-    """A machine a node runs on (`backend: ssh`), reached with the system's OpenSSH client by
-    key (BatchMode: never a password), its host key checked against `known_hosts` (or the user's
-    own) unless `check_host_key: false`. `python` is `{python}` in the node's command there."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    host: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")]
-    port: Annotated[int, Bounded(1, 65535)] = 22
-    user: Annotated[str | None, Field(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")] = None
-    identity: Text | None = None
-    known_hosts: Text | None = None
-    check_host_key: Flag = True
-    python: Text = "python3"
 
 
 class ReadySpec(BaseModel):

@@ -2,9 +2,16 @@
 
 One process is one core: it takes ~10k deliveries/s when each arrives on its own socket and
 ~40k/s in bursts, and connects ~1,000 clients/s (`bench/README.md`), so a large swarm is split
-round-robin over `workers` processes, each in a process group of its own. Each worker writes
-`history.<k>.jsonl` (the run directory merges the parts once and removes them). Statistics are
-the sum of each worker's last report. `open_worker_swarm` is its lifetime: workers stopped
+round-robin over `workers` processes, each in a process group of its own, here or on worker
+hosts (`clients.hosts`, `harness.swarm._hosts`: started over SSH, each host's workers in turn).
+Each worker's part is `history.<k>.jsonl` here: written by the worker itself on this machine,
+streamed back over its SSH channel from a host (the run directory merges the parts once and
+removes them). A host's worker stamps its ops on the run's clock shifted by its machine's
+offset, measured (NTP-style, `harness._clock.estimate`) before it starts and recorded again
+after the run (`clock` ops: offset, bound, drift). A worker whose output ends before it was told
+to stop (it died, its host or the connection was lost) fails the run (`WorkerFailed`, exit 3,
+naming where it ran): its clients' histories stop there, so nothing can be judged. Statistics
+are the sum of each worker's last report. `open_worker_swarm` is its lifetime: workers stopped
 (SIGKILL after a deadline) however the block ends.
 """
 
@@ -14,6 +21,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import astuple
@@ -22,37 +30,93 @@ from typing import Any
 
 import trio
 
-from .._clock import RunClock
-from .._lines import json_lines
+from .._clock import Offset, RunClock, estimate
 from ..errors import ClusterError, WorkerFailed
+from ..foreign import clip
 from ..grammar.behaviour import ClientPlan, SwarmPlan, WorkerSpec
-from ..infra.process import open_process_group, signal_group
+from ..history import Op, Recorder
+from ..infra.process import last_words, open_process_group, signal_group
+from ._hosts import WorkerHost, WorkerHosts
 from ._swarm import SwarmStats
+from ._wire import SAID, STREAM
 
 
 class _Worker:
-    def __init__(self, index: int, process: trio.Process, history: Path) -> None:
+    """One worker process: here (a pipe) or on a worker host (its SSH channel), and what it
+    says on stdout (`harness.swarm.worker`): `!` lines are statistics and clock readings, any
+    other line is its streamed history part, appended to `history` as it comes."""
+
+    def __init__(
+        self, index: int, process: trio.Process, history: Path, where: str, log: Path | None
+    ) -> None:
         self.index = index
         self.process = process
         self.history = history
+        self.where = where  # "here", or "on user@host:port"
+        self.log = log
         self.stats = SwarmStats(0, 0, 0, 0, 0, 0)
         self.refused: str | None = None
         self.has_publishers = False
+        self.stopping = False
+        self._readings, self.readings = trio.open_memory_channel[float](64)
 
     async def send(self, command: dict[str, Any]) -> None:
         assert self.process.stdin is not None
         with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await self.process.stdin.send_all((json.dumps(command) + "\n").encode())
 
-    async def read_stats(self) -> None:
+    def _said(self, line: bytes) -> None:
+        message = json.loads(line[1:])
+        if "clock" in message:
+            with suppress(trio.WouldBlock):
+                self._readings.send_nowait(float(message["clock"]))
+        elif "stats" in message:
+            self.refused = self.refused or message.get("refused")
+            self.stats = SwarmStats(**message["stats"])
+
+    async def read(self, clock: RunClock) -> None:
+        """Until the worker's stdout ends; WorkerFailed naming where it ran if that happens
+        before it was told to stop (its process died, or its host or the connection was lost):
+        the run cannot be judged without its clients."""
         assert self.process.stdout is not None
-        async for report in json_lines(self.process.stdout):
-            self.refused = self.refused or report.pop("refused", None)
-            self.stats = SwarmStats(**report)
+        with self.history.open("ab") as part:
+            rest = b""
+            async for chunk in self.process.stdout:
+                whole, cut, rest = (rest + chunk).rpartition(b"\n")
+                if not cut:
+                    rest = whole + rest
+                    continue
+                whole += b"\n"
+                if not whole.startswith(SAID) and b"\n" + SAID not in whole:
+                    part.write(whole)
+                    continue
+                for line in whole.split(b"\n"):
+                    if line.startswith(SAID):
+                        self._said(line)
+                    elif line:
+                        part.write(line + b"\n")
+        if not self.stopping:
+            said = clip(last_words(self.log)) if self.log is not None else ""
+            raise WorkerFailed(
+                f"swarm worker {self.index} {self.where} was lost at {clock.now():.1f}s"
+                f" (its output ended before it was stopped){said}; its clients' histories end"
+                " there, so the run cannot be judged"
+            )
+
+    async def read_clock(self, *, samples: int = 8, timeout: float = 10.0) -> Offset:
+        """Its machine's clock against this one's (`estimate` over `samples` exchanges)."""
+        readings = []
+        with trio.fail_after(timeout):
+            for _ in range(samples):
+                sent = time.monotonic()
+                await self.send({"cmd": "clock"})
+                theirs = await self.readings.receive()
+                readings.append((sent, theirs, time.monotonic()))
+        return estimate(readings)
 
 
 class WorkerSwarm:
-    """Start workers, watch them, stop them."""
+    """Start workers (here, or on worker hosts), watch them, stop them."""
 
     def __init__(
         self,
@@ -61,12 +125,21 @@ class WorkerSwarm:
         directory: Path,
         *,
         workers: int,
+        hosts: WorkerHosts | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.plan = plan
         self.plans = list(plan.clients)
         self.clock = clock
         self.directory = directory
-        self.worker_count = max(1, min(workers, len(self.plans)))
+        self.hosts = hosts
+        self.recorder = recorder
+        # where each worker runs: None here, else its host (each host's workers in turn)
+        slots: list[WorkerHost | None] = [None] * workers
+        if hosts is not None:
+            slots = [h for h in hosts.hosts for _ in range(h.spec.workers)]
+        self.slots = slots[: max(1, min(len(slots), len(self.plans)))]
+        self.worker_count = len(self.slots)
         self.workers: list[_Worker] = []
 
     async def start(self, nursery: trio.Nursery) -> None:
@@ -74,25 +147,49 @@ class WorkerSwarm:
         shares: list[list[ClientPlan]] = [[] for _ in range(self.worker_count)]
         for i, plan in enumerate(self.plans):
             shares[i % self.worker_count].append(plan)
-        for k, share in enumerate(shares):
+        for k, (share, host) in enumerate(zip(shares, self.slots, strict=True)):
             history = self.directory / f"history.{k}.jsonl"
-            spec_path = self.directory / f"worker.{k}.json"
-            spec = WorkerSpec(
-                origin=self.clock.origin,
-                worker=k,
-                history=str(history),
-                plan=self.plan.share(tuple(share)),
-            )
-            spec_path.write_text(spec.model_dump_json())
-            process = await open_process_group(
-                [sys.executable, "-m", "harness.swarm.worker", str(spec_path)],
-                subprocess.PIPE,
-                stdin=subprocess.PIPE,
-            )
-            worker = _Worker(k, process, history)
+            origin = self.clock.origin
+            if host is None:
+                process = await open_process_group(
+                    [sys.executable, "-m", "harness.swarm.worker"],
+                    subprocess.PIPE,
+                    stdin=subprocess.PIPE,
+                )
+                worker = _Worker(k, process, history, "here", None)
+            else:
+                assert self.hosts is not None
+                log = self.directory / f"worker.{k}.log"
+                command = [host.python, "-m", "harness.swarm.worker", *self.hosts.worker_args()]
+                group = await host.ssh.start(command, log, piped=True)
+                worker = _Worker(k, group.carrier, history, f"on {host.name}", log)
             worker.has_publishers = any(p.role == "publisher" for p in share)
             self.workers.append(worker)
-            nursery.start_soon(worker.read_stats)
+            nursery.start_soon(worker.read, self.clock)
+            if host is not None:
+                origin += self._offset(worker, host, "before", await worker.read_clock())
+            spec = WorkerSpec(
+                origin=origin,
+                worker=k,
+                history=str(history) if host is None else STREAM,
+                plan=self.plan.share(tuple(share)),
+            )
+            await worker.send({"cmd": "start", "spec": spec.model_dump(mode="json")})
+
+    def _offset(self, worker: _Worker, host: WorkerHost, when: str, offset: Offset) -> float:
+        """Record a worker's clock offset (a `clock` op) and return it."""
+        if self.recorder is not None:
+            value = {
+                "worker": worker.index,
+                "host": host.name,
+                "when": when,
+                "offset": round(offset.offset, 6),
+                "bound": round(offset.bound, 6),
+                "rtt": round(offset.rtt, 6),
+                "samples": offset.samples,
+            }
+            self.recorder.record(Op(self.clock.now(), "runner", "info", "clock", value))
+        return offset.offset
 
     def stats(self) -> SwarmStats:
         totals = [astuple(w.stats) for w in self.workers]
@@ -102,8 +199,6 @@ class WorkerSwarm:
         with trio.move_on_after(timeout):
             while self.stats().joined < len(self.plans):
                 for worker in self.workers:
-                    if worker.process.poll() is not None:
-                        raise WorkerFailed(f"swarm worker {worker.index} exited early")
                     if worker.refused is not None:
                         raise ClusterError(worker.refused)
                 await trio.sleep(0.05)
@@ -133,8 +228,15 @@ class WorkerSwarm:
             )
 
     async def stop(self, *, timeout: float = 10.0) -> None:
-        """Stop every worker (SIGKILL after `timeout`); their history parts are complete then."""
+        """Measure each worker host's clock again (recorded, not applied: how far it drifted
+        during the run), then stop every worker (SIGKILL after `timeout`); their history parts
+        are complete then."""
+        for worker, host in zip(self.workers, self.slots, strict=False):
+            if host is not None and worker.process.poll() is None:
+                with suppress(trio.TooSlowError):
+                    self._offset(worker, host, "after", await worker.read_clock())
         for worker in self.workers:
+            worker.stopping = True
             await worker.send({"cmd": "stop"})
         with trio.move_on_after(timeout):
             for worker in self.workers:
@@ -156,8 +258,10 @@ async def open_worker_swarm(
     directory: Path,
     *,
     workers: int,
+    hosts: WorkerHosts | None = None,
+    recorder: Recorder | None = None,
 ) -> AsyncIterator[WorkerSwarm]:
-    swarm = WorkerSwarm(plan, clock, directory, workers=workers)
+    swarm = WorkerSwarm(plan, clock, directory, workers=workers, hosts=hosts, recorder=recorder)
     try:
         async with trio.open_nursery() as nursery:
             await swarm.start(nursery)

@@ -1,24 +1,38 @@
-"""A swarm worker process: `python -m harness.swarm.worker SPEC.json`.
+"""A swarm worker process: `python -m harness.swarm.worker`, on this machine or on a worker host.
 
-Runs its share of the clients in its own trio loop, writes its own history part (stamped on the
-run's shared monotonic clock, so parts merge by time), prints a JSON statistics line on stdout
-every `stats_interval` seconds, samples its own loop and publish lag (`load` ops, see
-`harness.infra.gauge`), and obeys JSON commands on stdin:
+Runs its share of the clients in its own trio loop, writes its history part (stamped on the
+run's clock: the control node's origin, shifted by this machine's measured clock offset, so
+parts merge by time), reports JSON statistics every `stats_interval` seconds, samples its own
+loop and publish lag (`load` ops, see `harness.infra.gauge`). It talks over stdin and stdout
+only, so the same process works through a pipe here and through an SSH channel (`harness.swarm.
+_hosts`). Commands, one JSON object a line on stdin:
 
+    {"cmd": "clock"}                    answer this machine's clock now (before or after the run)
+    {"cmd": "start", "spec": {...}}     the `WorkerSpec`: run its clients
     {"cmd": "publish", "duration": S}   publishers in this worker publish for S seconds
     {"cmd": "client_fault", "kind": K, "clients": [ids]}   close or crash those clients' sockets
     {"cmd": "stop"}                     stop every client, close the history part, exit 0
 
-End of stdin means stop too, so a worker never outlives its parent's pipe.
+End of stdin means stop too, so a worker never outlives its parent's pipe or its SSH channel.
+
+On stdout, every line the worker says to its parent starts with `!` (`!{"stats": ...}`,
+`!{"clock": T}`); with `spec.history` "-" every other line is its history part, streamed
+(`harness.swarm._wire`). `--clock-skew S` adds S seconds to every
+reading of this machine's clock: the test option that stands in for a host whose clock is
+elsewhere (network namespaces share one kernel clock). `--identity` prints the harness's
+version and the digest of its code, and exits: the control node's version check.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+import time
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -28,57 +42,91 @@ from ..grammar.behaviour import WorkerSpec
 from ..infra.gauge import LoadGauge
 from ..journal import HistoryWriter
 from ._swarm import InProcessSwarm
+from ._wire import SAID, STREAM, identity
 
 
-async def _commands(swarm: InProcessSwarm, nursery: trio.Nursery, stop: trio.Event) -> None:
-    stdin = trio.lowlevel.FdStream(sys.stdin.fileno())
-    async for command in json_lines(stdin):
-        if command["cmd"] == "publish":
-            nursery.start_soon(partial(swarm.publish_some, duration=float(command["duration"])))
-        elif command["cmd"] == "client_fault":
-            nursery.start_soon(
-                swarm.client_fault, command["kind"], command["clients"], command.get("duration")
-            )
-        elif command["cmd"] == "stop":
-            stop.set()
-            return
-    stop.set()
+class Outlet:
+    """The worker's stdout: what it says (`!` lines) between its history batches."""
+
+    def __init__(self) -> None:
+        self.writer: HistoryWriter | None = None  # set when the history streams here
+
+    def say(self, message: dict[str, Any]) -> None:
+        line = SAID + json.dumps(message).encode() + b"\n"
+        if self.writer is not None and not self.writer.closed:
+            self.writer.say(line)
+        else:
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
 
 
-def _report(swarm: InProcessSwarm) -> None:
-    """Statistics to the parent over stdout (an IPC pipe, not a terminal)."""
-    sys.stdout.write(json.dumps({**asdict(swarm.stats()), "refused": swarm.refused()}) + "\n")
-    sys.stdout.flush()
+def _report(swarm: InProcessSwarm, outlet: Outlet) -> None:
+    outlet.say({"stats": asdict(swarm.stats()), "refused": swarm.refused()})
 
 
-async def _stats(swarm: InProcessSwarm, interval: float) -> None:
+async def _stats(swarm: InProcessSwarm, outlet: Outlet, interval: float) -> None:
     while True:
-        _report(swarm)
+        _report(swarm, outlet)
         await trio.sleep(interval)
 
 
-async def run_worker(spec: WorkerSpec) -> None:
-    clock = RunClock(origin=spec.origin)
-    writer = HistoryWriter(Path(spec.history))
+async def run_worker(skew: float = 0.0) -> None:
+    """Answer clock readings until the spec arrives, run the clients until told to stop (or
+    stdin ends), then close the history part."""
+    outlet = Outlet()
+    commands = json_lines(trio.lowlevel.FdStream(sys.stdin.fileno()))
+    spec: WorkerSpec | None = None
+    async for command in commands:
+        if command["cmd"] == "clock":
+            outlet.say({"clock": time.monotonic() + skew})
+        elif command["cmd"] == "start":
+            spec = WorkerSpec.model_validate(command["spec"])
+            break
+        elif command["cmd"] == "stop":
+            return
+    if spec is None:
+        return
+    streaming = spec.history == STREAM
+    writer = HistoryWriter.over(1) if streaming else HistoryWriter(Path(spec.history))
+    outlet.writer = writer if streaming else None
+    clock = RunClock(origin=spec.origin - skew)
     try:
         gauge = LoadGauge(writer, clock, f"swarm{spec.worker}")
         swarm = InProcessSwarm(spec.plan, writer, clock, gauge)
-        stop = trio.Event()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(gauge.run)
             await nursery.start(swarm.run)
-            nursery.start_soon(_stats, swarm, spec.stats_interval)
-            nursery.start_soon(_commands, swarm, nursery, stop)
-            await stop.wait()
-            _report(swarm)
+            nursery.start_soon(_stats, swarm, outlet, spec.stats_interval)
+            async for command in commands:
+                if command["cmd"] == "publish":
+                    duration = float(command["duration"])
+                    nursery.start_soon(partial(swarm.publish_some, duration=duration))
+                elif command["cmd"] == "client_fault":
+                    nursery.start_soon(
+                        swarm.client_fault,
+                        command["kind"],
+                        command["clients"],
+                        command.get("duration"),
+                    )
+                elif command["cmd"] == "clock":
+                    outlet.say({"clock": time.monotonic() + skew})
+                elif command["cmd"] == "stop":
+                    break
+            _report(swarm, outlet)
             nursery.cancel_scope.cancel()
     finally:
         writer.close()
 
 
 def main() -> int:
-    spec = WorkerSpec.model_validate_json(Path(sys.argv[1]).read_bytes())
-    trio.run(run_worker, spec)
+    parser = argparse.ArgumentParser(prog="python -m harness.swarm.worker")
+    parser.add_argument("--clock-skew", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--identity", action="store_true")
+    args = parser.parse_args()
+    if args.identity:
+        sys.stdout.write(json.dumps(identity()) + "\n")
+        return 0
+    trio.run(run_worker, args.clock_skew)
     return 0
 
 

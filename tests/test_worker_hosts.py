@@ -1,0 +1,182 @@
+"""Swarm workers on other hosts (`clients.hosts`), for real: three hosts that are network
+namespaces (the isolated network's hub, as root) with Debian's sshd in each on its own address,
+the harness inside the hub. The nodes run on the three hosts and the swarm's workers on two of
+them: the harness installs itself there from the wheelhouse (once: the hosts share this file
+system, as hosts on one NFS home do), measures each worker's clock, streams each worker's
+history part back over its SSH channel. The zoo's kill scenario is valid, its defect caught; an
+injected clock skew is recovered within its bound and the run stays valid; a worker host lost
+mid-run makes the run unknown naming the host; nothing is left on any host.
+
+And the pure parts: the NTP estimate, the grammar's per-host bounds."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness._clock import estimate
+from harness.errors import InvalidScenario
+from harness.scenario import parse_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+KILL = (ROOT / "scenarios" / "zoo" / "kill.yaml").read_text()
+
+
+def test_the_estimate_takes_the_exchange_of_least_round_trip():
+    # the other clock is 5 s ahead; each reading is taken somewhere inside its exchange
+    readings = [(10.0, 15.02, 10.05), (11.0, 16.0005, 11.001), (12.0, 17.09, 12.1)]
+    offset = estimate(readings)
+    assert offset.rtt == pytest.approx(0.001)
+    assert offset.bound == pytest.approx(0.0005)
+    assert abs(offset.offset - 5.0) <= offset.bound
+    assert offset.samples == 3
+    with pytest.raises(ValueError, match="no clock readings"):
+        estimate([])
+
+
+@pytest.mark.parametrize(
+    ("clients", "message"),
+    [
+        ("{count: 50001}", "at most 50,000 clients a machine: 50,001 on this machine"),
+        (
+            "{count: 100001, hosts: [{host: a}, {host: b}]}",
+            "at most 50,000 clients a machine: 100,001 on 2 worker hosts",
+        ),
+        ("{workers: 2, hosts: [{host: a}]}", "with clients.hosts the workers run there"),
+        ("{hosts: [{host: a, workers: 65}]}", "clients.hosts[0].workers: must be between 1 and 64"),
+    ],
+)
+def test_the_client_bound_holds_per_machine(clients, message):
+    with pytest.raises(InvalidScenario, match=re.escape(message)):
+        parse_scenario(f"name: t\nduration: 1s\nclients: {clients}\n", "t.yaml")
+    wide = "{count: 100000, hosts: [{host: a}, {host: b, workers: 4}]}"
+    parsed = parse_scenario(f"name: t\nduration: 1s\nclients: {wide}\n", "t.yaml")
+    assert [h.workers for h in parsed.clients.hosts] == [1, 4]
+
+
+def on_hosts(text: str, keys: Path, *, bugs: str = "", workers_on: int = 2) -> str:
+    """The scenario with node i on the host at 10.201.i.2 and one swarm worker on each of the
+    first `workers_on` of them."""
+
+    def entry(i: int, extra: str = "") -> str:
+        return (
+            f"{{host: 10.201.{i}.2, user: root, identity: {keys / 'user_key'},"
+            f" known_hosts: {keys / 'known_hosts'}{extra}}}"
+        )
+
+    nodes = ", ".join(entry(i, f", python: {sys.executable}") for i in (1, 2, 3))
+    cluster = (
+        f"cluster: {{nodes: 3, backend: ssh, cwd: {ROOT}, hosts: [{nodes}]"
+        f"{', bugs: [' + bugs + ']' if bugs else ''}}}"
+    )
+    text = re.sub(r"^cluster: .*$", cluster, text, flags=re.M)
+    workers = ", ".join(
+        entry(i, f", directory: {keys.parent / 'installs'}") for i in range(1, workers_on + 1)
+    )
+    return text.replace("clients:\n", f"clients:\n  hosts: [{workers}]\n", 1)
+
+
+async def _run(hub, scenario: Path, out: Path, env: dict[str, str] | None = None):
+    import trio
+
+    return await trio.run_process(
+        hub.namespace.argv(
+            [sys.executable, "-m", "harness", "run", str(scenario), "--out", str(out)]
+        ),
+        cwd=ROOT,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _ops(out: Path) -> list[dict]:
+    from harness.run.rundir import read_history
+
+    run_dir = next((out / "zoo-kill").iterdir())
+    return [json.loads(op.to_json()) for op in read_history(run_dir / "history.jsonl")]
+
+
+def _workers_left() -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[1:3] == [b"-m", b"harness.swarm.worker"]:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.slow
+async def test_workers_on_two_hosts_and_nodes_on_three(tmp_path):
+    import trio
+
+    from harness.infra.netns import open_hub
+    from harness.swarm._hosts import default_wheelhouse
+    from tests.support.sshd import SSHD, require_sshd, server_files
+
+    require_sshd()
+    assert list(default_wheelhouse().glob("channel_chaos_harness-*.whl")), (
+        "no wheelhouse: `make setup` builds it (`harness wheelhouse`)"
+    )
+    keys = tmp_path / "keys"
+    names = ["h1", "h2", "h3"]
+    async with open_hub(names) as hub:
+        servers = []
+        for i, name in enumerate(names, start=1):
+            config, _, _ = server_files(keys, f"10.201.{i}.2", 22)
+            servers.append(
+                await trio.lowlevel.open_process(
+                    hub.nodes[name].argv([SSHD, "-D", "-e", "-f", str(config)]),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        try:
+            valid = tmp_path / "valid.yaml"
+            valid.write_text(on_hosts(KILL, keys))
+            done = await _run(hub, valid, tmp_path / "valid")
+            said = done.stdout.decode()[-3000:] + done.stderr.decode()[-3000:]
+            assert done.returncode == 0, said
+            ops = _ops(tmp_path / "valid")
+            setup = next(o["value"]["worker_hosts"] for o in ops if "worker_hosts" in o["value"])
+            assert [h["installed"] for h in setup.values()] == [True, False], setup  # one home
+            clocks = [o["value"] for o in ops if o["f"] == "clock"]
+            assert {(c["worker"], c["when"]) for c in clocks} == {
+                (0, "before"),
+                (1, "before"),
+                (0, "after"),
+                (1, "after"),
+            }
+            for c in clocks:  # one kernel clock: the true offset is 0
+                assert abs(c["offset"]) <= c["bound"] + 1e-6, c
+            received = {o["process"] for o in ops if o["f"] == "recv"}
+            assert {f"c{i}" for i in range(1, 7)} <= received, received  # all streamed back
+
+            caught = tmp_path / "caught.yaml"
+            caught.write_text(on_hosts(KILL, keys, bugs="no_link_restore_after_kill"))
+            done = await _run(hub, caught, tmp_path / "caught")
+            assert done.returncode == 1, done.stdout.decode()[-3000:]
+            assert "delivery" in done.stdout.decode()
+
+            skewed = await _run(hub, valid, tmp_path / "skewed", {"CHAOS_TEST_CLOCK_SKEW": "7.5"})
+            assert skewed.returncode == 0, skewed.stdout.decode()[-3000:]
+            for c in (o["value"] for o in _ops(tmp_path / "skewed") if o["f"] == "clock"):
+                assert abs(c["offset"] - 7.5) <= c["bound"] + 1e-6, c
+                assert c["bound"] < 0.05, c
+        finally:
+            for server in servers:
+                server.terminate()
+                await server.wait()
+    assert not _workers_left()
