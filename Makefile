@@ -7,7 +7,8 @@ INTEROP := tests/interop
 
 .PHONY: setup install image redis-server chromium debootstrap demo test test-fast lint fmt clean
 
-setup: $(VENV)/.installed $(BIN)/toxiproxy-server $(INTEROP)/node_modules/.installed redis-server chromium
+setup: $(VENV)/.installed $(BIN)/toxiproxy-server $(INTEROP)/node_modules/.installed redis-server chromium \
+  $(VENV)/wheelhouse/.built
 
 # Debian's redis-server, for `pubsub: redis` and its tests (installed when we may, named if not).
 redis-server:
@@ -36,6 +37,12 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# What worker hosts (clients.hosts) install: this harness and its dependencies as wheels, made
+# again whenever the code changes (a host's install is checked against the code's digest).
+$(VENV)/wheelhouse/.built: pyproject.toml $(shell find harness server_under_test -name '*.py' 2>/dev/null) | $(VENV)/.installed
+	$(BIN)/harness wheelhouse $(VENV)/wheelhouse
 	touch $@
 
 # The real Toxiproxy server, built from the Go module registry with its version stamped in

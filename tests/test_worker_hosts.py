@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -60,9 +61,18 @@ def test_the_client_bound_holds_per_machine(clients, message):
     assert [h.workers for h in parsed.clients.hosts] == [1, 4]
 
 
-def on_hosts(text: str, keys: Path, *, bugs: str = "", workers_on: int = 2) -> str:
-    """The scenario with node i on the host at 10.201.i.2 and one swarm worker on each of the
-    first `workers_on` of them."""
+@pytest.fixture(scope="module")
+def installs(tmp_path_factory):
+    """Where worker hosts install the harness: one directory for the module's tests (the hosts
+    share this file system, so the first host of the first run installs and the rest reuse)."""
+    return tmp_path_factory.mktemp("installs")
+
+
+def on_hosts(
+    text: str, keys: Path, installs: Path, *, bugs: str = "", workers_on: tuple[int, ...] = (1, 2)
+) -> str:
+    """The scenario with node i on the host at 10.201.i.2 (three nodes) and one swarm worker on
+    each host of `workers_on`."""
 
     def entry(i: int, extra: str = "") -> str:
         return (
@@ -76,9 +86,7 @@ def on_hosts(text: str, keys: Path, *, bugs: str = "", workers_on: int = 2) -> s
         f"{', bugs: [' + bugs + ']' if bugs else ''}}}"
     )
     text = re.sub(r"^cluster: .*$", cluster, text, flags=re.M)
-    workers = ", ".join(
-        entry(i, f", directory: {keys.parent / 'installs'}") for i in range(1, workers_on + 1)
-    )
+    workers = ", ".join(entry(i, f", directory: {installs}") for i in workers_on)
     return text.replace("clients:\n", f"clients:\n  hosts: [{workers}]\n", 1)
 
 
@@ -118,20 +126,15 @@ def _workers_left() -> list[int]:
     return found
 
 
-@pytest.mark.slow
-async def test_workers_on_two_hosts_and_nodes_on_three(tmp_path):
+@asynccontextmanager
+async def namespaced_hosts(keys: Path, names: list[str]):
+    """Hosts that are network namespaces of a hub (10.201.i.2), Debian's sshd in each."""
     import trio
 
     from harness.infra.netns import open_hub
-    from harness.swarm._hosts import default_wheelhouse
     from tests.support.sshd import SSHD, require_sshd, server_files
 
     require_sshd()
-    assert list(default_wheelhouse().glob("channel_chaos_harness-*.whl")), (
-        "no wheelhouse: `make setup` builds it (`harness wheelhouse`)"
-    )
-    keys = tmp_path / "keys"
-    names = ["h1", "h2", "h3"]
     async with open_hub(names) as hub:
         servers = []
         for i, name in enumerate(names, start=1):
@@ -144,39 +147,134 @@ async def test_workers_on_two_hosts_and_nodes_on_three(tmp_path):
                 )
             )
         try:
-            valid = tmp_path / "valid.yaml"
-            valid.write_text(on_hosts(KILL, keys))
-            done = await _run(hub, valid, tmp_path / "valid")
-            said = done.stdout.decode()[-3000:] + done.stderr.decode()[-3000:]
-            assert done.returncode == 0, said
-            ops = _ops(tmp_path / "valid")
-            setup = next(o["value"]["worker_hosts"] for o in ops if "worker_hosts" in o["value"])
-            assert [h["installed"] for h in setup.values()] == [True, False], setup  # one home
-            clocks = [o["value"] for o in ops if o["f"] == "clock"]
-            assert {(c["worker"], c["when"]) for c in clocks} == {
-                (0, "before"),
-                (1, "before"),
-                (0, "after"),
-                (1, "after"),
-            }
-            for c in clocks:  # one kernel clock: the true offset is 0
-                assert abs(c["offset"]) <= c["bound"] + 1e-6, c
-            received = {o["process"] for o in ops if o["f"] == "recv"}
-            assert {f"c{i}" for i in range(1, 7)} <= received, received  # all streamed back
-
-            caught = tmp_path / "caught.yaml"
-            caught.write_text(on_hosts(KILL, keys, bugs="no_link_restore_after_kill"))
-            done = await _run(hub, caught, tmp_path / "caught")
-            assert done.returncode == 1, done.stdout.decode()[-3000:]
-            assert "delivery" in done.stdout.decode()
-
-            skewed = await _run(hub, valid, tmp_path / "skewed", {"CHAOS_TEST_CLOCK_SKEW": "7.5"})
-            assert skewed.returncode == 0, skewed.stdout.decode()[-3000:]
-            for c in (o["value"] for o in _ops(tmp_path / "skewed") if o["f"] == "clock"):
-                assert abs(c["offset"] - 7.5) <= c["bound"] + 1e-6, c
-                assert c["bound"] < 0.05, c
+            yield hub
         finally:
             for server in servers:
                 server.terminate()
                 await server.wait()
+
+
+def _wheelhouse_built() -> None:
+    from harness.swarm._hosts import default_wheelhouse
+
+    assert list(default_wheelhouse().glob("channel_chaos_harness-*.whl")), (
+        "no wheelhouse: `make setup` builds it (`harness wheelhouse`)"
+    )
+
+
+@pytest.mark.slow
+async def test_workers_on_two_hosts_and_nodes_on_three(tmp_path, installs):
+    _wheelhouse_built()
+    keys = tmp_path / "keys"
+    async with namespaced_hosts(keys, ["h1", "h2", "h3"]) as hub:
+        valid = tmp_path / "valid.yaml"
+        valid.write_text(on_hosts(KILL, keys, installs))
+        done = await _run(hub, valid, tmp_path / "valid")
+        said = done.stdout.decode()[-3000:] + done.stderr.decode()[-3000:]
+        assert done.returncode == 0, said
+        ops = _ops(tmp_path / "valid")
+        setup = next(o["value"]["worker_hosts"] for o in ops if "worker_hosts" in o["value"])
+        assert [h["installed"] for h in setup.values()][1:] == [False], setup  # one home
+        clocks = [o["value"] for o in ops if o["f"] == "clock"]
+        assert {(c["worker"], c["when"]) for c in clocks} == {
+            (0, "before"),
+            (1, "before"),
+            (0, "after"),
+            (1, "after"),
+        }
+        for c in clocks:  # one kernel clock: the true offset is 0
+            assert abs(c["offset"]) <= c["bound"] + 1e-6, c
+        received = {o["process"] for o in ops if o["f"] == "recv"}
+        assert {f"c{i}" for i in range(1, 7)} <= received, received  # all streamed back
+
+        caught = tmp_path / "caught.yaml"
+        caught.write_text(on_hosts(KILL, keys, installs, bugs="no_link_restore_after_kill"))
+        done = await _run(hub, caught, tmp_path / "caught")
+        assert done.returncode == 1, done.stdout.decode()[-3000:]
+        assert "delivery" in done.stdout.decode()
+
+        skewed = await _run(hub, valid, tmp_path / "skewed", {"CHAOS_TEST_CLOCK_SKEW": "7.5"})
+        assert skewed.returncode == 0, skewed.stdout.decode()[-3000:]
+        for c in (o["value"] for o in _ops(tmp_path / "skewed") if o["f"] == "clock"):
+            assert abs(c["offset"] - 7.5) <= c["bound"] + 1e-6, c
+            assert c["bound"] < 0.05, c
     assert not _workers_left()
+
+
+LONG = KILL.replace("duration: 7s", "duration: 30s")
+
+
+async def _started(hub, scenario: Path, out: Path):
+    """`harness run` in the hub, returned once its workload began."""
+    import trio
+
+    process = await trio.lowlevel.open_process(
+        hub.namespace.argv(
+            [sys.executable, "-m", "harness", "run", str(scenario), "--out", str(out)]
+        ),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    with trio.fail_after(90):
+        while not any('"phase":"workload"' in h.read_text() for h in out.glob("*/*/history*.jsonl")):  # noqa: ASYNC240
+            assert process.poll() is None, "the harness ended before its workload"
+            await trio.sleep(0.05)
+    return process
+
+
+@pytest.mark.slow
+async def test_a_lost_worker_host_makes_the_run_unknown_and_a_killed_harness_leaves_nothing(
+    tmp_path, installs
+):
+    """A worker host whose network goes (its link down mid-run): the run is unknown, exit 3,
+    naming the host; when it is back, what ran there is gone. Then SIGKILL of the harness mid-run:
+    no worker and no node left on any host."""
+    import trio
+
+    _wheelhouse_built()
+    keys = tmp_path / "keys"
+    async with namespaced_hosts(keys, ["h1", "h2", "h3", "h4"]) as hub:
+        scenario = tmp_path / "long.yaml"
+        scenario.write_text(on_hosts(LONG, keys, installs, workers_on=(1, 4)))
+        process = await _started(hub, scenario, tmp_path / "lost")
+        await hub.nodes["h4"].run("ip", "link", "set", "e0", "down")
+        try:
+            with trio.fail_after(60):
+                said = b""
+                assert process.stdout is not None
+                async for chunk in process.stdout:
+                    said += chunk
+                await process.wait()
+        finally:  # the link back, and its default route (which went with it)
+            await hub.nodes["h4"].run("ip", "link", "set", "e0", "up")
+            await hub.nodes["h4"].run("ip", "route", "replace", "default", "via", "10.201.4.1")
+        text = said.decode()
+        assert process.returncode == 3, text[-3000:]
+        assert "swarm worker 1 on root@10.201.4.2:22" in text, text[-3000:]
+        with trio.fail_after(60):  # the host back: its session's data meets a reset, it ends
+            while _workers_left():  # noqa: ASYNC110 (a condition on /proc, with a deadline)
+                await trio.sleep(0.1)
+
+        process = await _started(hub, scenario, tmp_path / "killed")
+        assert len(_workers_left()) == 2
+        process.kill()
+        await process.wait()
+        with trio.fail_after(30):
+            while _workers_left() or _nodes_left():  # noqa: ASYNC110 (as above)
+                await trio.sleep(0.1)
+
+
+def _nodes_left() -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argv[1:3] == [b"-m", b"server_under_test"] and state != "Z":
+            found.append(int(proc.name))
+    return found

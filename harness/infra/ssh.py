@@ -49,6 +49,7 @@ from .process import last_words, open_process_group, stop_process_group
 
 SSH = "ssh"
 CONNECT_TIMEOUT = 10.0
+ALIVE_INTERVAL, ALIVE_COUNT = 2, 3
 SIGNALS = frozenset({"TERM", "KILL", "STOP", "CONT", "INT", "HUP"})
 # On the host: print the group's id (the wrapper's pid: `setsid -w` made it a session leader),
 # keep the channel's stdin on fd 3, run the command; when the command ends or the channel's stdin
@@ -93,6 +94,10 @@ class SshHost:
     def options(self) -> list[str]:
         options = ["-p", str(self.port), "-o", "BatchMode=yes"]
         options += ["-o", f"ConnectTimeout={CONNECT_TIMEOUT:g}"]
+        # a host that stops answering (network gone, machine down) ends the connection, and so
+        # every command on it, after ALIVE_INTERVAL * ALIVE_COUNT seconds instead of never
+        options += ["-o", f"ServerAliveInterval={ALIVE_INTERVAL}"]
+        options += ["-o", f"ServerAliveCountMax={ALIVE_COUNT}"]
         if self.identity is not None:
             options += ["-i", str(self.identity), "-o", "IdentitiesOnly=yes"]
         if not self.check_host_key:

@@ -97,6 +97,7 @@ class _Worker:
                         part.write(line + b"\n")
         if not self.stopping:
             said = clip(last_words(self.log)) if self.log is not None else ""
+            said = "" if said.strip(" ()").isdigit() else said  # only the group's id there
             raise WorkerFailed(
                 f"swarm worker {self.index} {self.where} was lost at {clock.now():.1f}s"
                 f" (its output ended before it was stopped){said}; its clients' histories end"
@@ -227,10 +228,11 @@ class WorkerSwarm:
                 }
             )
 
-    async def stop(self, *, timeout: float = 10.0) -> None:
+    async def stop(self, *, timeout: float = 10.0) -> list[str]:
         """Measure each worker host's clock again (recorded, not applied: how far it drifted
         during the run), then stop every worker (SIGKILL after `timeout`); their history parts
-        are complete then."""
+        are complete then. Returns the workers that did not stop when told (their host or the
+        connection lost, or hung): their parts may end early."""
         for worker, host in zip(self.workers, self.slots, strict=False):
             if host is not None and worker.process.poll() is None:
                 with suppress(trio.TooSlowError):
@@ -241,10 +243,13 @@ class WorkerSwarm:
         with trio.move_on_after(timeout):
             for worker in self.workers:
                 await worker.process.wait()
+        lost = []
         for worker in self.workers:
             if worker.process.poll() is None:
+                lost.append(f"swarm worker {worker.index} {worker.where}")
                 signal_group(worker.process, signal.SIGKILL)
                 await worker.process.wait()
+        return lost
 
     @property
     def parts(self) -> list[Path]:
@@ -269,8 +274,13 @@ async def open_worker_swarm(
                 yield swarm
             finally:
                 with trio.CancelScope(shield=True):
-                    await swarm.stop()
+                    lost = await swarm.stop()
                 nursery.cancel_scope.cancel()
+            if lost:
+                raise WorkerFailed(
+                    f"{', '.join(lost)} did not stop when told (its host or the connection lost,"
+                    " or it hung): its history may end early, so the run cannot be judged"
+                )
     finally:
         with trio.CancelScope(shield=True):
             for worker in swarm.workers:
