@@ -61,3 +61,33 @@ async def test_a_link_fault_on_links_in_use_records_what_crossed_them(tmp_path):
     ]
     assert stops[0]["value"]["figures"]["link_bytes"] > 0
     assert not [w for w in result.concluded.warnings if "cut nothing" in w]
+
+
+LATENCY = """\
+name: slow-clients
+duration: 4s
+settle: 1s
+cluster: {nodes: 2}
+clients:
+  count: 4
+  topics: ["room:1"]
+workload: {publishers: 1, rate: 20/s}
+faults:
+  - {at: 1s, for: 1500ms, kind: latency, link: clients->n1, latency: 50ms}
+"""
+
+
+async def test_a_latency_on_client_links_whose_connections_stay_open_did_something(tmp_path):
+    """Toxiproxy adds a connection's bytes to its counters only when it closes: through a
+    latency the clients' sockets stay open, so the counters say 0 bytes at the fault's end.
+    The connections its proxy accepted (its log) say traffic crossed: no "cut nothing"."""
+    result = await run_scenario(parse_scenario(LATENCY, "slow.yaml"), RunOptions(out=tmp_path))
+    assert result.error is None, result.error
+    (stop,) = [
+        json.loads(line)
+        for line in (result.run_dir / "history.jsonl").read_text().splitlines()
+        if '"f":"fault"' in line and '"type":"ok"' in line
+    ]
+    figures = stop["value"]["figures"]
+    assert figures["link_bytes"] > 0 or figures["link_connections"] >= 2, figures
+    assert not [w for w in result.concluded.warnings if "cut nothing" in w]

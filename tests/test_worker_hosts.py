@@ -217,7 +217,9 @@ async def _started(hub, scenario: Path, out: Path):
         stderr=subprocess.STDOUT,
     )
     with trio.fail_after(90):
-        while not any('"phase":"workload"' in h.read_text() for h in out.glob("*/*/history*.jsonl")):  # noqa: ASYNC240
+        while not any(
+            '"phase":"workload"' in h.read_text() for h in out.glob("*/*/history*.jsonl")
+        ):  # noqa: ASYNC240
             assert process.poll() is None, "the harness ended before its workload"
             await trio.sleep(0.05)
     return process

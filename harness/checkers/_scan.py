@@ -315,13 +315,16 @@ def _window(op: Op, start: float, end: float, figures: dict[str, Any]) -> Window
         value = figures.get(key)
         return value if type(value) is int else None
 
+    link_bytes = count("link_bytes")
+    if link_bytes == 0 and count("link_connections"):
+        link_bytes = None  # connections crossed, still open: their bytes not yet counted
     return Window(
         str(v.get("id")),
         str(v.get("kind")),
         str(v.get("target", "")),
         start,
         end,
-        count("link_bytes"),
+        link_bytes,
         count("broadcasts_taken"),
         count("packets_dropped"),
     )

@@ -102,6 +102,10 @@ class Nemesis:
                     carried = await self.toxiproxy.traffic(proxies)
                     if carried is not None:
                         context.figures["link_bytes"] = carried
+                    if carried == 0:  # bytes are counted at a connection's close: any open?
+                        accepted = await trio.to_thread.run_sync(self.toxiproxy.accepted, proxies)
+                        if accepted is not None:
+                            context.figures["link_connections"] = accepted
             figures = {"figures": context.figures} if context.figures else {}
             self.record("fault", {**base, "scheduled": scheduled_end, **figures}, "ok")
             others = any(f.reforms() for f in self.active.values())
