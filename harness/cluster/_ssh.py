@@ -14,8 +14,8 @@ Node links are cut by packet rules on each host (`harness.infra.hostrules`, open
 `open_cluster` when a fault will cut one). What is started on a host dies with the run, and with
 the harness even after a SIGKILL: the watchdog stops the local `ssh` carrying the command, and
 the wrapper on the host kills its group (and removes the run's rules) when the channel closes.
-Not here yet: swarm workers on other hosts, installing the harness on a host (the node's command
-must already run there).
+The node's command must already run on its host (the harness installs itself only where swarm
+workers run: `harness.swarm._hosts`).
 """
 
 from __future__ import annotations
