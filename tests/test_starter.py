@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from harness.errors import HarnessError
-from harness.infra.doctor import redis, report, toxiproxy
+from harness.infra.doctor import redis, report, toxiproxy, wheelhouse
 from harness.infra.toxiproxy import find_server_binary
 from harness.scenario import parse_scenario
 from harness.starter import InitError, init
@@ -88,6 +88,7 @@ def test_the_doctor_finds_what_a_run_finds_and_says_how_to_get_the_rest(
     here = harness("doctor", cwd=tmp_path)
     assert here.returncode == 0, here.stdout
     assert "ok   toxiproxy-server: 2.12.0" in here.stdout
+    assert "ok   wheelhouse: " in here.stdout  # `make setup` built it
     version = harness("--version", cwd=tmp_path)
     assert version.stdout.splitlines()[:2] == [
         "channel-chaos-harness 0.1.0",
@@ -107,3 +108,7 @@ def test_the_doctor_finds_what_a_run_finds_and_says_how_to_get_the_rest(
     assert "get it: GOBIN=$PWD/bin go install" in text
     assert "MISS redis-server" in text
     assert "no run can start here: toxiproxy-server missing (exit 3)" in text
+    monkeypatch.setenv("CHAOS_WHEELHOUSE", str(tmp_path / "empty"))
+    (absent,) = report([wheelhouse()])[0][1:2]
+    assert "MISS wheelhouse: no wheel of this harness (0.1.0)" in absent
+    assert "harness wheelhouse" in "\n".join(report([wheelhouse()])[0])

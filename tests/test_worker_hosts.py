@@ -12,11 +12,9 @@ And the pure parts: the NTP estimate, the grammar's per-host bounds."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ import pytest
 from harness._clock import estimate
 from harness.errors import InvalidScenario
 from harness.scenario import parse_scenario
+from tests.support.sshd import namespaced_hosts, run_in_hub, running
 
 ROOT = Path(__file__).resolve().parent.parent
 KILL = (ROOT / "scenarios" / "zoo" / "kill.yaml").read_text()
@@ -90,21 +89,6 @@ def on_hosts(
     return text.replace("clients:\n", f"clients:\n  hosts: [{workers}]\n", 1)
 
 
-async def _run(hub, scenario: Path, out: Path, env: dict[str, str] | None = None):
-    import trio
-
-    return await trio.run_process(
-        hub.namespace.argv(
-            [sys.executable, "-m", "harness", "run", str(scenario), "--out", str(out)]
-        ),
-        cwd=ROOT,
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-
-
 def _ops(out: Path) -> list[dict]:
     from harness.run.rundir import read_history
 
@@ -113,45 +97,7 @@ def _ops(out: Path) -> list[dict]:
 
 
 def _workers_left() -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[1:3] == [b"-m", b"harness.swarm.worker"]:
-            found.append(int(proc.name))
-    return found
-
-
-@asynccontextmanager
-async def namespaced_hosts(keys: Path, names: list[str]):
-    """Hosts that are network namespaces of a hub (10.201.i.2), Debian's sshd in each."""
-    import trio
-
-    from harness.infra.netns import open_hub
-    from tests.support.sshd import SSHD, require_sshd, server_files
-
-    require_sshd()
-    async with open_hub(names) as hub:
-        servers = []
-        for i, name in enumerate(names, start=1):
-            config, _, _ = server_files(keys, f"10.201.{i}.2", 22)
-            servers.append(
-                await trio.lowlevel.open_process(
-                    hub.nodes[name].argv([SSHD, "-D", "-e", "-f", str(config)]),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        try:
-            yield hub
-        finally:
-            for server in servers:
-                server.terminate()
-                await server.wait()
+    return running("harness.swarm.worker")
 
 
 def _wheelhouse_built() -> None:
@@ -169,7 +115,7 @@ async def test_workers_on_two_hosts_and_nodes_on_three(tmp_path, installs):
     async with namespaced_hosts(keys, ["h1", "h2", "h3"]) as hub:
         valid = tmp_path / "valid.yaml"
         valid.write_text(on_hosts(KILL, keys, installs))
-        done = await _run(hub, valid, tmp_path / "valid")
+        done = await run_in_hub(hub, valid, tmp_path / "valid")
         said = done.stdout.decode()[-3000:] + done.stderr.decode()[-3000:]
         assert done.returncode == 0, said
         ops = _ops(tmp_path / "valid")
@@ -189,11 +135,11 @@ async def test_workers_on_two_hosts_and_nodes_on_three(tmp_path, installs):
 
         caught = tmp_path / "caught.yaml"
         caught.write_text(on_hosts(KILL, keys, installs, bugs="no_link_restore_after_kill"))
-        done = await _run(hub, caught, tmp_path / "caught")
+        done = await run_in_hub(hub, caught, tmp_path / "caught")
         assert done.returncode == 1, done.stdout.decode()[-3000:]
         assert "delivery" in done.stdout.decode()
 
-        skewed = await _run(hub, valid, tmp_path / "skewed", {"CHAOS_TEST_CLOCK_SKEW": "7.5"})
+        skewed = await run_in_hub(hub, valid, tmp_path / "skewed", {"CHAOS_TEST_CLOCK_SKEW": "7.5"})
         assert skewed.returncode == 0, skewed.stdout.decode()[-3000:]
         for c in (o["value"] for o in _ops(tmp_path / "skewed") if o["f"] == "clock"):
             assert abs(c["offset"] - 7.5) <= c["bound"] + 1e-6, c
@@ -202,6 +148,10 @@ async def test_workers_on_two_hosts_and_nodes_on_three(tmp_path, installs):
 
 
 LONG = KILL.replace("duration: 7s", "duration: 30s")
+
+
+def _in_workload(out: Path) -> bool:
+    return any('"phase":"workload"' in h.read_text() for h in out.glob("*/*/history*.jsonl"))
 
 
 async def _started(hub, scenario: Path, out: Path):
@@ -217,9 +167,7 @@ async def _started(hub, scenario: Path, out: Path):
         stderr=subprocess.STDOUT,
     )
     with trio.fail_after(90):
-        while not any(
-            '"phase":"workload"' in h.read_text() for h in out.glob("*/*/history*.jsonl")
-        ):  # noqa: ASYNC240
+        while not _in_workload(out):
             assert process.poll() is None, "the harness ended before its workload"
             await trio.sleep(0.05)
     return process
@@ -268,15 +216,4 @@ async def test_a_lost_worker_host_makes_the_run_unknown_and_a_killed_harness_lea
 
 
 def _nodes_left() -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if argv[1:3] == [b"-m", b"server_under_test"] and state != "Z":
-            found.append(int(proc.name))
-    return found
+    return running("server_under_test")

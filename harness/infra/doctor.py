@@ -2,7 +2,7 @@
 
 Every look-up is the one `harness run` makes (`find_server_binary` for Toxiproxy,
 `find_redis_binary`, `cluster._image.engine` and `check_image`, `cluster._compose.compose_cli`,
-`netns.refused` for `network: isolated`),
+`netns.refused` for `network: isolated`, `default_wheelhouse` for worker hosts),
 so the doctor cannot say "found" where a run would not find it. A part the core needs (Toxiproxy:
 every run puts it on every link) decides the exit code (0 found, 3 missing); the others say which
 keys of a scenario will not work without them. `versions()` is what `harness --version` prints.
@@ -151,12 +151,36 @@ def namespaces() -> Part:
     return Part("network namespaces", why is None, why or f"{how}, nft {nft}", needed, install)
 
 
+def ssh() -> Part:
+    found = shutil.which("ssh")
+    needed = "cluster.backend: ssh and clients.hosts (the system's OpenSSH client)"
+    detail = f"{_version([found, '-V'], r'(OpenSSH_[^ ,]+)')} {found}" if found else "not found"
+    return Part("ssh", bool(found), detail, needed, "apt-get install openssh-client")
+
+
+def wheelhouse() -> Part:
+    from ..swarm._hosts import WHEELHOUSE_ENV, default_wheelhouse
+
+    where = default_wheelhouse()
+    wheels = sorted(where.glob("*.whl"))
+    ours = [w.name for w in wheels if w.name.startswith("channel_chaos_harness-")]
+    mine = f"channel_chaos_harness-{__version__}-"
+    found = bool(ours) and ours[0].startswith(mine)
+    detail = f"{len(wheels)} wheels in {where}"
+    if not found:
+        detail = f"no wheel of this harness ({__version__}) in {where}"
+    needed = f"clients.hosts (what a worker host installs; --wheelhouse or {WHEELHOUSE_ENV})"
+    return Part("wheelhouse", found, detail, needed, "harness wheelhouse")
+
+
 CHECKS: tuple[Callable[[], Part | list[Part]], ...] = (
     toxiproxy,
     redis,
     docker_engine,
     compose,
     namespaces,
+    ssh,
+    wheelhouse,
     chromium,
 )
 

@@ -18,6 +18,7 @@ are the sum of each worker's last report. `open_worker_swarm` is its lifetime: w
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -47,11 +48,19 @@ class _Worker:
     other line is its streamed history part, appended to `history` as it comes."""
 
     def __init__(
-        self, index: int, process: trio.Process, history: Path, where: str, log: Path | None
+        self,
+        index: int,
+        process: trio.Process,
+        history: Path,
+        where: str,
+        log: Path | None,
+        *,
+        streams: bool,
     ) -> None:
         self.index = index
         self.process = process
         self.history = history
+        self.streams = streams  # its part comes over stdout (else it writes `history` itself)
         self.where = where  # "here", or "on user@host:port"
         self.log = log
         self.stats = SwarmStats(0, 0, 0, 0, 0, 0)
@@ -79,7 +88,8 @@ class _Worker:
         before it was told to stop (its process died, or its host or the connection was lost):
         the run cannot be judged without its clients."""
         assert self.process.stdout is not None
-        with self.history.open("ab") as part:
+        sink = self.history if self.streams else Path(os.devnull)  # else: strays, not history
+        with sink.open("ab") as part:
             rest = b""
             async for chunk in self.process.stdout:
                 whole, cut, rest = (rest + chunk).rpartition(b"\n")
@@ -157,18 +167,25 @@ class WorkerSwarm:
                     subprocess.PIPE,
                     stdin=subprocess.PIPE,
                 )
-                worker = _Worker(k, process, history, "here", None)
+                worker = _Worker(k, process, history, "here", None, streams=False)
             else:
                 assert self.hosts is not None
                 log = self.directory / f"worker.{k}.log"
                 command = [host.python, "-m", "harness.swarm.worker", *self.hosts.worker_args()]
                 group = await host.ssh.start(command, log, piped=True)
-                worker = _Worker(k, group.carrier, history, f"on {host.name}", log)
+                worker = _Worker(k, group.carrier, history, f"on {host.name}", log, streams=True)
             worker.has_publishers = any(p.role == "publisher" for p in share)
             self.workers.append(worker)
             nursery.start_soon(worker.read, self.clock)
             if host is not None:
-                origin += self._offset(worker, host, "before", await worker.read_clock())
+                try:
+                    reading = await worker.read_clock()
+                except trio.TooSlowError:
+                    raise WorkerFailed(
+                        f"swarm worker {k} {worker.where} did not answer its clock readings in"
+                        f" 10 s{clip(last_words(worker.log)) if worker.log else ''}"
+                    ) from None
+                origin += self._offset(worker, host, "before", reading)
             spec = WorkerSpec(
                 origin=origin,
                 worker=k,

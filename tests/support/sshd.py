@@ -10,10 +10,12 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,7 @@ from harness.infra.process import free_ports
 from harness.infra.ssh import SshHost
 
 SSHD = "/usr/sbin/sshd"
+ROOT = Path(__file__).resolve().parent.parent.parent  # the repository (where `harness` runs)
 
 
 def keypair(path: Path) -> Path:
@@ -100,3 +103,67 @@ def sshd(root: Path) -> Iterator[SshHost]:
         server.terminate()
         server.wait(timeout=10)
         log.close()
+
+
+@asynccontextmanager
+async def namespaced_hosts(keys: Path, names: list[str]) -> AsyncIterator[object]:
+    """Hosts that are network namespaces of a hub (`open_hub`: host i at 10.201.i.2, as root),
+    Debian's sshd in each letting in the key made under `keys`; yields the hub."""
+    import trio
+
+    from harness.infra.netns import open_hub
+
+    require_sshd()
+    async with open_hub(names) as hub:
+        servers = []
+        for i, name in enumerate(names, start=1):
+            config, _, _ = server_files(keys, f"10.201.{i}.2", 22)
+            servers.append(
+                await trio.lowlevel.open_process(
+                    hub.nodes[name].argv([SSHD, "-D", "-e", "-f", str(config)]),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        try:
+            yield hub
+        finally:
+            for server in servers:
+                server.terminate()
+                await server.wait()
+
+
+async def run_in_hub(
+    hub: Any, scenario: Path, out: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """`harness run SCENARIO --out OUT` inside the hub's namespace, its output captured."""
+    import trio
+
+    return await trio.run_process(
+        hub.namespace.argv(
+            [sys.executable, "-m", "harness", "run", str(scenario), "--out", str(out)]
+        ),
+        cwd=ROOT,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def running(module: str, *words: str) -> list[int]:
+    """The live processes that run `python -m module` with every one of `words` in their
+    arguments (what a test looks for on its hosts after the harness is gone)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        ours = argv[1:3] == [b"-m", module.encode()] and state != "Z"
+        if ours and all(any(w.encode() in a for a in argv) for w in words):
+            found.append(int(proc.name))
+    return found
