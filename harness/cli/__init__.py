@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -35,10 +34,11 @@ from ..exits import Exit, worst
 from ..grammar.units import parse_duration
 from ..infra import netns
 from ..outputs.ci import problem_annotations
-from ..outputs.terminal import progress_line, run_lines, total_line
+from ..outputs.terminal import run_lines, total_line
 from ..scenario import Scenario, read_scenario
-from ._adopt import Versions, cmd_doctor, cmd_init
+from ._adopt import Versions, cmd_doctor, cmd_init, cmd_wheelhouse
 from ._hub import in_hub
+from ._progress import ProgressView
 from ._say import say
 
 
@@ -132,35 +132,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-class _ProgressView:
-    """Live progress: a rich status line on a terminal, plain lines otherwise."""
-
-    def __init__(self, out: TextIO | None = None) -> None:
-        self.out = out or sys.stdout
-        self.fancy = self.out.isatty() and not os.environ.get("NO_COLOR")
-        self.last_plain = -10.0
-        self.live = None
-        if self.fancy:
-            from rich import console, live
-
-            self.live = live.Live(console=console.Console(file=self.out), transient=True)
-            self.live.start()
-
-    def __call__(self, p: object) -> None:
-        from ..run.runner import Progress
-
-        assert isinstance(p, Progress)
-        line = progress_line(p.phase, p.elapsed, p.total, p.stats, p.active_faults)
-        if self.live is not None:
-            self.live.update(line)
-        elif p.elapsed - self.last_plain >= 2.0:
-            self.last_plain = p.elapsed
-            print(line, file=self.out, flush=True)
-
-    def close(self) -> None:
-        self.live.stop() if self.live is not None else None
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..run.rundir import RunDir, RunOutcome, junit_xml
     from ..run.runner import RunOptions, run_scenario
@@ -191,7 +162,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"{scenario.settle:g}s settle)",
                 file=out,
             )
-            view = _ProgressView(out)
+            view = ProgressView(out)
             try:
                 options = RunOptions(
                     out=Path(args.out),
@@ -288,19 +259,6 @@ def _print_repeat(outcomes: Sequence[object], codes: list[int], out: TextIO) -> 
     say(f"{done[0].scenario if done else ''}, by check over {len(codes)} runs:", file=out)
     for rate in flake_rates(runs):
         say(f"  {rate.text}", file=out)
-
-
-def _cmd_wheelhouse(args: argparse.Namespace) -> int:
-    from ..swarm._hosts import build_wheelhouse, default_wheelhouse
-
-    directory = Path(args.dir) if args.dir else default_wheelhouse()
-    try:
-        wheels = build_wheelhouse(directory)
-    except subprocess.CalledProcessError as exc:
-        say(f"error: pip could not build the wheelhouse (exit {exc.returncode})", file=sys.stderr)
-        return int(Exit.INFRA)
-    say(f"{len(wheels)} wheels in {directory}")
-    return int(Exit.VALID)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -405,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="build the wheels worker hosts install (the one step that may download)",
     )
     wheelhouse.add_argument("dir", nargs="?", help="where (default: where `run` looks)")
-    wheelhouse.set_defaults(func=_cmd_wheelhouse)
+    wheelhouse.set_defaults(func=cmd_wheelhouse)
     validate = commands.add_parser("validate", help="validate scenario files")
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=_cmd_validate)

@@ -1,9 +1,11 @@
 """The commands that adopt the harness in a repository: `harness doctor` (what each feature needs,
-found or how to get it), `harness init` (a starter scenario and CI workflow) and `--version`."""
+found or how to get it), `harness init` (a starter scenario and CI workflow), `harness wheelhouse`
+(what worker hosts install) and `--version`."""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,6 +45,19 @@ def cmd_init(args: argparse.Namespace) -> int:
         " bundled reference server), then point its cluster: and app: at your app"
     )
     return Exit.VALID
+
+
+def cmd_wheelhouse(args: argparse.Namespace) -> int:
+    from ..swarm._hosts import build_wheelhouse, default_wheelhouse
+
+    directory = Path(args.dir) if args.dir else default_wheelhouse()
+    try:
+        wheels = build_wheelhouse(directory)
+    except subprocess.CalledProcessError as exc:
+        say(f"error: pip could not build the wheelhouse (exit {exc.returncode})", file=sys.stderr)
+        return int(Exit.INFRA)
+    say(f"{len(wheels)} wheels in {directory}")
+    return int(Exit.VALID)
 
 
 class Versions(argparse.Action):

@@ -359,11 +359,9 @@ class Toxiproxy:
         return total
 
     def accepted(self, names: Iterable[str]) -> int | None:
-        """How many connections the proxies named have accepted so far, from the logs of the
-        servers the harness started ("Accepted client"); None with a server of the user's (no
-        log). Why: Toxiproxy adds a connection's bytes to its counters only when the connection
-        closes, so a link whose connections stayed open through a fault shows 0 bytes though
-        its traffic crossed (measured: 5 bytes each way show as 0 until the close)."""
+        """Connections the proxies named have accepted so far, by their servers' logs (None: a
+        server of the user's). Toxiproxy counts a connection's bytes only when it closes: open
+        connections through a fault read 0 bytes (measured: 5 bytes each way, 0 until closed)."""
         if not self.logs:
             return None
         wanted = {f'"name":"{name}"'.encode() for name in names}

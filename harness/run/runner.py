@@ -158,19 +158,7 @@ async def open_run(
             hosts = await stack.enter_async_context(
                 open_worker_hosts(scenario.clients.hosts, run_dir.logs, options.wheelhouse)
             )
-            record(
-                {
-                    "worker_hosts": {
-                        h.name: {
-                            "workers": h.spec.workers,
-                            "setup_seconds": round(h.setup, 3),
-                            "installed": h.installed,
-                            "sees_this_machine_as": hosts.address,
-                        }
-                        for h in hosts.hosts
-                    }
-                }
-            )
+            record({"worker_hosts": hosts.described()})
         placement = placement_of(scenario, plan, limit, spread=not options.toxiproxy)
         if options.toxiproxy and placement.servers[0].descriptors > limit:
             record({"notice": crowded(options.toxiproxy, placement)})

@@ -65,6 +65,19 @@ class WorkerHosts:
     address: str
     skew: float = 0.0  # the test option's clock skew, applied by every worker on a host
 
+    def described(self) -> dict[str, dict[str, object]]:
+        """What the run records of each host (a `setup` op): its workers, its set-up time,
+        whether this run installed the harness there, where it reaches this machine."""
+        return {
+            h.name: {
+                "workers": h.spec.workers,
+                "setup_seconds": round(h.setup, 3),
+                "installed": h.installed,
+                "sees_this_machine_as": self.address,
+            }
+            for h in self.hosts
+        }
+
     def worker_args(self) -> list[str]:
         return ["--clock-skew", repr(self.skew)] if self.skew else []
 
