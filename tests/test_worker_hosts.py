@@ -66,6 +66,10 @@ def test_the_estimate_takes_the_exchange_of_least_round_trip():
         ),
         ("{workers: 2, hosts: [{host: a}]}", "with clients.hosts the workers run there"),
         ("{hosts: [{host: a, workers: 65}]}", "clients.hosts[0].workers: must be between 1 and 64"),
+        (
+            "{hosts: [{host: a}]}\ncluster: {network: isolated}",
+            "clients.hosts: worker hosts cannot reach the clients' proxies inside an isolated",
+        ),
     ],
 )
 def test_the_client_bound_holds_per_machine(clients, message):

@@ -141,6 +141,20 @@ class ClientsSpec(Section):
         Flag, _defect("true: phoenix.js before 1.8.16, which stays down after a close with 1000")
     ] = False
 
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_reach_the_proxies(
+        cls, hosts: tuple[WorkerHostSpec, ...], info: ValidationInfo
+    ) -> tuple[WorkerHostSpec, ...]:
+        grammar = grammar_of(info)
+        if hosts and grammar is not None and grammar.topology.isolated:
+            raise ValueError(
+                "worker hosts cannot reach the clients' proxies inside an isolated network's"
+                " namespaces (cluster.network: isolated); put the nodes on SSH hosts"
+                " (backend: ssh) or run the swarm here"
+            )
+        return hosts
+
     @field_validator("count")
     @classmethod
     def _per_host(cls, count: int, info: ValidationInfo) -> int:
