@@ -254,3 +254,51 @@ async def test_a_lost_worker_host_makes_the_run_unknown_and_a_killed_harness_lea
 
 def _nodes_left() -> list[int]:
     return running("server_under_test")
+
+
+async def test_a_workers_output_is_split_into_its_history_and_what_it_says(tmp_path):
+    """What the parent reads from a worker's stdout, in chunks cut anywhere: history lines go to
+    the part byte for byte, `!` lines are statistics and clock readings (a stray one is
+    ignored), and an end before the worker was told to stop is the worker lost, named."""
+    from types import SimpleNamespace
+
+    import trio
+    import trio.testing
+
+    from harness._clock import RunClock
+    from harness.errors import WorkerFailed
+    from harness.swarm._processes import _Worker
+
+    history = [b'{"names":{"0":"c1"}}\n', b"[1.5,0,0,0,0,0,7,1]\n", b'{"time":2,"process":"c1"}\n']
+    said = [
+        b'!{"clock": 12.5}\n',
+        b'!{"stats": {"clients": 1, "connected": 1, "joined": 1, "published": 0,'
+        b' "acknowledged": 0, "received": 1}, "refused": null}\n',
+        b"!not json\n",
+    ]
+    stream = b"".join([history[0], said[0], history[1], said[2], said[1], history[2]])
+    send, receive = trio.testing.memory_stream_one_way_pair()
+    process = SimpleNamespace(stdout=receive, stdin=None, poll=lambda: None)
+    part = tmp_path / "history.0.jsonl"
+    worker = _Worker(0, process, part, "on root@h:22", None, streams=True)  # type: ignore[arg-type]
+
+    async def feed() -> None:
+        for i in range(0, len(stream), 7):  # chunks that cut lines anywhere
+            await send.send_all(stream[i : i + 7])
+            await trio.testing.wait_all_tasks_blocked()
+        await send.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(feed)
+        with pytest.raises(WorkerFailed, match="swarm worker 0 on root@h:22 was lost at"):
+            await worker.read(RunClock())
+    assert part.read_bytes() == b"".join(history)
+    assert worker.readings.receive_nowait() == 12.5
+    assert worker.stats.joined == 1
+    assert worker.refused is None
+
+    worker = _Worker(
+        1, SimpleNamespace(stdout=receive, stdin=None), part, "here", None, streams=False
+    )  # type: ignore[arg-type]
+    worker.stopping = True  # told to stop: its end is no loss
+    await worker.read(RunClock())

@@ -148,9 +148,9 @@ async def install(ssh: Ssh, spec: WorkerHostSpec, home: str, wheelhouse: Path) -
     """The harness's python on the host, installed from `wheelhouse` unless an install of this
     very code is already there; and whether it was installed now."""
     mine = identity()
-    directory = (
-        spec.directory.replace("~", home, 1) if spec.directory.startswith("~") else (spec.directory)
-    )
+    directory = spec.directory
+    if directory == "~" or directory.startswith("~/"):  # the user's home there, as a shell would
+        directory = home + directory[1:]
     root = f"{directory.rstrip('/')}/{mine['version']}-{mine['digest']}"
     python = f"{root}/venv/bin/python"
     if await _identity_there(ssh, python) == mine:

@@ -75,7 +75,12 @@ class _Worker:
             await self.process.stdin.send_all((json.dumps(command) + "\n").encode())
 
     def _said(self, line: bytes) -> None:
-        message = json.loads(line[1:])
+        try:
+            message = json.loads(line[1:])
+        except ValueError:  # not the worker's (a library's stray print): nothing to act on
+            return
+        if not isinstance(message, dict):
+            return
         if "clock" in message:
             with suppress(trio.WouldBlock):
                 self._readings.send_nowait(float(message["clock"]))
