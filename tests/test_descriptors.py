@@ -203,3 +203,12 @@ def test_a_toxiproxy_that_runs_out_is_named_as_the_cause(tmp_path, monkeypatch):
     ]
     assert [(v["process"], v["log"]) for v in found] == [("toxiproxy", "logs/toxiproxy.log")]
     assert found[0]["errors"] > 0
+
+
+def test_a_worker_hosts_limit_is_named_when_its_share_does_not_fit():
+    from harness.infra.descriptors import check_swarm
+    from harness.infra.toxiproxy import ToxiproxyError
+
+    check_swarm(4_000, 2, 2_200, "root@h1:22")  # 2,000 sockets a worker + spare: fits
+    with pytest.raises(ToxiproxyError, match=r"the limit on root@h1:22 is 1,024 .* the hosts'"):
+        check_swarm(4_000, 2, 1_024, "root@h1:22")

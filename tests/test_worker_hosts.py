@@ -245,6 +245,13 @@ async def test_a_lost_worker_host_makes_the_run_unknown_and_a_killed_harness_lea
 
         process = await _started(hub, scenario, tmp_path / "killed")
         assert len(_workers_left()) == 2
+        for pid in _workers_left():  # sshd's sessions start at 1,024: each worker raised it
+            (limits,) = [
+                line.split()[3:5]
+                for line in Path(f"/proc/{pid}/limits").read_text().splitlines()  # noqa: ASYNC240
+                if line.startswith("Max open files")
+            ]
+            assert limits[0] == limits[1] != "1024", limits
         process.kill()
         await process.wait()
         with trio.fail_after(30):

@@ -148,16 +148,18 @@ def _refusal(one: Load, worst: Load, limit: int, nodes: int) -> str:
     )
 
 
-def check_swarm(clients: int, workers: int, limit: int) -> None:
+def check_swarm(clients: int, workers: int, limit: int, host: str | None = None) -> None:
     """Refuse a swarm whose worker processes would run out of descriptors (one per client's
-    socket; the clients are dealt evenly over the workers)."""
+    socket; the clients are dealt evenly over the workers), here or on worker host `host`
+    (`limit` then its hard limit: a worker raises its soft limit to it)."""
     per_worker = -(-clients // workers)
     if per_worker + SPARE > limit:
-        needed = -(-clients // (limit - SPARE))
+        needed = -(-clients // max(1, limit - SPARE))
+        where, knob = (f"on {host}", "the hosts' workers") if host else ("here", "clients.workers")
         raise ToxiproxyError(
             f"{clients:,} clients over {workers} swarm worker(s) are ~{per_worker:,} sockets per"
-            f" worker process; the limit is {limit:,} descriptors per process (`ulimit -Hn`):"
-            f" raise clients.workers to {needed} or more"
+            f" worker process; the limit {where} is {limit:,} descriptors per process"
+            f" (`ulimit -Hn`): raise {knob} to {needed} or more in all"
         )
 
 

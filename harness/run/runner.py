@@ -152,11 +152,12 @@ async def open_run(
         stack.callback(watch.cancel_scope.cancel)
         limit = raise_limit()
         plan = plan_clients(scenario, (), run_id)
-        check_swarm(len(plan.clients), scenario.clients.processes, limit)
-        hosts = None
-        if scenario.clients.hosts:
+        hosts, clients = None, len(plan.clients)
+        if not scenario.clients.hosts:
+            check_swarm(clients, scenario.clients.processes, limit)
+        else:  # each host's own limit, checked there
             hosts = await stack.enter_async_context(
-                open_worker_hosts(scenario.clients.hosts, run_dir.logs, options.wheelhouse)
+                open_worker_hosts(scenario.clients.hosts, run_dir.logs, options.wheelhouse, clients)
             )
             record({"worker_hosts": hosts.described()})
         placement = placement_of(scenario, plan, limit, spread=not options.toxiproxy)
@@ -192,8 +193,7 @@ async def open_run(
                 scenario.cluster,
                 run_dir=run_dir.path,
                 toxiproxy=toxiproxy,
-                # unique per run, also for two runs started in the same millisecond: it names
-                # the run's proxies and labels its containers (a teardown removes by it)
+                # unique per run (also in one millisecond): names its proxies, labels containers
                 prefix=f"h{int(time.time() * 1000) % 10**8}{secrets.token_hex(2)}",
                 record=record,
                 broadcasts=any(isinstance(f, BroadcastFault) for f in scenario.faults),

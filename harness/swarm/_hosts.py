@@ -32,6 +32,7 @@ from pathlib import Path
 from ..errors import WorkerFailed
 from ..foreign import clip
 from ..grammar.hosts import WorkerHostSpec
+from ..infra.descriptors import check_swarm
 from ..infra.ssh import Ssh, SshError, SshHost, open_ssh
 from ._wire import identity
 
@@ -51,6 +52,7 @@ class WorkerHost:
     python: str
     setup: float
     installed: bool
+    limit: int  # the hard descriptor limit there (a worker raises its soft limit to it)
 
     @property
     def name(self) -> str:
@@ -73,6 +75,7 @@ class WorkerHosts:
                 "workers": h.spec.workers,
                 "setup_seconds": round(h.setup, 3),
                 "installed": h.installed,
+                "descriptors": h.limit,
                 "sees_this_machine_as": self.address,
             }
             for h in self.hosts
@@ -183,6 +186,12 @@ async def install(ssh: Ssh, spec: WorkerHostSpec, home: str, wheelhouse: Path) -
     return python, True
 
 
+async def _limit(ssh: Ssh) -> int:
+    """The host's hard limit on open files for a process started over SSH."""
+    said = (await ssh.run(["sh", "-c", "ulimit -Hn"])).strip()
+    return 1 << 20 if said == "unlimited" else int(said) if said.isdigit() else 1024
+
+
 def _ssh_host(spec: WorkerHostSpec) -> SshHost:
     identity_file = Path(spec.identity).expanduser() if spec.identity else None
     known = Path(spec.known_hosts).expanduser() if spec.known_hosts else None
@@ -191,10 +200,11 @@ def _ssh_host(spec: WorkerHostSpec) -> SshHost:
 
 @asynccontextmanager
 async def open_worker_hosts(
-    specs: Sequence[WorkerHostSpec], logs: Path, wheelhouse: Path | None = None
+    specs: Sequence[WorkerHostSpec], logs: Path, wheelhouse: Path | None = None, clients: int = 0
 ) -> AsyncIterator[WorkerHosts]:
     """Every worker host connected, with this harness installed there, until the block ends
-    (then every connection closed: what was started through it is stopped)."""
+    (then every connection closed: what was started through it is stopped). Before installing,
+    each host's descriptor limit is checked for its share of `clients` (exit 3 naming it)."""
     wheelhouse = wheelhouse or default_wheelhouse()
     skew = float(os.environ.get(SKEW_ENV) or 0.0)
     async with AsyncExitStack() as stack:
@@ -207,8 +217,11 @@ async def open_worker_hosts(
             )
             home, seen = await ssh.vantage()
             address = address or seen
+            limit = await _limit(ssh)
+            check_swarm(clients, sum(s.workers for s in specs), limit, ssh.host.name)
             python, installed = await install(ssh, spec, home, wheelhouse)
-            hosts.append(WorkerHost(spec, ssh, python, time.monotonic() - begun, installed))
+            setup = time.monotonic() - begun
+            hosts.append(WorkerHost(spec, ssh, python, setup, installed, limit))
         yield WorkerHosts(tuple(hosts), address, skew)
 
 

@@ -39,6 +39,7 @@ import trio
 from .._clock import RunClock
 from .._lines import json_lines
 from ..grammar.behaviour import WorkerSpec
+from ..infra.descriptors import raise_limit
 from ..infra.gauge import LoadGauge
 from ..journal import HistoryWriter
 from ._swarm import InProcessSwarm
@@ -126,6 +127,7 @@ def main() -> int:
     if args.identity:
         sys.stdout.write(json.dumps(identity()) + "\n")
         return 0
+    raise_limit()  # a socket per client: the session's soft limit (often 1,024) is not enough
     trio.run(run_worker, args.clock_skew)
     return 0
 

@@ -120,7 +120,10 @@ async def namespaced_hosts(keys: Path, names: list[str]) -> AsyncIterator[object
             config, _, _ = server_files(keys, f"10.201.{i}.2", 22)
             servers.append(
                 await trio.lowlevel.open_process(
-                    hub.nodes[name].argv([SSHD, "-D", "-e", "-f", str(config)]),
+                    # sessions start with a soft limit of 1,024 open files, as on a stock host
+                    hub.nodes[name].argv(
+                        ["prlimit", "--nofile=1024:", SSHD, "-D", "-e", "-f", str(config)]
+                    ),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
