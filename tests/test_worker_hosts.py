@@ -221,7 +221,7 @@ async def test_a_lost_worker_host_makes_the_run_unknown_and_a_killed_harness_lea
 
     _wheelhouse_built()
     keys = tmp_path / "keys"
-    async with namespaced_hosts(keys, ["h1", "h2", "h3", "h4"]) as hub:
+    async with namespaced_hosts(keys, ["h1", "h2", "h3", "h4"], soft_limit=1024) as hub:
         scenario = tmp_path / "long.yaml"
         scenario.write_text(on_hosts(LONG, keys, installs, workers_on=(1, 4)))
         process = await _started(hub, scenario, tmp_path / "lost")

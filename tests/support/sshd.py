@@ -106,9 +106,13 @@ def sshd(root: Path) -> Iterator[SshHost]:
 
 
 @asynccontextmanager
-async def namespaced_hosts(keys: Path, names: list[str]) -> AsyncIterator[object]:
+async def namespaced_hosts(
+    keys: Path, names: list[str], *, soft_limit: int | None = None
+) -> AsyncIterator[object]:
     """Hosts that are network namespaces of a hub (`open_hub`: host i at 10.201.i.2, as root),
-    Debian's sshd in each letting in the key made under `keys`; yields the hub."""
+    Debian's sshd in each letting in the key made under `keys`; yields the hub. `soft_limit`:
+    the sshds' sessions start with that soft limit of open files (1,024 on a stock host)."""
+    limited = ["prlimit", f"--nofile={soft_limit}:"] if soft_limit else []
     import trio
 
     from harness.infra.netns import open_hub
@@ -120,10 +124,7 @@ async def namespaced_hosts(keys: Path, names: list[str]) -> AsyncIterator[object
             config, _, _ = server_files(keys, f"10.201.{i}.2", 22)
             servers.append(
                 await trio.lowlevel.open_process(
-                    # sessions start with a soft limit of 1,024 open files, as on a stock host
-                    hub.nodes[name].argv(
-                        ["prlimit", "--nofile=1024:", SSHD, "-D", "-e", "-f", str(config)]
-                    ),
+                    hub.nodes[name].argv([*limited, SSHD, "-D", "-e", "-f", str(config)]),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
