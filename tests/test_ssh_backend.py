@@ -14,7 +14,7 @@ import pytest
 from harness.errors import InvalidScenario
 from harness.run.runner import RunOptions, run_scenario
 from harness.scenario import parse_scenario
-from tests.support.sshd import sshd
+from tests.support.sshd import namespaced_hosts, run_in_hub, running, sshd
 
 ROOT = Path(__file__).resolve().parent.parent
 KILL = (ROOT / "scenarios" / "zoo" / "kill.yaml").read_text()
@@ -124,19 +124,8 @@ faults:
 
 
 def node_processes(ports: list[int]) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        serving = argv[1:3] == [b"-m", b"server_under_test"]  # the node itself, not its wrapper
-        if serving and state != "Z" and any(str(port).encode() in argv for port in ports):
-            found.append(int(proc.name))
-    return found
+    """The reference nodes serving any of `ports` (the node itself, not its wrapper)."""
+    return sorted({pid for port in ports for pid in running("server_under_test", str(port))})
 
 
 @pytest.mark.slow
@@ -214,53 +203,24 @@ async def test_a_partition_between_hosts_is_cut_by_rules_on_each_host(tmp_path):
     hosts is packet rules on each host: valid, packets dropped and counted, its defect
     (resend_after_reconnect) caught, and no rule table or node left on any host."""
     import json
-    import subprocess
 
-    import trio
-
-    from harness.infra.netns import open_hub
     from harness.run.rundir import read_history
-    from tests.support.sshd import SSHD, require_sshd, server_files
 
-    require_sshd()
     keys = tmp_path / "keys"
-    async with open_hub(["h1", "h2"]) as hub:
-        servers = []
-        for i, name in enumerate(["h1", "h2"], start=1):
-            config, _, _ = server_files(keys, f"10.201.{i}.2", 22)
-            servers.append(
-                await trio.lowlevel.open_process(
-                    hub.nodes[name].argv([SSHD, "-D", "-e", "-f", str(config)]),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        try:
-            for bugs, expected in (("", 0), ("resend_after_reconnect", 1)):  # exit codes
-                scenario = tmp_path / f"partition{bool(bugs)}.yaml"
-                scenario.write_text(on_namespaced_hosts(PARTITION, keys, 2, bugs=bugs))
-                out = tmp_path / f"reports{bool(bugs)}"
-                done = await trio.run_process(
-                    hub.namespace.argv(
-                        [sys.executable, "-m", "harness", "run", str(scenario), "--out", str(out)]
-                    ),
-                    cwd=ROOT,
-                    capture_stdout=True,
-                    capture_stderr=True,
-                    check=False,
-                )
-                said = done.stdout.decode()[-3000:] + done.stderr.decode()[-3000:]
-                assert done.returncode == expected, said
-                run_dir = next((out / "zoo-partition").iterdir())
-                ops = [json.loads(op.to_json()) for op in read_history(run_dir / "history.jsonl")]
-                stops = [o for o in ops if o["f"] == "fault" and o["type"] == "ok"]
-                assert stops[0]["value"]["figures"]["packets_dropped"] > 0, stops
-                results = json.loads((run_dir / "results.json").read_text())
-                by_name = {c["name"]: c["validity"] for c in results["checks"]}
-                assert by_name["at_most_once"] == ("invalid" if bugs else "valid"), by_name
-            for name in ("h1", "h2"):  # the run's tables are gone from every host
-                assert "chaos_" not in await hub.nodes[name].run("nft", "list", "tables")
-        finally:
-            for server in servers:
-                server.terminate()
-                await server.wait()
+    async with namespaced_hosts(keys, ["h1", "h2"]) as hub:
+        for bugs, expected in (("", 0), ("resend_after_reconnect", 1)):  # exit codes
+            scenario = tmp_path / f"partition{bool(bugs)}.yaml"
+            scenario.write_text(on_namespaced_hosts(PARTITION, keys, 2, bugs=bugs))
+            out = tmp_path / f"reports{bool(bugs)}"
+            done = await run_in_hub(hub, scenario, out)
+            said = done.stdout.decode()[-3000:] + done.stderr.decode()[-3000:]
+            assert done.returncode == expected, said
+            run_dir = next((out / "zoo-partition").iterdir())
+            ops = [json.loads(op.to_json()) for op in read_history(run_dir / "history.jsonl")]
+            stops = [o for o in ops if o["f"] == "fault" and o["type"] == "ok"]
+            assert stops[0]["value"]["figures"]["packets_dropped"] > 0, stops
+            results = json.loads((run_dir / "results.json").read_text())
+            by_name = {c["name"]: c["validity"] for c in results["checks"]}
+            assert by_name["at_most_once"] == ("invalid" if bugs else "valid"), by_name
+        for name in ("h1", "h2"):  # the run's tables are gone from every host
+            assert "chaos_" not in await hub.nodes[name].run("nft", "list", "tables")

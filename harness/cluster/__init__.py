@@ -266,10 +266,7 @@ async def _relay(stack: AsyncExitStack, services: Sequence[str], host: str) -> N
 
 
 def _host(host: HostSpec) -> Host:
-    identity = Path(host.identity).expanduser() if host.identity else None
-    known = Path(host.known_hosts).expanduser() if host.known_hosts else None
-    ssh = SshHost(host.host, host.port, host.user, identity, known, host.check_host_key)
-    return Host(ssh, host.python)
+    return Host(SshHost.of(host), host.python)
 
 
 def _on_hosts(specs: Mapping[str, NodePlan], cluster: ClusterSpec) -> dict[str, NodePlan]:

@@ -159,16 +159,14 @@ def ssh() -> Part:
 
 
 def wheelhouse() -> Part:
-    from ..swarm._hosts import WHEELHOUSE_ENV, default_wheelhouse
+    from ..errors import WorkerFailed
+    from ..swarm._hosts import WHEELHOUSE_ENV, default_wheelhouse, wheels_of
 
     where = default_wheelhouse()
-    wheels = sorted(where.glob("*.whl"))
-    ours = [w.name for w in wheels if w.name.startswith("channel_chaos_harness-")]
-    mine = f"channel_chaos_harness-{__version__}-"
-    found = bool(ours) and ours[0].startswith(mine)
-    detail = f"{len(wheels)} wheels in {where}"
-    if not found:
-        detail = f"no wheel of this harness ({__version__}) in {where}"
+    try:
+        found, detail = True, f"{len(wheels_of(where))} wheels in {where}"
+    except WorkerFailed:  # the run's own look-up
+        found, detail = False, f"no wheel of this harness ({__version__}) in {where}"
     needed = f"clients.hosts (what a worker host installs; --wheelhouse or {WHEELHOUSE_ENV})"
     return Part("wheelhouse", found, detail, needed, "harness wheelhouse")
 

@@ -39,13 +39,16 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 import trio
 
 from ..errors import HarnessError
 from ..foreign import clip
 from .process import last_words, open_process_group, stop_process_group
+
+if TYPE_CHECKING:
+    from ..grammar.hosts import HostSpec
 
 SSH = "ssh"
 CONNECT_TIMEOUT = 10.0
@@ -85,6 +88,13 @@ class SshHost:
     identity: Path | None = None
     known_hosts: Path | None = None  # None: the user's own (~/.ssh/known_hosts)
     check_host_key: bool = True  # False: the explicit opt-out, every host key accepted
+
+    @classmethod
+    def of(cls, spec: HostSpec) -> SshHost:
+        """The host a scenario names (`cluster.hosts`, `clients.hosts`), its paths expanded."""
+        identity = Path(spec.identity).expanduser() if spec.identity else None
+        known = Path(spec.known_hosts).expanduser() if spec.known_hosts else None
+        return cls(spec.host, spec.port, spec.user, identity, known, spec.check_host_key)
 
     @property
     def name(self) -> str:

@@ -157,11 +157,13 @@ class ToxiproxyClient:
         data = await self._call("GET", "/proxies")
         return {name: Proxy.from_api(p) for name, p in data.items()}
 
-    async def create_proxy(self, name: str, upstream: str, listen: str | None = None) -> Proxy:
-        """A proxy listening on `listen`; by default on a port below the ephemeral range, so
-        that re-enabling it after a `down` finds its port still free."""
+    async def create_proxy(
+        self, name: str, upstream: str, listen: str | None = None, *, host: str = "127.0.0.1"
+    ) -> Proxy:
+        """A proxy listening on `listen`; by default on `host` and a port below the ephemeral
+        range, so that re-enabling it after a `down` finds its port still free."""
         if listen is None:
-            listen = f"127.0.0.1:{free_ports(1)[0]}"
+            listen = f"{host}:{free_ports(1, host)[0]}"
         data = await self._call(
             "POST", "/proxies", {"name": name, "upstream": upstream, "listen": listen}
         )
@@ -338,14 +340,11 @@ class Toxiproxy:
             found.update(await server.proxies())
         return found
 
-    async def create_proxy(
-        self, link: str, name: str, upstream: str, host: str = "127.0.0.1"
-    ) -> Proxy:
-        """`link`'s proxy on its server, listening on `host` (a port below the ephemeral
-        range)."""
+    async def create_proxy(self, link: str, name: str, upstream: str, host: str) -> Proxy:
+        """`link`'s proxy on its server, listening on `host`."""
         server = self.server_for(link)
         self._holder[name] = server
-        return await server.create_proxy(name, upstream, f"{host}:{free_ports(1, host)[0]}")
+        return await server.create_proxy(name, upstream, host=host)
 
     async def traffic(self, names: Iterable[str]) -> int | None:
         """Bytes the proxies named carried, summed over their servers; None when a server may

@@ -116,9 +116,9 @@ def build_wheelhouse(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.whl"))
 
 
-def _packed(wheelhouse: Path) -> bytes:
-    """The wheelhouse's wheels as a tar archive; WorkerFailed when it holds no harness or
-    another version of it than this one."""
+def wheels_of(wheelhouse: Path) -> list[Path]:
+    """The wheelhouse's wheels; WorkerFailed when it holds no harness or another version of it
+    than this one (what a run ships, and what `harness doctor` looks for)."""
     from .. import __version__
 
     wheels = sorted(wheelhouse.glob("*.whl"))
@@ -131,9 +131,14 @@ def _packed(wheelhouse: Path) -> bytes:
             f"worker hosts need a wheelhouse of this harness ({__version__}) at {wheelhouse}:"
             f" found {found}; build it with `harness wheelhouse` (or set {WHEELHOUSE_ENV})"
         )
+    return wheels
+
+
+def _packed(wheelhouse: Path) -> bytes:
+    """The wheelhouse's wheels as a tar archive (`wheels_of`)."""
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w") as tar:
-        for wheel in wheels:
+        for wheel in wheels_of(wheelhouse):
             tar.add(wheel, arcname=wheel.name)
     return archive.getvalue()
 
@@ -192,12 +197,6 @@ async def _limit(ssh: Ssh) -> int:
     return 1 << 20 if said == "unlimited" else int(said) if said.isdigit() else 1024
 
 
-def _ssh_host(spec: WorkerHostSpec) -> SshHost:
-    identity_file = Path(spec.identity).expanduser() if spec.identity else None
-    known = Path(spec.known_hosts).expanduser() if spec.known_hosts else None
-    return SshHost(spec.host, spec.port, spec.user, identity_file, known, spec.check_host_key)
-
-
 @asynccontextmanager
 async def open_worker_hosts(
     specs: Sequence[WorkerHostSpec], logs: Path, wheelhouse: Path | None = None, clients: int = 0
@@ -213,7 +212,7 @@ async def open_worker_hosts(
         for k, spec in enumerate(specs):
             begun = time.monotonic()
             ssh = await stack.enter_async_context(
-                open_ssh(_ssh_host(spec), logs / f"worker-host.{k}.log")
+                open_ssh(SshHost.of(spec), logs / f"worker-host.{k}.log")
             )
             home, seen = await ssh.vantage()
             address = address or seen
@@ -234,4 +233,5 @@ __all__ = [
     "default_wheelhouse",
     "install",
     "open_worker_hosts",
+    "wheels_of",
 ]
