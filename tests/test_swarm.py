@@ -136,6 +136,31 @@ async def test_a_client_that_forgets_to_rejoin_ends_up_connected_but_deaf(local_
     assert len(recorder.of("join", "ok")) == 2  # only the first joins
 
 
+async def test_a_large_swarm_freezes_what_lives_once_joined(node, nursery, monkeypatch):
+    """A swarm of `FREEZE_AT` clients or more freezes its objects once every client joined (the
+    collector's full passes over them stood a 10,000-client worker still for up to a second);
+    a smaller one does not. `FREEZE_AT` lowered to this test's swarm."""
+    import gc
+
+    from harness.swarm import _swarm
+
+    nodes = [Endpoint("n1", f"ws://127.0.0.1:{node.port}/socket")]
+    gc.unfreeze()
+    small = InProcessSwarm(swarm_plan(nodes, clients=3, publishers=0), ListRecorder(), RunClock())
+    await small.freeze_when_joined()  # returns at once: below the bar
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(_swarm, "FREEZE_AT", 3)
+    swarm = InProcessSwarm(swarm_plan(nodes, clients=3, publishers=0), ListRecorder(), RunClock())
+    await nursery.start(swarm.run)
+    try:
+        with trio.fail_after(10):
+            await swarm.freeze_when_joined()
+        assert swarm.stats().joined == 3
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
 async def test_worker_processes_share_one_clock_and_merge_into_one_history(node, tmp_path, nursery):
     from harness.run.rundir import merge_parts, read_history
     from harness.swarm import WorkerSwarm
@@ -150,8 +175,9 @@ async def test_worker_processes_share_one_clock_and_merge_into_one_history(node,
     await swarm.wait_joined(timeout=20)
     await swarm.publish(duration=0.5)
     await wait_until(lambda: swarm.stats().acknowledged >= 40, timeout=20)
-    await swarm.stop()
+    assert await swarm.stop() == []
     assert {w.process.returncode for w in swarm.workers} == {0}
+    assert all(w.acknowledged.is_set() for w in swarm.workers)  # each said it was stopping
     merge_parts(swarm.parts, tmp_path / "history.jsonl")
     ops = read_history(tmp_path / "history.jsonl")
     publishes = [o for o in ops if o.f == "publish" and o.type == "invoke"]
@@ -167,6 +193,44 @@ async def test_worker_processes_share_one_clock_and_merge_into_one_history(node,
     published = {o.value["id"] for o in ops if o.f == "publish" and o.type == "ok"}
     receivers = {o.process for o in ops if o.f == "recv" and o.value.get("id") in published}
     assert len(receivers) == 14  # every client and both publishers
+
+
+async def test_a_worker_slow_to_close_its_clients_is_noted_and_one_that_never_answers_is_lost(
+    tmp_path,
+):
+    """After the run, a worker that said it was stopping (its part whole up to then) but is
+    still closing its clients at the deadline is stopped with a notice, not a lost run; one
+    that never answers the stop is lost (its part may end early). Real processes that speak
+    the worker's stop protocol, with short deadlines."""
+    import subprocess
+    import sys
+
+    from harness.infra.process import open_process_group
+    from harness.swarm import WorkerSwarm
+    from harness.swarm._processes import _Worker
+
+    answers = "import sys, time\nsys.stdin.readline()\n{say}time.sleep(600)\n"
+    said = "print('!{\"stopping\": true}', flush=True)\n"
+    recorder = ListRecorder()
+    plan = swarm_plan([Endpoint("n1", "ws://127.0.0.1:9/socket")], clients=2, publishers=0)
+    swarm = WorkerSwarm(plan, RunClock(), tmp_path, workers=2, recorder=recorder)
+    async with trio.open_nursery() as nursery:
+        for k, say in enumerate((said, "")):
+            process = await open_process_group(
+                [sys.executable, "-c", answers.format(say=say)],
+                subprocess.PIPE,
+                stdin=subprocess.PIPE,
+            )
+            worker = _Worker(
+                k, process, tmp_path / f"history.{k}.jsonl", "here", None, streams=False
+            )
+            swarm.workers.append(worker)
+            nursery.start_soon(worker.read, swarm.clock)
+        assert await swarm.stop(answer=2, timeout=1) == ["swarm worker 1 here"]
+    assert all(w.process.returncode == -9 for w in swarm.workers)
+    notices = [op.value["notice"] for op in recorder.of("setup")]
+    assert len(notices) == 1
+    assert notices[0].startswith("swarm worker 0 here took more than 1 s to close its clients")
 
 
 async def test_on_reconnect_next_node_moves_clients_to_the_next_node(local_cluster, nursery):

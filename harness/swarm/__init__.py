@@ -60,6 +60,7 @@ async def open_swarm(
     local = InProcessSwarm(plan, recorder, clock, gauge)
     async with trio.open_nursery() as nursery:
         await nursery.start(local.run)
+        nursery.start_soon(local.freeze_when_joined)
         await local.wait_joined(timeout=join_timeout)
         yield local
         nursery.cancel_scope.cancel()

@@ -67,6 +67,7 @@ class _Worker:
         self.refused: str | None = None
         self.has_publishers = False
         self.stopping = False
+        self.acknowledged = trio.Event()  # it said `stopping`: its part is whole up to then
         self._readings, self.readings = trio.open_memory_channel[float](64)
 
     async def send(self, command: dict[str, Any]) -> None:
@@ -84,6 +85,8 @@ class _Worker:
         if "clock" in message:
             with suppress(trio.WouldBlock):
                 self._readings.send_nowait(float(message["clock"]))
+        elif "stopping" in message:
+            self.acknowledged.set()
         elif "stats" in message:
             self.refused = self.refused or message.get("refused")
             self.stats = SwarmStats(**message["stats"])
@@ -250,11 +253,13 @@ class WorkerSwarm:
                 }
             )
 
-    async def stop(self, *, timeout: float = 10.0) -> list[str]:
+    async def stop(self, *, answer: float = 30.0, timeout: float = 10.0) -> list[str]:
         """Measure each worker host's clock again (recorded, not applied: how far it drifted
-        during the run), then stop every worker (SIGKILL after `timeout`); their history parts
-        are complete then. Returns the workers that did not stop when told (their host or the
-        connection lost, or hung): their parts may end early."""
+        during the run), then stop every worker. A worker first says it is stopping once all
+        it recorded is in its part (within `answer` seconds: a busy loop may be late), then
+        closes its clients; one that takes longer than `timeout` to do so is killed, which
+        loses only its clients' closing (noted, never judged). Returns the workers that did not
+        answer (their host or the connection lost, or hung): their parts may end early."""
         for worker, host in zip(self.workers, self.slots, strict=False):
             if host is not None and worker.process.poll() is None:
                 with suppress(trio.TooSlowError):
@@ -262,20 +267,49 @@ class WorkerSwarm:
         for worker in self.workers:
             worker.stopping = True
             await worker.send({"cmd": "stop"})
+        with trio.move_on_after(answer):
+            for worker in self.workers:
+                await _acknowledged(worker)
         with trio.move_on_after(timeout):
             for worker in self.workers:
                 await worker.process.wait()
         lost = []
         for worker in self.workers:
             if worker.process.poll() is None:
-                lost.append(f"swarm worker {worker.index} {worker.where}")
+                if worker.acknowledged.is_set():
+                    self._note(
+                        f"swarm worker {worker.index} {worker.where} took more than"
+                        f" {timeout:g} s to close its clients after the run and was stopped;"
+                        " its history up to the stop is whole (a client's closing is not judged)"
+                    )
+                else:
+                    lost.append(f"swarm worker {worker.index} {worker.where}")
                 signal_group(worker.process, signal.SIGKILL)
                 await worker.process.wait()
         return lost
 
+    def _note(self, notice: str) -> None:
+        if self.recorder is not None:
+            self.recorder.record(
+                Op(self.clock.now(), "runner", "info", "setup", {"notice": notice})
+            )
+
     @property
     def parts(self) -> list[Path]:
         return [w.history for w in self.workers]
+
+
+async def _acknowledged(worker: _Worker) -> None:
+    """Until the worker said it is stopping, or its process ended."""
+    async with trio.open_nursery() as nursery:
+
+        async def said() -> None:
+            await worker.acknowledged.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(said)
+        await worker.process.wait()
+        nursery.cancel_scope.cancel()
 
 
 @asynccontextmanager

@@ -11,7 +11,8 @@ _hosts`). Commands, one JSON object a line on stdin:
     {"cmd": "start", "spec": {...}}     the `WorkerSpec`: run its clients
     {"cmd": "publish", "duration": S}   publishers in this worker publish for S seconds
     {"cmd": "client_fault", "kind": K, "clients": [ids]}   close or crash those clients' sockets
-    {"cmd": "stop"}                     stop every client, close the history part, exit 0
+    {"cmd": "stop"}                     say `stopping` once what it recorded is in its part,
+                                        then stop every client, close the part, exit 0
 
 End of stdin means stop too, so a worker never outlives its parent's pipe or its SSH channel.
 
@@ -26,6 +27,7 @@ version and the digest of its code, and exits: the control node's version check.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -98,6 +100,7 @@ async def run_worker(skew: float = 0.0) -> None:
             nursery.start_soon(gauge.run)
             await nursery.start(swarm.run)
             nursery.start_soon(_stats, swarm, outlet, spec.stats_interval)
+            nursery.start_soon(swarm.freeze_when_joined)
             async for command in commands:
                 if command["cmd"] == "publish":
                     duration = float(command["duration"])
@@ -113,6 +116,9 @@ async def run_worker(skew: float = 0.0) -> None:
                     outlet.say({"clock": time.monotonic() + skew})
                 elif command["cmd"] == "stop":
                     break
+            writer.flush()  # all it recorded before the stop is in its part: then say so
+            outlet.say({"stopping": True})
+            gc.disable()  # the process ends once its clients closed: no passes over that garbage
             _report(swarm, outlet)
             nursery.cancel_scope.cancel()
     finally:
