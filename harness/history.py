@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import orjson
 
@@ -44,6 +44,9 @@ from .vocabulary import OP_TYPES as OP_TYPES
 from .vocabulary import OpName as OpName
 from .vocabulary import OpShape as OpShape
 from .vocabulary import OpType as OpType
+
+if TYPE_CHECKING:
+    from .columns import Columns, Ints
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -218,18 +221,25 @@ _set_time, _set_process, _set_type, _set_f, _set_value, _set_node, _set_index = 
 
 @dataclass(frozen=True, slots=True)
 class Lean:
-    """A history read for the checkers (`rundir.read_lean`): its ops and delivery rows in order
-    (`items`), and where the rows are, found once while parsing, so the facts need not look at
-    every item again (`checkers._facts`: ~0.3 s in a million)."""
+    """A history read for the checkers (`run.lean.read_lean`): its ops and delivery rows in
+    order (`items`), and where the rows are, found once while parsing, so the facts need not
+    look at every item again (`checkers._facts`: ~0.3 s in a million). Compact rows read as
+    `rows.Columns` are not in `items` (None where each is): iterating a Lean gives them as
+    lists in their places."""
 
-    items: list[Op | Row]
-    rows: list[Row] | None = None  # None: not known, look
-    row_positions: list[int] | None = None
+    items: list[Op | Row | None]
+    rows: list[Row] | Columns | None = None  # None: not known, look
+    row_positions: list[int] | Ints | None = None
     extras: bool = True  # some row may have its value's other keys (an object at its end)
     names: list[str | None] | None = None  # the file's table (code -> name): compact rows kept
 
     def __iter__(self) -> Iterator[Op | Row]:
-        return iter(self.items)
+        if self.rows is None or isinstance(self.rows, list) or self.row_positions is None:
+            return iter(cast(list[Op | Row], self.items))
+        whole = list(self.items)
+        for k, position in enumerate(list(self.row_positions)):
+            whole[position] = self.rows[k]
+        return iter(cast(list[Op | Row], whole))
 
     def __len__(self) -> int:
         return len(self.items)

@@ -24,6 +24,8 @@ table already at `LIMIT` names: a server that sends a flood of distinct topics c
 strings each, never a table that grows without bound) is written with its strings as before,
 and every reader still reads those rows and the files written before the table existed.
 
+Read for the checkers, the compact rows become columns (`harness.columns`).
+
 Measured in `bench/checkers.py` (bytes per delivery row, and the read and check of a million
 events against the orjson floor of the same file).
 """
@@ -45,6 +47,7 @@ Row = list[Any]
 NAMED = (1, 2, 3, 4)  # a compact row's codes: process, node (may be null), topic, event
 NODE = 2
 PUBLISHER, SEQ = 5, 6  # the id: the publisher's code and the sequence (both null: no id)
+WIDTH = 8  # a compact row's positions before the object of its other keys
 
 
 class Names:

@@ -518,7 +518,9 @@ def test_compact_rows_are_judged_exactly_as_their_ops(tmp_path):
     from dataclasses import replace
 
     from harness.checkers import assess, assess_facts
-    from harness.history import Op
+    from harness.columns import Columns
+    from harness.history import Op, parse_lean, workload_start
+    from harness.rows import expand
     from harness.run.rundir import read_lean, write_history
 
     checks = {name: {} for name in CHECKERS if name != "pushes"}
@@ -533,14 +535,27 @@ def test_compact_rows_are_judged_exactly_as_their_ops(tmp_path):
         Op(1.01, "prober", "invoke", "probe", {"id": "probe-1", "topic": "room:1"}),
         Op(1.03, "c1", "ok", "recv", {**RECV_VALUE, "id": "probe-1"}, "n1"),
     ]
+    # rows the numbers cannot hold alone: a delivery after a leave (an object at its end), a
+    # join_ref that is no counter, a frame's own join_ref
+    late = {**RECV_VALUE, "id": "p1-1", "state": "closed"}
+    probe += [
+        Op(1.05, "c1", "ok", "recv", late, "n1"),
+        Op(1.06, "c2", "ok", "recv", {**RECV_VALUE, "id": "p1-1", "join_ref": "x7"}, "n1"),
+        Op(1.07, "c2", "ok", "recv", {**RECV_VALUE, "frame_join_ref": "3"}, None),
+    ]
     ops = sorted([*ops, *probe], key=lambda op: op.time)
     ops = [replace(op, index=i) for i, op in enumerate(ops)]
     path = tmp_path / "history.jsonl"
     write_history(path, ops)
     lean_history = read_lean(path)
     assert lean_history.names is not None
-    assert lean_history.rows
+    assert isinstance(lean_history.rows, Columns)  # read as columns, not a list a row
     assert all(type(row[1]) is int for row in lean_history.rows)
+    data = path.read_bytes()
+    lines = data.splitlines(keepends=True)
+    names = lean_history.names
+    whole = [expand(i, names) if isinstance(i, list) else i for i in lean_history]
+    assert whole == list(parse_lean(lines, shift=workload_start(data)))
     facts = facts_of(lean_history)
     assert "probe-1" not in list(facts.deliveries.ids)
     assert "ghost-7" in list(facts.deliveries.ids)

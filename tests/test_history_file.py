@@ -148,7 +148,7 @@ def test_the_whole_file_parse_reads_as_the_line_parser_does(tmp_path, tail, whol
     path.write_bytes(data)
     lean = read_lean(path)
     expected = list(parse_lean(data.splitlines(keepends=True), shift=workload_start(data)))
-    assert lean.items == expected
+    assert list(lean) == expected
     assert (lean.rows is not None) == whole
 
 
@@ -276,7 +276,7 @@ def test_parts_with_their_own_tables_merge_into_one_table(tmp_path):
     assert _same(back) == _same(sorted([OPS[1], OPS[1], *ops], key=lambda o: o.time))
     lean = read_lean(merged)
     assert lean.names is not None
-    whole = [expand(i, lean.names) if isinstance(i, list) else i for i in lean.items]
+    whole = [expand(i, lean.names) if isinstance(i, list) else i for i in lean]
     assert whole == list(parse_lean(merged.read_bytes().splitlines(keepends=True)))
 
 
@@ -335,4 +335,31 @@ def read_lean_ok(tmp_path: Path, data: bytes) -> list[object]:
 
     path = tmp_path / "good.jsonl"
     path.write_bytes(data)
-    return read_lean(path).items
+    return list(read_lean(path))
+
+
+def test_compact_rows_are_read_as_columns_and_a_file_that_mixes_in_rows_of_strings_as_lists(
+    tmp_path,
+):
+    """A file of compact rows is read as columns (`harness.columns`); one where a foreign id
+    made some rows of strings is read with every row a list. Either way the same ops as the
+    line parser, and the same facts as the ops give."""
+    from harness.checkers import facts_of
+    from harness.columns import Columns
+    from harness.history import parse_lean
+    from harness.rows import expand
+    from harness.run.rundir import read_lean
+
+    ours = [_recv(k / 10, f"c{k % 3}", f"r1-p1-{k}") for k in range(1, 30)]
+    for mixed in (False, True):
+        ops = [OPS[1], *ours, *([_recv(3.5, "c1", "their-id")] if mixed else [])]
+        path = tmp_path / f"h{mixed}.jsonl"
+        write_history(path, ops)
+        lean = read_lean(path)
+        assert isinstance(lean.rows, Columns) is not mixed
+        names = lean.names or ()
+        whole = [
+            expand(i, names) if isinstance(i, list) and isinstance(i[1], int) else i for i in lean
+        ]
+        assert whole == list(parse_lean(path.read_bytes().splitlines(keepends=True)))
+        assert list(facts_of(lean).deliveries) == list(facts_of(read_history(path)).deliveries)

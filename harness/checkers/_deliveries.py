@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, overload
 import numpy as np
 import numpy.typing as npt
 
+from ..columns import Columns
 from ..foreign import MAX_ID, id_text
 from ..history import Op, Row
 from ..rows import PUBLISHER, SEQ, row_id
@@ -118,7 +119,7 @@ class Deliveries:
     first: Ints = field(default_factory=lambda: np.zeros(0, np.int64))  # ascending indices
     repeat: Flags = field(default_factory=lambda: np.zeros(0, np.bool_))
     sources: Sequence[Op | Row] = ()
-    positions: Sequence[int] = ()
+    positions: Sequence[int] | Ints = ()
     messages: int = 0  # the message codes there were when the keys were made
     names: Sequence[str | None] = ()  # the file's table, for compact rows among `sources`
     _firsts: Ints | None = None  # the keys of first deliveries, sorted (`received`)
@@ -135,7 +136,7 @@ class Deliveries:
         source = self.sources[i]
         if isinstance(source, Op):
             return source
-        return Op.from_row(source, self.positions[i], self.names)
+        return Op.from_row(source, int(self.positions[i]), self.names)
 
     def received(self, client: str, topic: str, codes: tuple[Codes, Codes]) -> Ints:
         """The codes of the messages `client` received on `topic`, ascending."""
@@ -187,9 +188,9 @@ class Deliveries:
 
 
 def deliveries_of(
-    records: Sequence[Sequence[Any]],
+    records: Sequence[Sequence[Any]] | Columns,
     sources: Sequence[Op | Row],
-    positions: Sequence[int],
+    positions: Sequence[int] | Ints,
     closed: Iterable[int],
     message_codes: Codes,
     published: int,
@@ -230,7 +231,9 @@ def deliveries_of(
     flags = np.zeros(n, np.bool_)
     flags[list(closed)] = True
     return Deliveries(
-        times=np.fromiter(map(_time, records), np.float64, n),
+        times=records.column(0).copy()
+        if isinstance(records, Columns)
+        else np.fromiter(map(_time, records), np.float64, n),
         clients=clients,
         topics=topics,
         ids=ids,
@@ -259,11 +262,14 @@ def _first_sight(column: Ints) -> Ints:
 
 
 def _recoded(
-    records: Sequence[Any], k: int, names: Sequence[Any], codes: Codes
+    records: Sequence[Any] | Columns, k: int, names: Sequence[Any], codes: Codes
 ) -> tuple[Named, Ints]:
     """Column `k` of compact rows (codes in the file's table) in `codes`, which gives new names
     their codes in order of first sight, as `Codes.of` over the names would."""
-    column = np.fromiter(map(itemgetter(k), records), np.int64, len(records))
+    if isinstance(records, Columns):
+        column = records.codes(k)
+    else:
+        column = np.fromiter(map(itemgetter(k), records), np.int64, len(records))
     table = np.zeros(len(names), np.int64)
     for code in _first_sight(column).tolist():
         table[code] = codes.code(names[code])
@@ -274,14 +280,20 @@ def _recoded(
 SEQ_BITS = 47  # a compact row's sequence is below 10**14 < 2**47 (`harness.rows.SEQ_LIMIT`)
 
 
-def message_keys(records: Sequence[Any]) -> Ints | None:
+def message_keys(records: Sequence[Any] | Columns) -> Ints | None:
     """Each compact row's (publisher, seq) as one integer, or None if some row has no id."""
-    publishers = list(map(itemgetter(PUBLISHER), records))
-    if None in publishers:
-        return None
     n = len(records)
-    publisher = np.fromiter(publishers, np.int64, n)
-    return (publisher << SEQ_BITS) | np.fromiter(map(itemgetter(SEQ), records), np.int64, n)
+    if isinstance(records, Columns):
+        if np.isnan(records.column(PUBLISHER)).any():
+            return None
+        publisher, seq = records.codes(PUBLISHER), records.codes(SEQ)
+    else:
+        publishers = list(map(itemgetter(PUBLISHER), records))
+        if None in publishers:
+            return None
+        publisher = np.fromiter(publishers, np.int64, n)
+        seq = np.fromiter(map(itemgetter(SEQ), records), np.int64, n)
+    return (publisher << SEQ_BITS) | seq
 
 
 def key_ids(keys: Sequence[int], names: Sequence[Any]) -> list[str]:
@@ -290,7 +302,9 @@ def key_ids(keys: Sequence[int], names: Sequence[Any]) -> list[str]:
     return [f"{names[key >> SEQ_BITS]}{key & mask}" for key in keys]
 
 
-def _messages(records: Sequence[Any], names: Sequence[Any], codes: Codes) -> tuple[Named, Ints]:
+def _messages(
+    records: Sequence[Any] | Columns, names: Sequence[Any], codes: Codes
+) -> tuple[Named, Ints]:
     """The message ids of compact rows in `codes` (new ids coded in order of first sight)."""
     keys = message_keys(records)
     if keys is None:  # rows with no id: each row's id, as for rows of strings
@@ -360,24 +374,34 @@ def canonical_ids(records: list[Any]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """Which records are kept (`keep`, ascending), applied to the parallel lists."""
+    """Which records are kept (`keep`, ascending), applied to the parallel lists (or columns)."""
 
     keep: list[int]
 
     def pick(
-        self, records: list[Any], sources: list[Any], positions: list[int], closed: list[int]
-    ) -> tuple[list[Any], list[Any], list[int], list[int]]:
+        self,
+        records: list[Any] | Columns,
+        sources: list[Any] | Columns,
+        positions: list[int] | Ints,
+        closed: list[int],
+    ) -> tuple[list[Any] | Columns, list[Any] | Columns, list[int] | Ints, list[int]]:
         flagged = set(closed)
+        if isinstance(records, Columns):
+            kept = records.take(self.keep)
+            return kept, kept, np.asarray(positions)[self.keep], self._flags(flagged)
         return (
             [records[k] for k in self.keep],
             [sources[k] for k in self.keep],
             [positions[k] for k in self.keep],
-            [new for new, k in enumerate(self.keep) if k in flagged],
+            self._flags(flagged),
         )
+
+    def _flags(self, flagged: set[int]) -> list[int]:
+        return [new for new, k in enumerate(self.keep) if k in flagged]
 
 
 def without_probes(
-    records: Sequence[Any], probes: set[str], names: Sequence[Any] = ()
+    records: Sequence[Any] | Columns, probes: set[str], names: Sequence[Any] = ()
 ) -> Kept | None:
     """The records that are not the readiness probe's (`harness.run.probe`), or None if all are;
     with the file's `names`, all compact rows (their ids named once per distinct id)."""

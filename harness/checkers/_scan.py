@@ -4,8 +4,7 @@ publishes made columns (`_deliveries`). What each fact means is said in `_facts`
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any, cast
@@ -13,6 +12,7 @@ from typing import Any, cast
 import numpy as np
 
 from .._gc import paused_gc
+from ..columns import Columns, Ints
 from ..history import Lean, Op, Row, fault_edge
 from ..rows import expand, is_compact
 from ._deliveries import Codes, canonical_ids, deliveries_of, messages_of, without_probes
@@ -36,9 +36,9 @@ class _Scan:
     connected: dict[str, float] = field(default_factory=dict)
     reads: dict[str, set[str]] = field(default_factory=dict)
     # the deliveries' records (a row, or a row-shaped tuple of an op), their sources, positions
-    records: list[Any] = field(default_factory=list)
-    sources: list[Op | Row] = field(default_factory=list)
-    positions: list[int] = field(default_factory=list)
+    records: list[Any] | Columns = field(default_factory=list)
+    sources: list[Op | Row] | Columns = field(default_factory=list)
+    positions: list[int] | Ints = field(default_factory=list)
     closed: list[int] = field(default_factory=list)  # deliveries after a leave (`state: closed`)
     deliver_set: int = -1  # where a `setup` op last named the delivery event
     names: list[str | None] | tuple[()] = ()  # the file's table when the records are compact
@@ -91,14 +91,15 @@ def _after_teardown(facts: Facts, ops: Iterable[Any]) -> None:
 
 
 def _facts_of_list(history: list[Op | Row] | Lean) -> Facts | None:
-    """`_facts_of` over a history from `rundir.read_lean`, a million rows among a few ops: the
-    ops walked one by one, the rows taken as a whole (a Python step for each of them cost ~2 s
-    in a million). None if a `setup` op named the delivery event after the first row (then the
-    rows are walked one by one)."""
+    """`_facts_of` over a history from `run.lean.read_lean`, a million rows among a few ops:
+    the ops walked one by one, the rows taken as a whole (a Python step for each of them cost
+    ~2 s in a million). None if a `setup` op named the delivery event after the first row (then
+    the rows are walked one by one)."""
     items = history.items if isinstance(history, Lean) else history
     if not items:
         return None
     is_row = np.zeros(len(items), np.bool_)
+    all_rows: list[Row] | Columns
     if isinstance(history, Lean) and history.rows is not None and history.row_positions is not None:
         all_rows, all_positions, extras = history.rows, history.row_positions, history.extras
         is_row[all_positions] = True
@@ -116,43 +117,68 @@ def _facts_of_list(history: list[Op | Row] | Lean) -> Facts | None:
             _after_teardown(facts, (items[i] for i in op_indices[k + 1 :]))
             break
     ended = cut < len(items)
-    kept = bisect_left(all_positions, cut)
+    kept = int(np.searchsorted(all_positions, cut))
     rows, positions = all_rows[:kept], all_positions[:kept]
-    if positions and (positions[0] < scan.deliver_set or scan.records):
+    if len(positions) and (positions[0] < scan.deliver_set or scan.records):
         return None  # rows before the event was named, or deliveries as ops among the rows
     names = history.names if isinstance(history, Lean) else None
-    if names is not None and set(map(type, map(itemgetter(1), rows))) != {int}:
+    if isinstance(rows, list) and names is not None and _types(rows, 1) != {int}:
         rows = [expand(row, names) if is_compact(row) else row for row in rows]  # mixed
         names = None
-    first, last = items[0], items[cut - 1]
-    facts.start = first[0] if type(first) is list else cast(Op, first).time
+    facts.start = _time_at(items, all_rows, all_positions, 0)
     if not ended:
-        facts.end = last[0] if type(last) is list else cast(Op, last).time
-    if not positions:
+        facts.end = _time_at(items, all_rows, all_positions, cut - 1)
+    if not len(positions):
         return _finish(facts, scan)
     event = facts.deliver_event
-    events = list(map(itemgetter(4), rows))
     wanted = [event] if names is None else [c for c, name in enumerate(names) if name == event]
-    if sum(map(events.count, wanted)) != len(rows):  # pushes of other events among the rows
-        chosen = [k for k, e in enumerate(events) if e in wanted]
-        facts.pushes.extend(
-            Op.from_row(rows[k], positions[k], names or ())
-            for k, e in enumerate(events)
-            if e not in wanted
-        )
-        facts.pushes.sort(key=attrgetter("index"))
-        rows, positions = [rows[k] for k in chosen], [positions[k] for k in chosen]
-    if extras and (7 if names is None else 8) < max(map(len, rows), default=0):
-        scan.closed.extend(
-            k
-            for k, row in enumerate(rows)
-            if type(row[-1]) is dict and row[-1].get("state") == "closed"
-        )
+    if isinstance(rows, Columns):
+        chosen = np.flatnonzero(np.isin(rows.codes(4), wanted))
+        if len(chosen) != len(rows):  # pushes of other events among the rows
+            others = np.setdiff1d(np.arange(len(rows)), chosen).tolist()
+            facts.pushes.extend(
+                Op.from_row(rows[k], int(positions[k]), names or ()) for k in others
+            )
+            facts.pushes.sort(key=attrgetter("index"))
+            rows, positions = rows.take(chosen), np.asarray(positions)[chosen]
+        if extras:
+            scan.closed.extend(rows.closed())
+    else:
+        events = list(map(itemgetter(4), rows))
+        if sum(map(events.count, wanted)) != len(rows):  # pushes of other events among the rows
+            picked = [k for k, e in enumerate(events) if e in wanted]
+            facts.pushes.extend(
+                Op.from_row(rows[k], positions[k], names or ())
+                for k, e in enumerate(events)
+                if e not in wanted
+            )
+            facts.pushes.sort(key=attrgetter("index"))
+            rows, positions = [rows[k] for k in picked], [positions[k] for k in picked]
+        if extras and (7 if names is None else 8) < max(map(len, rows), default=0):
+            scan.closed.extend(
+                k
+                for k, row in enumerate(rows)
+                if type(row[-1]) is dict and row[-1].get("state") == "closed"
+            )
     scan.names = names or ()
     scan.records = rows
-    scan.sources = cast(list[Op | Row], rows)
+    scan.sources = cast(list[Op | Row] | Columns, rows)
     scan.positions = positions
     return _finish(facts, scan)
+
+
+def _types(rows: list[Row], k: int) -> set[type]:
+    return set(map(type, map(itemgetter(k), rows)))
+
+
+def _time_at(
+    items: Sequence[Op | Row | None], rows: Sequence[Row] | Columns, positions: Any, at: int
+) -> float:
+    """The time of item `at`: an op's, a row's (a row read as columns is not in `items`)."""
+    item = items[at]
+    if item is None:
+        return float(cast(Columns, rows).column(0)[int(np.searchsorted(positions, at))])
+    return cast(float, item[0]) if type(item) is list else cast(Op, item).time
 
 
 def _deliver_row(facts: Facts, scan: _Scan, row: Row, index: int) -> None:
@@ -161,9 +187,14 @@ def _deliver_row(facts: Facts, scan: _Scan, row: Row, index: int) -> None:
         return
     if len(row) == 8 and row[7].get("state") == "closed":
         scan.closed.append(len(scan.records))
-    scan.records.append(row)
-    scan.sources.append(row)
-    scan.positions.append(index)
+    _append(scan, row, row, index)
+
+
+def _append(scan: _Scan, record: Any, source: Op | Row, position: int) -> None:
+    """A delivery met one by one (the rows as columns are taken whole, never appended to)."""
+    cast(list[Any], scan.records).append(record)
+    cast(list[Op | Row], scan.sources).append(source)
+    cast(list[int], scan.positions).append(position)
 
 
 def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
@@ -175,9 +206,7 @@ def _observe(facts: Facts, scan: _Scan, op: Op, index: int) -> bool:
             if v.get("state") == "closed":
                 scan.closed.append(len(scan.records))
             topic, message_id = str(v.get("topic")), str(v.get("id"))
-            scan.records.append((op.time, op.process, op.node, topic, "", message_id))
-            scan.sources.append(op)
-            scan.positions.append(op.index)
+            _append(scan, (op.time, op.process, op.node, topic, "", message_id), op, op.index)
         else:
             facts.pushes.append(op)
     elif f == "phase":
@@ -290,7 +319,7 @@ def _finish(facts: Facts, scan: _Scan) -> Facts:
             scan.records, scan.sources, scan.positions, scan.closed = kept.pick(
                 scan.records, scan.sources, scan.positions, scan.closed
             )
-    if scan.records and not scan.names:  # a compact row's id is canonical as written
+    if isinstance(scan.records, list) and scan.records and not scan.names:  # compact: canonical
         canonical_ids(scan.records)
     clients, topics, ids = facts.clients, facts.topics, Codes(facts.publishes)
     facts.messages = messages_of(list(facts.publishes.values()), clients, topics)

@@ -23,11 +23,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from .. import __version__
@@ -35,11 +33,12 @@ from .._gc import paused_gc
 from ..checkers import Assessment, CheckResult, Distress
 from ..errors import HistoryError, where
 from ..exits import Outcome, exit_code
-from ..history import Encoder, Lean, Op, parse_lean, parse_lines, workload_start
+from ..history import Encoder, Op, parse_lines, workload_start
 from ..journal import HistoryWriter as HistoryWriter
 from ..outputs import junit
 from ..report import render
-from ..rows import NAMED, NODE, PUBLISHER, SEQ, SEQ_LIMIT, Names, expand, is_compact, names_of
+from ..rows import NAMED, PUBLISHER, Names, expand, is_compact, names_of
+from .lean import read_lean as read_lean
 
 
 def read_history(path: Path, *, on_workload_clock: bool = False) -> list[Op]:
@@ -50,118 +49,6 @@ def read_history(path: Path, *, on_workload_clock: bool = False) -> list[Op]:
         data = path.read_bytes()
         shift = workload_start(data) if on_workload_clock else 0.0
         return list(parse_lines(data.splitlines(keepends=True), source=str(path), shift=shift))
-
-
-def read_lean(path: Path) -> Lean:
-    """A history file for the checkers: on the workload clock, deliveries left as their rows
-    (`history.parse_lean`)."""
-    with paused_gc():
-        data = path.read_bytes()
-        shift = workload_start(data)
-        whole = _parse_whole(data, shift)
-        if whole is not None:
-            return whole
-        lines = data.splitlines(keepends=True)
-        return Lean(list(parse_lean(lines, source=str(path), shift=shift)))
-
-
-def _parse_whole(data: bytes, shift: float) -> Lean | None:
-    """The file parsed as one JSON array, with one orjson call and no Python for each line, as
-    `parse_lean` would read it, except that compact rows stay compact (with the file's names
-    table: `harness.rows`); None if anything is unusual (a blank or torn line, a line that is
-    not one op, a code given two names), and `parse_lean` then reads it line by line and says
-    where the problem is. A million lines: 1.4 s against 3.9 s line by line
-    (`bench/checkers.py`)."""
-    if not data.endswith(b"\n") or b"\n\n" in data:
-        return None
-    array = bytearray(b"[")
-    array += data.replace(b"\n", b",")
-    array[-1] = ord("]")
-    try:
-        items: list[Any] = orjson.loads(array)
-    except orjson.JSONDecodeError:
-        return None
-    if len(items) != data.count(b"\n"):
-        return None
-    is_row = np.fromiter(map(list.__instancecheck__, items), np.bool_, len(items))
-    table: dict[int, str] = {}
-    try:
-        tables = [(i, names_of(items[i])) for i in np.flatnonzero(~is_row).tolist()]
-    except ValueError:
-        return None
-    dropped = [i for i, entries in tables if entries is not None]
-    for _, entries in tables:
-        for code, name in (entries or {}).items():
-            if table.setdefault(code, name) != name:
-                return None  # a code given again: read line by line, in order
-    if dropped:
-        keep = np.ones(len(items), np.bool_)
-        keep[dropped] = False
-        items = list(map(items.__getitem__, np.flatnonzero(keep).tolist()))
-        is_row = is_row[keep]
-    positions: list[int] = np.flatnonzero(is_row).tolist()
-    rows = list(map(items.__getitem__, positions))
-    names: list[str | None] = [None] * (max(table) + 1 if table else 0)
-    for code, name in table.items():
-        names[code] = name
-    kinds = set(map(type, map(itemgetter(1), rows)))
-    if not kinds <= {str, int}:
-        return None
-    compact = rows if kinds == {int} else [row for row in rows if type(row[1]) is int]
-    strings = rows if kinds == {str} else [row for row in rows if type(row[1]) is str]
-    long_strings, long_compact = _rows_fit(strings, (7, 8)), _rows_fit(compact, (8, 9))
-    if long_strings is None or long_compact is None:
-        return None
-    if compact and not _codes_known(compact, names):
-        return None
-    try:
-        if shift:  # a time that is no number fails here (bool is an int, as for `parse_lean`)
-            for row in rows:
-                row[0] -= shift
-        elif not set(map(type, map(itemgetter(0), rows))) <= {float, int, bool}:
-            return None
-        for index in np.flatnonzero(~is_row).tolist():
-            item = items[index]
-            if type(item) is not dict:
-                return None
-            items[index] = Op.from_object(item, index, shift)
-    except (ValueError, KeyError, TypeError):
-        return None
-    extras = long_strings or long_compact
-    return Lean(items, rows, positions, extras, names if compact else None)
-
-
-def _rows_fit(rows: list[Any], lengths: tuple[int, int]) -> bool | None:
-    """Whether some row has the longer of the two lengths (the value's other keys, an object at
-    its end); None if a row has neither length or its end is no object."""
-    found = set(map(len, rows))
-    if not found <= set(lengths):
-        return None
-    if lengths[1] not in found:
-        return False
-    return all(type(r[-1]) is dict for r in rows if len(r) == lengths[1]) or None
-
-
-def _codes_known(rows: list[Any], names: list[str | None]) -> bool:
-    """Every code of the compact rows is one the table names (a node may be null), and every id
-    a publisher it names with a small sequence (`rows.SEQ_LIMIT`), or neither: checked on the
-    distinct values, not on each row."""
-
-    def known(code: Any) -> bool:
-        return type(code) is int and 0 <= code < len(names) and names[code] is not None
-
-    for k in NAMED:
-        codes = set(map(itemgetter(k), rows))
-        if k == NODE:
-            codes.discard(None)
-        if not all(map(known, codes)):
-            return False
-    for publisher, seq in set(map(itemgetter(PUBLISHER, SEQ), rows)):
-        if publisher is None and seq is None:
-            continue
-        if not (known(publisher) and type(seq) is int and 0 <= seq < SEQ_LIMIT):
-            return False
-    return True
 
 
 def write_history(path: Path, ops: Iterable[Op]) -> None:
