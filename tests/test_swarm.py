@@ -200,8 +200,9 @@ async def test_a_worker_slow_to_close_its_clients_is_noted_and_one_that_never_an
 ):
     """After the run, a worker that said it was stopping (its part whole up to then) but is
     still closing its clients at the deadline is stopped with a notice, not a lost run; one
-    that never answers the stop is lost (its part may end early). Real processes that speak
-    the worker's stop protocol, with short deadlines."""
+    that never answers the stop is lost (its part may end early), and so is one that ends
+    without a word (its host lost meanwhile). Real processes that speak the worker's stop
+    protocol, with short deadlines."""
     import subprocess
     import sys
 
@@ -212,10 +213,10 @@ async def test_a_worker_slow_to_close_its_clients_is_noted_and_one_that_never_an
     answers = "import sys, time\nsys.stdin.readline()\n{say}time.sleep(600)\n"
     said = "print('!{\"stopping\": true}', flush=True)\n"
     recorder = ListRecorder()
-    plan = swarm_plan([Endpoint("n1", "ws://127.0.0.1:9/socket")], clients=2, publishers=0)
-    swarm = WorkerSwarm(plan, RunClock(), tmp_path, workers=2, recorder=recorder)
+    plan = swarm_plan([Endpoint("n1", "ws://127.0.0.1:9/socket")], clients=3, publishers=0)
+    swarm = WorkerSwarm(plan, RunClock(), tmp_path, workers=3, recorder=recorder)
     async with trio.open_nursery() as nursery:
-        for k, say in enumerate((said, "")):
+        for k, say in enumerate((said, "", "sys.exit(0)\n")):
             process = await open_process_group(
                 [sys.executable, "-c", answers.format(say=say)],
                 subprocess.PIPE,
@@ -226,8 +227,9 @@ async def test_a_worker_slow_to_close_its_clients_is_noted_and_one_that_never_an
             )
             swarm.workers.append(worker)
             nursery.start_soon(worker.read, swarm.clock)
-        assert await swarm.stop(answer=2, timeout=1) == ["swarm worker 1 here"]
-    assert all(w.process.returncode == -9 for w in swarm.workers)
+        lost = ["swarm worker 1 here", "swarm worker 2 here"]
+        assert await swarm.stop(answer=2, timeout=1) == lost
+    assert [w.process.returncode for w in swarm.workers] == [-9, -9, 0]
     notices = [op.value["notice"] for op in recorder.of("setup")]
     assert len(notices) == 1
     assert notices[0].startswith("swarm worker 0 here took more than 1 s to close its clients")

@@ -68,6 +68,7 @@ class _Worker:
         self.has_publishers = False
         self.stopping = False
         self.acknowledged = trio.Event()  # it said `stopping`: its part is whole up to then
+        self.ended = trio.Event()  # its output ended and was read to the end
         self._readings, self.readings = trio.open_memory_channel[float](64)
 
     async def send(self, command: dict[str, Any]) -> None:
@@ -95,8 +96,23 @@ class _Worker:
         """Until the worker's stdout ends; WorkerFailed naming where it ran if that happens
         before it was told to stop (its process died, or its host or the connection was lost):
         the run cannot be judged without its clients."""
-        assert self.process.stdout is not None
         sink = self.history if self.streams else Path(os.devnull)  # else: strays, not history
+        try:
+            await self._read(sink)
+        finally:
+            self.ended.set()
+        if not self.stopping:
+            said = clip(last_words(self.log)) if self.log is not None else ""
+            said = "" if said.strip(" ()").isdigit() else said  # only the group's id there
+            raise WorkerFailed(
+                f"swarm worker {self.index} {self.where} was lost at {clock.now():.1f}s"
+                f" (its output ended before it was stopped){said}; its clients' histories end"
+                " there, so the run cannot be judged"
+            )
+
+    async def _read(self, sink: Path) -> None:
+        """Split the worker's stdout into its history part (`sink`) and what it says."""
+        assert self.process.stdout is not None
         with sink.open("ab") as part:
             rest = b""
             async for chunk in self.process.stdout:
@@ -113,14 +129,6 @@ class _Worker:
                         self._said(line)
                     elif line:
                         part.write(line + b"\n")
-        if not self.stopping:
-            said = clip(last_words(self.log)) if self.log is not None else ""
-            said = "" if said.strip(" ()").isdigit() else said  # only the group's id there
-            raise WorkerFailed(
-                f"swarm worker {self.index} {self.where} was lost at {clock.now():.1f}s"
-                f" (its output ended before it was stopped){said}; its clients' histories end"
-                " there, so the run cannot be judged"
-            )
 
     async def read_clock(self, *, samples: int = 8, timeout: float = 10.0) -> Offset:
         """Its machine's clock against this one's (`estimate` over `samples` exchanges)."""
@@ -258,8 +266,9 @@ class WorkerSwarm:
         during the run), then stop every worker. A worker first says it is stopping once all
         it recorded is in its part (within `answer` seconds: a busy loop may be late), then
         closes its clients; one that takes longer than `timeout` to do so is killed, which
-        loses only its clients' closing (noted, never judged). Returns the workers that did not
-        answer (their host or the connection lost, or hung): their parts may end early."""
+        loses only its clients' closing (noted, never judged). Returns the workers that never
+        said so, hung or ended (their host or the connection lost): their parts may end
+        early."""
         for worker, host in zip(self.workers, self.slots, strict=False):
             if host is not None and worker.process.poll() is None:
                 with suppress(trio.TooSlowError):
@@ -282,10 +291,10 @@ class WorkerSwarm:
                         f" {timeout:g} s to close its clients after the run and was stopped;"
                         " its history up to the stop is whole (a client's closing is not judged)"
                     )
-                else:
-                    lost.append(f"swarm worker {worker.index} {worker.where}")
                 signal_group(worker.process, signal.SIGKILL)
                 await worker.process.wait()
+            if not worker.acknowledged.is_set():  # hung, or ended (its host lost) unheard
+                lost.append(f"swarm worker {worker.index} {worker.where}")
         return lost
 
     def _note(self, notice: str) -> None:
@@ -300,7 +309,7 @@ class WorkerSwarm:
 
 
 async def _acknowledged(worker: _Worker) -> None:
-    """Until the worker said it is stopping, or its process ended."""
+    """Until the worker said it is stopping, or its output ended (all it said was read)."""
     async with trio.open_nursery() as nursery:
 
         async def said() -> None:
@@ -308,7 +317,7 @@ async def _acknowledged(worker: _Worker) -> None:
             nursery.cancel_scope.cancel()
 
         nursery.start_soon(said)
-        await worker.process.wait()
+        await worker.ended.wait()
         nursery.cancel_scope.cancel()
 
 
