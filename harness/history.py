@@ -224,7 +224,7 @@ class Lean:
     """A history read for the checkers (`run.lean.read_lean`): its ops and delivery rows in
     order (`items`), and where the rows are, found once while parsing, so the facts need not
     look at every item again (`checkers._facts`: ~0.3 s in a million). Compact rows read as
-    `rows.Columns` are not in `items` (None where each is): iterating a Lean gives them as
+    `columns.Columns` are not in `items` (None where each is): iterating a Lean gives them as
     lists in their places."""
 
     items: list[Op | Row | None]
